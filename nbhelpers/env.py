@@ -1,0 +1,147 @@
+"""Where are we running?  Versions, Colab, GPUs/TPUs, and the distribution strategy.
+
+Taught in ``00_start_here``; ``nbhelpers.training`` trains inside
+:func:`strategy`'s scope so the same code uses one CPU, several GPUs or a TPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import os
+import platform
+import sys
+from typing import Any
+
+__all__ = ["in_colab", "versions", "devices", "report", "strategy", "require_tensorflow"]
+
+#: Packages whose versions the course reports (distribution name -> import name).
+PACKAGES = {
+    "tensorflow": "tensorflow",
+    "keras": "keras",
+    "numpy": "numpy",
+    "shap": "shap",
+    "lime": "lime",
+    "scikit-learn": "sklearn",
+    "scikit-image": "skimage",
+    "matplotlib": "matplotlib",
+    "seaborn": "seaborn",
+}
+
+
+def in_colab() -> bool:
+    """True inside Google Colab (its kernel imports ``google.colab`` at start).
+
+    Example:
+        >>> in_colab()
+        False
+    """
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def _dist_version(dist: str) -> str | None:
+    for name in (dist, f"{dist}-cpu", f"{dist}-macos"):
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return None
+
+
+def versions() -> dict[str, str]:
+    """Python and the course's packages, ``"missing"`` for those not installed.
+
+    Example:
+        >>> v = versions()
+        >>> v["python"] == platform.python_version()
+        True
+    """
+    out = {"python": platform.python_version()}
+    for dist in PACKAGES:
+        out[dist] = _dist_version(dist) or "missing"
+    return out
+
+
+def require_tensorflow() -> Any:
+    """Import TensorFlow, or fail with what to install.
+
+    Example:
+        >>> require_tensorflow().__name__
+        'tensorflow'
+    """
+    try:
+        return importlib.import_module("tensorflow")
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise ImportError(
+            "TensorFlow is not installed. Locally: `make test` or `make run` create .venv "
+            "with it; by hand: `pip install 'nbhelpers[tf]'`. On Colab it is preinstalled."
+        ) from exc
+
+
+def devices() -> dict[str, list[str]]:
+    """Physical devices TensorFlow sees, by type (``CPU``, ``GPU``, ``TPU``).
+
+    Example:
+        >>> "CPU" in devices()
+        True
+    """
+    tf = require_tensorflow()
+    out: dict[str, list[str]] = {}
+    for d in tf.config.list_physical_devices():
+        out.setdefault(d.device_type, []).append(d.name)
+    return out
+
+
+def report(print_it: bool = True) -> dict[str, Any]:
+    """A short environment report: platform, versions, Colab, devices.
+
+    Example:
+        >>> r = report(print_it=False)
+        >>> sorted(r)
+        ['colab', 'cpus', 'devices', 'platform', 'versions']
+    """
+    info: dict[str, Any] = {
+        "platform": f"{platform.system()} {platform.machine()}",
+        "colab": in_colab(),
+        "versions": versions(),
+        "devices": devices(),
+        "cpus": os.cpu_count(),
+    }
+    if print_it:
+        print(f"Platform: {info['platform']}, {info['cpus']} CPU cores, Colab: {info['colab']}")
+        for k, v in info["versions"].items():
+            print(f"  {k:<13} {v}")
+        for kind, names in info["devices"].items():
+            print(f"  {kind}: {len(names)} ({', '.join(names)})")
+    return info
+
+
+def strategy(prefer: str | None = None) -> Any:
+    """The ``tf.distribute`` strategy for this machine.
+
+    A TPU (Colab's TPU runtime) gives ``TPUStrategy``; several GPUs give
+    ``MirroredStrategy``; otherwise the default strategy (one device).
+    ``prefer="mirrored"`` forces ``MirroredStrategy`` over whatever logical
+    devices exist (the tests use it with two logical CPUs).
+
+    Example:
+        >>> type(strategy()).__name__ in {"_DefaultDistributionStrategy", "MirroredStrategy"}
+        True
+    """
+    tf = require_tensorflow()
+    if prefer == "mirrored":
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=gpus or cpus)
+    if prefer is None and (os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME")):
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            return tf.distribute.TPUStrategy(resolver)
+        except Exception as exc:  # pragma: no cover - only on a TPU runtime
+            print(f"TPU detected but could not be initialised ({exc}); using the default.")
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()

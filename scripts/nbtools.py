@@ -1,0 +1,355 @@
+"""Notebook housekeeping: navigation, the setup cell, outputs policy, student copies.
+
+    python scripts/nbtools.py nav [NOTEBOOK ...]   rewrite header badge, setup cell, footer,
+                                                   and the course map (README + notebook 00)
+    python scripts/nbtools.py check                exit 1 when anything `nav` would change,
+                                                   or a notebook breaks the outputs policy
+    python scripts/nbtools.py strip [NOTEBOOK ...] drop outputs except NBVAL_CHECK_OUTPUT cells
+    python scripts/nbtools.py refresh-checked NB   execute NB (offline profile) and store the
+                                                   outputs of its NBVAL_CHECK_OUTPUT cells only
+    python scripts/nbtools.py student              student copies without solutions in
+                                                   build/student/
+
+The list of notebooks (COURSE) is the single source of truth for navigation:
+the header and footer of a notebook do not depend on which others exist yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+NB_DIR = ROOT / "notebooks"
+README = ROOT / "README.md"
+REPO_URL = "https://github.com/finetune-course/finetune-vgg16"
+RELEASE = "v0.1.0"
+BRANCH = "main"
+CHECK_MARK = "NBVAL_CHECK_OUTPUT"
+
+#: (file stem, title, one line on what it teaches)
+COURSE: list[tuple[str, str, str]] = [
+    ("00_start_here", "Start here",
+     "the course map, the profiles, and a check that your environment works"),
+    ("01_convolution_and_pooling", "Convolution and pooling from scratch",
+     "the formulas in NumPy, checked against TensorFlow; padding, stride, dilation"),
+    ("02_inside_vgg16", "Inside VGG16",
+     "layers, parameters, receptive fields, filters, feature maps, ImageNet predictions"),
+    ("03_preparing_the_data", "Preparing the data",
+     "download and validate a data set (or your own folder), splits, tf.data, augmentation"),
+    ("04_adding_a_head", "Adding a classification head",
+     "two heads on a frozen base: cached features versus end-to-end with augmentation"),
+    ("05_fine_tuning", "Fine-tuning the top of the base",
+     "unfreeze block5, recompile, train with a low learning rate"),
+    ("06_evaluating_the_model", "Evaluating honestly",
+     "test set, intervals, confusion matrix, curves, calibration, error gallery"),
+    ("07_explaining_with_lime", "Explaining predictions with LIME",
+     "superpixels, local linear models, stability and cost"),
+    ("08_explaining_with_shap", "Explaining predictions with SHAP and Grad-CAM",
+     "GradientExplainer, Partition explainer, Grad-CAM, sanity checks, faithfulness"),
+    ("09_imbalance_and_overfitting", "Class imbalance and over-fitting",
+     "class weights, oversampling, augmentation; regularisation and data size"),
+    ("10_choosing_a_backbone", "Choosing a backbone",
+     "VGG16, ResNet50, MobileNetV2, EfficientNetB0: accuracy, speed, memory"),
+]
+
+SETUP_SOURCE = f'''\
+# Setup (plumbing, the same in every notebook). On Colab: install the course
+# helpers, pinned to a release, and lime (Colab lacks it). Elsewhere nothing is
+# installed here: `make run` / `make lab` already did it.
+import sys
+
+if "google.colab" in sys.modules:
+    %pip install -q "nbhelpers @ git+{REPO_URL}@{RELEASE}" lime
+
+import nbhelpers as nbh
+
+cfg = nbh.setup()'''
+
+
+def colab_url(stem: str) -> str:
+    return (f"https://colab.research.google.com/github/"
+            f"{REPO_URL.removeprefix('https://github.com/')}/blob/{BRANCH}/notebooks/{stem}.ipynb")
+
+
+def header_source(stem: str) -> str:
+    idx = [c[0] for c in COURSE].index(stem)
+    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"({colab_url(stem)}) &nbsp; "
+            f"*Fine-tuning a pretrained image model* · notebook {idx} of {len(COURSE) - 1} · "
+            f"[course map](00_start_here.ipynb)")
+
+
+def footer_source(stem: str) -> str:
+    stems = [c[0] for c in COURSE]
+    idx = stems.index(stem)
+    parts = []
+    if idx > 0:
+        p = COURSE[idx - 1]
+        parts.append(f"[← {p[0][:2]} {p[1]}]({p[0]}.ipynb)")
+    parts.append("[Course map](00_start_here.ipynb)")
+    if idx < len(COURSE) - 1:
+        n = COURSE[idx + 1]
+        parts.append(f"[{n[0][:2]} {n[1]} →]({n[0]}.ipynb)")
+    return "---\n" + " · ".join(parts)
+
+
+def course_map_markdown(link_prefix: str = "") -> str:
+    rows = ["| # | notebook | what you do | Colab |", "|---|---|---|---|"]
+    for stem, title, what in COURSE:
+        badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(stem)})"
+        rows.append(f"| {stem[:2]} | [{title}]({link_prefix}{stem}.ipynb) | {what} | {badge} |")
+    return "\n".join(rows)
+
+
+def _tagged(cell, tag: str) -> bool:
+    return tag in cell.get("metadata", {}).get("tags", [])
+
+
+def _set_cell(nb, tag: str, source: str, kind: str, position: str) -> None:
+    """Replace the cell tagged `tag`, or insert it at `position` ('top', 'after-title', 'bottom')."""
+    for cell in nb.cells:
+        if _tagged(cell, tag):
+            cell.source = source
+            return
+    maker = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+    cell = maker(source)
+    cell.metadata["tags"] = [tag]
+    if position == "top":
+        nb.cells.insert(0, cell)
+    elif position == "bottom":
+        nb.cells.append(cell)
+    else:  # right after the "## Setup" section's text, else before the first code cell
+        i = next((k + 1 for k, c in enumerate(nb.cells)
+                  if c.cell_type == "markdown" and c.source.startswith("## Setup")), None)
+        if i is None:
+            i = next((k for k, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+        nb.cells.insert(i, cell)
+
+
+KERNEL_METADATA = {
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
+
+
+def navigate(nb, stem: str) -> None:
+    """Apply header, setup cell, footer (and the course map for notebook 00) to `nb`."""
+    nb.metadata = copy.deepcopy(KERNEL_METADATA)
+    _set_cell(nb, "nav-header", header_source(stem), "markdown", "top")
+    _set_cell(nb, "setup", SETUP_SOURCE, "code", "first-code")
+    _set_cell(nb, "nav-footer", footer_source(stem), "markdown", "bottom")
+    for cell in nb.cells:  # solutions start collapsed in JupyterLab
+        if _tagged(cell, SOLUTION_TAG):
+            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+    if stem == COURSE[0][0]:
+        for cell in nb.cells:
+            if _tagged(cell, "course-map"):
+                cell.source = "## The course map\n\n" + course_map_markdown()
+
+
+def readme_text(text: str) -> str:
+    start, end = "<!-- course-map:start -->", "<!-- course-map:end -->"
+    if start not in text or end not in text:
+        return text
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{course_map_markdown('notebooks/')}\n{end}{tail}"
+
+
+def notebooks() -> list[Path]:
+    return sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def write(nb, path: Path) -> None:
+    nbformat.write(nb, path)
+
+
+def is_checked(cell) -> bool:
+    return cell.cell_type == "code" and CHECK_MARK in cell.source
+
+
+def strip(nb) -> None:
+    """Outputs policy: only NBVAL_CHECK_OUTPUT cells keep outputs; no execution counts."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if not is_checked(cell):
+            cell.outputs = []
+            cell.execution_count = None
+        elif cell.outputs and cell.execution_count is None:
+            cell.execution_count = 1  # nbval skips "unrun" cells that have outputs
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+
+
+def policy_problems(nb, name: str) -> list[str]:
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.outputs and not is_checked(cell):
+            problems.append(f"{name} cell {i}: has outputs but is not an {CHECK_MARK} cell")
+        if cell.execution_count is not None and not is_checked(cell):
+            problems.append(f"{name} cell {i}: execution_count is set (run `make nav` / strip)")
+        if is_checked(cell):
+            text = "".join(
+                str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                for o in cell.outputs
+            )
+            if "OFFLINE" in text or "UNTRAINED" in text:
+                problems.append(f"{name} cell {i}: a checked output shows offline numbers")
+    return problems
+
+
+def cmd_nav(paths: list[Path]) -> int:
+    stems = {c[0] for c in COURSE}
+    for path in paths or notebooks():
+        if path.stem not in stems:
+            print(f"skip {path.name}: not in COURSE")
+            continue
+        nb = read(path)
+        before = nbformat.writes(nb)
+        navigate(nb, path.stem)
+        strip(nb)
+        if nbformat.writes(nb) != before:
+            write(nb, path)
+            print(f"updated {path.name}")
+    if not paths:
+        text = README.read_text()
+        new = readme_text(text)
+        if new != text:
+            README.write_text(new)
+            print("updated README.md course map")
+    return 0
+
+
+def cmd_check() -> int:
+    problems = []
+    for path in notebooks():
+        nb = read(path)
+        problems += policy_problems(nb, path.name)
+        fixed = copy.deepcopy(nb)
+        navigate(fixed, path.stem)
+        if nbformat.writes(fixed) != nbformat.writes(nb):
+            problems.append(f"{path.name}: navigation/setup cell out of date (run `make nav`)")
+    if README.exists() and readme_text(README.read_text()) != README.read_text():
+        problems.append("README.md: course map out of date (run `make nav`)")
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
+def cmd_strip(paths: list[Path]) -> int:
+    for path in paths or notebooks():
+        nb = read(path)
+        strip(nb)
+        write(nb, path)
+    return 0
+
+
+def cmd_refresh_checked(path: Path) -> int:
+    from nbclient import NotebookClient
+
+    nb = read(path)
+    env_profile = os.environ.get("NBH_PROFILE")
+    os.environ["NBH_PROFILE"] = "offline"
+    try:
+        NotebookClient(nb, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        if env_profile is None:
+            os.environ.pop("NBH_PROFILE", None)
+        else:
+            os.environ["NBH_PROFILE"] = env_profile
+    fresh = read(path)
+    for old, new in zip(fresh.cells, nb.cells, strict=True):
+        if is_checked(old):
+            old.outputs = new.outputs
+    strip(fresh)
+    write(fresh, path)
+    print(f"refreshed checked outputs of {path.name}")
+    return 0
+
+
+SOLUTION_TAG = "solution"
+
+
+def student_copy(nb):
+    """The notebook without its solution cells (a pointer remains in their place)."""
+    out = copy.deepcopy(nb)
+    cells = []
+    for cell in out.cells:
+        if _tagged(cell, SOLUTION_TAG):
+            continue
+        cells.append(cell)
+    out.cells = cells
+    strip(out)
+    return out
+
+
+def exercise_problems(nb, name: str) -> list[str]:
+    """Each notebook needs an Exercises section and at least one solution cell per exercise."""
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    if not re.search(r"^## Exercises", text, re.M):
+        return [f"{name}: no '## Exercises' section"]
+    exercises = re.findall(r"^\*\*Exercise (\d+)", text, re.M)
+    solutions = [c for c in nb.cells if _tagged(c, SOLUTION_TAG)]
+    sol_ids = set()
+    for c in solutions:
+        m = re.search(r"Solution (?:to )?(?:exercise )?(\d+)", c.source, re.I)
+        if m:
+            sol_ids.add(m.group(1))
+    missing = [e for e in exercises if e not in sol_ids]
+    problems = []
+    if not exercises:
+        problems.append(f"{name}: no '**Exercise N**' items")
+    if missing:
+        problems.append(f"{name}: exercises without a solution cell: {', '.join(missing)}")
+    return problems
+
+
+def cmd_student() -> int:
+    dest = ROOT / "build" / "student"
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in notebooks():
+        write(student_copy(read(path)), dest / path.name)
+        print(f"wrote build/student/{path.name}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("nav")
+    p.add_argument("paths", nargs="*", type=Path)
+    sub.add_parser("check")
+    p = sub.add_parser("strip")
+    p.add_argument("paths", nargs="*", type=Path)
+    p = sub.add_parser("refresh-checked")
+    p.add_argument("path", type=Path)
+    sub.add_parser("student")
+    args = ap.parse_args(argv)
+    if args.cmd == "nav":
+        return cmd_nav(args.paths)
+    if args.cmd == "check":
+        return cmd_check()
+    if args.cmd == "strip":
+        return cmd_strip(args.paths)
+    if args.cmd == "refresh-checked":
+        return cmd_refresh_checked(args.path)
+    return cmd_student()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

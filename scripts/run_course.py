@@ -1,0 +1,136 @@
+"""`make run`: execute every notebook in order, render HTML, print timings.
+
+    python scripts/run_course.py [--only 03] [--timeout 3600]
+
+Writes build/executed/<nb>.ipynb, build/html/<nb>.html and build/html/index.html
+(the course map with each notebook's wall time, status and the profile that
+produced it), and build/timings.json.  A failing notebook does not stop the
+others; the exit status is 1 when any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nbtools  # noqa: E402
+
+ROOT = nbtools.ROOT
+BUILD = ROOT / "build"
+
+
+def detect_profile(nb) -> str:
+    """The profile a notebook ran in, read from the banner printed by nbh.setup()."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("text", "")
+            if "nbhelpers profile:" in text:
+                return text.split("nbhelpers profile:", 1)[1].split()[0]
+    return "unknown"
+
+
+def run_one(path: Path, timeout: int) -> dict:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        error = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cell failed"
+    except Exception as exc:  # a dead kernel, a timeout: report it, go on with the rest
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - start
+    (BUILD / "executed").mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, BUILD / "executed" / path.name)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    (BUILD / "html").mkdir(parents=True, exist_ok=True)
+    (BUILD / "html" / f"{path.stem}.html").write_text(body, encoding="utf-8")
+    return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None,
+            "error": error, "profile": detect_profile(nb)}
+
+
+def index_page(results: list[dict]) -> str:
+    by_stem = {r["notebook"]: r for r in results}
+    rows = []
+    for stem, title, what in nbtools.COURSE:
+        r = by_stem.get(stem)
+        if r is None:
+            status, secs, prof, link = "not run", "", "", html.escape(title)
+        else:
+            status = "ok" if r["ok"] else f"FAILED: {html.escape(r['error'] or '')}"
+            secs, prof = f"{r['seconds']:.1f}", r["profile"]
+            link = f'<a href="{stem}.html">{html.escape(title)}</a>'
+        rows.append(f"<tr><td>{stem[:2]}</td><td>{link}</td><td>{html.escape(what)}</td>"
+                    f"<td>{prof}</td><td style='text-align:right'>{secs}</td><td>{status}</td></tr>")
+    profiles = sorted({r["profile"] for r in results})
+    warn = ""
+    if "offline" in profiles:
+        warn = ("<p style='background:#fee;padding:.6em;border:1px solid #c00'><b>Offline profile:</b> "
+                "untrained (random) weights and tiny bundled images. Every number in these pages "
+                "is a smoke test that the code runs, not a result.</p>")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    total = sum(r["seconds"] for r in results)
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Fine-tuning a pretrained image model: executed notebooks</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:62em;margin:2em auto;padding:0 1em}}
+td,th{{padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}}table{{border-collapse:collapse}}</style>
+</head><body>
+<h1>Fine-tuning a pretrained image model</h1>
+<p>Executed with <code>make run</code> on {when}, {html.escape(platform.platform())},
+profile(s): <b>{", ".join(profiles) or "none"}</b>. Total wall time {total:.0f} s.</p>
+{warn}
+<table><tr><th>#</th><th>notebook</th><th>what you do</th><th>profile</th><th>seconds</th><th>status</th></tr>
+{"".join(rows)}
+</table></body></html>
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", nargs="*", default=None, help="notebook number prefixes, e.g. 03 04")
+    ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    args = ap.parse_args()
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    paths = nbtools.notebooks()
+    if args.only:
+        paths = [p for p in paths if p.name[:2] in args.only]
+    if not paths:
+        print("no notebooks found in notebooks/")
+        return 1
+    results = []
+    for path in paths:
+        print(f"running {path.name} ...", flush=True)
+        r = run_one(path, args.timeout)
+        results.append(r)
+        status = "ok" if r["ok"] else f"FAILED ({r['error']})"
+        print(f"  {r['seconds']:7.1f} s  profile={r['profile']}  {status}", flush=True)
+    (BUILD / "html" / "index.html").write_text(index_page(results), encoding="utf-8")
+    (BUILD / "timings.json").write_text(json.dumps(results, indent=2))
+    failed = [r for r in results if not r["ok"]]
+    print("\nSummary")
+    for r in results:
+        print(f"  {r['notebook']:<32} {r['seconds']:7.1f} s  {r['profile']:<8} "
+              f"{'ok' if r['ok'] else 'FAILED'}")
+    print(f"  {'total':<32} {sum(r['seconds'] for r in results):7.1f} s  "
+          f"{len(results) - len(failed)} ok, {len(failed)} failed")
+    print(f"HTML: {BUILD / 'html' / 'index.html'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

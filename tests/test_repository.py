@@ -1,0 +1,172 @@
+"""Repository checks: pins agree, notebooks obey the outputs policy and navigation is current."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import nbtools  # noqa: E402
+
+NOTEBOOKS = nbtools.notebooks()
+
+
+def lock_pins() -> list[str]:
+    return [ln.strip() for ln in (ROOT / "requirements-lock.txt").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")]
+
+
+def env_pins() -> tuple[str, list[str]]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    return python, [p for p in pip if p != "-e ."]
+
+
+def test_lock_and_environment_agree():
+    python, pins = env_pins()
+    lock = lock_pins()
+    assert sorted(pins) == sorted(lock), (
+        "environment.yml and requirements-lock.txt disagree; run `python scripts/lock.py --env-only`"
+    )
+    assert python == f"python={nbtools_python()}"
+    assert "-e ." in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"][-1]["pip"]
+
+
+def nbtools_python() -> str:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import lock
+
+    return lock.PYTHON
+
+
+def test_lock_pins_every_runtime_dependency_exactly():
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pinned = {re.split(r"[=;]", p)[0].lower().replace("_", "-") for p in lock_pins()}
+    for dep in deps:
+        name = re.split(r"[<>=!~ \[]", dep)[0].lower()
+        assert name in pinned, f"{name} is a dependency but not pinned in requirements-lock.txt"
+    assert all("==" in p for p in lock_pins())
+
+
+def test_colab_stack_satisfies_the_ranges():
+    """Installing nbhelpers on Colab must not upgrade anything Colab ships."""
+    import tomllib
+    from packaging.requirements import Requirement
+
+    colab = {"keras": "3.13.0", "numpy": "2.0.2", "scipy": "1.16.3", "pillow": "11.3.0",
+             "matplotlib": "3.10.0", "seaborn": "0.13.2", "pandas": "2.2.2",
+             "scikit-learn": "1.6.1", "scikit-image": "0.25.2", "shap": "0.52.0",
+             "tensorflow": "2.20.0"}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = [Requirement(d) for d in project["dependencies"] + project["optional-dependencies"]["local"]]
+    for req in reqs:
+        if req.name in colab:
+            assert req.specifier.contains(colab[req.name]), f"{req} rejects Colab's {colab[req.name]}"
+    assert "tensorflow" not in {Requirement(d).name for d in project["dependencies"]}, (
+        "TensorFlow must not be a hard dependency (Colab's would be reinstalled)"
+    )
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found"
+    assert NOTEBOOKS[0].name == "00_start_here.ipynb"
+    course = [c[0] for c in nbtools.COURSE]
+    for nb in NOTEBOOKS:
+        assert nb.stem in course, f"{nb.name} is not listed in scripts/nbtools.py COURSE"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_outputs_policy(path):
+    problems = nbtools.policy_problems(nbformat.read(path, as_version=4), path.name)
+    assert not problems, "\n".join(problems)
+
+
+def test_outputs_policy_catches_violations():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(1)")
+    cell.outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    nb.cells = [cell]
+    assert nbtools.policy_problems(nb, "x")
+    cell.source = "# NBVAL_CHECK_OUTPUT\nprint(1)"
+    assert not nbtools.policy_problems(nb, "x")
+    cell.outputs = [nbformat.v4.new_output("stream", text="OFFLINE PROFILE\n")]
+    assert nbtools.policy_problems(nb, "x")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_anatomy(path):
+    nb = nbformat.read(path, as_version=4)
+    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
+    assert nb.cells[0].metadata.get("tags") == ["nav-header"]
+    assert nb.cells[-1].metadata.get("tags") == ["nav-footer"]
+    assert tags.count("setup") == 1
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "setup" in first_code.metadata.get("tags", []), "the setup cell must be the first code cell"
+    assert re.search(r"^# ", md, re.M), "no H1 title"
+    for heading in ("What you'll learn", "Prerequisites", "## Setup", "## Summary", "## Exercises"):
+        assert heading in md, f"{path.name}: missing {heading!r}"
+    assert not nbtools.exercise_problems(nb, path.name)
+
+
+def test_navigation_is_current():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "nbtools.py"), "check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_navigation_links_follow_the_course():
+    stems = [c[0] for c in nbtools.COURSE]
+    for i, stem in enumerate(stems):
+        footer = nbtools.footer_source(stem)
+        if i:
+            assert f"({stems[i - 1]}.ipynb)" in footer
+        if i < len(stems) - 1:
+            assert f"({stems[i + 1]}.ipynb)" in footer
+        assert nbtools.colab_url(stem) in nbtools.header_source(stem)
+
+
+def test_student_copies_have_no_solutions(tmp_path):
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        student = nbtools.student_copy(nb)
+        assert not any("solution" in c.metadata.get("tags", []) for c in student.cells)
+        assert not any("Solution to exercise" in c.source for c in student.cells)
+        assert len(student.cells) < len(nb.cells)
+
+
+def test_exercise_check_catches_a_missing_solution():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("## Exercises\n\n**Exercise 1.** a\n\n**Exercise 2.** b")]
+    sol = nbformat.v4.new_code_cell("# Solution to exercise 1\n")
+    sol.metadata["tags"] = ["solution"]
+    nb.cells.append(sol)
+    assert nbtools.exercise_problems(nb, "x") == ["x: exercises without a solution cell: 2"]
+
+
+def test_setup_cell_installs_only_on_colab():
+    src = nbtools.SETUP_SOURCE
+    assert 'if "google.colab" in sys.modules:' in src
+    assert "@" + nbtools.RELEASE in src and "lime" in src
+    assert "cfg = nbh.setup()" in src
+
+
+def test_readme_names_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    assert "make run" in text and "make test" in text
+    assert "<!-- course-map:start -->" in text
+
+
+def test_ci_runs_make_test():
+    text = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in text and "set -euo pipefail" in text
