@@ -23,6 +23,9 @@ module         owns                                                 taught in
                checkpoints, ``get_model(stage)``
 ``evaluate``   predictions, metrics, intervals, calibration         06, 09
 ``explain``    LIME, SHAP, Grad-CAM, sanity/faithfulness checks     07, 08
+``balance``    class weights, oversampling, imbalanced subsets      09
+``profiling``  FLOPs, parameters, throughput, peak memory           10
+``prefetch``   download everything a workshop needs, once           README
 ``plots``      every figure the notebooks show                      all
 =============  ===================================================  ==========
 
@@ -49,7 +52,9 @@ _SUBMODULES = (
     "evaluate",
     "explain",
     "plots",
-    "practical",
+    "balance",
+    "profiling",
+    "prefetch",
 )
 
 __all__ = ["Config", "current", "setup", "__version__", *_SUBMODULES]
