@@ -1,0 +1,632 @@
+"""Backbones, their preprocessing, classifier heads, freezing and unfreezing.
+
+Taught in ``02_inside_vgg16`` (the backbone and its preprocessing),
+``04_training_the_head`` (heads, freezing) and ``05_fine_tuning`` (unfreezing
+the top block); ``10_choosing_a_backbone`` compares the four backbones of
+:data:`BACKBONES`.
+
+The model is built **flat**: the backbone's layers sit directly in the final
+classifier's graph, so ``model.get_layer("block5_conv3")`` works.  Grad-CAM and
+SHAP on an intermediate layer need that; a backbone nested as one layer breaks
+them.
+
+    base_model = load_backbone("vgg16", weights=None, input_shape=(64, 64, 3))
+    model = build_classifier(base_model, head="gap", num_classes=2)
+
+``base_model`` takes raw RGB images, float32 in ``[0, 255]``: its first layer
+after the input is the serialisable :class:`Preprocess` layer named
+``"preprocess"``, which applies the backbone's own preprocessing, so saved
+models reload with ``safe_mode=True`` (no ``Lambda`` layers) and nobody can
+forget to preprocess.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from . import config as _config
+
+__all__ = [
+    "Backbone",
+    "BACKBONES",
+    "LAST_CONV",
+    "CAFFE_MEAN_BGR",
+    "WeightsUnavailableError",
+    "Preprocess",
+    "preprocess_input",
+    "weights_file",
+    "weights_url",
+    "load_backbone",
+    "build_head",
+    "build_classifier",
+    "copy_head_weights",
+    "head_layer_names",
+    "freeze",
+    "unfreeze_from",
+    "block_of",
+    "parameter_report",
+]
+
+#: ImageNet channel means in BGR order, subtracted by "caffe" preprocessing (VGG16, ResNet50).
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_KA = "https://storage.googleapis.com/tensorflow/keras-applications"
+_MOBILENET_ROWS = (96, 128, 160, 192, 224)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """ImageNet weights were asked for, but they are not cached and cannot be downloaded."""
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """What the course needs to know about one ``keras.applications`` backbone.
+
+    ``preprocessing`` is ``"caffe"`` (RGB -> BGR, subtract the ImageNet mean per
+    channel), ``"tf"`` (scale to ``[-1, 1]``) or ``"none"`` (the model rescales
+    inside itself).  ``blocks`` are the block names in graph order, for
+    :func:`unfreeze_from` and :func:`parameter_report`; ``block_pattern`` finds
+    a layer's block from its name.  ``weights_file`` may contain ``{rows}``
+    (MobileNetV2 has one file per input size).
+    """
+
+    name: str
+    constructor: str  # attribute of keras.applications
+    preprocessing: str
+    last_conv: str
+    blocks: tuple[str, ...]
+    block_pattern: str
+    weights_file: str
+    weights_url_folder: str
+    extra_blocks: tuple[tuple[str, str], ...] = ()  # (layer-name regex, block) for the rest
+
+    def application(self) -> Callable[..., keras.Model]:
+        """The ``keras.applications`` constructor."""
+        return getattr(keras.applications, self.constructor)
+
+
+BACKBONES: dict[str, Backbone] = {
+    "vgg16": Backbone(
+        name="vgg16",
+        constructor="VGG16",
+        preprocessing="caffe",
+        last_conv="block5_conv3",
+        blocks=("block1", "block2", "block3", "block4", "block5"),
+        block_pattern=r"^(block\d)_",
+        weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        weights_url_folder=f"{_KA}/vgg16/",
+    ),
+    "resnet50": Backbone(
+        name="resnet50",
+        constructor="ResNet50",
+        preprocessing="caffe",
+        last_conv="conv5_block3_out",
+        blocks=("conv1", "conv2", "conv3", "conv4", "conv5"),
+        block_pattern=r"^(conv\d)_",
+        weights_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        weights_url_folder=f"{_KA}/resnet/",
+        extra_blocks=((r"^pool1_", "conv1"),),
+    ),
+    "mobilenetv2": Backbone(
+        name="mobilenetv2",
+        constructor="MobileNetV2",
+        preprocessing="tf",
+        last_conv="out_relu",
+        blocks=("stem", "expanded_conv", *(f"block_{i}" for i in range(1, 17)), "top"),
+        block_pattern=r"^(block_\d+|expanded_conv)_",
+        weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5",
+        weights_url_folder=f"{_KA}/mobilenet_v2/",
+        extra_blocks=((r"^(Conv1|bn_Conv1|Conv1_relu)$", "stem"),
+                      (r"^(Conv_1|Conv_1_bn|out_relu)$", "top")),
+    ),
+    "efficientnetb0": Backbone(
+        name="efficientnetb0",
+        constructor="EfficientNetB0",
+        preprocessing="none",
+        last_conv="top_activation",
+        blocks=("stem", *(f"block{i}" for i in range(1, 8)), "top"),
+        block_pattern=r"^(block\d)[a-z]_",
+        weights_file="efficientnetb0_notop.h5",
+        weights_url_folder="https://storage.googleapis.com/keras-applications/",
+        extra_blocks=((r"^(stem_|rescaling|normalization)", "stem"), (r"^top_", "top")),
+    ),
+}
+
+#: The last convolutional feature map of each backbone (Grad-CAM's default layer).
+LAST_CONV: dict[str, str] = {k: b.last_conv for k, b in BACKBONES.items()}
+
+
+def _spec(name: str) -> Backbone:
+    try:
+        return BACKBONES[name.lower()]
+    except KeyError:
+        raise ValueError(
+            f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}."
+        ) from None
+
+
+def _rows(input_shape: Sequence[int | None] | None) -> int:
+    """MobileNetV2's weights file depends on the input size (224 unless one of its sizes)."""
+    if input_shape and input_shape[0] == input_shape[1] and input_shape[0] in _MOBILENET_ROWS:
+        return int(input_shape[0])
+    return 224
+
+
+def weights_file(name: str, input_shape: Sequence[int | None] | None = None) -> str:
+    """The ImageNet weights file (no top) that Keras downloads for this backbone.
+
+    Example:
+        >>> weights_file("vgg16")
+        'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5'
+        >>> weights_file("mobilenetv2", (160, 160, 3))
+        'mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5'
+    """
+    return _spec(name).weights_file.format(rows=_rows(input_shape))
+
+
+def weights_url(name: str, input_shape: Sequence[int | None] | None = None) -> str:
+    """Where Keras downloads :func:`weights_file` from (for messages and ``make prefetch``).
+
+    Example:
+        >>> weights_url("vgg16").endswith("/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
+        True
+    """
+    return _spec(name).weights_url_folder + weights_file(name, input_shape)
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+def _preprocess_numpy(mode: str, images: Any) -> np.ndarray:
+    x = np.array(images, dtype="float32", copy=True)  # always a new array
+    if mode == "caffe":
+        x = x[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, dtype="float32")
+    elif mode == "tf":
+        x = x / 127.5 - 1.0
+    elif mode != "none":
+        raise ValueError(f"Unknown preprocessing mode {mode!r}")
+    return np.ascontiguousarray(x, dtype="float32")
+
+
+def preprocess_input(name: str, images: Any) -> np.ndarray:
+    """The backbone's preprocessing on RGB images in ``[0, 255]``, as a **new** float32 array.
+
+    Unlike ``keras.applications.vgg16.preprocess_input``, which changes a
+    float32 array in place, this never modifies its argument.  The same
+    arithmetic runs inside the models, in the :class:`Preprocess` layer;
+    taught in ``02_inside_vgg16``.
+
+    Example:
+        >>> img = np.zeros((1, 2, 2, 3), dtype="float32"); img[..., 0] = 255.0  # pure red
+        >>> out = preprocess_input("vgg16", img)
+        >>> [round(float(v), 3) for v in out[0, 0, 0]]   # BGR, mean subtracted
+        [-103.939, -116.779, 131.32]
+        >>> float(img[0, 0, 0, 0]), float(preprocess_input("mobilenetv2", img)[0, 0, 0, 0])
+        (255.0, 1.0)
+    """
+    return _preprocess_numpy(_spec(name).preprocessing, images)
+
+
+@keras.saving.register_keras_serializable(package="nbhelpers", name="Preprocess")
+class Preprocess(keras.layers.Layer):
+    """A backbone's input preprocessing as a serialisable layer (no ``Lambda``).
+
+    ``mode``: ``"caffe"`` (RGB -> BGR, subtract :data:`CAFFE_MEAN_BGR`),
+    ``"tf"`` (``x / 127.5 - 1``) or ``"none"``.  Models containing it save and
+    reload with ``keras.models.load_model(path, safe_mode=True)``.
+
+    Example:
+        >>> layer = Preprocess("tf")
+        >>> [float(v) for v in keras.ops.convert_to_numpy(layer(np.array([[0.0, 255.0]])))[0]]
+        [-1.0, 1.0]
+    """
+
+    def __init__(self, mode: str = "caffe", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("caffe", "tf", "none"):
+            raise ValueError(f"Unknown preprocessing mode {mode!r}")
+        self.mode = mode
+
+    def call(self, inputs: Any) -> Any:
+        x = ops.cast(inputs, self.compute_dtype)
+        if self.mode == "caffe":
+            x = ops.flip(x, axis=-1) - ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=x.dtype)
+        elif self.mode == "tf":
+            x = x / 127.5 - 1.0
+        return x
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mode": self.mode}
+
+
+# --------------------------------------------------------------------------- backbones
+
+
+def _offline_message(name: str, input_shape: Any) -> str:
+    fname, url = weights_file(name, input_shape), weights_url(name, input_shape)
+    folder = _config.keras_cache_dir()
+    return (
+        f"The ImageNet weights for {name} are not in the Keras cache and "
+        f"{_config.DOWNLOAD_HOST} cannot be reached (offline?).\n"
+        f"  file:   {fname}\n"
+        f"  URL:    {url}\n"
+        f"  put it: {folder}/{fname}\n"
+        f"Fix: connect and run `make prefetch`; or copy the file (e.g. from a workshop USB "
+        f"stick) into {folder}; or pass weights='/path/to/{fname}'; or use weights=None "
+        f"(untrained; NBH_PROFILE=offline)."
+    )
+
+
+def _flat_application(spec: Backbone, input_shape: Any, weights: str | None) -> keras.Model:
+    """Input -> Preprocess -> the application, built on the preprocess layer's output."""
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = Preprocess(spec.preprocessing, name="preprocess")(inputs)
+    app = spec.application()(
+        include_top=False, weights=weights, input_tensor=x, input_shape=tuple(input_shape)
+    )
+    # The application's model starts at `inputs` (Keras traces input_tensor back to its
+    # source), so its graph already is Input -> preprocess -> ...; rename it only.
+    return keras.Model(app.input, app.output, name=spec.name)
+
+
+def _weighted(model: keras.Model) -> list[keras.layers.Layer]:
+    return [layer for layer in model.layers if layer.weights]
+
+
+def _copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Copy weights layer by layer: by name where names match, else in graph order."""
+    src, dst = _weighted(source), _weighted(target)
+    if len(src) != len(dst):
+        raise ValueError(
+            f"{source.name} has {len(src)} layers with weights, {target.name} {len(dst)}."
+        )
+    for s, d in zip(src, dst, strict=True):
+        wanted = target.get_layer(s.name) if s.name in {layer.name for layer in dst} else d
+        values = s.get_weights()
+        if [w.shape for w in values] != [tuple(w.shape) for w in wanted.weights]:
+            raise ValueError(f"weights of layer {s.name!r} do not fit layer {wanted.name!r}")
+        wanted.set_weights(values)
+
+
+def _load_file(spec: Backbone, input_shape: Any, path: Path) -> keras.Model:
+    """Weights from a local file: the ImageNet file itself, or weights saved by Keras."""
+    if not path.is_file():
+        raise FileNotFoundError(f"No weights file at {path}")
+    if path.name == weights_file(spec.name, input_shape):
+        # The ImageNet file (e.g. from a workshop's USB stick): put it where Keras looks,
+        # then build exactly as Keras does for "imagenet" (EfficientNet's graph differs).
+        cache = _config.keras_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        if not (cache / path.name).exists():
+            shutil.copyfile(path, cache / path.name)
+        return _flat_application(spec, input_shape, "imagenet")
+    flat = _flat_application(spec, input_shape, None)
+    try:  # weights saved from a model like ours (flat, with the preprocess layer)
+        flat.load_weights(str(path))
+        return flat
+    except Exception:  # noqa: BLE001 - not our layout: try the plain application's
+        pass
+    plain = spec.application()(include_top=False, weights=None, input_shape=tuple(input_shape))
+    plain.load_weights(str(path))
+    _copy_weights(plain, flat)
+    return flat
+
+
+def load_backbone(
+    name: str = "vgg16",
+    weights: str | Path | None = "imagenet",
+    input_shape: Sequence[int | None] | None = (224, 224, 3),
+) -> keras.Model:
+    """The convolutional base of a ``keras.applications`` model, with its preprocessing inside.
+
+    ``weights``: ``"imagenet"`` (downloaded once into Keras' cache,
+    ``$KERAS_HOME/models``), a path to a local weights file (the ImageNet
+    ``.h5`` from a workshop USB stick, or a ``.weights.h5`` saved by Keras), or
+    ``None`` (random initialisation: the offline profile).  Offline and
+    without the cached file, ``"imagenet"`` fails at once with
+    :class:`WeightsUnavailableError` naming the file, its URL and the folder.
+
+    The model's input is raw RGB, float32 in ``[0, 255]``; its first layer is
+    ``"preprocess"``; its output is the last convolutional block's feature
+    map (``include_top=False``).  Use ``input_shape=(None, None, 3)`` for any
+    image size (the "gap" head copes with it; "seed" does not).
+    Taught in ``02_inside_vgg16``.
+
+    Example:
+        >>> base_model = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
+        >>> base_model.layers[1].name, base_model.output.shape
+        ('preprocess', (None, 1, 1, 512))
+    """
+    spec = _spec(name)
+    input_shape = tuple(input_shape) if input_shape is not None else (None, None, 3)
+    if weights is None:
+        return _flat_application(spec, input_shape, None)
+    if isinstance(weights, str) and weights == "imagenet":
+        fname = weights_file(spec.name, input_shape)
+        if not _config.weights_cached(fname) and not _config.network_available():
+            raise WeightsUnavailableError(_offline_message(spec.name, input_shape))
+        return _flat_application(spec, input_shape, "imagenet")
+    return _load_file(spec, input_shape, Path(weights).expanduser())
+
+
+# --------------------------------------------------------------------------- heads
+
+_HEADS = ("seed", "gap")
+
+
+def _head_layers(
+    head: str, num_classes: int, dropout: float, l2: float
+) -> list[keras.layers.Layer]:
+    if head not in _HEADS:
+        raise ValueError(f"Unknown head {head!r}; choose 'seed' or 'gap'.")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    reg = keras.regularizers.L2(l2) if l2 else None
+    layers: list[keras.layers.Layer] = []
+    if head == "seed":
+        layers += [
+            keras.layers.Flatten(name="head_flatten"),
+            keras.layers.Dense(256, activation="relu", kernel_regularizer=reg, name="head_dense"),
+        ]
+    else:
+        layers.append(keras.layers.GlobalAveragePooling2D(name="head_pool"))
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout, name="head_dropout"))
+    units, activation = (1, "sigmoid") if num_classes == 2 else (num_classes, "softmax")
+    layers.append(
+        keras.layers.Dense(units, activation=activation, kernel_regularizer=reg, name="predictions")
+    )
+    return layers
+
+
+def head_layer_names(head: str = "gap", dropout: float = 0.5) -> list[str]:
+    """Names of the head's layers, in order (the same in classifier and standalone head).
+
+    Example:
+        >>> head_layer_names("seed", dropout=0.0)
+        ['head_flatten', 'head_dense', 'predictions']
+    """
+    return [layer.name for layer in _head_layers(head, 2, dropout, 0.0)]
+
+
+def _is_head(layer_name: str) -> bool:
+    return layer_name.startswith("head_") or layer_name == "predictions"
+
+
+def build_head(
+    feature_shape: Sequence[int],
+    head: str = "gap",
+    num_classes: int = 2,
+    dropout: float = 0.5,
+    l2: float = 0.0,
+) -> keras.Model:
+    """The classifier's head alone, on feature maps (cached features of a frozen base).
+
+    Same layers and names as :func:`build_classifier`'s head, so a head
+    trained on cached features moves onto the full model with
+    :func:`copy_head_weights`.  Taught in ``04_training_the_head``.
+
+    Example:
+        >>> head = build_head((2, 2, 512), head="gap", num_classes=3)
+        >>> head.output.shape, head.layers[-1].activation.__name__
+        ((None, 3), 'softmax')
+    """
+    inputs = keras.Input(shape=tuple(feature_shape), name="features")
+    x = inputs
+    for layer in _head_layers(head, num_classes, dropout, l2):
+        x = layer(x)
+    return keras.Model(inputs, x, name=f"head_{head}")
+
+
+def build_classifier(
+    backbone: keras.Model,
+    head: str = "gap",
+    num_classes: int = 2,
+    dropout: float = 0.5,
+    l2: float = 0.0,
+    freeze_backbone: bool = True,
+) -> keras.Model:
+    """A classifier built flat on the backbone's graph: every backbone layer is reachable by name.
+
+    ``head="seed"``: the source article's Flatten -> Dense(256, relu) ->
+    Dense (needs a fixed input size); ``head="gap"``: GlobalAveragePooling2D
+    -> Dropout -> Dense.  Two classes: one sigmoid unit, output ``(N, 1)`` =
+    P(class 1); more: softmax ``(N, C)``.  The last layer is ``"predictions"``.
+
+    With ``freeze_backbone`` (the default) the backbone's layers are frozen;
+    frozen BatchNormalization layers run in inference mode in Keras 3 (they
+    use their moving statistics, even in ``fit``).  The backbone's layers are
+    *shared* with ``backbone``, not copied.  Taught in ``04_training_the_head``.
+
+    Example:
+        >>> base_model = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
+        >>> model = build_classifier(base_model, head="gap", num_classes=2)
+        >>> model.output.shape, model.get_layer("block5_conv3").trainable
+        ((None, 1), False)
+    """
+    feature_shape = tuple(backbone.output.shape[1:])
+    if head == "seed" and any(d is None for d in feature_shape):
+        raise ValueError(
+            f"head='seed' flattens the feature map, so it needs a fixed input size; "
+            f"this backbone's output shape is {backbone.output.shape}. Build the backbone "
+            f"with input_shape=(224, 224, 3) (or your size), or use head='gap'."
+        )
+    if freeze_backbone:
+        freeze(backbone)
+    x = backbone.output
+    for layer in _head_layers(head, num_classes, dropout, l2):
+        x = layer(x)
+    return keras.Model(backbone.input, x, name=f"{backbone.name}_{head}")
+
+
+def copy_head_weights(head: keras.Model, model: keras.Model) -> keras.Model:
+    """Put a standalone head's trained weights onto the classifier's head layers (by name).
+
+    Taught in ``04_training_the_head``.
+
+    Example:
+        >>> base_model = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
+        >>> model = build_classifier(base_model, head="gap")
+        >>> head = build_head(base_model.output.shape[1:], head="gap")
+        >>> model = copy_head_weights(head, model)
+        >>> bool(np.all(model.get_layer("predictions").get_weights()[0]
+        ...             == head.get_layer("predictions").get_weights()[0]))
+        True
+    """
+    copied = 0
+    for layer in head.layers:
+        if not layer.weights:
+            continue
+        try:
+            target = model.get_layer(layer.name)
+        except ValueError:
+            raise ValueError(
+                f"The model has no layer {layer.name!r}: build both with the same head."
+            ) from None
+        target.set_weights(layer.get_weights())
+        copied += 1
+    if not copied:
+        raise ValueError("The head has no layers with weights to copy.")
+    return model
+
+
+# --------------------------------------------------------------------------- freezing
+
+
+def freeze(model: keras.Model, include_head: bool = False) -> keras.Model:
+    """Freeze every backbone layer (and the head too with ``include_head=True``).
+
+    On a backbone from :func:`load_backbone` it freezes everything.  Frozen
+    layers keep their weights in ``fit``; frozen BatchNormalization layers
+    also use their moving statistics.  Taught in ``04_training_the_head``.
+
+    Example:
+        >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), freeze_backbone=False)
+        >>> _ = freeze(model)
+        >>> [layer.name for layer in model.layers if layer.trainable_weights]
+        ['predictions']
+    """
+    model.trainable = True  # Keras 3: a layer is trainable only if its parents are too
+    for layer in model.layers:
+        if include_head or not _is_head(layer.name):
+            layer.trainable = False
+    return model
+
+
+def block_of(layer_name: str, backbone: str = "vgg16") -> str | None:
+    """The block a layer belongs to (``"block5_conv3"`` -> ``"block5"``), or None.
+
+    Example:
+        >>> block_of("block5_conv3"), block_of("conv4_block2_out", "resnet50")
+        ('block5', 'conv4')
+        >>> block_of("block_13_expand", "mobilenetv2"), block_of("block6a_se_excite", "efficientnetb0")
+        ('block_13', 'block6')
+    """
+    spec = _spec(backbone)
+    if _is_head(layer_name):
+        return "head"
+    if layer_name == "preprocess":
+        return "preprocess"
+    match = re.match(spec.block_pattern, layer_name)
+    if match:
+        return match.group(1)
+    for pattern, block in spec.extra_blocks:
+        if re.match(pattern, layer_name):
+            return block
+    return None
+
+
+def _guess_backbone(model: keras.Model) -> str:
+    names = {layer.name for layer in model.layers}
+    for key, spec in BACKBONES.items():
+        if spec.last_conv in names:
+            return key
+    raise ValueError("Cannot tell which backbone this model is built on; pass backbone=...")
+
+
+def _blocks(model: keras.Model, backbone: str) -> list[tuple[keras.layers.Layer, str]]:
+    """Each layer with its block; layers without one inherit the previous layer's block."""
+    out, current = [], "input"
+    for layer in model.layers:
+        block = block_of(layer.name, backbone)
+        current = block or current
+        out.append((layer, current))
+    return out
+
+
+def unfreeze_from(
+    model: keras.Model,
+    start: str,
+    backbone: str | None = None,
+    keep_batchnorm_frozen: bool = True,
+) -> list[str]:
+    """Make ``start`` (a layer or block name) and everything after it trainable; freeze the rest.
+
+    ``unfreeze_from(model, "block5")`` is notebook 05's fine-tuning of VGG16's
+    top block.  BatchNormalization layers stay frozen by default (fine-tuning
+    with batch statistics of a small data set wrecks them).  Returns the names
+    of the layers with weights that are now trainable.  Recompile the model
+    afterwards.  Taught in ``05_fine_tuning``.
+
+    Example:
+        >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), head="gap")
+        >>> unfreeze_from(model, "block5")
+        ['block5_conv1', 'block5_conv2', 'block5_conv3', 'predictions']
+    """
+    backbone = backbone or _guess_backbone(model)
+    layers = _blocks(model, backbone)
+    names = [layer.name for layer, _ in layers]
+    if start in names:
+        first = names.index(start)
+    else:
+        in_block = [i for i, (_, block) in enumerate(layers) if block == start]
+        if not in_block:
+            raise ValueError(
+                f"{start!r} is neither a layer nor a block of this model; blocks: "
+                f"{', '.join(_spec(backbone).blocks)}."
+            )
+        first = in_block[0]
+    model.trainable = True
+    for i, (layer, _) in enumerate(layers):
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = i >= first and not (keep_batchnorm_frozen and is_bn)
+    return [layer.name for layer, _ in layers if layer.trainable and layer.trainable_weights]
+
+
+def parameter_report(model: keras.Model, backbone: str | None = None) -> Any:
+    """Trainable and frozen parameters per block, as a pandas DataFrame (plus a total row).
+
+    "frozen" counts every non-trainable parameter: weights of frozen layers and
+    BatchNormalization's moving statistics.  Taught in ``04_training_the_head``.
+
+    Example:
+        >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), head="gap")
+        >>> report = parameter_report(model)
+        >>> int(report.loc["block1", "frozen"]), int(report.loc["head", "trainable"])
+        (38720, 513)
+    """
+    import pandas as pd
+
+    backbone = backbone or _guess_backbone(model)
+    rows: dict[str, dict[str, int]] = {}
+    for layer, block in _blocks(model, backbone):
+        row = rows.setdefault(block, {"layers": 0, "trainable": 0, "frozen": 0})
+        row["layers"] += 1
+        row["trainable"] += sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+        row["frozen"] += sum(int(np.prod(w.shape)) for w in layer.non_trainable_weights)
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "block"
+    frame["total"] = frame["trainable"] + frame["frozen"]
+    frame.loc["total"] = frame.sum()
+    return frame
