@@ -1,0 +1,1198 @@
+"""Data: a registry of data sets, download + cache, validation, splits, tf.data pipelines.
+
+Taught in ``03_preparing_the_data``.  The way through this module is one direction:
+
+1. **where the files come from** -- :data:`REGISTRY` names each data set once
+   (URL, SHA-256, layout, licence).  :func:`fetch` downloads an archive into
+   ``cfg.cache_dir`` with ``keras.utils.get_file`` (or reuses it), the ``faces``
+   entry writes scikit-image's bundled images as PNG files, and any other
+   ``source`` is a folder of your own: ``root/<class>/*.jpg``;
+2. **are they usable** -- :func:`scan` opens every file with PIL (verify, then
+   decode) and returns a :class:`ValidationReport`: which files are corrupt,
+   truncated, empty, not images or in an unsupported format (all skipped), which
+   will be converted to RGB (grayscale, RGBA, CMYK, palette), duplicates, class
+   counts and the imbalance ratio;
+3. **which image goes where** -- :func:`prepare` turns the usable files into
+   stratified, seeded train / validation / test lists (a :class:`Prepared`) and
+   refuses, with a message saying what to do, when a folder is missing, there are
+   fewer than two classes, a class is empty, a class is too small to split, or
+   the same image would land in two splits;
+4. **tensors** -- :func:`make_datasets` builds ``tf.data`` pipelines: parallel
+   decoding, resizing to ``cfg.image_size``, a cache of the decoded images
+   *before* any random augmentation, batching and prefetching.  :func:`load_split`
+   gives one split as NumPy arrays, :func:`augmentation` the Keras layers that
+   randomly flip, rotate, zoom and change contrast (training only).
+
+Images leave this module as float32 RGB in ``[0, 255]``.  The backbone's own
+preprocessing (VGG16: RGB -> BGR and ImageNet mean subtraction) is *not* done
+here: it is the first layer of the model (``nbhelpers.models``, layer
+``"preprocess"``), so that a saved model carries it and nobody applies it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .config import Config, current, network_available
+
+if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
+    import keras
+    import pandas as pd
+    import tensorflow as tf
+
+__all__ = [
+    "REGISTRY",
+    "DataSource",
+    "register",
+    "fetch",
+    "write_faces",
+    "scan",
+    "ValidationReport",
+    "Prepared",
+    "prepare",
+    "split_files",
+    "check_splits",
+    "make_datasets",
+    "dataset",
+    "throughput",
+    "load_split",
+    "decode_and_resize",
+    "augmentation",
+    "read_image",
+    "file_hash",
+    "DataError",
+    "MissingFolderError",
+    "TooFewClassesError",
+    "EmptyClassError",
+    "TooFewImagesError",
+    "DuplicateImageError",
+    "DownloadError",
+    "ChecksumError",
+    "SUPPORTED_EXTENSIONS",
+]
+
+#: File name endings read as images (case-insensitive).  Anything else is
+#: reported as "unsupported" and skipped.
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+#: What PIL calls the formats behind those endings.
+SUPPORTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "BMP", "GIF", "MPO"})
+#: Files that are never images and never worth a line in the report.
+_IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
+
+
+# --------------------------------------------------------------------------- errors
+class DataError(ValueError):
+    """Something about the data makes training impossible; the message says what to do."""
+
+
+class MissingFolderError(DataError, FileNotFoundError):
+    """The data folder does not exist (or is not a folder)."""
+
+
+class TooFewClassesError(DataError):
+    """Fewer than two class folders with usable images."""
+
+
+class EmptyClassError(DataError):
+    """A class folder without a single usable image."""
+
+
+class TooFewImagesError(DataError):
+    """A class has too few images to put at least one in each split."""
+
+
+class DuplicateImageError(DataError):
+    """The same image (by content hash) is in two splits: the test would be leaked."""
+
+
+class DownloadError(DataError, OSError):
+    """A download failed (no network, server error); the message says how to place the file by hand."""
+
+
+class ChecksumError(DataError):
+    """A downloaded or cached archive does not have the SHA-256 the registry expects."""
+
+
+# --------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class DataSource:
+    """One entry of the registry: where a data set comes from and how it is laid out.
+
+    ``layout`` is ``"train_validation"`` (``<root>/train/<class>/*`` and
+    ``<root>/validation/<class>/*``: the validation half is split, stratified and
+    seeded, into validation and test) or ``"class_folders"`` (``<root>/<class>/*``:
+    split three ways).  ``url=None`` with a ``builder`` means the files are
+    written locally (no download).
+
+    Example:
+        >>> REGISTRY["cats_and_dogs"].layout
+        'train_validation'
+        >>> REGISTRY["faces"].url is None
+        True
+    """
+
+    name: str
+    description: str
+    layout: str
+    licence: str
+    url: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    folder: str | None = None  # the folder inside the archive that holds the layout
+    builder: Callable[[Config], Path] | None = None
+
+    @property
+    def archive_name(self) -> str | None:
+        """The archive's file name in the download cache (the URL's last part)."""
+        if self.url is None:
+            return None
+        return os.path.basename(urllib.parse.urlsplit(self.url).path)
+
+
+def write_faces(cfg: Config | None = None, force: bool = False) -> Path:
+    """Write scikit-image's ``lfw_subset`` as PNG files: ``<data_dir>/faces/{face,non_face}``.
+
+    The 200 images (25 x 25 grayscale) are bundled with scikit-image, so this
+    works offline; the first 100 are faces, the last 100 are not.  They are
+    written once (as RGB PNG files) so that the offline profile reads them
+    through exactly the same folder code path as your own images.
+
+    Example:
+        >>> root = write_faces()
+        >>> sorted(p.name for p in root.iterdir()), len(list((root / "face").glob("*.png")))
+        (['face', 'non_face'], 100)
+    """
+    cfg = cfg or current()
+    root = Path(cfg.data_dir) / "faces"
+    names = [("face", i) for i in range(100)] + [("non_face", i) for i in range(100)]
+    paths = [root / cls / f"{cls}_{i:03d}.png" for cls, i in names]
+    if not force and all(p.is_file() and p.stat().st_size > 0 for p in paths):
+        return root
+    from PIL import Image
+    from skimage import data as skdata
+
+    images = skdata.lfw_subset()  # (200, 25, 25) floats in [0, 1]
+    for path, img in zip(paths, images, strict=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        gray = np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
+        tmp = path.with_suffix(".tmp")
+        Image.fromarray(gray, mode="L").convert("RGB").save(tmp, format="PNG")
+        os.replace(tmp, path)
+    return root
+
+
+#: Every data set the course knows.  Adding one is one entry (see :func:`register`).
+REGISTRY: dict[str, DataSource] = {}
+
+
+def register(source: DataSource) -> DataSource:
+    """Add (or replace) a registry entry; returns it.
+
+    Example:
+        >>> s = register(DataSource("mine", "my photos", "class_folders", "mine, CC0"))
+        >>> REGISTRY.pop("mine") is s
+        True
+    """
+    if source.layout not in ("train_validation", "class_folders"):
+        raise ValueError(f"unknown layout {source.layout!r}")
+    REGISTRY[source.name] = source
+    return source
+
+
+register(
+    DataSource(
+        name="cats_and_dogs",
+        description="cats vs dogs, filtered: 1,000 + 1,000 training, 500 + 500 validation JPEGs",
+        layout="train_validation",
+        licence=(
+            "A subset of the Kaggle 'Dogs vs. Cats' data (Asirra, Microsoft Research / "
+            "Petfinder.com), redistributed by Google for TensorFlow's transfer-learning "
+            "tutorial; for research and teaching use."
+        ),
+        url="https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip",
+        # No SHA-256 for this archive is published anywhere we could find.  The
+        # first successful download prints the file's hash: pin it here.  Until
+        # then the size (68,606,236 bytes, as served since 2018) is checked.
+        sha256=None,
+        size_bytes=68_606_236,
+        folder="cats_and_dogs_filtered",
+    )
+)
+register(
+    DataSource(
+        name="faces",
+        description="scikit-image lfw_subset: 100 faces and 100 non-faces, 25 x 25 grayscale",
+        layout="class_folders",
+        licence=(
+            "Bundled with scikit-image (BSD-3-Clause); faces from Labeled Faces in the Wild "
+            "(research use)."
+        ),
+        builder=write_faces,
+    )
+)
+
+
+# --------------------------------------------------------------------------- download
+def file_hash(path: str | Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    """The hex digest of a file's bytes (read in chunks: fine for big archives).
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "x.txt"; _ = p.write_bytes(b"abc")
+        >>> file_hash(p)[:16]
+        'ba7816bf8f01cfea'
+    """
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _by_hand(source: DataSource, cache: Path) -> str:
+    return (
+        f"To place the file by hand (e.g. from a workshop USB stick): download\n"
+        f"    {source.url}\n"
+        f"on a machine with internet and copy it, keeping its name, to\n"
+        f"    {cache / str(source.archive_name)}\n"
+        f"then run this cell again (or choose NBH_PROFILE=offline)."
+    )
+
+
+def _verify_archive(source: DataSource, archive: Path, cache: Path) -> str:
+    """Check size and SHA-256 of ``archive``; return the SHA-256."""
+    digest = file_hash(archive)
+    size = archive.stat().st_size
+    if source.sha256 is not None and digest.lower() != source.sha256.lower():
+        raise ChecksumError(
+            f"The archive {archive} ({size:,} bytes) has SHA-256\n    {digest}\n"
+            f"but the registry entry {source.name!r} expects\n    {source.sha256}\n"
+            f"It is incomplete, corrupted or not the right file. Delete it and run again "
+            f"(it will be downloaded afresh).\n" + _by_hand(source, cache)
+        )
+    if source.sha256 is None and source.size_bytes is not None and size != source.size_bytes:
+        raise ChecksumError(
+            f"The archive {archive} has {size:,} bytes, but {source.name!r} should have "
+            f"{source.size_bytes:,}. Delete it and run again.\n" + _by_hand(source, cache)
+        )
+    return digest
+
+
+def _find_layout_root(start: Path, source: DataSource) -> Path | None:
+    """Find the folder holding the layout below ``start`` (or ``start`` itself)."""
+    wanted = ("train", "validation") if source.layout == "train_validation" else ()
+    candidates = [start]
+    if source.folder:
+        candidates += [start / source.folder, start.parent / source.folder]
+    candidates += [p for p in sorted(start.glob("*")) if p.is_dir()] if start.is_dir() else []
+    for c in candidates:
+        if c.is_dir() and all((c / w).is_dir() for w in wanted):
+            if wanted or any(p.is_dir() for p in c.iterdir()):
+                return c
+    return None
+
+
+def fetch(source: str | DataSource, cfg: Config | None = None, verbose: bool = True) -> Path:
+    """Make a registered data set available on disk and return its layout's root folder.
+
+    Archives go to ``cfg.cache_dir / "datasets"`` through ``keras.utils.get_file``;
+    a cached archive (or its extracted folder) is reused and never downloaded
+    again.  The archive's SHA-256 is checked when the registry has one.  With no
+    network, this fails at once with a message naming the URL, the cache folder
+    and how to put the file there by hand.
+
+    Keras >= 3.6 returns the extraction folder (``<name>_extracted``), older
+    versions the archive's path; both are handled by looking for the layout.
+
+    Example:
+        >>> fetch("faces").name
+        'faces'
+    """
+    cfg = cfg or current()
+    src = REGISTRY[source] if isinstance(source, str) else source
+    if src.url is None:
+        if src.builder is None:
+            raise DataError(f"registry entry {src.name!r} has neither a URL nor a builder")
+        return src.builder(cfg)
+
+    cache = Path(cfg.cache_dir) / "datasets"
+    cache.mkdir(parents=True, exist_ok=True)
+    archive = cache / str(src.archive_name)
+    stem = str(src.archive_name).split(".")[0]
+    done_marker = cache / f"{stem}.extracted-ok"
+    # Extracted before: look in both places Keras versions extract to.
+    if done_marker.is_file() and archive.is_file():
+        for where in (cache / f"{stem}_extracted", cache):
+            root = _find_layout_root(where, src)
+            if root is not None:
+                if verbose:
+                    print(f"Using cached {src.name!r}: {root}")
+                return root
+
+    if archive.is_file():
+        if verbose:
+            print(f"Using cached archive {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
+    else:
+        scheme = urllib.parse.urlsplit(src.url).scheme
+        if scheme in ("http", "https"):
+            host = urllib.parse.urlsplit(src.url).hostname or ""
+            if not network_available(host):
+                raise DownloadError(
+                    f"Cannot download {src.name!r}: {host} is unreachable (no network?).\n"
+                    f"    URL:          {src.url}\n    cache folder: {cache}\n"
+                    + _by_hand(src, cache)
+                )
+        size = f"about {src.size_bytes / 1e6:.0f} MB" if src.size_bytes else "size unknown"
+        if verbose:
+            print(f"Downloading {src.name!r} ({size}) from {src.url}\n  into {cache}")
+
+    import keras
+
+    t0 = time.perf_counter()
+    try:
+        # file_hash is checked by us, with a message that says what to do.
+        returned = keras.utils.get_file(
+            fname=src.archive_name,
+            origin=src.url,
+            cache_dir=str(cfg.cache_dir),
+            cache_subdir="datasets",
+            extract=False,
+        )
+    except Exception as err:  # urllib, HTTP and OS errors all end up here
+        raise DownloadError(
+            f"Downloading {src.name!r} failed: {err}\n"
+            f"    URL:          {src.url}\n    cache folder: {cache}\n" + _by_hand(src, cache)
+        ) from err
+    archive = Path(returned)
+    digest = _verify_archive(src, archive, cache)
+    if verbose:
+        print(
+            f"  {archive.name}: {archive.stat().st_size / 1e6:.1f} MB in "
+            f"{time.perf_counter() - t0:.1f} s; SHA-256 {digest}"
+        )
+        if src.sha256 is None:
+            print(f"  (no checksum in the registry for {src.name!r}: pin sha256={digest!r})")
+
+    # Extract with get_file too: it returns the extraction folder in Keras >= 3.6
+    # and the archive's path before; _find_layout_root copes with both.
+    returned = Path(
+        keras.utils.get_file(
+            fname=src.archive_name,
+            origin=src.url,
+            cache_dir=str(cfg.cache_dir),
+            cache_subdir="datasets",
+            extract=True,
+        )
+    )
+    start = returned if returned.is_dir() else returned.parent
+    root = _find_layout_root(start, src)
+    if root is None:
+        raise DataError(
+            f"{archive} was extracted to {start}, but no folder there has the "
+            f"{src.layout!r} layout ({src.folder or '<root>'}/train, /validation)."
+        )
+    done_marker.write_text(digest + "\n")
+    return root
+
+
+# --------------------------------------------------------------------------- validation
+#: Image modes that are converted to RGB, and what the report calls them.
+_CONVERSIONS = {
+    "L": "grayscale",
+    "1": "grayscale (1-bit)",
+    "I": "grayscale (32-bit)",
+    "I;16": "grayscale (16-bit)",
+    "I;16B": "grayscale (16-bit)",
+    "F": "grayscale (float)",
+    "LA": "grayscale with alpha",
+    "RGBA": "RGBA (alpha dropped)",
+    "RGBa": "RGBA (alpha dropped)",
+    "P": "palette",
+    "PA": "palette with alpha",
+    "CMYK": "CMYK",
+    "YCbCr": "YCbCr",
+    "LAB": "Lab",
+    "HSV": "HSV",
+}
+
+
+def _tf_decodes(fmt: str, mode: str) -> bool:
+    """Whether ``tf.io.decode_image(..., channels=3)`` reads this format/mode correctly."""
+    if fmt in ("JPEG", "MPO"):
+        return mode in ("RGB", "L", "CMYK")
+    if fmt == "BMP":
+        return mode in ("RGB", "RGBA", "L", "P")
+    return fmt in ("PNG", "GIF")
+
+
+def _inspect(path: Path, root: Path) -> dict[str, Any]:
+    """One row of the report: what this file is and what will happen to it."""
+    from PIL import Image, UnidentifiedImageError
+
+    rel = path.relative_to(root)
+    row: dict[str, Any] = {
+        "path": path,
+        "file": str(rel),
+        "class": rel.parts[0] if len(rel.parts) > 1 else None,
+        "status": "ok",
+        "problem": "",
+        "detail": "",
+        "format": None,
+        "mode": None,
+        "width": None,
+        "height": None,
+        "bytes": 0,
+        "sha1": None,
+        "tf_decodes": True,
+    }
+
+    def skip(problem: str, detail: str) -> dict[str, Any]:
+        row.update(status="skipped", problem=problem, detail=detail)
+        return row
+
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return skip("unreadable", f"cannot read the file: {err}")
+    row["bytes"] = len(data)
+    if not data:
+        return skip("empty", "zero-byte file")
+    row["sha1"] = hashlib.sha1(data).hexdigest()
+    ext = path.suffix.lower()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt, mode = im.format, im.mode
+            row.update(format=fmt, mode=mode, width=im.width, height=im.height)
+            im.verify()
+    except UnidentifiedImageError:
+        if ext in SUPPORTED_EXTENSIONS:
+            return skip("not an image", f"named {ext}, but PIL cannot identify its content")
+        return skip("unsupported", f"not an image ({ext or 'no extension'})")
+    except Exception as err:  # PIL raises many kinds on damaged headers
+        return skip("corrupt", f"{type(err).__name__}: {err}")
+    if fmt not in SUPPORTED_FORMATS or ext not in SUPPORTED_EXTENSIONS:
+        supported = ", ".join(SUPPORTED_EXTENSIONS)
+        return skip("unsupported", f"{fmt} image named {ext or '(no extension)'}; read: {supported}")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if fmt == "JPEG":
+                # Decode at 1/8 scale: every byte is still read (so truncation
+                # is caught), but the inverse DCT is much cheaper.
+                im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+    except OSError as err:
+        msg = str(err)
+        if "truncated" in msg or "broken data stream" in msg or "premature" in msg.lower():
+            return skip("truncated", msg)
+        return skip("corrupt", f"{type(err).__name__}: {msg}")
+    except Exception as err:  # decoders raise ValueError, SyntaxError, ... on bad data
+        return skip("corrupt", f"{type(err).__name__}: {err}")
+
+    row["tf_decodes"] = _tf_decodes(fmt, mode)
+    expected = {"JPEG": (".jpg", ".jpeg"), "MPO": (".jpg", ".jpeg"), "PNG": (".png",),
+                "BMP": (".bmp",), "GIF": (".gif",)}[fmt]
+    notes = []
+    if mode != "RGB":
+        notes.append(_CONVERSIONS.get(mode, mode))
+        row["status"] = "converted"
+        row["problem"] = _CONVERSIONS.get(mode, f"mode {mode}")
+        row["detail"] = f"{mode} -> RGB"
+    if ext not in expected:
+        row["problem"] = "; ".join([*notes, "wrong extension"])
+        row["detail"] = "; ".join(
+            [d for d in (row["detail"], f"{fmt} content in a {ext} file (read by content)") if d]
+        )
+        if row["status"] == "ok":
+            row["status"] = "kept"
+    return row
+
+
+def _list_files(root: Path) -> tuple[list[Path], list[str]]:
+    """All files below ``root`` (hidden ones ignored) and the class folder names."""
+    classes = sorted(
+        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+    )
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+        for name in sorted(filenames):
+            if name.startswith(".") or name in _IGNORED_NAMES:
+                continue
+            files.append(Path(dirpath) / name)
+    return files, classes
+
+
+@dataclass
+class ValidationReport:
+    """What :func:`scan` found: one row per file, class counts, and what will be skipped.
+
+    ``files`` has a row for every file (``status``: ``ok``, ``converted``
+    (read and converted to RGB), ``kept`` (readable but misnamed) or
+    ``skipped``); :attr:`table` shows only the rows worth a look.
+
+    Example:
+        >>> rep = scan(write_faces())
+        >>> rep.class_counts, rep.imbalance_ratio, len(rep.skipped)
+        ({'face': 100, 'non_face': 100}, 1.0, 0)
+    """
+
+    root: Path
+    files: pd.DataFrame
+    classes: list[str]
+    seconds: float = 0.0
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The files that are skipped, converted or misnamed, with the reason."""
+        cols = ["file", "class", "status", "problem", "detail"]
+        bad = self.files[self.files["status"] != "ok"]
+        return bad[cols].reset_index(drop=True)
+
+    @property
+    def usable(self) -> pd.DataFrame:
+        """Rows of the files that will be used (everything not skipped)."""
+        return self.files[self.files["status"] != "skipped"]
+
+    @property
+    def skipped(self) -> list[Path]:
+        """Paths of the files that will not be used."""
+        return list(self.files.loc[self.files["status"] == "skipped", "path"])
+
+    @property
+    def converted(self) -> list[Path]:
+        """Paths of the files that are read but converted to RGB."""
+        return list(self.files.loc[self.files["status"] == "converted", "path"])
+
+    @property
+    def class_counts(self) -> dict[str, int]:
+        """Usable images per class (classes without any usable image count 0)."""
+        counts = Counter(self.usable["class"].dropna())
+        return {c: int(counts.get(c, 0)) for c in self.classes}
+
+    @property
+    def imbalance_ratio(self) -> float:
+        """Largest class count / smallest (1.0 = balanced; inf when a class is empty)."""
+        counts = [n for n in self.class_counts.values()]
+        if not counts:
+            return float("nan")
+        return float("inf") if min(counts) == 0 else max(counts) / min(counts)
+
+    def problems(self, problem: str) -> list[str]:
+        """Relative paths of the files whose ``problem`` contains ``problem``."""
+        mask = self.files["problem"].str.contains(problem, regex=False)
+        return sorted(self.files.loc[mask, "file"])
+
+    def summary(self) -> str:
+        """A few lines: how many files, what happens to them, classes and balance."""
+        status = Counter(self.files["status"])
+        lines = [
+            f"{len(self.files)} files in {self.root} scanned in {self.seconds:.2f} s: "
+            f"{status.get('ok', 0)} ok, {status.get('converted', 0)} converted to RGB, "
+            f"{status.get('kept', 0)} misnamed but readable, {status.get('skipped', 0)} skipped",
+            "usable images per class: "
+            + ", ".join(f"{c}={n}" for c, n in self.class_counts.items()),
+            f"imbalance ratio (largest/smallest class): {self.imbalance_ratio:.2f}",
+        ]
+        for path in self.skipped:
+            row = self.files[self.files["path"] == path].iloc[0]
+            lines.append(f"  skipped {row['file']}: {row['problem']} ({row['detail']})")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        head = "<br>".join(self.summary().splitlines()[:3])
+        return f"<p>{head}</p>" + (self.table.to_html(index=False) if len(self.table) else "")
+
+
+def scan(root: str | Path, workers: int | None = None) -> ValidationReport:
+    """Open every file below ``root`` with PIL and report what can be used.
+
+    ``root`` holds one folder per class (files in sub-folders of a class folder
+    belong to that class).  Nothing is raised for bad files: they are reported
+    and skipped.  Files are checked in parallel threads (PIL releases the GIL
+    while decoding); JPEGs are decoded at 1/8 scale, which still reads every
+    byte, so a few thousand photos take seconds.
+
+    Raises:
+        MissingFolderError: ``root`` does not exist or is not a folder.
+
+    Example:
+        >>> rep = scan(write_faces())
+        >>> len(rep.files), rep.classes
+        (200, ['face', 'non_face'])
+    """
+    import pandas as pd
+
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise MissingFolderError(
+            f"The data folder {root} does not exist (or is not a folder). Expected one "
+            f"folder per class inside it: {root}/<class name>/<image files>."
+        )
+    t0 = time.perf_counter()
+    files, classes = _list_files(root)
+    workers = workers or min(8, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        rows = list(pool.map(lambda p: _inspect(p, root), files))
+    for row in rows:
+        if row["class"] is None and row["status"] != "skipped":
+            row.update(status="skipped", problem="outside a class folder",
+                       detail=f"put it in {root}/<class name>/")
+    _mark_duplicates(rows)
+    columns = ["path", "file", "class", "status", "problem", "detail", "format", "mode",
+               "width", "height", "bytes", "sha1", "tf_decodes"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return ValidationReport(root=root, files=frame, classes=classes,
+                            seconds=time.perf_counter() - t0)
+
+
+def _mark_duplicates(rows: list[dict[str, Any]], seen: dict[str, dict] | None = None) -> None:
+    """Skip every usable file whose content was already seen (first one in order wins)."""
+    seen = {} if seen is None else seen
+    for row in rows:
+        if row["status"] == "skipped" or row["sha1"] is None:
+            continue
+        first = seen.get(row["sha1"])
+        if first is None:
+            seen[row["sha1"]] = row
+            continue
+        other = "same class" if first["class"] == row["class"] else f"class {first['class']!r}"
+        row.update(status="skipped", problem="duplicate",
+                   detail=f"same content as {first['file']} ({other})")
+
+
+# --------------------------------------------------------------------------- splits
+Item = tuple[Path, int]
+
+
+@dataclass
+class Prepared:
+    """Validated, split file lists: what :func:`make_datasets` and :func:`load_split` read.
+
+    ``train``, ``val`` and ``test`` are lists of ``(path, label)``;
+    ``class_names`` is sorted and ``label`` indexes it.  ``report`` is the
+    :class:`ValidationReport` (``report.table`` is the table of skipped and
+    converted files).  ``readable`` maps the few files TensorFlow cannot decode
+    (e.g. 1-bit BMP) to an RGB PNG copy in the cache.
+
+    Example:
+        >>> p = prepare(source="faces", verbose=False)
+        >>> p.class_names, len(p.train) + len(p.val) + len(p.test)
+        (['face', 'non_face'], 200)
+    """
+
+    train: list[Item]
+    val: list[Item]
+    test: list[Item]
+    class_names: list[str]
+    report: ValidationReport
+    source: str = "folder"
+    root: Path | None = None
+    seed: int = 0
+    readable: dict[Path, Path] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes (2 means a binary problem)."""
+        return len(self.class_names)
+
+    def split(self, name: str) -> list[Item]:
+        """The list for ``"train"``, ``"val"`` (or ``"validation"``) or ``"test"``."""
+        key = {"validation": "val"}.get(name, name)
+        if key not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {name!r}: use 'train', 'val' or 'test'")
+        return getattr(self, key)
+
+    def sizes(self) -> pd.DataFrame:
+        """Images per split and class (rows: splits, columns: classes, plus a total)."""
+        import pandas as pd
+
+        data = {
+            s: Counter(self.class_names[y] for _, y in self.split(s))
+            for s in ("train", "val", "test")
+        }
+        frame = pd.DataFrame(data).T.reindex(columns=self.class_names).fillna(0).astype(int)
+        frame["total"] = frame.sum(axis=1)
+        return frame
+
+    def __repr__(self) -> str:
+        return (
+            f"Prepared(source={self.source!r}, classes={self.class_names}, "
+            f"train={len(self.train)}, val={len(self.val)}, test={len(self.test)})"
+        )
+
+
+def split_files(
+    items: Sequence[Item],
+    fractions: tuple[float, float] = (0.15, 0.15),
+    seed: int = 0,
+) -> tuple[list[Item], list[Item], list[Item]]:
+    """Stratified, seeded split into train / validation / test.
+
+    Each class is shuffled with its own seeded generator, then cut so that
+    about ``fractions[0]`` goes to validation and ``fractions[1]`` to test,
+    with at least one image per class in each non-empty part.  A zero
+    fraction leaves that part empty.
+
+    Raises:
+        TooFewImagesError: a class has fewer images than parts to fill.
+
+    Example:
+        >>> items = [(Path(f"{c}{i}.png"), c) for c in (0, 1) for i in range(10)]
+        >>> tr, va, te = split_files(items, (0.2, 0.2), seed=1)
+        >>> len(tr), len(va), len(te), sorted({y for _, y in va})
+        (12, 4, 4, [0, 1])
+    """
+    val_f, test_f = fractions
+    if val_f < 0 or test_f < 0 or val_f + test_f >= 1:
+        raise ValueError(f"fractions {fractions} must be >= 0 and sum to less than 1")
+    parts_needed = 1 + (val_f > 0) + (test_f > 0)
+    by_class: dict[int, list[Item]] = {}
+    for item in sorted(items, key=lambda it: (it[1], str(it[0]))):
+        by_class.setdefault(item[1], []).append(item)
+    train: list[Item] = []
+    val: list[Item] = []
+    test: list[Item] = []
+    for label, group in sorted(by_class.items()):
+        n = len(group)
+        if n < parts_needed:
+            raise TooFewImagesError(
+                f"class {label} has {n} usable image(s); at least {parts_needed} are needed to "
+                f"put one in each of train, validation and test. Add images to that class "
+                f"or remove the class folder."
+            )
+        rng = np.random.default_rng([seed, label])
+        order = rng.permutation(n)
+        n_val = max(1, round(n * val_f)) if val_f > 0 else 0
+        n_test = max(1, round(n * test_f)) if test_f > 0 else 0
+        while n - n_val - n_test < 1:  # keep at least one training image
+            if n_val >= n_test and n_val > 1:
+                n_val -= 1
+            else:
+                n_test -= 1
+        shuffled = [group[i] for i in order]
+        val += shuffled[:n_val]
+        test += shuffled[n_val:n_val + n_test]
+        train += shuffled[n_val + n_test:]
+    return train, val, test
+
+
+def _subsample(items: list[Item], fractions: dict[int, float], seed: int, salt: int) -> list[Item]:
+    """Keep ``fractions[label]`` of each class (at least 1), chosen with a seeded generator."""
+    out: list[Item] = []
+    for label in sorted({y for _, y in items}):
+        group = sorted((it for it in items if it[1] == label), key=lambda it: str(it[0]))
+        frac = fractions.get(label, 1.0)
+        if frac >= 1:
+            out += group
+            continue
+        k = max(1, round(len(group) * frac))
+        rng = np.random.default_rng([seed, salt, label])
+        keep = sorted(rng.choice(len(group), size=k, replace=False))
+        out += [group[i] for i in keep]
+    return out
+
+
+def _cap_fractions(items: Iterable[Item], cap: int) -> dict[int, float]:
+    """Per class, the fraction that leaves at most ``cap`` images."""
+    total = Counter(y for _, y in items)
+    return {label: min(1.0, cap / n) for label, n in total.items()}
+
+
+def check_splits(prepared: Prepared) -> None:
+    """Raise :class:`DuplicateImageError` when one image (by content) is in two splits.
+
+    :func:`prepare` drops duplicates before splitting, so this guards lists
+    built or edited by hand -- a leaked test image makes every test number a lie.
+
+    Example:
+        >>> check_splits(prepare(source="faces", verbose=False)) is None
+        True
+    """
+    where: dict[str, tuple[str, Path]] = {}
+    for split in ("train", "val", "test"):
+        for path, _ in prepared.split(split):
+            digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+            if digest in where and where[digest][0] != split:
+                other_split, other = where[digest]
+                raise DuplicateImageError(
+                    f"The same image is in two splits: {other} ({other_split}) and "
+                    f"{path} ({split}). Evaluating on an image the model trained on "
+                    f"inflates the score; remove one of the two files and prepare again."
+                )
+            where.setdefault(digest, (split, Path(path)))
+
+
+def _check_classes(report: ValidationReport, allow_empty_classes: bool) -> list[str]:
+    """The classes to use; raise a clear error for too few or empty ones."""
+    counts = report.class_counts
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty and not allow_empty_classes:
+        raise EmptyClassError(
+            f"Class folder(s) without a usable image in {report.root}: "
+            + ", ".join(repr(c) for c in empty)
+            + ". Add images there, delete the folder, or pass allow_empty_classes=True "
+            "to leave it out. (See report.table for files that were skipped.)"
+        )
+    classes = [c for c, n in counts.items() if n > 0]
+    if len(classes) < 2:
+        raise TooFewClassesError(
+            f"{report.root} has {len(classes)} class folder(s) with usable images "
+            f"({', '.join(classes) or 'none'}); a classifier needs at least two. "
+            f"Expected {report.root}/<class name>/<image files>, one folder per class."
+        )
+    return classes
+
+
+def _pil_copies(report: ValidationReport, cache: Path) -> dict[Path, Path]:
+    """RGB PNG copies, in ``cache``, of usable files TensorFlow cannot decode itself."""
+    from PIL import Image
+
+    need = report.usable[~report.usable["tf_decodes"].astype(bool)]
+    out: dict[Path, Path] = {}
+    for path, digest in zip(need["path"], need["sha1"], strict=True):
+        target = cache / "converted" / f"{digest}.png"
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(path) as im:
+                im.convert("RGB").save(target, format="PNG")
+        out[Path(path)] = target
+    return out
+
+
+def prepare(
+    cfg: Config | None = None,
+    source: str | Path | None = None,
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    max_images_per_class: int | None | str = "profile",
+    allow_empty_classes: bool = False,
+    verbose: bool = True,
+) -> Prepared:
+    """Fetch (if needed), validate and split a data set into train / validation / test.
+
+    ``source`` is a registry name (``"cats_and_dogs"``, ``"faces"``) or the path
+    of a folder of your own (``root/<class>/*.jpg``); ``None`` means the
+    profile's data set.  Splits are stratified and seeded by ``cfg.seed``:
+    ``class_folders`` data is split three ways (``val_fraction``,
+    ``test_fraction``); a ``train_validation`` data set keeps its training half
+    and splits its validation half evenly into validation and test.
+    ``max_images_per_class`` (default: the profile's) keeps a stratified,
+    seeded subset of each class before splitting.  Duplicate files (same
+    bytes) are kept once, so no image is in two splits.
+
+    Raises:
+        MissingFolderError, TooFewClassesError, EmptyClassError,
+        TooFewImagesError, DuplicateImageError, DownloadError, ChecksumError.
+
+    Example:
+        >>> p = prepare(source="faces", verbose=False)
+        >>> len(p.train), len(p.val), len(p.test)
+        (140, 30, 30)
+    """
+    cfg = cfg or current()
+    source = cfg.profile.dataset if source is None else source
+    cap = cfg.max_images_per_class if max_images_per_class == "profile" else max_images_per_class
+    name = str(source)
+    if isinstance(source, str) and source in REGISTRY:
+        entry = REGISTRY[source]
+        root = fetch(entry, cfg, verbose=verbose)
+        layout = entry.layout
+    else:
+        root = Path(source).expanduser()
+        layout = "class_folders"
+        name = "folder"
+
+    if layout == "train_validation":
+        parts = {"train": scan(root / "train"), "validation": scan(root / "validation")}
+        seen: dict[str, dict] = {}
+        for rep in parts.values():  # training copies win: duplicates leave validation
+            rows = rep.files.to_dict("records")
+            for row in rows:
+                if row["problem"] == "duplicate":
+                    row.update(status="ok", problem="", detail="")
+            _mark_duplicates(rows, seen)
+            rep.files = type(rep.files)(rows, columns=rep.files.columns)
+        classes = _check_classes(parts["train"], allow_empty_classes)
+        _check_classes(parts["validation"], allow_empty_classes)
+        report = _merge_reports(root, parts)
+    else:
+        report = scan(root)
+        classes = _check_classes(report, allow_empty_classes)
+    label_of = {c: i for i, c in enumerate(classes)}
+
+    def items(rep: ValidationReport) -> list[Item]:
+        use = rep.usable[rep.usable["class"].isin(classes)]
+        return [(Path(p), label_of[c]) for p, c in zip(use["path"], use["class"], strict=True)]
+
+    seed = int(cfg.seed)
+    if layout == "train_validation":
+        train_pool = items(parts["train"])
+        val_pool = items(parts["validation"])
+        if cap is not None:  # same fraction of both halves: their ratio is kept
+            frac = _cap_fractions(train_pool + val_pool, cap)
+            train_pool = _subsample(train_pool, frac, seed, 1)
+            val_pool = _subsample(val_pool, frac, seed, 2)
+        # The validation half is cut in two, stratified: one half validates, one tests.
+        test, val, _ = split_files(val_pool, (0.5, 0.0), seed)
+        train, val, test = (sorted(s, key=_key) for s in (train_pool, val, test))
+    else:
+        pool = items(report)
+        if cap is not None:
+            pool = _subsample(pool, _cap_fractions(pool, cap), seed, 0)
+        train, val, test = split_files(pool, (val_fraction, test_fraction), seed)
+        train, val, test = (sorted(s, key=_key) for s in (train, val, test))
+
+    prepared = Prepared(
+        train=train, val=val, test=test, class_names=list(classes), report=report,
+        source=name, root=root, seed=seed,
+        readable=_pil_copies(report, Path(cfg.cache_dir)),
+    )
+    check_splits(prepared)
+    if verbose:
+        print(report.summary())
+        sizes = prepared.sizes()["total"]
+        print(f"splits: train {sizes['train']}, validation {sizes['val']}, test {sizes['test']}"
+              f" (stratified, seed {seed})")
+    return prepared
+
+
+def _key(item: Item) -> tuple[int, str]:
+    return item[1], str(item[0])
+
+
+def _merge_reports(root: Path, parts: dict[str, ValidationReport]) -> ValidationReport:
+    import pandas as pd
+
+    frames = []
+    for name, rep in parts.items():
+        f = rep.files.copy()
+        f["file"] = [f"{name}/{x}" for x in f["file"]]
+        frames.append(f)
+    classes = sorted(set().union(*(rep.classes for rep in parts.values())))
+    return ValidationReport(
+        root=root, files=pd.concat(frames, ignore_index=True), classes=classes,
+        seconds=sum(rep.seconds for rep in parts.values()),
+    )
+
+
+# --------------------------------------------------------------------------- pipelines
+def read_image(path: str | Path, size: int | None = None) -> np.ndarray:
+    """Read one image with PIL as RGB ``uint8`` (optionally resized to ``size`` x ``size``).
+
+    The plain, one-at-a-time way of loading: what the tf.data pipeline is
+    compared with in notebook 03 and ``benchmarks/bench_pipeline.py``.
+
+    Example:
+        >>> read_image(write_faces() / "face" / "face_000.png", size=32).shape
+        (32, 32, 3)
+    """
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if size is not None:
+            im = im.resize((size, size), Image.BILINEAR)
+        return np.asarray(im, dtype=np.uint8)
+
+
+def decode_and_resize(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
+    """Read, decode (JPEG, PNG, GIF, BMP by content) and resize one image: ``uint8 (S, S, 3)``.
+
+    ``tf.io.decode_image`` with ``channels=3`` turns grayscale, RGBA, CMYK and
+    palette images into RGB; an animated GIF gives its first frame.  The
+    result is rounded back to ``uint8`` so that the cache holds a quarter of
+    the bytes float32 would need.
+
+    Example:
+        >>> p = str(write_faces() / "face" / "face_000.png")
+        >>> x = decode_and_resize(p, 32); tuple(x.shape), x.dtype.name
+        ((32, 32, 3), 'uint8')
+    """
+    import tensorflow as tf
+
+    data = tf.io.read_file(path)
+    img = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    img.set_shape([None, None, 3])
+    img = tf.image.resize(img, (image_size, image_size), method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8)
+
+
+def augmentation(cfg: Config | None = None, *, rotation: float = 0.1, zoom: float = 0.1,
+                 contrast: float = 0.1, seed: int | None = None) -> keras.Sequential:
+    """Random flip, rotation, zoom and contrast as Keras preprocessing layers.
+
+    The layers change images only when called with ``training=True`` (as
+    ``model.fit`` does, or :func:`make_datasets` for the training split); in
+    inference they pass images through unchanged.  Inputs and outputs are
+    float32 RGB in ``[0, 255]``.
+
+    Example:
+        >>> aug = augmentation(seed=1)
+        >>> x = np.full((1, 8, 8, 3), 100.0, "float32")
+        >>> bool((aug(x, training=False) == x).numpy().all())
+        True
+    """
+    import keras
+
+    cfg = cfg or current()
+    seed = cfg.seed if seed is None else seed
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(rotation, fill_mode="reflect", seed=seed + 1),
+            keras.layers.RandomZoom(zoom, fill_mode="reflect", seed=seed + 2),
+            keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed + 3),
+        ],
+        name="augmentation",
+    )
+
+
+def _paths_and_labels(prepared: Prepared, items: Sequence[Item]) -> tuple[list[str], list[int]]:
+    paths = [str(prepared.readable.get(Path(p), p)) for p, _ in items]
+    return paths, [int(y) for _, y in items]
+
+
+def dataset(
+    prepared: Prepared,
+    split: str,
+    cfg: Config | None = None,
+    *,
+    training: bool | None = None,
+    augment: bool | keras.Layer = False,
+    cache: bool = True,
+    prefetch: bool = True,
+    parallel: bool = True,
+    batch_size: int | None = None,
+) -> tf.data.Dataset:
+    """One split as a ``tf.data.Dataset`` of ``(float32 images (B, S, S, 3), int32 labels (B,))``.
+
+    The order of the steps matters: decode and resize in parallel -> cache the
+    decoded ``uint8`` images (the expensive part is done once) -> shuffle
+    (training only, seeded) -> batch -> convert to float32 -> random
+    augmentation (training only, *after* the cache, so each epoch sees new
+    variants) -> prefetch (the next batch is prepared while the model trains
+    on this one).  ``cache``, ``prefetch`` and ``parallel`` can be switched off
+    to measure what each one buys.
+
+    Example:
+        >>> p = prepare(source="faces", verbose=False)
+        >>> x, y = next(iter(dataset(p, "val", batch_size=4)))
+        >>> tuple(x.shape), x.dtype.name, y.dtype.name
+        ((4, 64, 64, 3), 'float32', 'int32')
+    """
+    import tensorflow as tf
+
+    cfg = cfg or current()
+    items = prepared.split(split)
+    if not items:
+        raise DataError(f"the {split!r} split is empty")
+    training = (split == "train") if training is None else training
+    paths, labels = _paths_and_labels(prepared, items)
+    size = int(cfg.image_size)
+    ds = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(paths, tf.string), tf.constant(labels, tf.int32))
+    )
+    par = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True} if parallel else {}
+    ds = ds.map(lambda p, y: (decode_and_resize(p, size), y), **par)
+    if cache:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(len(items), seed=int(cfg.seed), reshuffle_each_iteration=True)
+    ds = ds.batch(int(batch_size or cfg.batch_size))
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), **par)
+    if augment is not False and training:
+        layer = augmentation(cfg) if augment is True else augment
+        # Sequential on purpose: the layers' seeded random state then advances
+        # in the same order every run, so a seed gives the same augmentations.
+        ds = ds.map(lambda x, y: (layer(x, training=True), y))
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds
+
+
+def make_datasets(
+    prepared: Prepared,
+    cfg: Config | None = None,
+    augment: bool = False,
+    **kwargs: Any,
+) -> tuple[tf.data.Dataset, tf.data.Dataset, tf.data.Dataset]:
+    """``train_ds, val_ds, test_ds`` for :class:`Prepared` lists (see :func:`dataset`).
+
+    Images are float32 RGB in ``[0, 255]`` of shape ``(B, S, S, 3)`` with
+    ``S = cfg.image_size``; labels int32 ``(B,)``.  ``train_ds`` is shuffled
+    (seeded by ``cfg.seed``, a new order each epoch) and, with ``augment=True``,
+    randomly augmented; ``val_ds`` and ``test_ds`` keep the order of
+    ``prepared.val`` / ``prepared.test`` and are never augmented.  No backbone
+    preprocessing happens here: the model does it (its ``"preprocess"`` layer).
+
+    Example:
+        >>> p = prepare(source="faces", verbose=False)
+        >>> train_ds, val_ds, test_ds = make_datasets(p)
+        >>> [tuple(t.shape) for t in train_ds.element_spec]
+        [(None, 64, 64, 3), (None,)]
+    """
+    cfg = cfg or current()
+    return (
+        dataset(prepared, "train", cfg, augment=augment, **kwargs),
+        dataset(prepared, "val", cfg, **kwargs),
+        dataset(prepared, "test", cfg, **kwargs),
+    )
+
+
+def load_split(
+    prepared: Prepared, split: str, cfg: Config | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One split in memory: ``x`` float32 ``(N, S, S, 3)`` in ``[0, 255]``, ``y`` int ``(N,)``.
+
+    In the order of ``prepared.<split>``, never shuffled or augmented: what
+    evaluation and the explanation notebooks index into.
+
+    Example:
+        >>> x, y = load_split(prepare(source="faces", verbose=False), "test")
+        >>> x.shape, x.dtype.name, y.shape, float(x.max()) <= 255.0
+        ((30, 64, 64, 3), 'float32', (30,), True)
+    """
+    cfg = cfg or current()
+    ds = dataset(prepared, split, cfg, training=False, cache=False, batch_size=64)
+    xs, ys = [], []
+    for x, y in ds:
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
+
+
+def throughput(ds: tf.data.Dataset, epochs: int = 2) -> list[float]:
+    """Images per second for each of ``epochs`` full passes over ``ds``.
+
+    The first pass of a cached pipeline decodes and fills the cache; later
+    passes read from it, which is what the difference shows.
+
+    Example:
+        >>> rates = throughput(dataset(prepare(source="faces", verbose=False), "val"), epochs=1)
+        >>> len(rates), rates[0] > 0
+        (1, True)
+    """
+    rates = []
+    for _ in range(epochs):
+        n = 0
+        t0 = time.perf_counter()
+        for x, _y in ds:
+            n += int(x.shape[0])
+        rates.append(n / max(time.perf_counter() - t0, 1e-9))
+    return rates
