@@ -333,7 +333,8 @@ def fetch(source: str | DataSource, cfg: Config | None = None, verbose: bool = T
     stem = str(src.archive_name).split(".")[0]
     done_marker = cache / f"{stem}.extracted-ok"
     # Extracted before: look in both places Keras versions extract to.
-    if done_marker.is_file() and archive.is_file():
+    pinned = done_marker.read_text().strip() if done_marker.is_file() else None
+    if pinned and archive.is_file() and (src.sha256 is None or src.sha256.lower() == pinned):
         for where in (cache / f"{stem}_extracted", cache):
             root = _find_layout_root(where, src)
             if root is not None:
@@ -341,7 +342,8 @@ def fetch(source: str | DataSource, cfg: Config | None = None, verbose: bool = T
                     print(f"Using cached {src.name!r}: {root}")
                 return root
 
-    if archive.is_file():
+    downloading = not archive.is_file()
+    if not downloading:
         if verbose:
             print(f"Using cached archive {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
     else:
@@ -376,7 +378,12 @@ def fetch(source: str | DataSource, cfg: Config | None = None, verbose: bool = T
             f"    URL:          {src.url}\n    cache folder: {cache}\n" + _by_hand(src, cache)
         ) from err
     archive = Path(returned)
-    digest = _verify_archive(src, archive, cache)
+    try:
+        digest = _verify_archive(src, archive, cache)
+    except ChecksumError:
+        if downloading:  # a bad download is useless: do not leave it in the cache
+            archive.unlink(missing_ok=True)
+        raise
     if verbose:
         print(
             f"  {archive.name}: {archive.stat().st_size / 1e6:.1f} MB in "
@@ -408,23 +415,23 @@ def fetch(source: str | DataSource, cfg: Config | None = None, verbose: bool = T
 
 
 # --------------------------------------------------------------------------- validation
-#: Image modes that are converted to RGB, and what the report calls them.
-_CONVERSIONS = {
-    "L": "grayscale",
-    "1": "grayscale (1-bit)",
-    "I": "grayscale (32-bit)",
-    "I;16": "grayscale (16-bit)",
-    "I;16B": "grayscale (16-bit)",
-    "F": "grayscale (float)",
-    "LA": "grayscale with alpha",
-    "RGBA": "RGBA (alpha dropped)",
-    "RGBa": "RGBA (alpha dropped)",
-    "P": "palette",
-    "PA": "palette with alpha",
-    "CMYK": "CMYK",
-    "YCbCr": "YCbCr",
-    "LAB": "Lab",
-    "HSV": "HSV",
+#: Image modes that are converted to RGB: mode -> (problem, what happens).
+_CONVERSIONS: dict[str, tuple[str, str]] = {
+    "L": ("grayscale", "one channel copied to R, G and B"),
+    "1": ("grayscale", "1-bit black and white -> RGB"),
+    "I": ("grayscale", "32-bit grayscale -> 8-bit RGB"),
+    "I;16": ("grayscale", "16-bit grayscale -> 8-bit RGB"),
+    "I;16B": ("grayscale", "16-bit grayscale -> 8-bit RGB"),
+    "F": ("grayscale", "floating-point grayscale -> 8-bit RGB"),
+    "LA": ("grayscale", "grayscale with transparency -> RGB, alpha dropped"),
+    "RGBA": ("RGBA", "transparency channel dropped"),
+    "RGBa": ("RGBA", "transparency channel dropped"),
+    "P": ("palette", "palette (indexed colours) -> RGB"),
+    "PA": ("palette", "palette with transparency -> RGB, alpha dropped"),
+    "CMYK": ("CMYK", "print colours (cyan, magenta, yellow, black) -> RGB"),
+    "YCbCr": ("YCbCr", "YCbCr -> RGB"),
+    "LAB": ("Lab", "Lab -> RGB"),
+    "HSV": ("HSV", "HSV -> RGB"),
 }
 
 
@@ -505,10 +512,9 @@ def _inspect(path: Path, root: Path) -> dict[str, Any]:
                 "BMP": (".bmp",), "GIF": (".gif",)}[fmt]
     notes = []
     if mode != "RGB":
-        notes.append(_CONVERSIONS.get(mode, mode))
-        row["status"] = "converted"
-        row["problem"] = _CONVERSIONS.get(mode, f"mode {mode}")
-        row["detail"] = f"{mode} -> RGB"
+        problem, detail = _CONVERSIONS.get(mode, (f"mode {mode}", f"{mode} -> RGB"))
+        notes.append(problem)
+        row.update(status="converted", problem=problem, detail=detail)
     if ext not in expected:
         row["problem"] = "; ".join([*notes, "wrong extension"])
         row["detail"] = "; ".join(

@@ -1,0 +1,454 @@
+"""nbhelpers.data: registry, download (offline, file:// archives), validation, splits, pipelines.
+
+The "messy" folder below holds one of every kind of file a reader's own folder
+tends to contain; the report must name each one, and training on the rest must work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nbhelpers as nbh
+from nbhelpers import data
+
+SIZE = 32  # pixels per side of the test images
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return nbh.setup("offline", quiet=True)
+
+
+def _photo(seed: int, tint: int, size: int = 40) -> Image.Image:
+    """A random RGB image whose dominant channel (``tint``) tells its class."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
+    a[..., tint] += 150
+    return Image.fromarray(a)
+
+
+def _jpeg_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, **kw)
+    return buf.getvalue()
+
+
+def _save(path: Path, img: Image.Image, fmt: str, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, fmt, **kw)
+    return path
+
+
+#: file (relative to the root) -> (status, problem) the report must give it.
+EXPECTED = {
+    "cats/truncated.jpg": ("skipped", "truncated"),
+    "cats/empty.jpg": ("skipped", "empty"),
+    "cats/notes.jpg": ("skipped", "not an image"),
+    "cats/photo.webp": ("skipped", "unsupported"),
+    "cats/png_inside.jpg": ("kept", "wrong extension"),
+    "cats/gray.jpg": ("converted", "grayscale"),
+    "cats/rgba.png": ("converted", "RGBA"),
+    "cats/cmyk.jpg": ("converted", "CMYK"),
+    "cats/anim.gif": ("converted", "palette"),
+    "cats/holiday/2019/nested.jpg": ("ok", ""),
+    "cats/chat_été_ü.jpg": ("ok", ""),
+    "dogs/犬_1.png": ("ok", ""),
+    "dogs/bitmap.bmp": ("ok", ""),
+    "dogs/one_bit.bmp": ("converted", "grayscale"),
+    "dogs/dog_00_copy.jpg": ("skipped", "duplicate"),
+    "stray.jpg": ("skipped", "outside a class folder"),
+}
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory) -> Path:
+    """cats/ and dogs/ with good and bad files, an empty class fish/, hidden clutter."""
+    root = tmp_path_factory.mktemp("messy")
+    for i in range(8):
+        _save(root / "cats" / f"cat_{i:02d}.jpg", _photo(i, 0), "JPEG")
+        _save(root / "dogs" / f"dog_{i:02d}.jpg", _photo(100 + i, 2), "JPEG")
+    cats = root / "cats"
+    good = _jpeg_bytes(_photo(50, 0, size=120))
+    (cats / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (cats / "empty.jpg").write_bytes(b"")
+    (cats / "notes.jpg").write_text("these are not the pixels you are looking for\n")
+    _save(cats / "photo.webp", _photo(51, 0), "WEBP")
+    _save(cats / "png_inside.jpg", _photo(52, 0), "PNG")
+    _save(cats / "gray.jpg", _photo(53, 0).convert("L"), "JPEG")
+    _save(cats / "rgba.png", _photo(54, 0).convert("RGBA"), "PNG")
+    _save(cats / "cmyk.jpg", _photo(55, 0).convert("CMYK"), "JPEG")
+    frames = [_photo(56 + k, 0).convert("P") for k in range(3)]
+    frames[0].save(cats / "anim.gif", "GIF", save_all=True, append_images=frames[1:])
+    _save(cats / "holiday" / "2019" / "nested.jpg", _photo(59, 0), "JPEG")
+    _save(cats / "chat_été_ü.jpg", _photo(60, 0), "JPEG")
+    dogs = root / "dogs"
+    _save(dogs / "犬_1.png", _photo(160, 2), "PNG")
+    _save(dogs / "bitmap.bmp", _photo(161, 2), "BMP")
+    _save(dogs / "one_bit.bmp", _photo(162, 2).convert("1"), "BMP")
+    (dogs / "dog_00_copy.jpg").write_bytes((dogs / "dog_00.jpg").read_bytes())
+    (root / "fish").mkdir()
+    _save(root / "stray.jpg", _photo(200, 1), "JPEG")
+    (root / ".ipynb_checkpoints").mkdir()
+    _save(root / ".ipynb_checkpoints" / "x.jpg", _photo(201, 1), "JPEG")
+    (cats / ".DS_Store").write_bytes(b"\x00\x01junk")
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(messy):
+    return data.scan(messy)
+
+
+# ------------------------------------------------------------------ registry and faces
+def test_registry_entries_have_what_a_download_needs():
+    cd = data.REGISTRY["cats_and_dogs"]
+    assert cd.url == "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+    assert cd.archive_name == "cats_and_dogs_filtered.zip"
+    assert cd.layout == "train_validation" and cd.licence and cd.folder
+    assert cd.sha256 is not None or cd.size_bytes, "no checksum and no size to check"
+    assert data.REGISTRY["faces"].builder is data.write_faces
+    with pytest.raises(ValueError, match="layout"):
+        data.register(data.DataSource("bad", "x", "flat", "none"))
+
+
+def test_faces_are_written_once_as_pngs(cfg):
+    root = data.write_faces(cfg)
+    faces = sorted((root / "face").glob("*.png"))
+    non = sorted((root / "non_face").glob("*.png"))
+    assert len(faces) == len(non) == 100
+    stamp = faces[0].stat().st_mtime_ns
+    assert data.write_faces(cfg) == root
+    assert faces[0].stat().st_mtime_ns == stamp, "faces were rewritten on the second call"
+    with Image.open(faces[0]) as im:
+        assert im.format == "PNG" and im.size == (25, 25)
+    from skimage import data as skdata
+
+    first = np.asarray(Image.open(faces[0]).convert("L"), dtype=float) / 255
+    assert np.abs(first - skdata.lfw_subset()[0]).max() < 1 / 255 + 1e-9
+
+
+# ------------------------------------------------------------------ validation report
+@pytest.mark.parametrize("file", sorted(EXPECTED))
+def test_report_names_each_file_correctly(report, file):
+    status, problem = EXPECTED[file]
+    row = report.files[report.files["file"] == file]
+    assert len(row) == 1, f"{file} missing from the report"
+    assert row.iloc[0]["status"] == status, row.iloc[0].to_dict()
+    assert row.iloc[0]["problem"] == problem, row.iloc[0].to_dict()
+
+
+def test_report_table_and_skipped_list(report, messy):
+    table = report.table
+    assert set(table["file"]) == {f for f, (s, _) in EXPECTED.items() if s != "ok"}
+    assert set(report.skipped) == {messy / f for f, (s, _) in EXPECTED.items() if s == "skipped"}
+    assert messy / "cats" / "cmyk.jpg" in report.converted
+    assert report.problems("truncated") == ["cats/truncated.jpg"]
+    # hidden files and folders are ignored, not reported
+    assert not any(".ipynb_checkpoints" in f or "DS_Store" in f for f in report.files["file"])
+    assert "skipped cats/truncated.jpg: truncated" in report.summary()
+
+
+def test_class_counts_and_imbalance(report):
+    assert report.classes == ["cats", "dogs", "fish"]
+    # cats: 8 good + png_inside, gray, rgba, cmyk, anim, nested, non-ASCII = 15
+    # dogs: 8 good + png, bmp, 1-bit bmp = 11 (the duplicate is not counted)
+    assert report.class_counts == {"cats": 15, "dogs": 11, "fish": 0}
+    assert report.imbalance_ratio == float("inf")
+    assert "fish=0" in report.summary()
+
+
+def test_an_empty_class_is_a_clear_error(messy, cfg):
+    with pytest.raises(data.EmptyClassError, match="fish") as e:
+        data.prepare(cfg, messy, verbose=False)
+    assert "allow_empty_classes" in str(e.value)
+
+
+@pytest.mark.slow
+def test_training_on_the_usable_rest_works(messy, cfg):
+    import keras
+
+    p = data.prepare(cfg, messy, allow_empty_classes=True, verbose=False)
+    assert p.class_names == ["cats", "dogs"]
+    used = {path for split in (p.train, p.val, p.test) for path, _ in split}
+    assert used == set(p.report.usable["path"]) - {messy / "stray.jpg"}
+    assert not used & set(p.report.skipped)
+    assert messy / "dogs" / "one_bit.bmp" in p.readable  # TensorFlow cannot decode it itself
+    train_ds, val_ds, _ = data.make_datasets(p, cfg, augment=True, batch_size=8)
+    model = keras.Sequential([
+        keras.Input((cfg.image_size, cfg.image_size, 3)),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Conv2D(4, 3, strides=4, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert np.isfinite(history.history["val_loss"][0])
+    x, y = data.load_split(p, "train", cfg)
+    assert len(x) == len(p.train) and np.isfinite(x).all()
+    # every kept oddity decoded to a real RGB image, not zeros
+    assert (x.reshape(len(x), -1).std(axis=1) > 1).all()
+
+
+def test_missing_folder(tmp_path, cfg):
+    with pytest.raises(data.MissingFolderError, match="does not exist"):
+        data.prepare(cfg, tmp_path / "nope", verbose=False)
+
+
+def test_fewer_than_two_classes(tmp_path, cfg):
+    for i in range(5):
+        _save(tmp_path / "only" / f"{i}.png", _photo(i, 0), "PNG")
+    with pytest.raises(data.TooFewClassesError, match="at least two"):
+        data.prepare(cfg, tmp_path, verbose=False)
+
+
+def test_too_few_images_to_split(tmp_path, cfg):
+    for i in range(6):
+        _save(tmp_path / "a" / f"{i}.png", _photo(i, 0), "PNG")
+    for i in range(2):
+        _save(tmp_path / "b" / f"{i}.png", _photo(10 + i, 2), "PNG")
+    with pytest.raises(data.TooFewImagesError, match="2 usable image"):
+        data.prepare(cfg, tmp_path, verbose=False)
+
+
+def test_the_same_image_in_two_splits_is_an_error(tmp_path, cfg):
+    for i in range(6):
+        for cls, tint in (("a", 0), ("b", 2)):
+            _save(tmp_path / cls / f"{i}.png", _photo(10 * tint + i, tint), "PNG")
+    p = data.prepare(cfg, tmp_path, verbose=False)
+    data.check_splits(p)  # fine as prepared
+    leaked = p.test[0][0]
+    copy = leaked.parent / "copy.png"
+    copy.write_bytes(leaked.read_bytes())
+    p.train.append((copy, p.test[0][1]))
+    with pytest.raises(data.DuplicateImageError, match="two splits"):
+        data.check_splits(p)
+    # prepare itself keeps one of the two copies only, so nothing leaks
+    again = data.prepare(cfg, tmp_path, verbose=False)
+    assert again.report.problems("duplicate") == ["a/copy.png"] or again.report.problems(
+        "duplicate"
+    ) == [str(leaked.relative_to(tmp_path))]
+
+
+def test_scanning_is_fast(tmp_path):
+    for i in range(200):
+        _save(tmp_path / ("a" if i % 2 else "b") / f"{i}.jpg", _photo(i, i % 3, size=160), "JPEG")
+    t0 = time.perf_counter()
+    rep = data.scan(tmp_path)
+    assert len(rep.usable) == 200
+    assert time.perf_counter() - t0 < 10, "scanning 200 small JPEGs should take well under 10 s"
+
+
+# ------------------------------------------------------------------ splits
+def _items(counts: dict[int, int]) -> list[tuple[Path, int]]:
+    return [(Path(f"c{c}/{i}.png"), c) for c, n in counts.items() for i in range(n)]
+
+
+@pytest.mark.parametrize("counts", [{0: 10, 1: 10}, {0: 50, 1: 7, 2: 3}, {0: 3, 1: 100}])
+def test_split_is_stratified_disjoint_and_seeded(counts):
+    items = _items(counts)
+    tr, va, te = data.split_files(items, (0.15, 0.15), seed=3)
+    assert sorted(tr + va + te) == sorted(items)
+    assert not set(tr) & set(va) and not set(tr) & set(te) and not set(va) & set(te)
+    for c, n in counts.items():
+        parts = [sum(1 for _, y in s if y == c) for s in (tr, va, te)]
+        assert min(parts) >= 1, (c, parts)
+        assert abs(parts[1] - round(0.15 * n)) <= 1 and abs(parts[2] - round(0.15 * n)) <= 1
+    assert data.split_files(items, (0.15, 0.15), seed=3) == (tr, va, te)
+    assert data.split_files(items, (0.15, 0.15), seed=4) != (tr, va, te)
+
+
+def test_max_images_per_class_keeps_a_stratified_seeded_subset(tmp_path, cfg):
+    for i in range(20):
+        _save(tmp_path / "a" / f"{i}.png", _photo(i, 0, 16), "PNG")
+    for i in range(8):
+        _save(tmp_path / "b" / f"{i}.png", _photo(100 + i, 2, 16), "PNG")
+    p = data.prepare(cfg, tmp_path, max_images_per_class=10, verbose=False)
+    sizes = p.sizes()
+    assert sizes.loc[["train", "val", "test"], "a"].sum() == 10
+    assert sizes.loc[["train", "val", "test"], "b"].sum() == 8
+    q = data.prepare(cfg, tmp_path, max_images_per_class=10, verbose=False)
+    assert (p.train, p.val, p.test) == (q.train, q.val, q.test)
+
+
+# ------------------------------------------------------------------ pipelines
+@pytest.fixture(scope="module")
+def faces(cfg):
+    return data.prepare(cfg, "faces", verbose=False)
+
+
+def test_datasets_follow_the_contract(faces, cfg):
+    train_ds, val_ds, test_ds = data.make_datasets(faces, cfg)
+    x, y = next(iter(train_ds))
+    s = cfg.image_size
+    assert tuple(x.shape) == (cfg.batch_size, s, s, 3) and x.dtype.name == "float32"
+    assert y.dtype.name == "int32" and tuple(y.shape) == (cfg.batch_size,)
+    assert 0.0 <= float(x.numpy().min()) and float(x.numpy().max()) <= 255.0
+    assert float(x.numpy().max()) > 1.0, "images must be in [0, 255], not [0, 1]"
+    labels = np.concatenate([b.numpy() for _, b in test_ds])
+    assert labels.tolist() == [lab for _, lab in faces.test], "test_ds must keep the list's order"
+
+
+def test_training_order_is_seeded_and_changes_each_epoch(faces, cfg):
+    def epoch_labels(ds):
+        return np.concatenate([b.numpy() for _, b in ds]).tolist()
+
+    ds = data.make_datasets(faces, cfg)[0]
+    first, second = epoch_labels(ds), epoch_labels(ds)
+    assert sorted(first) == sorted(lab for _, lab in faces.train)
+    assert first != second, "a new order each epoch"
+    nbh.config.seed_everything(cfg.seed)
+    again = data.make_datasets(faces, cfg)[0]
+    nbh.config.seed_everything(cfg.seed)
+    ds2 = data.make_datasets(faces, cfg)[0]
+    assert epoch_labels(again) == epoch_labels(ds2)
+
+
+def test_augmentation_only_in_training(faces, cfg):
+    aug = data.augmentation(cfg)
+    x, _ = data.load_split(faces, "val", cfg)
+    assert np.array_equal(aug(x[:4], training=False).numpy(), x[:4])
+    assert not np.allclose(aug(x[:4], training=True).numpy(), x[:4])
+    _, val_aug, _ = data.make_datasets(faces, cfg, augment=True)
+    _, val_plain, _ = data.make_datasets(faces, cfg, augment=False)
+    a = np.concatenate([b.numpy() for b, _ in val_aug])
+    b = np.concatenate([b.numpy() for b, _ in val_plain])
+    assert np.array_equal(a, b), "validation images must never be augmented"
+
+
+def test_augmented_training_is_deterministic_for_a_seed(faces, cfg):
+    def first_batch():
+        nbh.config.seed_everything(cfg.seed)
+        ds = data.make_datasets(faces, cfg, augment=True)[0]
+        return next(iter(ds))[0].numpy()
+
+    assert np.array_equal(first_batch(), first_batch())
+
+
+def test_load_split_matches_pil(faces, cfg):
+    x, y = data.load_split(faces, "val", cfg)
+    assert x.shape == (len(faces.val), cfg.image_size, cfg.image_size, 3)
+    assert y.tolist() == [lab for _, lab in faces.val]
+    ref = data.read_image(faces.val[0][0], size=cfg.image_size).astype("float32")
+    assert np.abs(x[0] - ref).mean() < 8, "tf.data and PIL should see the same picture"
+
+
+def test_throughput_counts_images(faces, cfg):
+    ds = data.dataset(faces, "val", cfg)
+    rates = data.throughput(ds, epochs=2)
+    assert len(rates) == 2 and all(r > 0 for r in rates)
+
+
+# ------------------------------------------------------------------ download (offline)
+def _archive(tmp_path: Path, name: str = "mini_pets") -> Path:
+    """A small archive with the cats_and_dogs layout: <folder>/{train,validation}/<class>/."""
+    zpath = tmp_path / f"{name}.zip"
+    seed = 1000
+    with zipfile.ZipFile(zpath, "w") as z:
+        for half, n in (("train", 6), ("validation", 4)):
+            for cls, tint in (("cats", 0), ("dogs", 2)):
+                for i in range(n):
+                    seed += 1
+                    img = _photo(seed, tint, 24)
+                    z.writestr(f"mini_pets/{half}/{cls}/{cls}.{i}.jpg", _jpeg_bytes(img))
+    return zpath
+
+
+def _source(zpath: Path, sha: str | None, name: str = "mini_pets") -> data.DataSource:
+    return data.DataSource(
+        name=name, description="test", layout="train_validation", licence="test only",
+        url=zpath.as_uri(), sha256=sha, folder="mini_pets",
+    )
+
+
+def test_download_with_matching_checksum(tmp_path, cfg, capsys):
+    zpath = _archive(tmp_path)
+    sha = hashlib.sha256(zpath.read_bytes()).hexdigest()
+    src = _source(zpath, sha)
+    root = data.fetch(src, cfg)
+    out = capsys.readouterr().out
+    assert "Downloading 'mini_pets'" in out and src.url in out and "MB" in out
+    assert (root / "train" / "cats").is_dir() and (root / "validation" / "dogs").is_dir()
+    assert (cfg.cache_dir / "datasets" / "mini_pets.zip").is_file()
+    # the second call reuses the cache, even with the "server" gone
+    zpath.unlink()
+    assert data.fetch(src, cfg) == root
+    assert "Using cached" in capsys.readouterr().out
+    # and prepare splits the validation half, stratified, into validation and test
+    data.register(src)
+    try:
+        p = data.prepare(cfg, "mini_pets", verbose=False)
+    finally:
+        data.REGISTRY.pop("mini_pets")
+    assert p.sizes()["total"].tolist() == [12, 4, 4]
+    assert all("validation" in str(path) for path, _ in p.val + p.test)
+    assert all(f"{p.class_names[y]}" in str(path) for path, y in p.train + p.val + p.test)
+
+
+def test_download_with_mismatching_checksum(tmp_path, cfg):
+    zpath = _archive(tmp_path, "mini_pets_bad")
+    src = _source(zpath, "0" * 64, name="mini_pets_bad")
+    with pytest.raises(data.ChecksumError) as e:
+        data.fetch(src, cfg, verbose=False)
+    msg = str(e.value)
+    assert "0" * 64 in msg and hashlib.sha256(zpath.read_bytes()).hexdigest() in msg
+    assert src.url in msg and str(cfg.cache_dir / "datasets") in msg
+    assert not (cfg.cache_dir / "datasets" / "mini_pets_bad.zip").exists(), "bad download kept"
+    assert not (cfg.cache_dir / "datasets" / "mini_pets_bad_extracted").exists()
+
+
+def test_a_cached_archive_is_checked_against_a_changed_checksum(tmp_path, cfg):
+    zpath = _archive(tmp_path, "mini_pets_pinned")
+    sha = hashlib.sha256(zpath.read_bytes()).hexdigest()
+    data.fetch(_source(zpath, sha, name="pinned"), cfg, verbose=False)
+    with pytest.raises(data.ChecksumError, match="Delete it"):
+        data.fetch(_source(zpath, "f" * 64, name="pinned"), cfg, verbose=False)
+
+
+def test_offline_download_fails_fast_and_says_how_to_fix(tmp_path, cfg):
+    src = data.DataSource(
+        name="unreachable", description="x", layout="train_validation", licence="x",
+        url="https://host.invalid/some/data.zip", sha256=None, folder="data",
+    )
+    t0 = time.perf_counter()
+    with pytest.raises(data.DownloadError) as e:
+        data.fetch(src, cfg, verbose=False)
+    assert time.perf_counter() - t0 < 10
+    msg = str(e.value)
+    assert src.url in msg and str(cfg.cache_dir / "datasets") in msg and "by hand" in msg
+
+
+def test_an_archive_placed_by_hand_is_used_without_network(tmp_path, cfg):
+    zpath = _archive(tmp_path)
+    sha = hashlib.sha256(zpath.read_bytes()).hexdigest()
+    src = data.DataSource(
+        name="by_hand", description="x", layout="train_validation", licence="x",
+        url="https://host.invalid/mledu/by_hand.zip", sha256=sha, folder="mini_pets",
+    )
+    target = cfg.cache_dir / "datasets" / "by_hand.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(zpath.read_bytes())
+    root = data.fetch(src, cfg, verbose=False)
+    assert (root / "train" / "dogs").is_dir()
+
+
+def test_layout_is_found_for_old_and_new_keras_return_values(tmp_path):
+    src = data.REGISTRY["cats_and_dogs"]
+    new = tmp_path / "new" / "cats_and_dogs_filtered_extracted" / "cats_and_dogs_filtered"
+    old = tmp_path / "old" / "cats_and_dogs_filtered"
+    for base in (new, old):
+        for half in ("train", "validation"):
+            (base / half / "cats").mkdir(parents=True)
+    # Keras >= 3.6 returns the extraction folder; older Keras the archive's path.
+    assert data._find_layout_root(new.parent, src) == new
+    assert data._find_layout_root(tmp_path / "old", src) == old
+    assert data._find_layout_root(tmp_path / "old" / "cats_and_dogs_filtered.zip", src) == old
