@@ -279,3 +279,161 @@ def interval_plot(
     ax.set_title(title or "estimates with 95% confidence intervals")
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------
+# Imbalance, over-fitting and backbone figures (notebooks 09 and 10).
+
+
+def recall_bars(
+    recalls: dict[str, dict[str, float]],
+    title: str | None = None,
+    ylabel: str = "recall",
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Grouped bars: for each run (remedy), the recall of each class.
+
+    ``recalls`` maps a run's name to ``{class name: recall}`` (the
+    ``"recall"`` entry of ``nbh.balance.imbalance_report``).  A dashed line
+    marks 0.5.  Taught in notebook 09.
+
+    Example:
+        >>> fig = recall_bars({"none": {"cat": 1.0, "dog": 0.2}, "weights": {"cat": 0.8, "dog": 0.7}})
+        >>> len(fig.axes[0].patches), fig.axes[0].get_ylabel()
+        (4, 'recall')
+    """
+    runs = list(recalls)
+    if not runs:
+        raise ValueError("recall_bars got no runs")
+    classes = list(recalls[runs[0]])
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(runs) + 2), 3.6))
+    else:
+        fig = ax.figure
+    width = 0.8 / len(classes)
+    x = np.arange(len(runs))
+    for j, cls in enumerate(classes):
+        values = [recalls[r].get(cls, np.nan) for r in runs]
+        ax.bar(x + (j - (len(classes) - 1) / 2) * width, values, width, label=str(cls))
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(x, runs, rotation=15)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(ylabel)
+    ax.legend(title="class", fontsize=8, loc="lower right")
+    ax.set_title(title or "Recall per class")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves_grid(
+    histories: dict[str, dict[str, list[float]]],
+    metric: str = "loss",
+    ncols: int = 3,
+    suptitle: str | None = None,
+    size: tuple[float, float] = (3.2, 2.4),
+) -> plt.Figure:
+    """One small panel per run: ``metric`` on training and validation data per epoch.
+
+    ``histories`` maps a run's name to a Keras history dict (``"loss"``,
+    ``"val_loss"``, ...).  All panels share the y axis, so runs can be
+    compared at a glance: a widening gap between the two curves is
+    over-fitting.  Taught in notebook 09.
+
+    Example:
+        >>> h = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.9]}
+        >>> fig = learning_curves_grid({"a": h, "b": h}, ncols=2)
+        >>> [ax.get_title() for ax in fig.axes], len(fig.axes[0].lines)
+        (['a', 'b'], 2)
+    """
+    names = list(histories)
+    if not names:
+        raise ValueError("learning_curves_grid got no histories")
+    ncols = max(1, min(ncols, len(names)))
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, sharey=True, squeeze=False,
+                             figsize=(size[0] * ncols, size[1] * nrows + 0.4))
+    for ax, name in zip(axes.flat, names, strict=False):
+        h = histories[name]
+        for key, label, style in ((metric, "training", "-"), (f"val_{metric}", "validation", "--")):
+            if key in h:
+                ax.plot(np.arange(1, len(h[key]) + 1), h[key], style, marker=".", label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(metric)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def data_size_curve(
+    n_train: list[int],
+    scores: list[float],
+    ylabel: str = "validation accuracy",
+    title: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """A score against the number of training images (a learning curve over data size).
+
+    Taught in notebook 09: more data, not less, is what reduces over-fitting.
+
+    Example:
+        >>> fig = data_size_curve([10, 20, 40], [0.6, 0.7, 0.8])
+        >>> fig.axes[0].get_xlabel()
+        'training images'
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+    else:
+        fig = ax.figure
+    ax.plot(n_train, scores, marker="o")
+    ax.set_xlabel("training images")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or f"{ylabel} against training-set size")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_speed(
+    names: list[str],
+    images_per_second: list[float],
+    accuracy: list[float],
+    params: list[int] | None = None,
+    title: str | None = None,
+    ylabel: str = "accuracy",
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Each model as a point: speed (images per second, log scale) against accuracy.
+
+    With ``params`` the marker area grows with the number of parameters.  Up
+    and to the right is better.  Taught in notebook 10.
+
+    Example:
+        >>> fig = accuracy_vs_speed(["a", "b"], [10.0, 100.0], [0.9, 0.8], params=[10**7, 10**6])
+        >>> fig.axes[0].get_xscale(), len(fig.axes[0].texts)
+        ('log', 2)
+    """
+    if not (len(names) == len(images_per_second) == len(accuracy)):
+        raise ValueError("names, images_per_second and accuracy must have the same length")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    else:
+        fig = ax.figure
+    if params is not None:
+        p = np.asarray(params, dtype=float)
+        sizes = 40 + 400 * p / p.max()
+    else:
+        sizes = np.full(len(names), 60.0)
+    ax.scatter(images_per_second, accuracy, s=sizes, alpha=0.6)
+    for name, x, y in zip(names, images_per_second, accuracy, strict=True):
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlabel("images per second (measured, log scale)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "Accuracy against speed" + (" (marker area: parameters)" if params else ""))
+    fig.tight_layout()
+    return fig
