@@ -46,6 +46,9 @@ __all__ = [
     "weights_file",
     "weights_url",
     "load_backbone",
+    "load_imagenet_classifier",
+    "decode_predictions",
+    "imagenet_class_index",
     "build_head",
     "build_classifier",
     "copy_head_weights",
@@ -86,6 +89,7 @@ class Backbone:
     block_pattern: str
     weights_file: str
     weights_url_folder: str
+    top_weights_file: str  # the whole ImageNet classifier (include_top=True, 224 px)
     extra_blocks: tuple[tuple[str, str], ...] = ()  # (layer-name regex, block) for the rest
 
     def application(self) -> Callable[..., keras.Model]:
@@ -103,6 +107,7 @@ BACKBONES: dict[str, Backbone] = {
         block_pattern=r"^(block\d)_",
         weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
         weights_url_folder=f"{_KA}/vgg16/",
+        top_weights_file="vgg16_weights_tf_dim_ordering_tf_kernels.h5",
     ),
     "resnet50": Backbone(
         name="resnet50",
@@ -113,6 +118,7 @@ BACKBONES: dict[str, Backbone] = {
         block_pattern=r"^(conv\d)_",
         weights_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
         weights_url_folder=f"{_KA}/resnet/",
+        top_weights_file="resnet50_weights_tf_dim_ordering_tf_kernels.h5",
         extra_blocks=((r"^pool1_", "conv1"),),
     ),
     "mobilenetv2": Backbone(
@@ -124,6 +130,7 @@ BACKBONES: dict[str, Backbone] = {
         block_pattern=r"^(block_\d+|expanded_conv)_",
         weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5",
         weights_url_folder=f"{_KA}/mobilenet_v2/",
+        top_weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
         extra_blocks=((r"^(Conv1|bn_Conv1|Conv1_relu)$", "stem"),
                       (r"^(Conv_1|Conv_1_bn|out_relu)$", "top")),
     ),
@@ -136,6 +143,7 @@ BACKBONES: dict[str, Backbone] = {
         block_pattern=r"^(block\d)[a-z]_",
         weights_file="efficientnetb0_notop.h5",
         weights_url_folder="https://storage.googleapis.com/keras-applications/",
+        top_weights_file="efficientnetb0.h5",
         extra_blocks=((r"^(stem_|rescaling|normalization)", "stem"), (r"^top_", "top")),
     ),
 }
@@ -253,8 +261,7 @@ class Preprocess(keras.layers.Layer):
 # --------------------------------------------------------------------------- backbones
 
 
-def _offline_message(name: str, input_shape: Any) -> str:
-    fname, url = weights_file(name, input_shape), weights_url(name, input_shape)
+def _offline_message(name: str, fname: str, url: str) -> str:
     folder = _config.keras_cache_dir()
     return (
         f"The ImageNet weights for {name} are not in the Keras cache and "
@@ -277,7 +284,7 @@ def _flat_application(spec: Backbone, input_shape: Any, weights: str | None) -> 
     )
     # The application's model starts at `inputs` (Keras traces input_tensor back to its
     # source), so its graph already is Input -> preprocess -> ...; rename it only.
-    return keras.Model(app.input, app.output, name=spec.name)
+    return keras.Model(inputs, app.output, name=spec.name)
 
 
 def _weighted(model: keras.Model) -> list[keras.layers.Layer]:
@@ -299,13 +306,23 @@ def _copy_weights(source: keras.Model, target: keras.Model) -> None:
         wanted.set_weights(values)
 
 
+def _require_weights(fname: str, url: str, name: str) -> None:
+    """Fail at once, before Keras tries to download, when the file cannot be had."""
+    if not _config.weights_cached(fname) and not _config.network_available():
+        raise WeightsUnavailableError(_offline_message(name, fname, url))
+
+
 def _load_file(spec: Backbone, input_shape: Any, path: Path) -> keras.Model:
     """Weights from a local file: the ImageNet file itself, or weights saved by Keras."""
     if not path.is_file():
         raise FileNotFoundError(f"No weights file at {path}")
     if path.name == weights_file(spec.name, input_shape):
-        # The ImageNet file (e.g. from a workshop's USB stick): put it where Keras looks,
-        # then build exactly as Keras does for "imagenet" (EfficientNet's graph differs).
+        # The ImageNet file itself (e.g. from a workshop's USB stick): Keras loads it
+        # into the flat graph as it would for "imagenet".  EfficientNet's graph differs
+        # with ImageNet weights (an extra Rescaling), so for it the file goes where
+        # Keras looks and the model is built exactly as for "imagenet".
+        if spec.name != "efficientnetb0":
+            return _flat_application(spec, input_shape, str(path))
         cache = _config.keras_cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
         if not (cache / path.name).exists():
@@ -353,11 +370,86 @@ def load_backbone(
     if weights is None:
         return _flat_application(spec, input_shape, None)
     if isinstance(weights, str) and weights == "imagenet":
-        fname = weights_file(spec.name, input_shape)
-        if not _config.weights_cached(fname) and not _config.network_available():
-            raise WeightsUnavailableError(_offline_message(spec.name, input_shape))
+        _require_weights(
+            weights_file(spec.name, input_shape), weights_url(spec.name, input_shape), spec.name
+        )
         return _flat_application(spec, input_shape, "imagenet")
     return _load_file(spec, input_shape, Path(weights).expanduser())
+
+
+def load_imagenet_classifier(name: str = "vgg16", weights: str | None = "imagenet") -> keras.Model:
+    """The whole ImageNet model (``include_top=True``, 224 x 224 px, 1000 classes), flat.
+
+    Like :func:`load_backbone` it takes raw RGB in ``[0, 255]`` and starts
+    with the ``"preprocess"`` layer; offline, ``"imagenet"`` fails at once
+    naming the file.  ``weights=None`` gives the same model untrained (the
+    offline profile).  Used in ``02_inside_vgg16`` for top-5 predictions.
+
+    Example:
+        >>> load_imagenet_classifier("mobilenetv2", weights=None).output.shape
+        (None, 1000)
+    """
+    spec = _spec(name)
+    if weights == "imagenet":
+        folder = spec.weights_url_folder
+        _require_weights(spec.top_weights_file, folder + spec.top_weights_file, spec.name)
+    inputs = keras.Input(shape=(224, 224, 3), name="image")
+    x = Preprocess(spec.preprocessing, name="preprocess")(inputs)
+    app = spec.application()(include_top=True, weights=weights, input_tensor=x)
+    return keras.Model(inputs, app.output, name=f"{spec.name}_imagenet")
+
+
+_CLASS_INDEX_FILE = "imagenet_class_index.json"
+
+
+def imagenet_class_index() -> dict[int, tuple[str, str]]:
+    """ImageNet's 1000 classes: ``{index: (wordnet_id, name)}``, without a download.
+
+    The course ships ``data/imagenet_class_index.json`` (the file Keras'
+    ``decode_predictions`` downloads); it is also looked for in the data
+    folder and the Keras cache, and downloaded by Keras as a last resort.
+
+    Example:
+        >>> imagenet_class_index()[281]
+        ('n02123045', 'tabby')
+    """
+    import json
+
+    here = Path(__file__).resolve().parent.parent / "data" / _CLASS_INDEX_FILE
+    for path in (here, _config.data_dir() / _CLASS_INDEX_FILE,
+                 _config.keras_cache_dir() / _CLASS_INDEX_FILE):
+        if path.is_file():
+            break
+    else:
+        path = Path(keras.utils.get_file(
+            _CLASS_INDEX_FILE,
+            "https://storage.googleapis.com/download.tensorflow.org/data/" + _CLASS_INDEX_FILE,
+            cache_subdir="models",
+        ))
+    raw = json.loads(path.read_text())
+    return {int(k): (v[0], v[1]) for k, v in raw.items()}
+
+
+def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
+    """Top-``top`` ImageNet classes per image: ``[(wordnet_id, name, probability), ...]``.
+
+    What ``keras.applications.vgg16.decode_predictions`` returns, but offline
+    (it downloads the class index).  Taught in ``02_inside_vgg16``.
+
+    Example:
+        >>> p = np.zeros((1, 1000)); p[0, 281] = 0.9; p[0, 285] = 0.1
+        >>> decode_predictions(p, top=2)[0]
+        [('n02123045', 'tabby', 0.9), ('n02124075', 'Egyptian_cat', 0.1)]
+    """
+    probs = np.asarray(preds)
+    if probs.ndim != 2 or probs.shape[1] != 1000:
+        raise ValueError(f"expected predictions of shape (N, 1000), got {probs.shape}")
+    index = imagenet_class_index()
+    out = []
+    for row in probs:
+        best = np.argsort(row)[::-1][:top]
+        out.append([(*index[int(i)], float(row[i])) for i in best])
+    return out
 
 
 # --------------------------------------------------------------------------- heads

@@ -1,0 +1,366 @@
+"""Tests of nbhelpers.models: backbones, preprocessing, heads, freezing, weights files.
+
+Small inputs (32-64 px) and each slow backbone built once per module.
+"""
+
+from __future__ import annotations
+
+import time
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from nbhelpers import config, models
+
+SMALL = (32, 32, 3)
+CHANNELS = {"vgg16": 512, "resnet50": 2048, "mobilenetv2": 1280, "efficientnetb0": 1280}
+
+
+def _params(weights) -> int:
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+def _images(n: int = 2, shape=SMALL, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 255, (n, *shape)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def backbones() -> dict[str, keras.Model]:
+    """Each backbone built once (random weights, 32 px)."""
+    keras.utils.set_random_seed(0)
+    return {name: models.load_backbone(name, None, SMALL) for name in models.BACKBONES}
+
+
+@pytest.fixture(scope="module")
+def vgg64() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return models.load_backbone("vgg16", None, (64, 64, 3))
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+@pytest.mark.parametrize("name", list(models.BACKBONES))
+def test_preprocess_input_never_changes_its_argument(name):
+    images = _images()
+    before = images.copy()
+    out = models.preprocess_input(name, images)
+    assert np.array_equal(images, before)
+    assert out is not images and not np.shares_memory(out, images)
+    assert out.dtype == np.float32 and out.shape == images.shape
+
+
+def test_keras_vgg16_preprocess_input_does_mutate():
+    """Why ours exists: keras' function changes a float32 array in place."""
+    images = _images()
+    before = images.copy()
+    keras.applications.vgg16.preprocess_input(images)
+    assert not np.array_equal(images, before)
+
+
+@pytest.mark.parametrize(
+    "name, keras_fn",
+    [
+        ("vgg16", keras.applications.vgg16.preprocess_input),
+        ("resnet50", keras.applications.resnet50.preprocess_input),
+        ("mobilenetv2", keras.applications.mobilenet_v2.preprocess_input),
+        ("efficientnetb0", keras.applications.efficientnet.preprocess_input),
+    ],
+)
+def test_preprocess_input_matches_keras(name, keras_fn):
+    images = _images()
+    expected = np.asarray(keras_fn(images.copy()))
+    np.testing.assert_allclose(models.preprocess_input(name, images), expected, rtol=1e-6, atol=1e-4)
+
+
+def test_caffe_preprocessing_is_bgr_minus_mean():
+    pixel = np.array([[[[10.0, 20.0, 30.0]]]], dtype="float32")  # R, G, B
+    out = models.preprocess_input("vgg16", pixel)[0, 0, 0]
+    np.testing.assert_allclose(out, [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(models.BACKBONES))
+def test_preprocess_layer_computes_preprocess_input(name, backbones):
+    layer = backbones[name].get_layer("preprocess")
+    images = _images()
+    got = keras.ops.convert_to_numpy(layer(images))
+    np.testing.assert_allclose(got, models.preprocess_input(name, images), rtol=1e-6, atol=1e-4)
+
+
+def test_unknown_backbone_and_mode():
+    with pytest.raises(ValueError, match="Unknown backbone"):
+        models.load_backbone("alexnet", None, SMALL)
+    with pytest.raises(ValueError, match="mode"):
+        models.Preprocess("zscore")
+
+
+# --------------------------------------------------------------------------- backbones and heads
+
+
+@pytest.mark.parametrize("name", list(models.BACKBONES))
+def test_backbone_shape_and_first_layers(name, backbones):
+    base_model = backbones[name]
+    assert base_model.output.shape == (None, 1, 1, CHANNELS[name])
+    assert [layer.name for layer in base_model.layers[:2]] == ["image", "preprocess"]
+    assert base_model.get_layer(models.LAST_CONV[name]).output.shape[-1] == CHANNELS[name]
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in base_model.layers)
+
+
+@pytest.mark.parametrize("name", list(models.BACKBONES))
+def test_gap_classifier_shapes_counts_and_flat_graph(name, backbones):
+    base_model = backbones[name]
+    model = models.build_classifier(base_model, head="gap", num_classes=2, dropout=0.5)
+    c = CHANNELS[name]
+    assert model.output.shape == (None, 1)
+    assert [layer.name for layer in model.layers[-3:]] == ["head_pool", "head_dropout", "predictions"]
+    # only the head trains: one unit on c pooled features
+    assert _params(model.trainable_weights) == c + 1
+    assert _params(model.weights) == _params(base_model.weights) + c + 1
+    # flat: every backbone layer is the very same object inside the classifier
+    for layer in base_model.layers:
+        assert model.get_layer(layer.name) is layer
+    assert model.get_layer(models.LAST_CONV[name]).trainable is False
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet50"])
+def test_softmax_for_more_than_two_classes(name, backbones):
+    model = models.build_classifier(backbones[name], head="gap", num_classes=5, dropout=0.0)
+    assert model.output.shape == (None, 5)
+    assert model.get_layer("predictions").activation.__name__ == "softmax"
+    assert _params(model.trainable_weights) == CHANNELS[name] * 5 + 5
+    probs = keras.ops.convert_to_numpy(model(_images(3)))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_sigmoid_for_two_classes(backbones):
+    model = models.build_classifier(backbones["vgg16"], head="gap", num_classes=2)
+    assert model.get_layer("predictions").activation.__name__ == "sigmoid"
+    probs = keras.ops.convert_to_numpy(model(_images(3)))
+    assert probs.shape == (3, 1) and np.all((probs > 0) & (probs < 1))
+
+
+def test_seed_head_is_the_articles(vgg64):
+    model = models.build_classifier(vgg64, head="seed", num_classes=2, dropout=0.0)
+    assert [layer.name for layer in model.layers[-3:]] == ["head_flatten", "head_dense", "predictions"]
+    dense = model.get_layer("head_dense")
+    assert dense.units == 256 and dense.activation.__name__ == "relu"
+    assert model.output.shape == (None, 1)
+    flat = 2 * 2 * 512  # VGG16 at 64 px: a 2x2x512 feature map
+    assert _params(model.trainable_weights) == flat * 256 + 256 + 257
+    assert model.count_params() == 14_714_688 + flat * 256 + 256 + 257
+
+
+def test_seed_head_needs_a_fixed_input_size():
+    base_model = models.load_backbone("vgg16", None, (None, None, 3))
+    with pytest.raises(ValueError, match="fixed input size"):
+        models.build_classifier(base_model, head="seed")
+    model = models.build_classifier(base_model, head="gap")
+    assert model(_images(1, (48, 40, 3))).shape == (1, 1)
+
+
+def test_unknown_head_and_too_few_classes(backbones):
+    with pytest.raises(ValueError, match="Unknown head"):
+        models.build_classifier(backbones["vgg16"], head="mlp")
+    with pytest.raises(ValueError, match="num_classes"):
+        models.build_head((1, 1, 512), num_classes=1)
+
+
+def test_l2_adds_a_loss(backbones):
+    model = models.build_classifier(backbones["vgg16"], head="gap", l2=0.01)
+    assert len(model.losses) == 1
+    assert not models.build_classifier(backbones["vgg16"], head="gap").losses
+
+
+@pytest.mark.parametrize("head", ["gap", "seed"])
+def test_standalone_head_trained_weights_move_to_the_classifier(head, vgg64):
+    keras.utils.set_random_seed(3)
+    model = models.build_classifier(vgg64, head=head, num_classes=3)
+    standalone = models.build_head(vgg64.output.shape[1:], head=head, num_classes=3)
+    assert [layer.name for layer in standalone.layers[1:]] == [
+        layer.name for layer in model.layers[len(vgg64.layers):]
+    ]
+    images = _images(2, (64, 64, 3))
+    features = vgg64.predict(images, verbose=0)
+    before = model.predict(images, verbose=0)
+    models.copy_head_weights(standalone, model)
+    after = model.predict(images, verbose=0)
+    np.testing.assert_allclose(after, standalone.predict(features, verbose=0), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(before, after)
+
+
+def test_copy_head_weights_refuses_a_different_head(vgg64):
+    model = models.build_classifier(vgg64, head="gap")
+    with pytest.raises(ValueError, match="no layer 'head_dense'"):
+        models.copy_head_weights(models.build_head((2, 2, 512), head="seed"), model)
+
+
+# --------------------------------------------------------------------------- freezing
+
+
+def _trainable_names(model: keras.Model) -> list[str]:
+    return [layer.name for layer in model.layers if layer.trainable and layer.weights]
+
+
+def test_freeze_and_unfreeze_change_exactly_the_intended_layers(backbones):
+    model = models.build_classifier(backbones["vgg16"], head="gap")
+    assert _trainable_names(model) == ["predictions"]
+
+    unfrozen = models.unfreeze_from(model, "block5")
+    assert unfrozen == ["block5_conv1", "block5_conv2", "block5_conv3", "predictions"]
+    assert _trainable_names(model) == unfrozen
+    assert _params(model.trainable_weights) == 7_079_424 + 513
+
+    assert models.unfreeze_from(model, "block4_conv3")[:2] == ["block4_conv3", "block5_conv1"]
+    assert model.get_layer("block4_conv2").trainable is False
+
+    models.freeze(model)
+    assert _trainable_names(model) == ["predictions"]
+    models.freeze(model, include_head=True)
+    assert model.trainable_weights == []
+
+    with pytest.raises(ValueError, match="neither a layer nor a block"):
+        models.unfreeze_from(model, "block9")
+
+
+def test_unfreeze_keeps_batchnorm_frozen_unless_asked(backbones):
+    model = models.build_classifier(backbones["resnet50"], head="gap")
+    unfrozen = models.unfreeze_from(model, "conv5")
+    assert unfrozen and all(n.startswith("conv5_") or n == "predictions" for n in unfrozen)
+    assert not any(n.endswith("_bn") for n in unfrozen)
+    assert model.get_layer("conv4_block6_out") is not None
+    assert model.get_layer("conv4_block6_3_conv").trainable is False
+    with_bn = models.unfreeze_from(model, "conv5", keep_batchnorm_frozen=False)
+    assert "conv5_block3_3_bn" in with_bn
+    models.freeze(model)
+
+
+def test_frozen_batchnorm_backbone_runs_in_inference_mode(backbones):
+    base_model = backbones["resnet50"]
+    model = models.build_classifier(base_model, head="gap", dropout=0.0)
+    bn = model.get_layer("conv1_bn")
+    mean_before = keras.ops.convert_to_numpy(bn.moving_mean).copy()
+    images = _images(4)
+    train_out = keras.ops.convert_to_numpy(model(images, training=True))
+    infer_out = keras.ops.convert_to_numpy(model(images, training=False))
+    np.testing.assert_allclose(train_out, infer_out, rtol=1e-5, atol=1e-6)
+    # a training-mode pass over a batch left the moving statistics alone
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(bn.moving_mean), mean_before)
+
+
+def test_parameter_report_per_block(backbones):
+    model = models.build_classifier(backbones["vgg16"], head="gap")
+    report = models.parameter_report(model)
+    assert list(report.columns) == ["layers", "trainable", "frozen", "total"]
+    assert int(report.loc["block1", "frozen"]) == 38_720
+    assert int(report.loc["block5", "frozen"]) == 7_079_424
+    assert int(report.loc["head", "trainable"]) == 513
+    backbone_rows = report.drop(index=["head", "total"])
+    assert int(backbone_rows["total"].sum()) == 14_714_688
+    models.unfreeze_from(model, "block5")
+    report = models.parameter_report(model)
+    assert int(report.loc["block5", "trainable"]) == 7_079_424
+    assert int(report.loc["block5", "frozen"]) == 0
+    assert int(report.loc["total", "trainable"]) == 7_079_424 + 513
+    models.freeze(model)
+
+
+@pytest.mark.parametrize(
+    "layer, backbone, block",
+    [
+        ("block3_pool", "vgg16", "block3"),
+        ("pool1_pool", "resnet50", "conv1"),
+        ("expanded_conv_project", "mobilenetv2", "expanded_conv"),
+        ("Conv_1_bn", "mobilenetv2", "top"),
+        ("block2b_dwconv", "efficientnetb0", "block2"),
+        ("predictions", "vgg16", "head"),
+    ],
+)
+def test_block_of(layer, backbone, block):
+    assert models.block_of(layer, backbone) == block
+
+
+@pytest.mark.parametrize("name", list(models.BACKBONES))
+def test_every_backbone_layer_has_a_known_block(name, backbones):
+    blocks = set(models.BACKBONES[name].blocks)
+    for layer in backbones[name].layers[2:]:
+        assert models.block_of(layer.name, name) in blocks, layer.name
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_local_weights_file_roundtrip(tmp_path, backbones):
+    keras.utils.set_random_seed(11)
+    source = models.load_backbone("vgg16", None, SMALL)
+    expected = [w.copy() for w in source.get_weights()]
+    assert not _same(expected, backbones["vgg16"].get_weights())  # a different random init
+
+    ours = tmp_path / "our_vgg16.weights.h5"
+    source.save_weights(ours)
+    assert _same(models.load_backbone("vgg16", ours, SMALL).get_weights(), expected)
+
+    # the plain keras.applications model's files, new and legacy format
+    plain = keras.applications.VGG16(include_top=False, weights=None, input_shape=SMALL)
+    plain.set_weights(expected)
+    plain.save_weights(tmp_path / "plain.weights.h5")
+    assert _same(models.load_backbone("vgg16", tmp_path / "plain.weights.h5", SMALL).get_weights(), expected)
+    legacy = tmp_path / models.weights_file("vgg16")  # named like the ImageNet file
+    plain.save(legacy)
+    with h5py.File(legacy) as f:
+        assert "model_weights" in f  # really the legacy HDF5 layout
+    loaded = models.load_backbone("vgg16", str(legacy), (48, 48, 3))  # no-top weights: any size
+    assert _same(loaded.get_weights(), expected)
+    assert loaded.layers[1].name == "preprocess"
+
+
+def test_missing_weights_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No weights file"):
+        models.load_backbone("vgg16", tmp_path / "nothing.h5", SMALL)
+
+
+@pytest.mark.parametrize("name, shape", [("vgg16", SMALL), ("mobilenetv2", (160, 160, 3))])
+def test_imagenet_offline_fails_fast_with_a_clear_message(name, shape, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(config, "network_available", lambda *a, **k: False)
+    start = time.perf_counter()
+    with pytest.raises(models.WeightsUnavailableError) as info:
+        models.load_backbone(name, "imagenet", shape)
+    assert time.perf_counter() - start < 1.0  # before Keras builds or downloads anything
+    message = str(info.value)
+    assert models.weights_file(name, shape) in message
+    assert models.weights_url(name, shape) in message
+    assert str(tmp_path / "keras" / "models") in message
+    if name == "mobilenetv2":
+        assert "_160_no_top.h5" in message
+
+
+def test_weights_registry_matches_prefetch_and_config():
+    assert models.weights_file("vgg16") == config.VGG16_NOTOP_FILE
+    assert models.weights_url("vgg16") == config.VGG16_NOTOP_URL
+    assert models.weights_file("mobilenetv2", (100, 100, 3)).endswith("_224_no_top.h5")
+
+
+# --------------------------------------------------------------------------- saving
+
+
+@pytest.mark.parametrize("head", ["gap", "seed"])
+def test_save_and_load_with_safe_mode(head, vgg64, tmp_path):
+    model = models.build_classifier(vgg64, head=head, num_classes=3)
+    models.unfreeze_from(model, "block5")
+    path = tmp_path / f"{head}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    images = _images(2, (64, 64, 3))
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6
+    )
+    assert isinstance(loaded.get_layer("preprocess"), models.Preprocess)
+    assert loaded.get_layer("preprocess").mode == "caffe"
+    assert _trainable_names(loaded) == _trainable_names(model)
+    models.freeze(model)
