@@ -437,3 +437,89 @@ def accuracy_vs_speed(
     ax.set_title(title or "Accuracy against speed" + (" (marker area: parameters)" if params else ""))
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------
+# Data figures (notebook 03_preparing_the_data; issue 4, appended).
+
+
+def class_balance(counts: dict[str, int], title: str | None = None,
+                  ax: plt.Axes | None = None) -> plt.Figure:
+    """Bar chart of images per class, each bar labelled, the imbalance ratio in the title.
+
+    Taught in ``03_preparing_the_data``.
+
+    Example:
+        >>> fig = class_balance({"cat": 10, "dog": 5})
+        >>> "2.00" in fig.axes[0].get_title()
+        True
+    """
+    import seaborn as sns
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(3.5, 1.1 * len(counts) + 2), 3.2))
+    else:
+        fig = ax.figure
+    names, values = list(counts), [int(v) for v in counts.values()]
+    sns.barplot(x=names, y=values, hue=names, palette="deep", legend=False, ax=ax)
+    for i, v in enumerate(values):
+        ax.text(i, v, f"{v}", ha="center", va="bottom", fontsize=9)
+    ratio = max(values) / min(values) if values and min(values) > 0 else float("inf")
+    ax.set_xlabel("class")
+    ax.set_ylabel("images")
+    ax.set_title(title or f"Images per class (imbalance ratio {ratio:.2f})")
+    fig.tight_layout()
+    return fig
+
+
+def split_sizes(sizes, title: str = "Images per split and class") -> plt.Figure:
+    """Grouped bars: images per split (train, val, test), one colour per class.
+
+    ``sizes`` is a DataFrame with splits as rows and classes as columns (an
+    optional ``total`` column is ignored), as ``Prepared.sizes()`` returns.
+    Taught in ``03_preparing_the_data``.
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"a": [7, 2, 1], "b": [6, 2, 2]}, index=["train", "val", "test"])
+        >>> len(split_sizes(df).axes[0].patches) >= 6
+        True
+    """
+    import seaborn as sns
+
+    table = sizes.drop(columns=["total"], errors="ignore")
+    long = table.rename_axis("split").reset_index().melt(
+        id_vars="split", var_name="class", value_name="images"
+    )
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    sns.barplot(data=long, x="split", y="images", hue="class", ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fontsize=8)
+    ax.set_title(title)
+    ax.set_xlabel("split")
+    ax.set_ylabel("images")
+    fig.tight_layout()
+    return fig
+
+
+def throughput_bars(rates: dict[str, float], title: str = "Input pipeline throughput",
+                    unit: str = "images / s") -> plt.Figure:
+    """Horizontal bars of throughput per variant, each labelled with its value.
+
+    Taught in ``03_preparing_the_data`` (tf.data without and with cache and prefetch).
+
+    Example:
+        >>> fig = throughput_bars({"PIL loop": 100.0, "tf.data": 400.0})
+        >>> fig.axes[0].get_xlabel()
+        'images / s'
+    """
+    names, values = list(rates), [float(v) for v in rates.values()]
+    fig, ax = plt.subplots(figsize=(6, 0.55 * len(names) + 1.2))
+    bars = ax.barh(names, values, color=plt.cm.viridis(np.linspace(0.2, 0.8, len(names))))
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    ax.set_title(title)
+    ax.set_xlim(0, max(values) * 1.2 if values else 1)
+    fig.tight_layout()
+    return fig
