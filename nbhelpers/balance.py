@@ -28,6 +28,7 @@ __all__ = [
     "class_weights",
     "imbalanced_indices",
     "make_imbalanced",
+    "subset_indices",
     "oversample_indices",
     "oversample",
     "imbalance_report",
@@ -178,6 +179,32 @@ def make_imbalanced(
         return items[idx]
     items = list(items)
     return [items[i] for i in idx]
+
+
+def subset_indices(labels: Sequence[Any] | np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Indices of a stratified, seeded ``fraction`` of the examples (class proportions kept).
+
+    Each class keeps ``round(fraction * count)`` examples (at least one); the
+    result is sorted.  Nested for one seed: a smaller fraction's subset is
+    part of a larger one's, so a learning curve over data size adds images
+    rather than swapping them.  Taught in notebook 09 (training-set size
+    against validation accuracy).
+
+    Example:
+        >>> y = np.array([0] * 40 + [1] * 20)
+        >>> class_counts(y[subset_indices(y, 0.25, seed=0)]).tolist()
+        [10, 5]
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    y = labels_of(labels)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        order = members[rng.permutation(len(members))]
+        chosen.append(order[: max(1, int(round(fraction * len(members))))])
+    return np.sort(np.concatenate(chosen))
 
 
 def oversample_indices(labels: Sequence[Any] | np.ndarray, ratio: float = 1.0, seed: int = 0) -> np.ndarray:

@@ -145,3 +145,33 @@ def test_imbalance_report_multiclass_and_perfect():
     assert r["accuracy"] == r["balanced_accuracy"] == 1.0
     assert r["pr_auc"] == 1.0
     assert r["counts"] == {"0": 1, "1": 1, "2": 2}
+
+
+def test_subset_indices_are_stratified_and_nested():
+    y = np.array([0] * 60 + [1] * 30)
+    small = balance.subset_indices(y, 0.2, seed=4)
+    big = balance.subset_indices(y, 0.6, seed=4)
+    assert balance.class_counts(y[small]).tolist() == [12, 6]
+    assert balance.class_counts(y[big]).tolist() == [36, 18]
+    assert set(small.tolist()) <= set(big.tolist())
+    assert len(balance.subset_indices(y, 1.0)) == 90
+    with pytest.raises(ValueError):
+        balance.subset_indices(y, 0.0)
+
+
+def test_recall_bars_and_learning_curves_draw_what_they_are_given():
+    from nbhelpers import plots
+
+    fig = plots.recall_bars({"none": {"a": 1.0, "b": 0.0}, "weights": {"a": 0.7, "b": 0.6},
+                             "oversample": {"a": 0.6, "b": 0.9}})
+    heights = sorted(round(p.get_height(), 2) for p in fig.axes[0].patches)
+    assert heights == [0.0, 0.6, 0.6, 0.7, 0.9, 1.0]
+    h = {"loss": [1.0, 0.6, 0.3], "val_loss": [1.1, 1.0, 1.2]}
+    fig = plots.learning_curves_grid({"x": h, "y": h, "z": h, "w": h}, ncols=3)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 4
+    np.testing.assert_allclose(visible[0].lines[1].get_ydata(), h["val_loss"])
+    fig = plots.data_size_curve([10, 20], [0.5, 0.75])
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.5, 0.75])
+    with pytest.raises(ValueError):
+        plots.recall_bars({})

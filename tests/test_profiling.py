@@ -189,3 +189,15 @@ def test_profile_model_row():
     assert row["macs_per_image"] == 4104
     assert row["gmacs_per_image"] == pytest.approx(4104 / 1e9)
     assert row["images_per_second"] > 0 and row["batch_size"] == 2
+
+
+def test_accuracy_vs_speed_plot():
+    from nbhelpers import plots
+
+    fig = plots.accuracy_vs_speed(["vgg16", "mobilenetv2"], [20.0, 400.0], [0.9, 0.85],
+                                  params=[14_700_000, 2_300_000])
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[20.0, 0.9], [400.0, 0.85]])
+    assert [t.get_text() for t in ax.texts] == ["vgg16", "mobilenetv2"]
+    with pytest.raises(ValueError):
+        plots.accuracy_vs_speed(["a"], [1.0, 2.0], [0.5])
