@@ -364,3 +364,34 @@ def test_save_and_load_with_safe_mode(head, vgg64, tmp_path):
     assert loaded.get_layer("preprocess").mode == "caffe"
     assert _trainable_names(loaded) == _trainable_names(model)
     models.freeze(model)
+
+
+# --------------------------------------------------------------------------- ImageNet classes
+
+
+def test_imagenet_class_index_is_complete_and_keras_ordered():
+    index = models.imagenet_class_index()
+    assert sorted(index) == list(range(1000))
+    wnids = [index[i][0] for i in range(1000)]
+    assert wnids == sorted(wnids) and len(set(wnids)) == 1000  # Keras' order: sorted WordNet ids
+    assert index[0] == ("n01440764", "tench") and index[504][1] == "coffee_mug"
+
+
+def test_decode_predictions_top_k_in_order():
+    probs = np.full((2, 1000), 1e-4)
+    probs[0, [281, 285, 7]] = [0.5, 0.3, 0.2]
+    probs[1, 504] = 0.9
+    decoded = models.decode_predictions(probs, top=3)
+    assert [name for _, name, _ in decoded[0]] == ["tabby", "Egyptian_cat", "cock"]
+    assert decoded[1][0][:2] == ("n03063599", "coffee_mug") and decoded[1][0][2] == pytest.approx(0.9)
+    with pytest.raises(ValueError, match=r"\(N, 1000\)"):
+        models.decode_predictions(np.zeros((1, 10)))
+
+
+def test_imagenet_classifier_offline_fails_fast(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(config, "network_available", lambda *a, **k: False)
+    start = time.perf_counter()
+    with pytest.raises(models.WeightsUnavailableError, match="vgg16_weights_tf_dim_ordering_tf_kernels.h5"):
+        models.load_imagenet_classifier("vgg16", "imagenet")
+    assert time.perf_counter() - start < 1.0
