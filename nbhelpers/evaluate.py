@@ -760,7 +760,7 @@ def fit_temperature(
 
     def nll(log_t: float) -> float:
         scaled = class_probabilities(apply_temperature(y_prob, float(np.exp(log_t))))
-        return log_loss(y_true, np.clip(scaled, EPS, 1.0), labels=labels)
+        return log_loss(y_true, scaled, labels=labels)
 
     res = minimize_scalar(nll, bounds=tuple(np.log(bounds)), method="bounded",
                           options={"xatol": 1e-6})
