@@ -1,7 +1,7 @@
 """Backbones, their preprocessing, classifier heads, freezing and unfreezing.
 
 Taught in ``02_inside_vgg16`` (the backbone and its preprocessing),
-``04_training_the_head`` (heads, freezing) and ``05_fine_tuning`` (unfreezing
+``04_adding_a_head`` (heads, freezing) and ``05_fine_tuning`` (unfreezing
 the top block); ``10_choosing_a_backbone`` compares the four backbones of
 :data:`BACKBONES`.
 
@@ -507,7 +507,7 @@ def build_head(
 
     Same layers and names as :func:`build_classifier`'s head, so a head
     trained on cached features moves onto the full model with
-    :func:`copy_head_weights`.  Taught in ``04_training_the_head``.
+    :func:`copy_head_weights`.  Taught in ``04_adding_a_head``.
 
     Example:
         >>> head = build_head((2, 2, 512), head="gap", num_classes=3)
@@ -539,7 +539,7 @@ def build_classifier(
     With ``freeze_backbone`` (the default) the backbone's layers are frozen;
     frozen BatchNormalization layers run in inference mode in Keras 3 (they
     use their moving statistics, even in ``fit``).  The backbone's layers are
-    *shared* with ``backbone``, not copied.  Taught in ``04_training_the_head``.
+    *shared* with ``backbone``, not copied.  Taught in ``04_adding_a_head``.
 
     Example:
         >>> base_model = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
@@ -565,7 +565,7 @@ def build_classifier(
 def copy_head_weights(head: keras.Model, model: keras.Model) -> keras.Model:
     """Put a standalone head's trained weights onto the classifier's head layers (by name).
 
-    Taught in ``04_training_the_head``.
+    Taught in ``04_adding_a_head``.
 
     Example:
         >>> base_model = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
@@ -601,7 +601,7 @@ def freeze(model: keras.Model, include_head: bool = False) -> keras.Model:
 
     On a backbone from :func:`load_backbone` it freezes everything.  Frozen
     layers keep their weights in ``fit``; frozen BatchNormalization layers
-    also use their moving statistics.  Taught in ``04_training_the_head``.
+    also use their moving statistics.  Taught in ``04_adding_a_head``.
 
     Example:
         >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), freeze_backbone=False)
@@ -700,7 +700,7 @@ def parameter_report(model: keras.Model, backbone: str | None = None) -> Any:
     """Trainable and frozen parameters per block, as a pandas DataFrame (plus a total row).
 
     "frozen" counts every non-trainable parameter: weights of frozen layers and
-    BatchNormalization's moving statistics.  Taught in ``04_training_the_head``.
+    BatchNormalization's moving statistics.  Taught in ``04_adding_a_head``.
 
     Example:
         >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), head="gap")

@@ -770,3 +770,169 @@ def throughput_bars(rates: dict[str, float], title: str = "Input pipeline throug
     ax.set_xlim(0, max(values) * 1.2 if values else 1)
     fig.tight_layout()
     return fig
+
+
+def filter_grid(
+    kernels: np.ndarray, ncols: int = 16, size: float = 0.7, suptitle: str | None = None
+) -> plt.Figure:
+    """First-layer filters as small RGB pictures, each scaled to [0, 1] on its own.
+
+    ``kernels`` has Keras' layout ``(kh, kw, 3, filters)`` (e.g. VGG16's
+    ``block1_conv1``, shape ``(3, 3, 3, 64)``), channels in RGB order.
+    Taught in ``02_inside_vgg16``.
+
+    Example:
+        >>> fig = filter_grid(np.random.rand(3, 3, 3, 10), ncols=5)
+        >>> len([ax for ax in fig.axes if ax.get_visible()])
+        10
+    """
+    k = np.asarray(kernels, dtype="float32")
+    if k.ndim != 4 or k.shape[2] != 3:
+        raise ValueError(f"expected kernels of shape (kh, kw, 3, filters), got {k.shape}")
+    n = k.shape[-1]
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.5), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            ax.set_visible(False)
+            continue
+        f = k[..., i]
+        lo, hi = float(f.min()), float(f.max())
+        ax.imshow((f - lo) / (hi - lo) if hi > lo else np.zeros_like(f), interpolation="nearest")
+        ax.set_title(str(i), fontsize=6)
+    fig.suptitle(suptitle or f"{n} filters of {k.shape[0]}x{k.shape[1]} pixels (RGB)")
+    fig.tight_layout()
+    return fig
+
+
+def feature_map_grid(
+    maps: dict[str, np.ndarray], channels: int = 6, size: float = 1.5, suptitle: str | None = None
+) -> plt.Figure:
+    """Feature maps of one image, one row per layer: its ``channels`` most active channels.
+
+    ``maps``: ``{layer name: array (H, W, C)}`` (one image, batch axis removed).
+    Taught in ``02_inside_vgg16``.
+
+    Example:
+        >>> fig = feature_map_grid({"a": np.random.rand(8, 8, 4), "b": np.random.rand(4, 4, 9)}, channels=3)
+        >>> len(fig.axes)
+        6
+    """
+    if not maps:
+        raise ValueError("feature_map_grid got no feature maps")
+    fig, axes = plt.subplots(len(maps), channels, figsize=(size * channels, size * len(maps) + 0.4),
+                             squeeze=False)
+    for row, (name, fmap) in zip(axes, maps.items(), strict=True):
+        fmap = np.asarray(fmap)
+        order = np.argsort(fmap.reshape(-1, fmap.shape[-1]).mean(axis=0))[::-1]
+        for j, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j >= fmap.shape[-1]:
+                ax.set_visible(False)
+                continue
+            c = int(order[j])
+            ax.imshow(fmap[..., c], cmap="viridis")
+            ax.set_title(f"channel {c}", fontsize=8)
+        row[0].set_ylabel(f"{name}\n{fmap.shape[0]}x{fmap.shape[1]}x{fmap.shape[2]}", fontsize=8)
+    fig.suptitle(suptitle or f"The {channels} most active channels per layer")
+    fig.tight_layout()
+    return fig
+
+
+def prediction_bars(
+    images: Sequence[np.ndarray],
+    decoded: Sequence[Sequence[tuple[str, str, float]]],
+    suptitle: str | None = None,
+    size: float = 2.4,
+) -> plt.Figure:
+    """Each image above a horizontal bar chart of its top-k classes and probabilities.
+
+    ``decoded``: per image a list of ``(id, name, probability)``, as
+    ``nbhelpers.models.decode_predictions`` returns.  Taught in ``02_inside_vgg16``.
+
+    Example:
+        >>> fig = prediction_bars([np.zeros((8, 8, 3))], [[("n1", "cat", 0.7), ("n2", "dog", 0.2)]])
+        >>> fig.axes[1].get_xlabel()
+        'probability'
+    """
+    n = len(images)
+    if n == 0 or n != len(decoded):
+        raise ValueError(f"need as many decoded rows as images, got {n} and {len(decoded)}")
+    fig, axes = plt.subplots(2, n, figsize=(size * n, size * 2), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.2, 1]})
+    for i in range(n):
+        top, bottom = axes[0, i], axes[1, i]
+        top.imshow(_as_display(images[i]))
+        top.axis("off")
+        names = [name.replace("_", " ") for _, name, _ in decoded[i]][::-1]
+        probs = [p for _, _, p in decoded[i]][::-1]
+        bottom.barh(range(len(probs)), probs, color="tab:blue")
+        bottom.set_yticks(range(len(probs)), names, fontsize=8)
+        bottom.set_xlim(0, 1)
+        bottom.set_xlabel("probability")
+        top.set_title(names[-1] if names else "", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def channel_histograms(
+    arrays: dict[str, np.ndarray],
+    channel_names: Sequence[str] | dict[str, Sequence[str]] = ("R", "G", "B"),
+    bins: int = 50,
+) -> plt.Figure:
+    """Histograms of each colour channel's values, one panel per array (e.g. before/after
+    preprocessing).  ``channel_names`` may differ per panel (a dict by title).
+
+    Taught in ``02_inside_vgg16``.
+
+    Example:
+        >>> fig = channel_histograms({"RGB": np.random.rand(8, 8, 3) * 255})
+        >>> fig.axes[0].get_xlabel()
+        'pixel value'
+    """
+    colours = {"R": "tab:red", "G": "tab:green", "B": "tab:blue"}
+    fig, axes = plt.subplots(1, len(arrays), figsize=(4.2 * len(arrays), 3), squeeze=False)
+    for ax, (title, arr) in zip(axes[0], arrays.items(), strict=True):
+        arr = np.asarray(arr, dtype="float32")
+        names = channel_names[title] if isinstance(channel_names, dict) else channel_names
+        for c, name in enumerate(names):
+            ax.hist(arr[..., c].ravel(), bins=bins, alpha=0.5, label=name,
+                    color=colours.get(name, None))
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(title)
+        ax.set_xlabel("pixel value")
+        ax.set_ylabel("pixels")
+        ax.legend(title="channel", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def parameter_bars(counts: dict[str, int], title: str = "Parameters per block",
+                   highlight: Sequence[str] = ()) -> plt.Figure:
+    """Horizontal bars of parameter counts (millions), largest at a glance; ``highlight``
+    names bars to draw in a second colour (e.g. the dense top).  Taught in ``02_inside_vgg16``.
+
+    Example:
+        >>> fig = parameter_bars({"block1": 38720, "fc1": 102764544}, highlight=["fc1"])
+        >>> fig.axes[0].get_xlabel()
+        'parameters (millions)'
+    """
+    names = list(counts)
+    values = np.array([counts[k] for k in names], dtype=float) / 1e6
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
+    colours = ["tab:orange" if n in set(highlight) else "tab:blue" for n in names]
+    ax.barh(range(len(names)), values, color=colours)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:,.2f} M", va="center", fontsize=8)
+    ax.set_xlabel("parameters (millions)")
+    ax.set_xlim(0, values.max() * 1.25 if len(values) else 1)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
