@@ -1,0 +1,326 @@
+"""Tests of nbhelpers.training: frozen weights, fine-tuning, the feature cache, resuming,
+saving and reloading, MirroredStrategy, and get_model's load-or-train.
+
+Tiny inputs (32 px VGG16, a handful of images) keep the file fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import nbhelpers as nbh
+from nbhelpers import models, training
+
+SIZE = 32
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    """The offline profile, with artifacts and caches in a fresh folder."""
+    base = nbh.setup("offline", quiet=True)
+    return dataclasses.replace(base, cache_dir=tmp_path / "cache",
+                               artifacts_dir=tmp_path / "artifacts")
+
+
+def images(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 255, size=(n, SIZE, SIZE, 3)).astype("float32")
+    y = (np.arange(n) % 2).astype("int32")
+    return x, y
+
+
+def vgg_classifier(seed=0):
+    keras.utils.set_random_seed(seed)
+    base_model = models.load_backbone("vgg16", weights=None, input_shape=(SIZE, SIZE, 3))
+    model = models.build_classifier(base_model, head="gap", num_classes=2, dropout=0.0)
+    return base_model, model
+
+
+def weights_by_layer(model):
+    return {layer.name: [w.copy() for w in layer.get_weights()]
+            for layer in model.layers if layer.weights}
+
+
+def changed_layers(before, model):
+    after = weights_by_layer(model)
+    return sorted(name for name, ws in before.items()
+                  if any(not np.array_equal(a, b) for a, b in zip(ws, after[name], strict=True)))
+
+
+def tiny_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, activation="relu", name="hidden")(inputs)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="predictions")(hidden)
+    return keras.Model(inputs, outputs)
+
+
+def tiny_data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int32")
+
+
+# --------------------------------------------------------------------------- freezing
+
+
+def test_frozen_base_does_not_change_while_the_head_trains(cfg):
+    _, model = vgg_classifier()
+    training.compile_model(model, 1e-2)
+    before = weights_by_layer(model)
+    x, y = images()
+    training.fit(model, (x, y), (x, y), epochs=2, name="frozen", cfg=cfg, checkpoint=False)
+    assert changed_layers(before, model) == ["predictions"]
+
+
+def test_finetuning_changes_only_the_unfrozen_block_and_the_head(cfg):
+    _, model = vgg_classifier()
+    x, y = images()
+    training.compile_model(model, 1e-2)
+    training.fit(model, (x, y), epochs=1, name="head", cfg=cfg, checkpoint=False, patience=None)
+    names = training.prepare_finetuning(model, cfg, learning_rate=1e-3)
+    assert names == ["block5_conv1", "block5_conv2", "block5_conv3", "predictions"]
+    before = weights_by_layer(model)
+    training.fit(model, (x, y), epochs=1, name="ft", cfg=cfg, checkpoint=False, patience=None)
+    assert changed_layers(before, model) == sorted(names)
+
+
+def test_changing_trainable_after_fit_needs_a_recompile():
+    """What Keras 3 actually does: the traced train step keeps the old trainable list."""
+    x, y = tiny_data()
+    model = tiny_model()
+    model.get_layer("hidden").trainable = False
+    training.compile_model(model, 1e-2)
+    model.fit(x, y, epochs=1, verbose=0)
+    before = weights_by_layer(model)
+
+    model.get_layer("hidden").trainable = True  # unfreeze, but do not recompile ...
+    model.fit(x, y, epochs=1, verbose=0)
+    assert "hidden" not in changed_layers(before, model)  # ... and nothing happens
+
+    training.compile_model(model, 1e-2)  # recompile: now it trains
+    before = weights_by_layer(model)
+    model.fit(x, y, epochs=1, verbose=0)
+    assert "hidden" in changed_layers(before, model)
+
+    model.get_layer("hidden").trainable = False  # freeze, without recompiling ...
+    before = weights_by_layer(model)
+    model.fit(x, y, epochs=1, verbose=0)
+    assert "hidden" in changed_layers(before, model)  # ... and it keeps moving
+
+
+# --------------------------------------------------------------------------- feature cache
+
+
+def test_cached_features_equal_fresh_ones(cfg):
+    base_model, _ = vgg_classifier()
+    x, y = images(10)
+    first = training.extract_features(base_model, (x, y), key="train", cfg=cfg, batch_size=4)
+    files = list((cfg.cache_dir / "features").glob("*.npz"))
+    assert len(files) == 1
+    assert files[0].name.startswith("vgg16-32px-faces-train-offline-")
+    fresh = np.asarray(base_model.predict(x, verbose=0))
+    cached = training.extract_features(base_model, (x * 0, y), key="train", cfg=cfg)
+    # The second call read the file (its images were zeros, the features are not).
+    np.testing.assert_allclose(cached.x, fresh, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(first.x, cached.x)
+    np.testing.assert_array_equal(cached.y, y)
+    assert cached.x.shape == (10, 1, 1, 512)
+
+
+def test_feature_cache_is_keyed_by_split_and_weights(cfg):
+    base_a, _ = vgg_classifier(seed=0)
+    base_b, _ = vgg_classifier(seed=1)
+    x, y = images(4)
+    a = training.extract_features(base_a, (x, y), key="val", cfg=cfg)
+    b = training.extract_features(base_b, (x, y), key="val", cfg=cfg)
+    training.extract_features(base_a, (x, y), key="test", cfg=cfg)
+    assert not np.allclose(a.x, b.x)  # other weights: not served the stale file
+    assert len(list((cfg.cache_dir / "features").glob("*.npz"))) == 3
+
+
+def test_extract_features_reads_a_tf_dataset(cfg):
+    import tensorflow as tf
+
+    base_model, _ = vgg_classifier()
+    x, y = images(6)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    got = training.extract_features(base_model, ds, key="ds", cfg=cfg)
+    np.testing.assert_allclose(got.x, base_model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got.y, y)
+
+
+def test_head_on_features_transfers_to_the_classifier(cfg):
+    base_model, model = vgg_classifier()
+    x, y = images(8)
+    feats = training.extract_features(base_model, (x, y), key="train", cfg=cfg)
+    head, history = training.train_head_on_features(feats, feats, epochs=2, dropout=0.0,
+                                                    cfg=cfg, learning_rate=1e-2)
+    assert len(history["loss"]) == 2
+    models.copy_head_weights(head, model)
+    np.testing.assert_allclose(model.predict(x, verbose=0), head.predict(feats.x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- resuming
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Press Ctrl-C at the end of epoch ``k`` (after the backup of that epoch was written)."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.k:
+            raise KeyboardInterrupt
+
+
+class EpochsRun(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_an_interrupted_run_continues_at_the_next_epoch(cfg):
+    x, y = tiny_data()
+    model = tiny_model()
+    training.compile_model(model, 1e-2)
+    first = EpochsRun()
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(model, (x, y), (x, y), epochs=5, name="resume", cfg=cfg, patience=None,
+                     callbacks=[first, Interrupt(k=1)])
+    assert first.epochs == [0, 1]
+    at_interrupt = weights_by_layer(model)
+    assert (cfg.artifacts_dir / "runs" / "resume" / "backup").is_dir()
+
+    # "Run the cell again": a fresh model, the same run name.
+    model = tiny_model(seed=7)
+    training.compile_model(model, 1e-2)
+    second = EpochsRun()
+
+    class Check(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.restored = changed_layers(at_interrupt, self.model) == []
+
+    check = Check()
+    history = training.fit(model, (x, y), (x, y), epochs=5, name="resume", cfg=cfg,
+                           patience=None, callbacks=[check, second])
+    assert check.restored  # the weights of epoch 1 came back
+    assert second.epochs == [2, 3, 4]  # continues at k + 1
+    assert history["epoch"] == [0, 1, 2, 3, 4]  # and ends with the same number of epochs
+    assert len(history["val_loss"]) == 5
+    assert not (cfg.artifacts_dir / "runs" / "resume" / "backup").exists()  # done: cleaned up
+
+
+def test_a_finished_run_starts_afresh(cfg):
+    x, y = tiny_data()
+    model = tiny_model()
+    training.compile_model(model, 1e-2)
+    training.fit(model, (x, y), epochs=2, name="again", cfg=cfg, patience=None)
+    runs = EpochsRun()
+    history = training.fit(model, (x, y), epochs=2, name="again", cfg=cfg, patience=None,
+                           callbacks=[runs])
+    assert runs.epochs == [0, 1] and history["epoch"] == [0, 1]
+
+
+def test_callbacks_early_stopping_restores_best_and_checkpoint_is_keras(cfg):
+    cbs = training.training_callbacks("cb", cfg, patience=2)
+    stop = next(c for c in cbs if isinstance(c, keras.callbacks.EarlyStopping))
+    ckpt = next(c for c in cbs if isinstance(c, keras.callbacks.ModelCheckpoint))
+    assert stop.restore_best_weights and stop.patience == 2
+    assert str(ckpt.filepath).endswith(".keras")
+    x, y = tiny_data()
+    model = tiny_model()
+    training.compile_model(model, 1e-2)
+    training.fit(model, (x, y), (x, y), epochs=2, name="cb", cfg=cfg)
+    reloaded = training.load_saved_model(cfg.artifacts_dir / "runs" / "cb" / "best.keras")
+    assert reloaded.output_shape == (None, 1)
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def test_saved_and_reloaded_model_gives_identical_predictions(cfg):
+    _, model = vgg_classifier()
+    training.compile_model(model, 1e-3)
+    x, _ = images(4)
+    path = training.save_artifact(model, "head", {"epochs": 0, "history": {}}, cfg)
+    assert path.suffix == ".keras"
+    reloaded = training.load_saved_model(path)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), reloaded.predict(x, verbose=0))
+    assert reloaded.get_layer("preprocess") is not None
+    record = training.load_record("head", cfg)
+    assert record["profile"] == "offline" and record["dataset"] == "faces"
+    assert record["versions"]["keras"] == keras.__version__
+
+
+def test_load_record_names_the_missing_stage(cfg):
+    with pytest.raises(FileNotFoundError, match="get_model"):
+        training.load_record("finetuned", cfg)
+
+
+# --------------------------------------------------------------------------- strategy
+
+
+def test_training_runs_under_a_mirrored_strategy_over_two_cpus(cfg):
+    strategy = nbh.env.strategy(prefer="mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    x, y = tiny_data(32)
+    with strategy.scope():
+        model = tiny_model()
+        training.compile_model(model, 1e-2)
+    before = weights_by_layer(model)
+    history = training.fit(model, (x, y), (x, y), epochs=2, name="mirrored", cfg=cfg)
+    assert len(history["loss"]) == 2
+    assert changed_layers(before, model) == ["hidden", "predictions"]
+
+
+# --------------------------------------------------------------------------- get_model
+
+
+@pytest.fixture
+def small_cfg(cfg):
+    """The offline recipe at 32 px on 12 faces per class, one epoch per stage."""
+    profile = dataclasses.replace(cfg.profile, image_size=SIZE, max_images_per_class=12,
+                                  head_epochs=2, finetune_epochs=1, batch_size=8)
+    return dataclasses.replace(cfg, profile=profile)
+
+
+def test_get_model_trains_saves_then_loads(small_cfg, capsys):
+    strategy = nbh.env.strategy()
+    model = training.get_model("finetuned", small_cfg, strategy=strategy)
+    out = capsys.readouterr().out
+    assert "Trained 'head'" in out and "Trained 'finetuned'" in out
+    head, fine = (training.load_record(s, small_cfg) for s in ("head", "finetuned"))
+    assert head["stages"] == ["head"] and fine["stages"] == ["head", "finetuned"]
+    assert fine["initial_epoch"] == head["epochs"] == 2 and fine["epochs"] == 1
+    assert set(fine["history"]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert fine["trainable_params"] > head["trainable_params"] == 513
+    assert {"wall_time_s", "versions", "metrics", "profile", "dataset"} <= set(fine)
+    json.dumps(fine)
+
+    again = training.get_model("finetuned", small_cfg, strategy=strategy)
+    assert "Loaded 'finetuned'" in capsys.readouterr().out
+    x = np.random.default_rng(0).uniform(0, 255, (3, SIZE, SIZE, 3)).astype("float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
+
+    changed = dataclasses.replace(small_cfg, profile=dataclasses.replace(
+        small_cfg.profile, finetune_epochs=2))
+    training.get_model("finetuned", changed, strategy=strategy)
+    assert "other settings: retraining" in capsys.readouterr().out
+    assert training.load_record("finetuned", changed)["epochs"] == 2
+
+
+def test_get_model_rejects_unknown_stages(cfg):
+    with pytest.raises(ValueError, match="stage"):
+        training.get_model("best", cfg)
