@@ -23,6 +23,9 @@ Taught in ``03_preparing_the_data``.  The way through this module is one directi
    gives one split as NumPy arrays, :func:`augmentation` the Keras layers that
    randomly flip, rotate, zoom and change contrast (training only).
 
+Your own images: ``prepare(cfg, "path/to/folder")``, or set ``NBH_DATA_SOURCE`` to the
+folder so that every notebook's ``prepare(cfg)`` reads it instead of the profile's data set.
+
 Images leave this module as float32 RGB in ``[0, 255]``.  The backbone's own
 preprocessing (VGG16: RGB -> BGR and ImageNet mean subtraction) is *not* done
 here: it is the first layer of the model (``nbhelpers.models``, layer
@@ -893,8 +896,9 @@ def prepare(
     """Fetch (if needed), validate and split a data set into train / validation / test.
 
     ``source`` is a registry name (``"cats_and_dogs"``, ``"faces"``) or the path
-    of a folder of your own (``root/<class>/*.jpg``); ``None`` means the
-    profile's data set.  Splits are stratified and seeded by ``cfg.seed``:
+    of a folder of your own (``root/<class>/*.jpg``); ``None`` means
+    ``$NBH_DATA_SOURCE`` when set (so every notebook uses your folder), else
+    the profile's data set.  Splits are stratified and seeded by ``cfg.seed``:
     ``class_folders`` data is split three ways (``val_fraction``,
     ``test_fraction``); a ``train_validation`` data set keeps its training half
     and splits its validation half evenly into validation and test.
@@ -912,7 +916,8 @@ def prepare(
         (140, 30, 30)
     """
     cfg = cfg or current()
-    source = cfg.profile.dataset if source is None else source
+    if source is None:
+        source = os.environ.get("NBH_DATA_SOURCE") or cfg.profile.dataset
     cap = cfg.max_images_per_class if max_images_per_class == "profile" else max_images_per_class
     name = str(source)
     if isinstance(source, str) and source in REGISTRY:
