@@ -228,8 +228,9 @@ def filter_responses(image: np.ndarray, kernels: dict[str, np.ndarray],
                      size: float = 2.4) -> plt.Figure:
     """An image, and for each named kernel its weights (top) and its response (bottom).
 
-    Responses with negative values are shown on a diverging scale centred on 0
-    (edges: dark one way, light the other); others in grey.  Taught in notebook 01.
+    Kernels whose weights sum to 0 (edge detectors: 0 on flat regions) are shown on a
+    diverging scale centred on 0, the others (blur, sharpen) in grey on the image's own
+    range, clipped.  Taught in notebook 01.
 
     Example:
         >>> img = np.random.default_rng(0).random((16, 16))
@@ -255,11 +256,11 @@ def filter_responses(image: np.ndarray, kernels: dict[str, np.ndarray],
     for col, name in enumerate(names, start=1):
         r = np.asarray(responses[name])
         ax = axes[1, col]
-        if r.min() < 0:
+        if abs(float(np.sum(kernels[name]))) < 1e-6:
             lim = float(np.percentile(np.abs(r), 99.5)) or 1.0
             im = ax.imshow(r, cmap="RdBu_r", vmin=-lim, vmax=lim)
         else:
-            im = ax.imshow(r, cmap="gray")
+            im = ax.imshow(r, cmap="gray", vmin=float(np.min(image)), vmax=float(np.max(image)))
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         ax.set_title(f"response: {name}")
     for ax in axes[1]:
@@ -934,5 +935,63 @@ def parameter_bars(counts: dict[str, int], title: str = "Parameters per block",
     ax.set_xlabel("parameters (millions)")
     ax.set_xlim(0, values.max() * 1.25 if len(values) else 1)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(
+    histories: dict[str, dict[str, list[float]]],
+    metrics: Sequence[str] = ("accuracy", "loss"),
+    starts: dict[str, int] | None = None,
+    boundaries: dict[str, int] | None = None,
+    title: str | None = None,
+    size: tuple[float, float] = (4.2, 3.0),
+) -> plt.Figure:
+    """Learning curves: one panel per metric, training solid and validation dashed, per run.
+
+    ``histories`` maps a run's name to a Keras history dict (``"loss"``,
+    ``"val_loss"``, ``"accuracy"``, ...).  ``starts`` gives a run's first
+    epoch (0 if absent), so a fine-tuning run continues where the head's run
+    ended; ``boundaries`` draws a labelled vertical line at an epoch (e.g.
+    ``{"fine-tuning starts": 8}``).  Validation loss rising while training
+    loss falls is over-fitting.  Taught in notebooks 04 and 05.
+
+    Example:
+        >>> h = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.9], "accuracy": [0.5, 0.7],
+        ...      "val_accuracy": [0.5, 0.6]}
+        >>> fig = training_curves({"head": h, "fine-tuned": h}, starts={"fine-tuned": 2},
+        ...                       boundaries={"fine-tuning": 2})
+        >>> [ax.get_title() for ax in fig.axes], len(fig.axes[0].lines)
+        (['accuracy', 'loss'], 5)
+        >>> [float(v) for v in fig.axes[0].lines[2].get_xdata()]
+        [3.0, 4.0]
+    """
+    if not histories:
+        raise ValueError("training_curves got no histories")
+    starts = starts or {}
+    metrics = list(metrics)
+    fig, axes = plt.subplots(1, len(metrics), squeeze=False,
+                             figsize=(size[0] * len(metrics), size[1] + 0.4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0", "C1", "C2"])
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (name, h) in enumerate(histories.items()):
+            color = colors[i % len(colors)]
+            start = int(starts.get(name, 0))
+            for key, part, style in ((metric, "training", "-"), (f"val_{metric}", "validation", "--")):
+                values = h.get(key)
+                if values:
+                    epochs = np.arange(start + 1, start + len(values) + 1)
+                    ax.plot(epochs, values, style, color=color, marker=".",
+                            label=f"{name}: {part}")
+        for label, epoch in (boundaries or {}).items():
+            ax.axvline(epoch + 0.5, color="grey", lw=1, ls=":")
+            ax.annotate(label, (epoch + 0.5, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -12), textcoords="offset points", fontsize=8, color="grey")
+        ax.set_title(metric)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+    axes[0, 0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
