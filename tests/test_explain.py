@@ -1,0 +1,357 @@
+"""nbhelpers.explain on models whose answer is known.
+
+`left_half_model` only looks at one half of the image (a fixed mask zeroes the
+other half of its feature maps), so a correct explanation puts its attribution
+there.  Images are 32 px and sample counts small: the file runs in seconds,
+apart from shap's one-off numba compilation for the Partition explainer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nbhelpers import explain as ex
+
+SIZE = 32
+HALF = SIZE // 2
+
+#: Small budgets per method, enough to localise on 32-px images.
+KW = {
+    "lime": {"num_samples": 64},
+    "shap_gradient": {"nsamples": 32},
+    "shap_partition": {"max_evals": 64},
+    "gradcam": {},
+}
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return ex.nbh_offline()
+
+
+@pytest.fixture(scope="module")
+def images():
+    return ex.toy_images(3, SIZE)
+
+
+@pytest.fixture(scope="module")
+def background():
+    return ex.toy_images(4, SIZE, seed=5)
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {side: ex.left_half_model(SIZE, side=side) for side in ("left", "right")}
+
+
+def share(attribution, side):
+    """Fraction of the absolute attribution that lies on ``side`` of the image."""
+    a = np.abs(np.asarray(attribution, dtype="float64"))
+    half = a[:, :HALF] if side == "left" else a[:, HALF:]
+    return half.sum() / a.sum()
+
+
+def kw_for(method, background):
+    kw = dict(KW[method])
+    if method == "shap_gradient":
+        kw["background"] = background
+    return kw
+
+
+# --------------------------------------------------------------------------- the known-answer model
+
+
+def test_left_half_model_ignores_the_right_half(models, images):
+    x = images.copy()
+    y = x.copy()
+    y[:, :, HALF + 2:] = 255.0 - y[:, :, HALF + 2:]  # change the right half (beyond conv reach)
+    p = ex.class_probabilities(models["left"], x)
+    assert np.allclose(p, ex.class_probabilities(models["left"], y), atol=1e-6)
+    z = x.copy()
+    z[:, :, : HALF - 2] = 255.0 - z[:, :, : HALF - 2]
+    assert not np.allclose(p, ex.class_probabilities(models["left"], z), atol=1e-3)
+    # The probabilities are spread out, not saturated at 0 or 1.
+    probs = ex.class_probabilities(models["left"], ex.toy_images(16, SIZE, seed=3))[:, 1]
+    assert probs.min() < 0.3 and probs.max() > 0.7
+
+
+def test_softmax_variant_agrees_with_the_sigmoid(images):
+    sig = ex.class_probabilities(ex.left_half_model(SIZE), images)
+    soft = ex.class_probabilities(ex.left_half_model(SIZE, classes=2), images)
+    assert soft.shape == (3, 2)
+    assert np.allclose(sig, soft, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- each method finds the half
+
+
+@pytest.mark.parametrize("method", ex.METHODS)
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_attribution_lies_where_the_model_looks(method, side, models, images, background, cfg):
+    model = models[side]
+    threshold = 0.7 if method == "lime" else 0.9  # LIME's superpixels may straddle the middle
+    for image in images[:2]:
+        e = ex.explain(method, model, image, cfg=cfg, **kw_for(method, background))
+        assert e.method == method
+        assert e.attribution.shape == (SIZE, SIZE) and e.attribution.dtype == np.float32
+        assert np.isfinite(e.attribution).all() and np.abs(e.attribution).sum() > 0
+        assert share(e.attribution, side) > threshold, (method, side, share(e.attribution, side))
+        assert e.seconds > 0 and e.settings
+
+
+def test_default_target_is_the_predicted_class(models, images, cfg):
+    p = ex.class_probabilities(models["left"], images)
+    for image, probs in zip(images, p, strict=True):
+        assert ex.explain("gradcam", models["left"], image, cfg=cfg).target == int(np.argmax(probs))
+
+
+@pytest.mark.parametrize("method", ["gradcam", "shap_gradient"])
+def test_the_two_classes_get_opposite_gradient_evidence(method, images, background, cfg):
+    """P(class 0) = 1 - P(class 1): gradients for the two targets are exact negatives."""
+    model = ex.left_half_model(SIZE, classes=2)
+    kw = kw_for(method, background)
+    a = ex.explain(method, model, images[1], target=1, cfg=cfg, **kw)
+    b = ex.explain(method, model, images[1], target=0, cfg=cfg, **kw)
+    assert (a.target, b.target) == (1, 0)
+    if method == "shap_gradient":
+        np.testing.assert_allclose(a.attribution, -b.attribution, atol=1e-5)
+    else:  # Grad-CAM's ReLU keeps the positive side only: the maps do not overlap
+        assert float((a.attribution * b.attribution).sum()) <= 1e-6 * float(
+            (a.attribution ** 2).sum() + (b.attribution ** 2).sum())
+
+
+def test_unknown_method_and_bad_image_are_refused(models, images):
+    with pytest.raises(ValueError, match="unknown method"):
+        ex.explain("deep", models["left"], images[0])
+    with pytest.raises(ValueError, match="one RGB image"):
+        ex.explain("gradcam", models["left"], images[:2])
+
+
+# --------------------------------------------------------------------------- LIME
+
+
+def test_same_seed_same_lime_explanation(models, images, cfg):
+    a = ex.explain("lime", models["left"], images[0], cfg=cfg, num_samples=40, seed=3)
+    b = ex.explain("lime", models["left"], images[0], cfg=cfg, num_samples=40, seed=3)
+    c = ex.explain("lime", models["left"], images[0], cfg=cfg, num_samples=40, seed=4)
+    np.testing.assert_array_equal(a.attribution, b.attribution)
+    np.testing.assert_array_equal(a.extras["segments"], b.extras["segments"])
+    assert not np.array_equal(a.attribution, c.attribution)
+
+
+def test_lime_batching_does_not_change_the_answer(models, images, cfg):
+    """lime's default batch of 10 and one big batch see the same perturbations."""
+    small = ex.explain("lime", models["left"], images[0], cfg=cfg, num_samples=30, batch_size=10)
+    big = ex.explain("lime", models["left"], images[0], cfg=cfg, num_samples=30)
+    assert big.settings["batch_size"] == 30 and small.settings["batch_size"] == 10
+    np.testing.assert_allclose(small.attribution, big.attribution, atol=1e-5)
+
+
+def test_lime_attribution_is_constant_on_each_superpixel(models, images, cfg):
+    e = ex.explain("lime", models["left"], images[0], cfg=cfg, num_samples=30, segmentation="slic")
+    seg = e.extras["segments"]
+    assert e.settings["segments"] == len(np.unique(seg)) > 4
+    for s in np.unique(seg):
+        assert np.ptp(e.attribution[seg == s]) == 0
+        assert e.attribution[seg == s][0] == pytest.approx(e.extras["weights"][s])
+
+
+def test_lime_uses_the_profiles_sample_count(models, images, cfg):
+    e = ex.explain("lime", models["left"], images[0], cfg=cfg)
+    assert e.settings["num_samples"] == cfg.lime_samples == 60
+
+
+@pytest.mark.parametrize("method", ["quickshift", "slic", "felzenszwalb"])
+def test_segmentations_number_labels_from_zero(method, images):
+    seg = ex.segment(images[0], method)
+    labels = np.unique(seg)
+    assert seg.shape == (SIZE, SIZE)
+    assert labels[0] == 0 and labels[-1] == len(labels) - 1 and len(labels) > 3
+
+
+def test_unknown_segmentation_is_refused(images):
+    with pytest.raises(ValueError, match="unknown segmentation"):
+        ex.segment(images[0], "watershed")
+
+
+def test_predict_fn_batches_give_the_same_answer(models, images):
+    many = np.concatenate([images] * 3)
+    a = ex.predict_fn(models["left"], batch_size=2)(many)
+    b = ex.predict_fn(models["left"], batch_size=64)(many)
+    c = ex.predict_fn(models["left"], scale=255.0)(many / 255.0)
+    assert a.shape == (9, 2)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(a, c, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- SHAP specifics
+
+
+def test_normalise_shap_values_handles_both_return_forms():
+    rng = np.random.default_rng(0)
+    stacked = rng.normal(size=(2, 4, 4, 3, 2))  # shap >= 0.45: one array, outputs last
+    as_list = [stacked[..., 0], stacked[..., 1]]  # older shap: a list per output
+    for k in (0, 1):
+        np.testing.assert_array_equal(ex.normalise_shap_values(stacked, k), stacked[..., k])
+        np.testing.assert_array_equal(ex.normalise_shap_values(as_list, k), stacked[..., k])
+    single = stacked[..., 0]  # a model with one scalar output
+    np.testing.assert_array_equal(ex.normalise_shap_values(single, 0), single)
+    with pytest.raises(ValueError, match="single output"):
+        ex.normalise_shap_values(single, 1)
+    ranked = (as_list, np.array([[1, 0], [1, 0]]))  # ranked_outputs returns (values, ranks)
+    np.testing.assert_array_equal(ex.normalise_shap_values(ranked, 1), stacked[..., 1])
+    with pytest.raises(ValueError, match="cannot read"):
+        ex.normalise_shap_values(np.zeros((3, 3)), 0)
+
+
+def test_normalise_shap_values_reads_a_shap_explanation():
+    import shap
+
+    values = np.arange(2 * 4 * 4 * 3 * 1, dtype=float).reshape(2, 4, 4, 3, 1)
+    out = ex.normalise_shap_values(shap.Explanation(values), 0)
+    np.testing.assert_array_equal(out, values[..., 0])
+
+
+def test_shap_gradient_layer_map_and_background(models, images, background, cfg):
+    e = ex.explain("shap_gradient", models["left"], images[0], cfg=cfg, background=background, nsamples=16)
+    assert e.settings["layer"] == "conv1" and e.settings["background_size"] == 4
+    assert e.extras["layer_attribution"].shape == (SIZE, SIZE)
+    again = ex.explain("shap_gradient", models["left"], images[0], cfg=cfg, background=background, nsamples=16)
+    np.testing.assert_allclose(e.attribution, again.attribution, atol=1e-6)  # rseed fixed
+    fallback = ex.explain("shap_gradient", models["left"], images[0], cfg=cfg, nsamples=16)
+    assert "blurred" in fallback.settings["background"]
+
+
+def test_choose_background_is_balanced_and_seeded():
+    x = ex.toy_images(12, 8)
+    y = np.array([0] * 9 + [1] * 3)
+    a = ex.choose_background(x, y, n=6, seed=1)
+    b = ex.choose_background(x, y, n=6, seed=1)
+    np.testing.assert_array_equal(a, b)
+    picked = [int(np.flatnonzero((x == img).all(axis=(1, 2, 3)))[0]) for img in a]
+    assert sum(y[i] for i in picked) == 3  # every class-1 image, then class 0 fills up
+    assert len(ex.choose_background(x, None, n=50, seed=0)) == 12
+
+
+def test_default_layers_prefers_block4_conv3_for_vgg():
+    import keras
+
+    inp = keras.Input((16, 16, 3))
+    x = inp
+    for name in ("block4_conv3", "block5_conv1", "block5_conv3"):
+        x = keras.layers.Conv2D(2, 3, padding="same", name=name)(x)
+    model = keras.Model(inp, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(x)))
+    assert ex.default_layers(model) == {"gradcam": "block5_conv3", "shap_gradient": "block4_conv3"}
+    assert ex.randomisation_groups(model)[:2] == [["dense"], ["block5_conv3", "block5_conv1"]]
+
+
+# --------------------------------------------------------------------------- sanity checks
+
+
+def test_randomised_copy_leaves_the_original_alone(models):
+    m = models["left"]
+    before = [w.copy() for w in m.get_weights()]
+    r = ex.randomised_copy(m, ["predictions", "conv2"], seed=1)
+    for a, b in zip(before, m.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(r.get_layer("conv2").get_weights()[0], m.get_layer("conv2").get_weights()[0])
+    np.testing.assert_array_equal(r.get_layer("conv1").get_weights()[0], m.get_layer("conv1").get_weights()[0])
+
+
+def test_randomising_the_model_changes_every_explanation(models, images, background, cfg):
+    """Adebayo et al.: destroying the weights must change the maps where the model looks.
+
+    The fixed mask keeps the ignored half at zero in every randomised model,
+    so the rank correlation is measured on the half the model looks at.
+    """
+    method_kw = {m: kw_for(m, background) for m in ex.METHODS}
+    table, maps = ex.cascading_randomisation(models["left"], images[1], cfg=cfg, method_kw=method_kw)
+    assert set(table["method"]) == set(ex.METHODS)
+    assert table.groupby("method")["step"].max().eq(3).all()
+    assert (table[table.step == 0]["spearman"] == 1.0).all()
+    for method, explanations in maps.items():
+        ref = explanations[0].attribution[:, :HALF]
+        later = [ex.rank_correlation(ref, e.attribution[:, :HALF]) for e in explanations[1:]]
+        assert min(later) < 0.5, (method, later)
+
+
+def test_rank_correlation_basics():
+    a = np.arange(25.0).reshape(5, 5)
+    assert ex.rank_correlation(a, a) == 1.0
+    assert ex.rank_correlation(a, -a) == -1.0
+    assert ex.rank_correlation(a, -a, absolute=True) == 1.0
+    assert ex.rank_correlation(a, np.zeros_like(a)) == 0.0
+
+
+def test_deletion_and_insertion_reward_the_right_half(models, images):
+    """Ranking the looked-at half first must beat ranking the ignored half first."""
+    model = models["left"]
+    looked = np.zeros((SIZE, SIZE))
+    looked[:, :HALF] = 1.0
+    for image in images:
+        target = int(np.argmax(ex.class_probabilities(model, image[None])[0]))
+        good = ex.deletion_insertion(model, image, looked, target, steps=8)
+        bad = ex.deletion_insertion(model, image, 1.0 - looked, target, steps=8)
+        assert good["deletion"][0] == pytest.approx(bad["deletion"][0])
+        assert good["deletion"][-1] == pytest.approx(bad["deletion"][-1])
+        if good["deletion"][0] - good["deletion"][-1] > 0.1:  # removing the evidence matters
+            assert good["deletion_auc"] < bad["deletion_auc"]
+            assert good["insertion_auc"] > bad["insertion_auc"]
+
+
+def test_faithfulness_table_has_a_random_reference(models, images, cfg):
+    model = models["left"]
+    e = ex.explain("gradcam", model, images[0], cfg=cfg)
+    table, curves = ex.faithfulness_table(model, images[0], [e], steps=5)
+    assert table["method"].tolist() == ["gradcam", "random"]
+    assert set(curves["gradcam"]) >= {"fractions", "deletion", "insertion"}
+    assert len(curves["random"]["deletion"]) == 6
+    with pytest.raises(ValueError):
+        ex.faithfulness_table(model, images[0], [])
+
+
+# --------------------------------------------------------------------------- tables and figures
+
+
+def test_timing_and_settings_tables(models, images, cfg):
+    out = ex.explain_many(models["left"], images[:2], methods=["gradcam", "lime"], cfg=cfg,
+                          method_kw={"lime": {"num_samples": 20}})
+    t = ex.timing_table(out)
+    assert t["method"].tolist() == ["gradcam", "lime"]
+    assert t["images"].tolist() == [2, 2] and (t["mean_s"] > 0).all()
+    assert "num_samples=20" in t.set_index("method").loc["lime", "settings"]
+    s = ex.settings_table(cfg).set_index("setting")["value"]
+    assert s["LIME samples per image"] == 60 and s["profile"] == "offline"
+
+
+def test_plots_draw_explanations(models, images, cfg):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nbhelpers import plots
+
+    model = models["left"]
+    out = ex.explain_many(model, images[:2], methods=["gradcam", "lime"], cfg=cfg,
+                          method_kw={"lime": {"num_samples": 20}})
+    fig = plots.explanation_overlay(images[0], out["gradcam"][0])
+    assert fig.axes[0].get_title()
+    fig = plots.lime_boundaries(images[0], out["lime"][0], num_features=3)
+    assert len(fig.axes) == 2
+    fig = plots.lime_segmentations(images[0], {"slic": ex.segment(images[0], "slic")})
+    assert len(fig.axes) == 2
+    fig = plots.explanations_side_by_side(images[:2], out, titles=["a", "b"])
+    assert len([a for a in fig.axes if a.get_visible()]) >= 2 * 3
+    table, _ = ex.cascading_randomisation(model, images[0], methods=["gradcam"], max_steps=2)
+    table.insert(0, "method", "gradcam")
+    fig = plots.randomisation_curves(table)
+    assert fig.axes[0].get_ylabel()
+    ftable, curves = ex.faithfulness_table(model, images[0], out["gradcam"][:1], steps=4)
+    fig = plots.faithfulness_curves(curves)
+    assert len(fig.axes) == 2
+    fig = plots.randomisation_maps(images[0], {"gradcam": [e for e in out["gradcam"]]},
+                                   ["step 0", "step 1"])
+    assert len(fig.axes) >= 3
+    plt.close("all")
