@@ -995,3 +995,265 @@ def training_curves(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- explanations (notebooks 07, 08)
+
+
+def _attribution_of(explanation_or_map):
+    """(map, title) from an nbhelpers.explain.Explanation or a bare 2-D array."""
+    if hasattr(explanation_or_map, "attribution"):
+        e = explanation_or_map
+        return np.asarray(e.attribution, dtype="float32"), f"{e.method} (class {e.target}, {e.seconds:.2f} s)"
+    return np.asarray(explanation_or_map, dtype="float32"), "attribution"
+
+
+def _draw_attribution(ax, image, attribution, alpha: float = 0.55) -> None:
+    """A heat map over a grey copy of the image: red for, blue against (or hot for >= 0 maps)."""
+    img = _as_display(image)
+    grey = img.mean(axis=-1) if img.ndim == 3 else img
+    ax.imshow(grey, cmap="gray")
+    a = np.asarray(attribution, dtype="float32")
+    m = float(np.abs(a).max(initial=0.0)) or 1.0
+    if a.min(initial=0.0) < 0:
+        ax.imshow(a, cmap="RdBu_r", vmin=-m, vmax=m, alpha=alpha)
+    else:
+        ax.imshow(a, cmap="inferno", vmin=0, vmax=m, alpha=alpha)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def explanation_overlay(image: np.ndarray, explanation, ax: plt.Axes | None = None,
+                        alpha: float = 0.55, title: str | None = None) -> plt.Figure:
+    """An attribution map as a heat map over the image (notebooks 07, 08).
+
+    ``explanation`` is an ``nbhelpers.explain.Explanation`` or an ``(H, W)``
+    array.  Signed maps (LIME, SHAP) use red for evidence *for* the class and
+    blue *against*, on a scale symmetric around 0; Grad-CAM (never negative) uses
+    one colour ramp.
+
+    Example:
+        >>> fig = explanation_overlay(np.zeros((8, 8, 3)), np.eye(8) - 0.5, title="demo")
+        >>> fig.axes[0].get_title()
+        'demo'
+    """
+    a, default_title = _attribution_of(explanation)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(3, 3))
+    else:
+        fig = ax.figure
+    _draw_attribution(ax, image, a, alpha)
+    ax.set_title(title or default_title, fontsize=9)
+    return fig
+
+
+def lime_boundaries(image: np.ndarray, explanation, num_features: int = 5,
+                    title: str | None = None) -> plt.Figure:
+    """LIME's superpixels: all boundaries, then the ``num_features`` segments that speak most for the class.
+
+    ``explanation`` is a LIME ``Explanation`` from ``nbhelpers.explain``
+    (it carries ``extras["segments"]`` and ``extras["weights"]``).  Notebook 07.
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> seg = np.repeat(np.arange(4), 16).reshape(8, 8)
+        >>> e = NS(extras={"segments": seg, "weights": np.array([0.1, -0.2, 0.3, 0.0])}, target=1)
+        >>> len(lime_boundaries(np.zeros((8, 8, 3)), e, num_features=2).axes)
+        2
+    """
+    from skimage.segmentation import mark_boundaries
+
+    seg = np.asarray(explanation.extras["segments"])
+    weights = np.asarray(explanation.extras["weights"], dtype="float32")
+    img = _as_display(image).astype("float64")
+    if img.max(initial=0) > 1:
+        img = img / 255.0
+    order = [s for s in np.argsort(-weights) if weights[s] > 0][:num_features]
+    keep = np.isin(seg, order)
+    shown = img * (0.25 + 0.75 * keep[..., None])
+    fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+    axes[0].imshow(mark_boundaries(img, seg, color=(1, 1, 0)))
+    axes[0].set_title(f"{len(np.unique(seg))} superpixels", fontsize=9)
+    axes[1].imshow(mark_boundaries(shown, keep.astype(int), color=(0, 1, 0)))
+    axes[1].set_title(f"top {len(order)} for class {explanation.target}", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def lime_segmentations(image: np.ndarray, segmentations: dict[str, np.ndarray],
+                       title: str | None = None) -> plt.Figure:
+    """The image, then its superpixels under each segmentation (name -> labels). Notebook 07.
+
+    Example:
+        >>> seg = np.repeat(np.arange(4), 16).reshape(8, 8)
+        >>> len(lime_segmentations(np.zeros((8, 8, 3)), {"a": seg, "b": seg}).axes)
+        3
+    """
+    from skimage.segmentation import mark_boundaries
+
+    img = _as_display(image).astype("float64")
+    if img.max(initial=0) > 1:
+        img = img / 255.0
+    n = 1 + len(segmentations)
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.9), squeeze=False)
+    axes = axes[0]
+    axes[0].imshow(img)
+    axes[0].set_title("image", fontsize=9)
+    for ax, (name, seg) in zip(axes[1:], segmentations.items(), strict=True):
+        ax.imshow(mark_boundaries(img, np.asarray(seg), color=(1, 1, 0)))
+        ax.set_title(f"{name}: {len(np.unique(seg))} segments", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def explanations_side_by_side(images, explanations: dict, titles=None, size: float = 2.2,
+                              suptitle: str | None = None) -> plt.Figure:
+    """One row per image: the image, then each method's map (``{method: [Explanation, ...]}``). Notebook 08.
+
+    Example:
+        >>> maps = {"m1": [np.ones((8, 8))], "m2": [-np.ones((8, 8))]}
+        >>> fig = explanations_side_by_side(np.zeros((1, 8, 8, 3)), maps, titles=["x"])
+        >>> [ax.get_title() for ax in fig.axes]
+        ['x', 'm1', 'm2']
+    """
+    images = list(images)
+    methods = list(explanations)
+    nrows, ncols = len(images), 1 + len(methods)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
+    for i, img in enumerate(images):
+        axes[i, 0].imshow(_as_display(img))
+        axes[i, 0].set_title(str(titles[i]) if titles is not None else f"image {i}", fontsize=9)
+        axes[i, 0].axis("off")
+        for j, m in enumerate(methods, start=1):
+            a, _ = _attribution_of(explanations[m][i])
+            _draw_attribution(axes[i, j], img, a)
+            e = explanations[m][i]
+            label = f"{m}\n{e.seconds:.2f} s" if hasattr(e, "seconds") and i == 0 else (m if i == 0 else "")
+            axes[i, j].set_title(label, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def randomisation_curves(table, title: str = "Model-parameter randomisation test") -> plt.Figure:
+    """Spearman rank correlation with the trained model's map as layers are randomised. Notebook 08.
+
+    ``table`` is ``nbhelpers.explain.cascading_randomisation``'s: columns
+    ``method``, ``step``, ``randomised``, ``spearman``, ``spearman_abs``.
+    Solid: signed maps; dotted: absolute values.
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"method": ["a", "a"], "step": [0, 1], "randomised": ["(none)", "top"],
+        ...                   "spearman": [1.0, 0.2], "spearman_abs": [1.0, 0.4]})
+        >>> randomisation_curves(t).axes[0].get_xlabel()
+        'layers randomised (cascading from the top)'
+    """
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    labels = None
+    for i, (method, rows) in enumerate(table.groupby("method", sort=False)):
+        rows = rows.sort_values("step")
+        color = f"C{i}"
+        ax.plot(rows["step"], rows["spearman"], "o-", color=color, label=method)
+        ax.plot(rows["step"], rows["spearman_abs"], ":", color=color)
+        labels = rows["randomised"].tolist()
+    if labels is not None:
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels([f"+{s}" if k else s for k, s in enumerate(labels)], rotation=30, ha="right")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("layers randomised (cascading from the top)")
+    ax.set_ylabel("Spearman vs trained map")
+    ax.set_title(title + "  (solid: signed, dotted: |map|)")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def randomisation_maps(image: np.ndarray, maps: dict, step_labels) -> plt.Figure:
+    """The maps themselves as the model is randomised: one row per method, one column per step. Notebook 08.
+
+    Example:
+        >>> fig = randomisation_maps(np.zeros((8, 8, 3)), {"m": [np.ones((8, 8))] * 2}, ["0", "1"])
+        >>> len(fig.axes)
+        3
+    """
+    methods = list(maps)
+    steps = len(step_labels)
+    fig, axes = plt.subplots(len(methods), steps + 1, figsize=(1.9 * (steps + 1), 1.9 * len(methods) + 0.4),
+                             squeeze=False)
+    for i, m in enumerate(methods):
+        axes[i, 0].imshow(_as_display(image))
+        axes[i, 0].set_title(m, fontsize=9)
+        axes[i, 0].axis("off")
+        for j in range(steps):
+            a, _ = _attribution_of(maps[m][j])
+            _draw_attribution(axes[i, j + 1], image, a)
+            if i == 0:
+                axes[i, j + 1].set_title(str(step_labels[j]), fontsize=8)
+    fig.suptitle("explanations as the model is randomised (left to right)")
+    fig.tight_layout()
+    return fig
+
+
+def faithfulness_curves(curves: dict, title: str | None = None) -> plt.Figure:
+    """Deletion and insertion curves per method, with their areas in the legend. Notebook 08.
+
+    ``curves`` is ``{method: result of nbhelpers.explain.deletion_insertion}``.
+
+    Example:
+        >>> f = np.linspace(0, 1, 5)
+        >>> c = {"m": {"fractions": f, "deletion": 1 - f, "insertion": f,
+        ...            "deletion_auc": 0.5, "insertion_auc": 0.5}}
+        >>> [ax.get_title() for ax in faithfulness_curves(c).axes]
+        ['deletion (lower area is better)', 'insertion (higher area is better)']
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for i, (method, c) in enumerate(curves.items()):
+        style = dict(color="grey", ls="--") if method == "random" else dict(color=f"C{i}")
+        axes[0].plot(c["fractions"], c["deletion"], label=f"{method} ({c['deletion_auc']:.3f})", **style)
+        axes[1].plot(c["fractions"], c["insertion"], label=f"{method} ({c['insertion_auc']:.3f})", **style)
+    axes[0].set_title("deletion (lower area is better)")
+    axes[1].set_title("insertion (higher area is better)")
+    for ax, verb in zip(axes, ("removed", "inserted"), strict=True):
+        ax.set_xlabel(f"fraction of pixels {verb}, most important first")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("P(explained class)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def lime_cost_curve(table, title: str = "LIME: cost and stability against num_samples") -> plt.Figure:
+    """Seconds per explanation and agreement across seeds, against LIME's ``num_samples``. Notebook 07.
+
+    ``table`` has columns ``num_samples``, ``seconds`` and ``stability`` (mean
+    Spearman correlation between explanations from different seeds).
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"num_samples": [10, 20], "seconds": [0.1, 0.2], "stability": [0.3, 0.6]})
+        >>> [ax.get_ylabel() for ax in lime_cost_curve(t).axes]
+        ['seconds per explanation', 'Spearman between seeds']
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    axes[0].plot(table["num_samples"], table["seconds"], "o-")
+    axes[0].set_ylabel("seconds per explanation")
+    axes[1].plot(table["num_samples"], table["stability"], "o-", color="C1")
+    axes[1].set_ylabel("Spearman between seeds")
+    axes[1].set_ylim(-0.05, 1.05)
+    for ax in axes:
+        ax.set_xlabel("num_samples (perturbed images)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
