@@ -439,8 +439,9 @@ def avg_pool2d(
 class LayerSpec:
     """The geometry of one layer for ``receptive_field``.
 
-    ``kind`` is ``"conv"``, ``"pool"`` or ``"pad"`` (explicit zero padding of
-    ``padding`` pixels per side, like ``keras.layers.ZeroPadding2D``).
+    ``kind`` is ``"conv"``, ``"pool"`` or ``"pad"`` (explicit zero padding, like
+    ``keras.layers.ZeroPadding2D``: ``padding`` pixels on each side, or a pair
+    ``(before, after)``, the same for rows and columns).
 
     Example:
         >>> LayerSpec("conv", 3, padding="same").kernel
@@ -471,10 +472,21 @@ def _as_spec(item: Any, index: int) -> LayerSpec:
         raise ValueError(f"layer {index}: kind must be 'conv', 'pool' or 'pad', got {spec.kind!r}")
     _pair(spec.stride, "stride")
     _pair(spec.dilation, "dilation")
-    _check_padding(spec.padding)
     name = spec.name or f"{spec.kind}{index + 1}"
-    return LayerSpec(spec.kind, spec.kernel, spec.stride, _check_padding(spec.padding),
-                     spec.dilation, name)
+    if spec.kind == "pad":
+        before, after = _pad_pair(spec.padding, index)
+        padding: Any = before if before == after else (before, after)
+    else:
+        padding = _check_padding(spec.padding)
+    return LayerSpec(spec.kind, spec.kernel, spec.stride, padding, spec.dilation, name)
+
+
+def _pad_pair(padding: Any, index: int) -> Pair:
+    pair = (padding, padding) if isinstance(padding, (int, np.integer)) else tuple(padding)
+    if len(pair) != 2 or min(pair) < 0:
+        raise ValueError(f"layer {index}: a 'pad' layer needs padding as a non-negative int or "
+                         f"a pair (before, after), got {padding!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def _first(v: Any) -> int:
@@ -493,6 +505,13 @@ def _keras_specs(model: Any) -> tuple[list[LayerSpec], int | None]:
 
     def walk(layers: Iterable[Any]) -> None:
         for layer in layers:
+            if any(cls.__name__ == "Merge" for cls in type(layer).__mro__):
+                raise ValueError(
+                    f"receptive_field follows a chain of layers, but {model.name!r} branches "
+                    f"and merges (layer {layer.name!r}, {type(layer).__name__}). Pass a list "
+                    "of LayerSpec along the path you want instead (the longest path gives "
+                    "the largest receptive field)."
+                )
             if isinstance(layer, keras.Model):
                 walk(layer.layers)
             elif isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
@@ -505,9 +524,11 @@ def _keras_specs(model: Any) -> tuple[list[LayerSpec], int | None]:
             elif isinstance(layer, keras.layers.ZeroPadding2D):
                 pad = layer.padding
                 (top, bottom), (left, right) = pad
-                if len({top, bottom, left, right}) != 1:
-                    raise ValueError(f"{layer.name}: only symmetric ZeroPadding2D is handled")
-                specs.append(LayerSpec("pad", 1, 1, int(top), 1, layer.name))
+                if (top, bottom) != (left, right):
+                    raise ValueError(f"{layer.name}: receptive_field needs the same padding "
+                                     f"for rows and columns, got {pad}")
+                padding = int(top) if top == bottom else (int(top), int(bottom))
+                specs.append(LayerSpec("pad", 1, 1, padding, 1, layer.name))
 
     walk(model.layers)
     shape = getattr(model, "input_shape", None)
@@ -522,7 +543,8 @@ def receptive_field(layers: Any, input_size: int | None = None) -> Any:
 
     ``layers`` is a list of ``LayerSpec`` (or dicts / tuples of its fields) or a
     Keras model, whose Conv2D, MaxPooling2D, AveragePooling2D and ZeroPadding2D
-    layers are read (the others do not change the geometry).  The recurrences,
+    layers are read (the others do not change the geometry).  The model must be a
+    chain, like VGG16: a model with branches (ResNet, MobileNetV2) raises a ValueError.  The recurrences,
     with ``k_eff = (k - 1) * dilation + 1``::
 
         receptive_field_out = receptive_field_in + (k_eff - 1) * jump_in
@@ -558,9 +580,9 @@ def receptive_field(layers: Any, input_size: int | None = None) -> Any:
                                        receptive_field=rf, jump=jump, start=start)]
     for spec in specs:
         if spec.kind == "pad":
-            p = int(spec.padding)
-            start = start - p * jump
-            size = None if size is None else size + 2 * p
+            before, after = _pad_pair(spec.padding, 0)
+            start = start - before * jump
+            size = None if size is None else size + before + after
         else:
             k, s, d = spec.kernel, _first(spec.stride), _first(spec.dilation)
             k_eff = (k - 1) * d + 1

@@ -313,3 +313,27 @@ def test_receptive_field_accepts_dicts_and_tuples_and_rejects_junk():
         conv.receptive_field([("dense", 3)])
     with pytest.raises(ValueError, match="stride must be positive"):
         conv.receptive_field([("conv", 3, 0)])
+
+
+def test_receptive_field_handles_asymmetric_zero_padding():
+    import keras
+
+    model = keras.Sequential([keras.Input((9, 9, 1)), keras.layers.ZeroPadding2D(((0, 1), (0, 1))),
+                              keras.layers.Conv2D(1, 3, strides=2)])
+    table = conv.receptive_field(model)
+    assert table["output_size"].tolist() == [9, 10, 4]
+    assert table["start"].tolist() == [0.0, 0.0, 1.0]
+    specs = conv.receptive_field([("pad", 1, 1, (2, 0)), ("conv", 3)], input_size=5)
+    assert specs["output_size"].tolist() == [5, 7, 5] and specs["start"].tolist()[-1] == -1.0
+    with pytest.raises(ValueError, match="needs padding as a non-negative int or a pair"):
+        conv.receptive_field([("pad", 1, 1, (-1, 0))])
+
+
+def test_receptive_field_refuses_branching_models_with_a_way_out():
+    import keras
+
+    inp = keras.Input((8, 8, 2))
+    a = keras.layers.Conv2D(2, 3, padding="same")(inp)
+    model = keras.Model(inp, keras.layers.Add()([inp, a]), name="residual")
+    with pytest.raises(ValueError, match=r"'residual' branches.*Add.*list of LayerSpec"):
+        conv.receptive_field(model)
