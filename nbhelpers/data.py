@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import time
 import urllib.parse
@@ -627,14 +628,41 @@ class ValidationReport:
         return f"<p>{head}</p>" + (self.table.to_html(index=False) if len(self.table) else "")
 
 
-def scan(root: str | Path, workers: int | None = None) -> ValidationReport:
+def _scan_cache_file(cfg: Config, root: Path) -> Path:
+    key = hashlib.sha1(str(root.resolve()).encode("utf-8")).hexdigest()[:16]
+    return Path(cfg.cache_dir) / "scans" / f"{key}.json"
+
+
+def _load_scan_cache(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # a damaged cache is only a slower scan
+        return {}
+
+
+def _save_scan_cache(path: Path | None, entries: dict[str, Any]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(entries), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def scan(
+    root: str | Path, workers: int | None = None, cache_file: str | Path | None = None
+) -> ValidationReport:
     """Open every file below ``root`` with PIL and report what can be used.
 
     ``root`` holds one folder per class (files in sub-folders of a class folder
     belong to that class).  Nothing is raised for bad files: they are reported
     and skipped.  Files are checked in parallel threads (PIL releases the GIL
     while decoding); JPEGs are decoded at 1/8 scale, which still reads every
-    byte, so a few thousand photos take seconds.
+    byte, so a few thousand photos take seconds.  With ``cache_file`` (what
+    :func:`prepare` passes: a file in ``cfg.cache_dir``), files whose size and
+    modification time are unchanged since the last scan are not opened again.
 
     Raises:
         MissingFolderError: ``root`` does not exist or is not a folder.
@@ -655,8 +683,28 @@ def scan(root: str | Path, workers: int | None = None) -> ValidationReport:
     t0 = time.perf_counter()
     files, classes = _list_files(root)
     workers = workers or min(8, 2 * (os.cpu_count() or 1))
+    cache_path = Path(cache_file) if cache_file is not None else None
+    cached = _load_scan_cache(cache_path)
+    rows: list[dict[str, Any]] = []
+    stamps, todo = [], []
+    for i, path in enumerate(files):
+        st = path.stat()
+        stamps.append([st.st_size, st.st_mtime_ns])
+        hit = cached.get(str(path.relative_to(root)))
+        if hit is not None and hit["stamp"] == stamps[-1]:
+            rows.append({**hit["row"], "path": path})
+        else:
+            rows.append({})
+            todo.append(i)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        rows = list(pool.map(lambda p: _inspect(p, root), files))
+        for i, row in zip(todo, pool.map(lambda p: _inspect(p, root), [files[i] for i in todo]),
+                          strict=True):
+            rows[i] = row
+    if cache_path is not None and (todo or len(cached) != len(files)):
+        _save_scan_cache(cache_path, {
+            row["file"]: {"stamp": stamp, "row": {k: v for k, v in row.items() if k != "path"}}
+            for row, stamp in zip(rows, stamps, strict=True)
+        })
     for row in rows:
         if row["class"] is None and row["status"] != "skipped":
             row.update(status="skipped", problem="outside a class folder",
@@ -930,7 +978,8 @@ def prepare(
         name = "folder"
 
     if layout == "train_validation":
-        parts = {"train": scan(root / "train"), "validation": scan(root / "validation")}
+        parts = {half: scan(root / half, cache_file=_scan_cache_file(cfg, root / half))
+                 for half in ("train", "validation")}
         seen: dict[str, dict] = {}
         for rep in parts.values():  # training copies win: duplicates leave validation
             rows = rep.files.to_dict("records")
@@ -943,7 +992,7 @@ def prepare(
         _check_classes(parts["validation"], allow_empty_classes)
         report = _merge_reports(root, parts)
     else:
-        report = scan(root)
+        report = scan(root, cache_file=_scan_cache_file(cfg, root))
         classes = _check_classes(report, allow_empty_classes)
     label_of = {c: i for i, c in enumerate(classes)}
 

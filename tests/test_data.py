@@ -248,6 +248,23 @@ def test_scanning_is_fast(tmp_path):
     assert time.perf_counter() - t0 < 10, "scanning 200 small JPEGs should take well under 10 s"
 
 
+def test_a_scan_cache_skips_unchanged_files_and_sees_changed_ones(tmp_path):
+    root = tmp_path / "imgs"
+    for i in range(4):
+        _save(root / ("a" if i % 2 else "b") / f"{i}.jpg", _photo(i, 0, 64), "JPEG")
+    cache = tmp_path / "scan.json"
+    first = data.scan(root, cache_file=cache)
+    assert cache.is_file()
+    again = data.scan(root, cache_file=cache)
+    cols = ["file", "class", "status", "problem", "sha1"]
+    assert again.files[cols].equals(first.files[cols])
+    assert list(again.files["path"]) == list(first.files["path"])
+    victim = root / "a" / "1.jpg"
+    good = victim.read_bytes()
+    victim.write_bytes(good[: len(good) // 2])  # changed size: must be opened again
+    assert data.scan(root, cache_file=cache).problems("truncated") == ["a/1.jpg"]
+
+
 # ------------------------------------------------------------------ splits
 def _items(counts: dict[int, int]) -> list[tuple[Path, int]]:
     return [(Path(f"c{c}/{i}.png"), c) for c, n in counts.items() for i in range(n)]
