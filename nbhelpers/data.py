@@ -140,6 +140,8 @@ class DataSource:
     split three ways).  ``url=None`` with a ``builder`` means the files are
     written locally (no download).
 
+    Taught in ``03_preparing_the_data``.
+
     Example:
         >>> REGISTRY["cats_and_dogs"].layout
         'train_validation'
@@ -173,6 +175,8 @@ def write_faces(cfg: Config | None = None, force: bool = False) -> Path:
     written once (as RGB PNG files) so that the offline profile reads them
     through exactly the same folder code path as your own images.
 
+    Taught in ``03_preparing_the_data``.
+
     Example:
         >>> root = write_faces()
         >>> sorted(p.name for p in root.iterdir()), len(list((root / "face").glob("*.png")))
@@ -203,6 +207,8 @@ REGISTRY: dict[str, DataSource] = {}
 
 def register(source: DataSource) -> DataSource:
     """Add (or replace) a registry entry; returns it.
+
+    Taught in ``03_preparing_the_data``.
 
     Example:
         >>> s = register(DataSource("mine", "my photos", "class_folders", "mine, CC0"))
@@ -251,6 +257,8 @@ register(
 # --------------------------------------------------------------------------- download
 def file_hash(path: str | Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
     """The hex digest of a file's bytes (read in chunks: fine for big archives).
+
+    Taught in ``03_preparing_the_data``.
 
     Example:
         >>> import tempfile
@@ -319,6 +327,8 @@ def fetch(source: str | DataSource, cfg: Config | None = None, verbose: bool = T
 
     Keras >= 3.6 returns the extraction folder (``<name>_extracted``), older
     versions the archive's path; both are handled by looking for the layout.
+
+    Taught in ``03_preparing_the_data``.
 
     Example:
         >>> fetch("faces").name
@@ -552,6 +562,8 @@ class ValidationReport:
     (read and converted to RGB), ``kept`` (readable but misnamed) or
     ``skipped``); :attr:`table` shows only the rows worth a look.
 
+    Taught in ``03_preparing_the_data``.
+
     Example:
         >>> rep = scan(write_faces())
         >>> rep.class_counts, rep.imbalance_ratio, len(rep.skipped)
@@ -667,6 +679,8 @@ def scan(
     Raises:
         MissingFolderError: ``root`` does not exist or is not a folder.
 
+    Taught in ``03_preparing_the_data``.
+
     Example:
         >>> rep = scan(write_faces())
         >>> len(rep.files), rep.classes
@@ -746,6 +760,8 @@ class Prepared:
     converted files).  ``readable`` maps the few files TensorFlow cannot decode
     (e.g. 1-bit BMP) to an RGB PNG copy in the cache.
 
+    Taught in ``03_preparing_the_data``.
+
     Example:
         >>> p = prepare(source="faces", verbose=False)
         >>> p.class_names, len(p.train) + len(p.val) + len(p.test)
@@ -807,6 +823,8 @@ def split_files(
 
     Raises:
         TooFewImagesError: a class has fewer images than parts to fill.
+
+    Taught in ``03_preparing_the_data``.
 
     Example:
         >>> items = [(Path(f"{c}{i}.png"), c) for c in (0, 1) for i in range(10)]
@@ -876,6 +894,8 @@ def check_splits(prepared: Prepared) -> None:
     :func:`prepare` drops duplicates before splitting, so this guards lists
     built or edited by hand -- a leaked test image makes every test number a lie.
 
+    Taught in ``03_preparing_the_data``.
+
     Example:
         >>> check_splits(prepare(source="faces", verbose=False)) is None
         True
@@ -925,8 +945,10 @@ def _pil_copies(report: ValidationReport, cache: Path) -> dict[Path, Path]:
         target = cache / "converted" / f"{digest}.png"
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(f".tmp{os.getpid()}")
             with Image.open(path) as im:
-                im.convert("RGB").save(target, format="PNG")
+                im.convert("RGB").save(tmp, format="PNG")
+            os.replace(tmp, target)
         out[Path(path)] = target
     return out
 
@@ -957,6 +979,8 @@ def prepare(
     Raises:
         MissingFolderError, TooFewClassesError, EmptyClassError,
         TooFewImagesError, DuplicateImageError, DownloadError, ChecksumError.
+
+    Taught in ``03_preparing_the_data``.
 
     Example:
         >>> p = prepare(source="faces", verbose=False)
@@ -1058,6 +1082,8 @@ def read_image(path: str | Path, size: int | None = None) -> np.ndarray:
     The plain, one-at-a-time way of loading: what the tf.data pipeline is
     compared with in notebook 03 and ``benchmarks/bench_pipeline.py``.
 
+    Taught in ``03_preparing_the_data``.
+
     Example:
         >>> read_image(write_faces() / "face" / "face_000.png", size=32).shape
         (32, 32, 3)
@@ -1078,6 +1104,8 @@ def decode_and_resize(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
     palette images into RGB; an animated GIF gives its first frame.  The
     result is rounded back to ``uint8`` so that the cache holds a quarter of
     the bytes float32 would need.
+
+    Taught in ``03_preparing_the_data``.
 
     Example:
         >>> p = str(write_faces() / "face" / "face_000.png")
@@ -1101,6 +1129,8 @@ def augmentation(cfg: Config | None = None, *, rotation: float = 0.1, zoom: floa
     ``model.fit`` does, or :func:`make_datasets` for the training split); in
     inference they pass images through unchanged.  Inputs and outputs are
     float32 RGB in ``[0, 255]``.
+
+    Taught in ``03_preparing_the_data``.
 
     Example:
         >>> aug = augmentation(seed=1)
@@ -1149,6 +1179,8 @@ def dataset(
     variants) -> prefetch (the next batch is prepared while the model trains
     on this one).  ``cache``, ``prefetch`` and ``parallel`` can be switched off
     to measure what each one buys.
+
+    Taught in ``03_preparing_the_data``.
 
     Example:
         >>> p = prepare(source="faces", verbose=False)
@@ -1201,6 +1233,8 @@ def make_datasets(
     ``prepared.val`` / ``prepared.test`` and are never augmented.  No backbone
     preprocessing happens here: the model does it (its ``"preprocess"`` layer).
 
+    Taught in ``03_preparing_the_data``.
+
     Example:
         >>> p = prepare(source="faces", verbose=False)
         >>> train_ds, val_ds, test_ds = make_datasets(p)
@@ -1223,6 +1257,8 @@ def load_split(
     In the order of ``prepared.<split>``, never shuffled or augmented: what
     evaluation and the explanation notebooks index into.
 
+    Taught in ``03_preparing_the_data``.
+
     Example:
         >>> x, y = load_split(prepare(source="faces", verbose=False), "test")
         >>> x.shape, x.dtype.name, y.shape, float(x.max()) <= 255.0
@@ -1242,6 +1278,8 @@ def throughput(ds: tf.data.Dataset, epochs: int = 2) -> list[float]:
 
     The first pass of a cached pipeline decodes and fills the cache; later
     passes read from it, which is what the difference shows.
+
+    Taught in ``03_preparing_the_data``.
 
     Example:
         >>> rates = throughput(dataset(prepare(source="faces", verbose=False), "val"), epochs=1)

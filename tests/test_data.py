@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import nbhelpers as nbh
@@ -284,6 +286,23 @@ def test_split_is_stratified_disjoint_and_seeded(counts):
     assert data.split_files(items, (0.15, 0.15), seed=4) != (tr, va, te)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(3, 60), min_size=2, max_size=4),
+    val=st.floats(0.05, 0.4),
+    test=st.floats(0.05, 0.4),
+    seed=st.integers(0, 2**16),
+)
+def test_split_properties(counts, val, test, seed):
+    items = _items(dict(enumerate(counts)))
+    tr, va, te = data.split_files(items, (val, test), seed=seed)
+    assert sorted(tr + va + te) == sorted(items)  # a partition: nothing lost or doubled
+    assert len(set(tr + va + te)) == len(items)
+    for c in range(len(counts)):
+        assert all(any(y == c for _, y in part) for part in (tr, va, te))
+    assert data.split_files(list(reversed(items)), (val, test), seed=seed) == (tr, va, te)
+
+
 def test_max_images_per_class_keeps_a_stratified_seeded_subset(tmp_path, cfg):
     for i in range(20):
         _save(tmp_path / "a" / f"{i}.png", _photo(i, 0, 16), "PNG")
@@ -404,11 +423,15 @@ def test_download_with_matching_checksum(tmp_path, cfg, capsys):
     data.register(src)
     try:
         p = data.prepare(cfg, "mini_pets", verbose=False)
+        small = data.prepare(cfg, "mini_pets", max_images_per_class=5, verbose=False)
     finally:
         data.REGISTRY.pop("mini_pets")
     assert p.sizes()["total"].tolist() == [12, 4, 4]
     assert all("validation" in str(path) for path, _ in p.val + p.test)
     assert all(f"{p.class_names[y]}" in str(path) for path, y in p.train + p.val + p.test)
+    # the cap keeps the halves' ratio: 5 of 10 per class -> 3 train, 1 validation, 1 test
+    assert small.sizes()["total"].tolist() == [6, 2, 2]
+    assert set(small.train) <= set(p.train)
 
 
 def test_download_with_mismatching_checksum(tmp_path, cfg):
