@@ -8,6 +8,9 @@ predicted probabilities ``y_prob``, in one of two shapes that every function acc
 * two classes (a sigmoid output): ``(N,)``, the probability of class 1;
 * more classes (a softmax output): ``(N, C)``, rows summing to 1.
 
+A two-unit softmax ``(N, 2)`` is read as two classes, ``(N,)`` = its second column, so
+a sigmoid and a two-way softmax model give the same numbers.
+
 Only :func:`predict_proba` and :func:`predict` touch a model (a Keras model or any
 function from a batch of images to probabilities); nothing here reaches back into
 training.  The metrics, curves and reliability bins come from scikit-learn; what
@@ -70,6 +73,8 @@ def _as_probabilities(out: Any) -> np.ndarray:
     p = np.asarray(out, dtype="float64")
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
+    elif p.ndim == 2 and p.shape[1] == 2 and np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
+        p = p[:, 1]  # a two-unit softmax is a two-class model: keep P(class 1)
     if p.ndim not in (1, 2):
         raise ValueError(f"expected predictions of shape (N,), (N, 1) or (N, C), got {p.shape}")
     if p.size and (p.min() < -1e-6 or p.max() > 1 + 1e-6):
@@ -151,6 +156,8 @@ def predict_proba(model: Any, x_or_ds: Any, batch_size: int = 32) -> np.ndarray:
         (5, 3)
         >>> predict_proba(lambda x: np.full((len(x), 1), 0.9), np.zeros((2, 8, 8, 3)))
         array([0.9, 0.9])
+        >>> predict_proba(lambda x: np.tile([0.3, 0.7], (len(x), 1)), np.zeros((2, 8, 8, 3)))
+        array([0.7, 0.7])
     """
     return predict(model, x_or_ds, batch_size=batch_size)[1]
 
@@ -160,6 +167,8 @@ def predict_proba(model: Any, x_or_ds: Any, batch_size: int = 32) -> np.ndarray:
 
 def num_classes(y_prob: np.ndarray) -> int:
     """How many classes the predictions are over: 2 for ``(N,)``, ``C`` for ``(N, C)``.
+
+    Used throughout notebook 06.
 
     Example:
         >>> num_classes(np.array([0.1, 0.8])), num_classes(np.eye(3))
@@ -172,6 +181,8 @@ def num_classes(y_prob: np.ndarray) -> int:
 def class_probabilities(y_prob: np.ndarray) -> np.ndarray:
     """Predictions as an ``(N, C)`` matrix, also for two classes (``[1 - p, p]``).
 
+    Lets one code path serve sigmoid and softmax models.  Used in notebook 06.
+
     Example:
         >>> class_probabilities(np.array([0.25])).tolist()
         [[0.75, 0.25]]
@@ -182,6 +193,8 @@ def class_probabilities(y_prob: np.ndarray) -> np.ndarray:
 
 def predicted_labels(y_prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """The predicted class: ``p >= threshold`` for two classes, the arg-max for more.
+
+    Taught in notebook 06 (the threshold is a choice; see :func:`choose_threshold`).
 
     Example:
         >>> predicted_labels(np.array([0.2, 0.5, 0.9])).tolist()
@@ -199,6 +212,8 @@ def predicted_labels(y_prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 def confidence(y_prob: np.ndarray) -> np.ndarray:
     """The probability of the predicted (most probable) class, one per example.
+
+    What the reliability diagram and the error gallery sort by.  Taught in notebook 06.
 
     Example:
         >>> confidence(np.array([0.2, 0.9])).round(2).tolist()
@@ -460,6 +475,8 @@ def classification_report(
 ) -> str | dict:
     """scikit-learn's per-class precision, recall, F1 and support, from probabilities.
 
+    Taught in notebook 06.
+
     Example:
         >>> print(classification_report([0, 1, 1], np.array([0.2, 0.7, 0.4]), ["cat", "dog"]))
         ... # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
@@ -698,6 +715,8 @@ def expected_calibration_error(
 
 def to_logits(y_prob: np.ndarray) -> np.ndarray:
     """Logits that give back ``y_prob``: ``logit(p)`` (sigmoid) or ``log(p)`` (softmax).
+
+    What temperature scaling divides by ``T`` (notebook 06).
 
     A softmax ignores a constant added to every logit, so ``log(p)`` is a valid set of
     logits; probabilities are clipped to ``[EPS, 1 - EPS]`` so they stay finite.

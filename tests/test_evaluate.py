@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from scipy.special import expit, softmax  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
@@ -451,6 +453,15 @@ def test_predict_multiclass_keras_and_plain_function():
         ev.predict_proba(lambda b: np.asarray(b).reshape(len(b), -1)[:, :3], x)
 
 
+def test_a_two_unit_softmax_is_read_as_two_classes():
+    two = ev.class_probabilities(P2)  # (N, 2) softmax
+    assert ev.scores(Y2, two) == ev.scores(Y2, P2)
+    assert ev.confusion(Y2, two).tolist() == ev.confusion(Y2, P2).tolist()
+    assert ev.fit_temperature(Y2, two) == pytest.approx(ev.fit_temperature(Y2, P2), rel=1e-4)
+    assert ev.predict_proba(lambda b: np.tile([0.25, 0.75], (len(b), 1)), np.zeros((3, 2))).shape \
+        == (3,)
+
+
 def test_predict_with_a_function_on_arrays():
     x = np.stack([np.full((2, 2, 3), v) for v in (0.0, 100.0, 255.0)])
     y_true, p = ev.predict(lambda b: np.asarray(b).mean(axis=(1, 2, 3))[:, None] / 255, x)
@@ -526,3 +537,36 @@ def test_interval_plot_is_labelled():
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("difference", "metric")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["accuracy", "f1"]
     close_all()
+
+
+# ------------------------------------------------------------------- properties
+
+
+@st.composite
+def predictions(draw):
+    """Labels and probabilities, two classes (N,) or more (N, C), every class present."""
+    n_classes = draw(st.integers(2, 4))
+    n = draw(st.integers(n_classes, 25))
+    y = np.array(draw(st.permutations(list(range(n_classes)) + draw(
+        st.lists(st.integers(0, n_classes - 1), min_size=n - n_classes, max_size=n - n_classes)))))
+    raw = np.array(draw(st.lists(st.floats(0.01, 1.0), min_size=n * n_classes,
+                                 max_size=n * n_classes))).reshape(n, n_classes)
+    p = raw / raw.sum(axis=1, keepdims=True)
+    return (y, p[:, 1] if n_classes == 2 and draw(st.booleans()) else p)
+
+
+@settings(max_examples=25, deadline=None)
+@given(predictions(), st.floats(0.2, 5.0))
+def test_properties_of_scores_calibration_and_temperature(data, temperature):
+    y, p = data
+    s = ev.scores(y, p)
+    pred = ev.predicted_labels(p)
+    assert s["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert all(0.0 <= v <= 1.0 for v in s.values())
+    assert ev.confusion(y, p).sum() == len(y)
+    assert 0.0 <= ev.expected_calibration_error(y, p) <= 1.0
+    scaled = ev.apply_temperature(p, temperature)
+    assert scaled.shape == p.shape
+    assert (ev.predicted_labels(scaled)[ev.confidence(p) > 0.5 + 1e-6]
+            == pred[ev.confidence(p) > 0.5 + 1e-6]).all()
+    np.testing.assert_allclose(ev.apply_temperature(p, 1.0), p, atol=1e-6)
