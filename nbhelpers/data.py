@@ -664,7 +664,10 @@ def _save_scan_cache(path: Path | None, entries: dict[str, Any]) -> None:
 
 
 def scan(
-    root: str | Path, workers: int | None = None, cache_file: str | Path | None = None
+    root: str | Path,
+    workers: int | None = None,
+    cache_file: str | Path | None = None,
+    duplicates: bool = True,
 ) -> ValidationReport:
     """Open every file below ``root`` with PIL and report what can be used.
 
@@ -675,6 +678,8 @@ def scan(
     byte, so a few thousand photos take seconds.  With ``cache_file`` (what
     :func:`prepare` passes: a file in ``cfg.cache_dir``), files whose size and
     modification time are unchanged since the last scan are not opened again.
+    ``duplicates=False`` leaves files with the same content as an earlier one
+    unmarked (``prepare`` marks them across the halves of a data set instead).
 
     Raises:
         MissingFolderError: ``root`` does not exist or is not a folder.
@@ -723,7 +728,8 @@ def scan(
         if row["class"] is None and row["status"] != "skipped":
             row.update(status="skipped", problem="outside a class folder",
                        detail=f"put it in {root}/<class name>/")
-    _mark_duplicates(rows)
+    if duplicates:
+        _mark_duplicates(rows)
     columns = ["path", "file", "class", "status", "problem", "detail", "format", "mode",
                "width", "height", "bytes", "sha1", "tf_decodes"]
     frame = pd.DataFrame(rows, columns=columns)
@@ -900,10 +906,11 @@ def check_splits(prepared: Prepared) -> None:
         >>> check_splits(prepare(source="faces", verbose=False)) is None
         True
     """
+    known = dict(zip(prepared.report.files["path"], prepared.report.files["sha1"], strict=True))
     where: dict[str, tuple[str, Path]] = {}
     for split in ("train", "val", "test"):
         for path, _ in prepared.split(split):
-            digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+            digest = known.get(Path(path)) or hashlib.sha1(Path(path).read_bytes()).hexdigest()
             if digest in where and where[digest][0] != split:
                 other_split, other = where[digest]
                 raise DuplicateImageError(
@@ -1002,16 +1009,19 @@ def prepare(
         name = "folder"
 
     if layout == "train_validation":
-        parts = {half: scan(root / half, cache_file=_scan_cache_file(cfg, root / half))
+        parts = {half: scan(root / half, cache_file=_scan_cache_file(cfg, root / half),
+                            duplicates=False)
                  for half in ("train", "validation")}
-        seen: dict[str, dict] = {}
-        for rep in parts.values():  # training copies win: duplicates leave validation
-            rows = rep.files.to_dict("records")
-            for row in rows:
-                if row["problem"] == "duplicate":
-                    row.update(status="ok", problem="", detail="")
-            _mark_duplicates(rows, seen)
-            rep.files = type(rep.files)(rows, columns=rep.files.columns)
+        # Training copies come first, so a duplicate leaves the validation half.
+        rows = {half: rep.files.to_dict("records") for half, rep in parts.items()}
+        for half, half_rows in rows.items():
+            for row in half_rows:
+                row["file"] = f"{half}/{row['file']}"
+        _mark_duplicates(rows["train"] + rows["validation"])
+        for half, rep in parts.items():
+            for row in rows[half]:
+                row["file"] = row["file"].split("/", 1)[1]
+            rep.files = type(rep.files)(rows[half], columns=rep.files.columns)
         classes = _check_classes(parts["train"], allow_empty_classes)
         _check_classes(parts["validation"], allow_empty_classes)
         report = _merge_reports(root, parts)

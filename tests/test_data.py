@@ -492,3 +492,25 @@ def test_layout_is_found_for_old_and_new_keras_return_values(tmp_path):
     assert data._find_layout_root(new.parent, src) == new
     assert data._find_layout_root(tmp_path / "old", src) == old
     assert data._find_layout_root(tmp_path / "old" / "cats_and_dogs_filtered.zip", src) == old
+
+
+def test_a_validation_image_that_is_also_in_training_is_dropped(tmp_path, cfg):
+    root = tmp_path / "halves"
+    for half, n in (("train", 5), ("validation", 4)):
+        for cls, tint in (("cats", 0), ("dogs", 2)):
+            for i in range(n):
+                _save(root / half / cls / f"{i}.jpg", _photo(hash((half, cls)) % 97 * 10 + i, tint),
+                      "JPEG")
+    twin = root / "validation" / "dogs" / "twin.jpg"
+    twin.write_bytes((root / "train" / "dogs" / "0.jpg").read_bytes())
+    src = data.register(data.DataSource("halves", "test", "train_validation", "test only",
+                                        builder=lambda _cfg: root))
+    try:
+        p = data.prepare(cfg, "halves", verbose=False)
+    finally:
+        data.REGISTRY.pop(src.name)
+    row = p.report.files[p.report.files["file"] == "validation/dogs/twin.jpg"].iloc[0]
+    assert row["status"] == "skipped" and row["problem"] == "duplicate"
+    assert "train/dogs/0.jpg" in row["detail"]
+    assert twin not in {path for path, _ in p.val + p.test}
+    data.check_splits(p)
