@@ -1,0 +1,125 @@
+"""JupyterLab in a real browser: open notebook 00, run all its cells, find no error.
+
+Starts JupyterLab on a free local port and drives Debian's Chromium with
+Playwright (no browser download). `.ci/run` installs Chromium so CI always runs
+this; elsewhere it is skipped, with the reason, when no Chromium is found.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = "00_start_here.ipynb"
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
+                             "/usr/bin/chromium") if p and os.path.exists(p)), None)
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found: install Debian's "
+                       "'chromium' package (.ci/run does) to run the JupyterLab browser test"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copy(ROOT / "notebooks" / NOTEBOOK, root / NOTEBOOK)  # never touch the real one
+    port, token = free_port(), "nbh-browser-test"
+    env = dict(os.environ, NBH_PROFILE="offline", JUPYTER_CONFIG_DIR=str(root / ".jupyter"),
+               JUPYTER_RUNTIME_DIR=str(root / ".runtime"))
+    log = open(root / "lab.log", "w")  # noqa: SIM115 - closed in teardown
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+         "jupyterlab.NeverCheckForUpdate"],
+        stdout=log, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                log.close()
+                pytest.fail("JupyterLab did not start:\n" + (root / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+    yield base, token, root
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_notebook_00_runs_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+
+    base, token, root = lab
+    cells = nbformat.read(root / NOTEBOOK, 4).cells
+    # Collapsed cells (the solutions) show no prompt; every other code cell must get a count.
+    shown = sum(c.cell_type == "code" and not c.metadata.get("jupyter", {}).get("source_hidden")
+                for c in cells)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page_errors: list[str] = []
+        page.on("pageerror", lambda e: page_errors.append(str(e)))
+        page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}", timeout=120_000)
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+        # Wait for the kernel to be ready before running.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-Notebook-ExecutionIndicator, "
+            ".jp-KernelStatus')].some(e => /idle/i.test(e.getAttribute('data-status') || "
+            "e.getAttribute('title') || e.textContent))",
+            timeout=120_000)
+        page.click(".jp-NotebookPanel .jp-Cell")  # give the notebook focus: Run All needs it
+        page.keyboard.press("Escape")
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        # Done when no prompt shows '*' and every visible code cell shows a count.
+        deadline, prompts = time.time() + 300, []
+        while time.time() < deadline:
+            prompts = page.eval_on_selector_all(
+                ".jp-CodeCell .jp-InputPrompt", "els => els.map(e => e.textContent.trim())")
+            done = [t for t in prompts if re.fullmatch(r"\[\d+\]:?", t)]
+            if len(done) >= shown and not any("*" in t for t in prompts):
+                break
+            time.sleep(2)
+        else:
+            page.screenshot(path=str(root / "timeout.png"))
+            pytest.fail(f"cells did not finish in 300 s; prompts: {prompts}; "
+                        f"screenshot: {root / 'timeout.png'}")
+        errors = page.eval_on_selector_all(
+            ".jp-OutputArea-output", "els => els.map(e => e.innerText)"
+            ".filter(t => /Traceback \\(most recent call last\\)/.test(t))")
+        dialogs = page.query_selector_all(".jp-Dialog")
+        banner = page.inner_text(".jp-NotebookPanel")
+        browser.close()
+    assert not errors, "errors in the page:\n" + "\n---\n".join(errors)[:3000]
+    assert not dialogs, "an error dialog was shown"
+    assert not page_errors, page_errors
+    assert "OFFLINE PROFILE" in banner  # the setup cell ran and printed its banner

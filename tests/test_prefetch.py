@@ -1,0 +1,53 @@
+"""`make prefetch`: what it fetches, and what it says offline."""
+
+from __future__ import annotations
+
+from nbhelpers import config, prefetch
+
+
+def test_items_cover_every_backbone_and_the_data_set():
+    labels = " ".join(i.label for i in prefetch.items())
+    for name in ("VGG16", "ResNet50", "MobileNetV2", "EfficientNetB0", "cats vs dogs", "class names"):
+        assert name in labels
+    for item in prefetch.items():
+        assert item.url.startswith("https://") and item.url.endswith(item.filename)
+
+
+def test_mobilenet_weights_match_the_profiles_image_sizes():
+    names = [i.filename for i in prefetch.items() if "mobilenet" in i.filename]
+    for profile in ("full", "cpu"):
+        assert any(f"_{config.PROFILES[profile].image_size}_no_top" in n for n in names)
+
+
+def test_offline_names_each_url_and_folder(capsys):
+    missing = prefetch.prefetch(online=False)
+    out = capsys.readouterr().out
+    assert missing == len(prefetch.items())  # the test's Keras cache is empty
+    for item in prefetch.items():
+        assert item.url in out and str(item.folder) in out
+    assert "no network" in out
+
+
+def test_cached_items_are_not_fetched_again(monkeypatch, capsys):
+    calls = []
+    fake = [prefetch.Item("a", "https://x/a.h5", "a.h5", config.keras_cache_dir(),
+                          lambda: calls.append("a"))]
+    fake[0].folder.mkdir(parents=True, exist_ok=True)
+    fake[0].path.write_bytes(b"w")
+    fake.append(prefetch.Item("b", "https://x/b.h5", "b.h5", config.keras_cache_dir(),
+                              lambda: calls.append("b")))
+    monkeypatch.setattr(prefetch, "items", lambda: fake)
+    assert prefetch.prefetch(online=True) == 0
+    assert calls == ["b"]
+    assert "cached   a" in capsys.readouterr().out
+
+
+def test_a_failed_fetch_is_reported_and_counted(monkeypatch, capsys):
+    def boom():
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(prefetch, "items", lambda: [
+        prefetch.Item("w", "https://x/w.h5", "w.h5", config.keras_cache_dir(), boom)])
+    assert prefetch.prefetch(online=True) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "connection reset" in out and "https://x/w.h5" in out
