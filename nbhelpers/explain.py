@@ -101,7 +101,7 @@ class Explanation:
 
     Example:
         >>> e = Explanation("gradcam", np.ones((4, 4), "float32"), target=1, seconds=0.1)
-        >>> e.attribution.shape, e.scaled().max()
+        >>> e.attribution.shape, float(e.scaled().max())
         ((4, 4), 1.0)
     """
 
