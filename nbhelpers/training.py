@@ -67,12 +67,14 @@ __all__ = [
     "compile_model",
     "count_params",
     "EpochLog",
+    "read_history",
     "training_callbacks",
     "fit",
     "train_head_on_features",
     "prepare_finetuning",
     "artifact_paths",
     "save_artifact",
+    "save_stage",
     "load_record",
     "load_saved_model",
     "train_stage",
@@ -690,6 +692,7 @@ def train_stage(stage: str, cfg: Config | None = None, *, strategy: Any = None,
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     rec = recipe(cfg)
     strategy = strategy or env.strategy()
+    _config.seed_everything(cfg.seed)  # the same model whatever ran before in the notebook
     t0 = time.perf_counter()
     if stage == "head":
         augment = rec.head_method == "end_to_end" and rec.head_augment
@@ -713,7 +716,6 @@ def train_stage(stage: str, cfg: Config | None = None, *, strategy: Any = None,
                 history = fit(model, train_ds, val_ds, epochs=cfg.head_epochs, name="head",
                               cfg=cfg, patience=rec.patience)
                 metrics = _metrics(model, val_ds)
-        stages = ["head"]
         initial_epoch = 0
     else:
         model = get_model("head", cfg, strategy=strategy, verbose=verbose)  # built in scope
@@ -725,21 +727,64 @@ def train_stage(stage: str, cfg: Config | None = None, *, strategy: Any = None,
                           initial_epoch=initial_epoch,
                           epochs=initial_epoch + cfg.finetune_epochs, patience=rec.patience)
             metrics = _metrics(model, val_ds)
-        stages = ["head", "finetuned"]
-    wall = time.perf_counter() - t0
+    record = save_stage(model, stage, history, cfg, wall_time_s=time.perf_counter() - t0,
+                        metrics=metrics, initial_epoch=initial_epoch, class_names=class_names,
+                        method=rec.head_method if stage == "head" else None, strategy=strategy)
+    if verbose:
+        print(f"Trained {stage!r} in {record['wall_time_s']:.1f} s; val accuracy "
+              f"{record['metrics']['val_accuracy']:.3f} {cfg.label()}")
+    return model, record
+
+
+def save_stage(
+    model: keras.Model,
+    stage: str,
+    history: dict[str, list],
+    cfg: Config | None = None,
+    *,
+    wall_time_s: float,
+    metrics: dict[str, float],
+    initial_epoch: int = 0,
+    class_names: Sequence[str] = (),
+    method: str | None = None,
+    strategy: Any = None,
+) -> dict[str, Any]:
+    """Save a trained stage the way :func:`get_model` will find it; return its record.
+
+    The record: stages, method, epochs, initial epoch, learning rate,
+    trainable/total parameters, ``metrics`` (validation), wall time, the
+    history (``{"loss": [...], "val_accuracy": [...], ...}``), the settings it
+    was trained with and the strategy (plus profile, data set, versions: see
+    :func:`save_artifact`).  Notebook 05 fine-tunes by hand, then calls this.
+
+    Example:
+        >>> import tempfile, dataclasses
+        >>> cfg = dataclasses.replace(_config.setup("offline", quiet=True),
+        ...                           artifacts_dir=Path(tempfile.mkdtemp()))
+        >>> inp = keras.Input((2,)); m = keras.Model(inp, keras.layers.Dense(1)(inp))
+        >>> r = save_stage(m, "head", {"epoch": [0], "loss": [0.7]}, cfg, wall_time_s=1.0,
+        ...                metrics={"val_accuracy": 0.5})
+        >>> r["epochs"], r["history"], r["stages"]
+        (1, {'loss': [0.7]}, ['head'])
+    """
+    from . import env
+
+    cfg = cfg or _config.current()
+    strategy = strategy or env.strategy()
+    rec = recipe(cfg)
     record = {
-        "stages": stages,
-        "method": rec.head_method if stage == "head" else "unfreeze " + TOP_BLOCK[rec.backbone],
+        "stages": list(STAGES[: STAGES.index(stage) + 1]) if stage in STAGES else [stage],
+        "method": method or ("unfreeze " + TOP_BLOCK.get(rec.backbone, "block5")),
         "backbone": rec.backbone,
         "head": rec.head,
-        "class_names": class_names,
+        "class_names": list(class_names),
         "epochs": len(history.get("loss", [])),
-        "initial_epoch": initial_epoch,
+        "initial_epoch": int(initial_epoch),
         "learning_rate": cfg.head_learning_rate if stage == "head" else cfg.finetune_learning_rate,
         "trainable_params": count_params(model),
         "total_params": count_params(model) + count_params(model, trainable=False),
-        "metrics": metrics,
-        "wall_time_s": round(wall, 3),
+        "metrics": dict(metrics),
+        "wall_time_s": round(float(wall_time_s), 3),
         "history": {k: v for k, v in history.items() if k != "epoch"},
         "history_epochs": history.get("epoch", []),
         "settings": _settings(stage, cfg),
@@ -747,10 +792,7 @@ def train_stage(stage: str, cfg: Config | None = None, *, strategy: Any = None,
         "replicas": int(strategy.num_replicas_in_sync),
     }
     save_artifact(model, stage, record, cfg)
-    if verbose:
-        print(f"Trained {stage!r} in {wall:.1f} s; val accuracy "
-              f"{metrics['val_accuracy']:.3f} {cfg.label()}")
-    return model, load_record(stage, cfg)
+    return load_record(stage, cfg)
 
 
 def get_model(stage: str = "finetuned", cfg: Config | None = None, *, retrain: bool = False,

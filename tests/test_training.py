@@ -324,3 +324,23 @@ def test_get_model_trains_saves_then_loads(small_cfg, capsys):
 def test_get_model_rejects_unknown_stages(cfg):
     with pytest.raises(ValueError, match="stage"):
         training.get_model("best", cfg)
+
+
+# --------------------------------------------------------------------------- figure
+
+
+def test_training_curves_continue_where_the_head_stopped():
+    head = {"loss": [0.9, 0.6, 0.5], "val_loss": [1.0, 0.8, 0.7],
+            "accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.5, 0.6, 0.7]}
+    fine = {"loss": [0.3, 0.2], "val_loss": [0.6, 0.65],
+            "accuracy": [0.9, 0.95], "val_accuracy": [0.75, 0.74]}
+    fig = nbh.plots.training_curves({"head": head, "fine": fine}, starts={"fine": 3},
+                                    boundaries={"unfrozen": 3})
+    acc, loss = fig.axes
+    assert (acc.get_title(), loss.get_title()) == ("accuracy", "loss")
+    xs = {line.get_label(): list(line.get_xdata()) for line in loss.lines}
+    assert xs["head: training"] == [1, 2, 3] and xs["fine: validation"] == [4, 5]
+    ys = {line.get_label(): list(line.get_ydata()) for line in loss.lines}
+    assert ys["fine: validation"] == [0.6, 0.65]
+    with pytest.raises(ValueError):
+        nbh.plots.training_curves({})
