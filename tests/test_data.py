@@ -514,3 +514,15 @@ def test_a_validation_image_that_is_also_in_training_is_dropped(tmp_path, cfg):
     assert "train/dogs/0.jpg" in row["detail"]
     assert twin not in {path for path, _ in p.val + p.test}
     data.check_splits(p)
+
+
+def test_nbh_data_source_points_every_notebook_at_your_folder(tmp_path, cfg, monkeypatch):
+    for cls, tint in (("left", 0), ("right", 2)):
+        for i in range(4):
+            _save(tmp_path / cls / f"{i}.png", _photo(10 * tint + i, tint, 16), "PNG")
+    monkeypatch.setenv("NBH_DATA_SOURCE", str(tmp_path))
+    p = data.prepare(cfg, verbose=False)
+    assert p.class_names == ["left", "right"] and p.source == "folder" and p.root == tmp_path
+    assert p.split("validation") is p.val
+    monkeypatch.delenv("NBH_DATA_SOURCE")
+    assert data.prepare(cfg, verbose=False).class_names == ["face", "non_face"]
