@@ -14,7 +14,14 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export TQDM_DISABLE := 1
 export MPLBACKEND := Agg
 
-.PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab clean
+# The Colab lane: a second environment with the versions Colab ships (Python 3.13).
+COLAB_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
+COLAB_VENV   ?= .venv-colab
+CPY          := $(COLAB_VENV)/bin/python
+NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg \
+                --nbval-cell-timeout=600 -p no:cacheprovider
+
+.PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv clean
 
 venv: $(STAMP)
 
@@ -36,8 +43,7 @@ unit: venv
 
 nbtest: venv
 	NBH_PROFILE=offline MPLBACKEND=module://matplotlib_inline.backend_inline \
-	$(PY) -m pytest notebooks --nbval-lax --nbval-current-env \
-	  --sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 -p no:cacheprovider
+	$(PY) -m pytest notebooks $(NBVAL_ARGS)
 
 test: lint unit nbtest
 
@@ -55,6 +61,23 @@ student: venv
 
 nav: venv
 	$(PY) scripts/nbtools.py nav
+
+colab-venv: $(COLAB_VENV)/.installed
+
+$(COLAB_VENV)/.installed: requirements-colab.txt pyproject.toml
+	@test -n "$(COLAB_PYTHON)" || { echo "make test-colab needs Python 3.13 (set COLAB_PYTHON=...)"; exit 1; }
+	@test -x $(CPY) || $(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	$(CPY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CPY) -m pip install --quiet --disable-pip-version-check -r requirements-colab.txt
+	$(CPY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+# Unit tests, doctests and every notebook on Colab's versions (the browser test needs
+# JupyterLab, which Colab does not use; it runs in `make test`).
+test-colab: colab-venv
+	$(CPY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not browser"
+	NBH_PROFILE=offline MPLBACKEND=module://matplotlib_inline.backend_inline \
+	$(CPY) -m pytest notebooks $(NBVAL_ARGS)
 
 clean:
 	rm -rf build .pytest_cache
