@@ -97,6 +97,14 @@ def _batch_fn(model: Any) -> Callable[[Any], Any]:
     raise TypeError(f"expected a Keras model or a function of a batch, got {type(model).__name__}")
 
 
+def _as_labels(y: Any) -> np.ndarray:
+    """Integer labels ``(N,)``; one-hot labels ``(N, C)`` become their arg-max."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        y = y.argmax(axis=1)
+    return y.reshape(-1).astype(int)
+
+
 def _is_dataset(data: Any) -> bool:
     return hasattr(data, "element_spec")  # tf.data.Dataset, without importing TensorFlow
 
@@ -125,13 +133,13 @@ def predict(
             x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
             ps.append(np.asarray(fn(x)))
             if y is not None:
-                ys.append(np.asarray(y).reshape(-1))
+                ys.append(_as_labels(y))
         if not ps:
             raise ValueError("the data set is empty")
         y_true = np.concatenate(ys).astype(int) if ys else None
         return y_true, _as_probabilities(np.concatenate(ps))
     if isinstance(data, tuple) and len(data) == 2:
-        x, y_true = np.asarray(data[0]), np.asarray(data[1]).reshape(-1).astype(int)
+        x, y_true = np.asarray(data[0]), _as_labels(data[1])
     else:
         x, y_true = np.asarray(data), None
     if hasattr(model, "predict") and hasattr(model, "predict_on_batch"):  # Keras: batches itself

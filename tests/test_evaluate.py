@@ -449,6 +449,8 @@ def test_predict_multiclass_keras_and_plain_function():
     y_true, p_fn = ev.predict(lambda b: softmax(np.asarray(b).reshape(len(b), -1)[:, :3] / 255,
                                                 axis=1), (x, np.arange(10) % 3), batch_size=3)
     assert p_fn.shape == (10, 3) and y_true.tolist() == (np.arange(10) % 3).tolist()
+    one_hot = tf.data.Dataset.from_tensor_slices((x, np.eye(3)[np.arange(10) % 3])).batch(4)
+    assert ev.predict(model, one_hot)[0].tolist() == (np.arange(10) % 3).tolist()
     with pytest.raises(ValueError, match="logits"):
         ev.predict_proba(lambda b: np.asarray(b).reshape(len(b), -1)[:, :3], x)
 
