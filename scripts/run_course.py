@@ -100,6 +100,46 @@ profile(s): <b>{", ".join(profiles) or "none"}</b>. Total wall time {total:.0f} 
 """
 
 
+GUIDE = ROOT / "docs" / "instructor_guide.md"
+TIMINGS = ROOT / "docs" / "timings.json"
+
+
+def record_timings(results: list[dict]) -> None:
+    """Keep the latest wall time per (profile, notebook) in docs/timings.json and
+    regenerate the instructor guide's timing table from it."""
+    data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    for r in results:
+        if r["ok"] and r["profile"] != "unknown":
+            data.setdefault(r["profile"], {})[r["notebook"]] = {
+                "seconds": r["seconds"], "date": when, "cpus": os.cpu_count()}
+    TIMINGS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    if GUIDE.exists():
+        text = GUIDE.read_text()
+        start, end = "<!-- timings:start -->", "<!-- timings:end -->"
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            GUIDE.write_text(f"{head}{start}\n{timings_table(data)}\n{end}{rest.split(end, 1)[1]}")
+
+
+def timings_table(data: dict) -> str:
+    profiles = [p for p in ("offline", "cpu", "full") if p in data]
+    if not profiles:
+        return "(no timings recorded yet: run `make run`)"
+    rows = ["| notebook | " + " | ".join(f"{p} (s)" for p in profiles) + " |",
+            "|---|" + "---:|" * len(profiles)]
+    for stem, title, _ in nbtools.COURSE:
+        cells = []
+        for p in profiles:
+            t = data[p].get(stem)
+            cells.append(f"{t['seconds']:.0f}" if t else "")
+        rows.append(f"| {stem[:2]} {title} | " + " | ".join(cells) + " |")
+    notes = "; ".join(
+        f"{p}: measured {max(v['date'] for v in data[p].values())} on "
+        f"{max(v['cpus'] or 0 for v in data[p].values())} CPU cores" for p in profiles)
+    return "\n".join(rows) + f"\n\n({notes}.)"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", nargs="*", default=None, help="notebook number prefixes, e.g. 03 04")
@@ -121,6 +161,7 @@ def main() -> int:
         print(f"  {r['seconds']:7.1f} s  profile={r['profile']}  {status}", flush=True)
     (BUILD / "html" / "index.html").write_text(index_page(results), encoding="utf-8")
     (BUILD / "timings.json").write_text(json.dumps(results, indent=2))
+    record_timings(results)
     failed = [r for r in results if not r["ok"]]
     print("\nSummary")
     for r in results:

@@ -1,0 +1,58 @@
+"""`make run`'s report: the index page and the instructor guide's timing table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import run_course  # noqa: E402
+
+
+def results():
+    return [
+        {"notebook": "00_start_here", "seconds": 12.3, "ok": True, "error": None,
+         "profile": "offline"},
+        {"notebook": "01_convolution_and_pooling", "seconds": 40.0, "ok": False,
+         "error": "ValueError: boom", "profile": "offline"},
+    ]
+
+
+def test_index_page_lists_every_notebook_with_status_and_profile():
+    page = run_course.index_page(results())
+    assert 'href="00_start_here.html"' in page and "12.3" in page
+    assert "FAILED: ValueError: boom" in page
+    assert "not run" in page  # notebooks 02-10 were not part of this run
+    assert "Offline profile" in page and "not a result" in page
+
+
+def test_timings_table_has_a_column_per_profile():
+    data = {"offline": {"00_start_here": {"seconds": 12.3, "date": "2026-11-28", "cpus": 2}},
+            "cpu": {"04_adding_a_head": {"seconds": 300.0, "date": "2026-11-29", "cpus": 8}}}
+    table = run_course.timings_table(data)
+    assert table.splitlines()[0] == "| notebook | offline (s) | cpu (s) |"
+    assert "| 00 Start here | 12 |  |" in table and "| 04 Adding a classification head |  | 300 |" in table
+    assert "cpu: measured 2026-11-29 on 8 CPU cores" in table
+
+
+def test_record_timings_updates_the_guide(tmp_path, monkeypatch):
+    guide = tmp_path / "guide.md"
+    guide.write_text("intro\n<!-- timings:start -->\nold\n<!-- timings:end -->\nrest\n")
+    monkeypatch.setattr(run_course, "GUIDE", guide)
+    monkeypatch.setattr(run_course, "TIMINGS", tmp_path / "t.json")
+    run_course.record_timings(results())
+    text = guide.read_text()
+    assert "old" not in text and "| 00 Start here | 12 |" in text and text.endswith("rest\n")
+    # the failed notebook is not recorded as a timing
+    assert "01_convolution" not in (tmp_path / "t.json").read_text()
+
+
+def test_detect_profile_reads_the_banner():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("cfg = nbh.setup()")
+    cell.outputs = [nbformat.v4.new_output("stream", text="nbhelpers profile: cpu  (ImageNet)\n")]
+    nb.cells = [cell]
+    assert run_course.detect_profile(nb) == "cpu"
