@@ -42,6 +42,7 @@ __all__ = [
     "CAFFE_MEAN_BGR",
     "WeightsUnavailableError",
     "Preprocess",
+    "FrozenDropout",
     "preprocess_input",
     "weights_file",
     "weights_url",
@@ -258,6 +259,44 @@ class Preprocess(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+@keras.saving.register_keras_serializable(package="nbhelpers", name="FrozenDropout")
+class FrozenDropout(keras.layers.Dropout):
+    """Dropout that stays off while the layer is frozen (``trainable=False``).
+
+    In a flat graph ``fit`` passes ``training=True`` to every layer, so the
+    dropout layers inside a frozen EfficientNet would keep dropping.  A nested
+    backbone called with ``training=False`` avoids that; the flat one replaces
+    its Dropout layers by this one, which follows ``trainable`` as frozen
+    BatchNormalization does.
+
+    Example:
+        >>> layer = FrozenDropout(0.5); layer.trainable = False
+        >>> bool(np.all(keras.ops.convert_to_numpy(layer(np.ones((1, 8)), training=True)) == 1))
+        True
+    """
+
+    def call(self, inputs: Any, training: Any = False) -> Any:
+        return super().call(inputs, training=training if self.trainable else False)
+
+
+def _frozen_aware_dropout(model: keras.Model) -> keras.Model:
+    """A copy of the model (same names and weights) whose Dropout layers are FrozenDropout.
+
+    Every layer is cloned, so each has one node in one graph and
+    ``layer.output`` stays unambiguous (probes, Grad-CAM).
+    """
+    if not any(type(layer) is keras.layers.Dropout for layer in model.layers):
+        return model
+
+    def swap(layer: keras.layers.Layer) -> keras.layers.Layer:
+        cls = FrozenDropout if type(layer) is keras.layers.Dropout else type(layer)
+        return cls.from_config(layer.get_config())
+
+    clone = keras.models.clone_model(model, clone_function=swap)
+    clone.set_weights(model.get_weights())
+    return keras.Model(clone.input, clone.output, name=model.name)
+
+
 # --------------------------------------------------------------------------- backbones
 
 
@@ -283,8 +322,8 @@ def _flat_application(spec: Backbone, input_shape: Any, weights: str | None) -> 
         include_top=False, weights=weights, input_tensor=x, input_shape=tuple(input_shape)
     )
     # The application's model starts at `inputs` (Keras traces input_tensor back to its
-    # source), so its graph already is Input -> preprocess -> ...; rename it only.
-    return keras.Model(inputs, app.output, name=spec.name)
+    # source), so its graph already is Input -> preprocess -> ...
+    return _frozen_aware_dropout(keras.Model(inputs, app.output, name=spec.name))
 
 
 def _weighted(model: keras.Model) -> list[keras.layers.Layer]:

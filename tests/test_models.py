@@ -395,3 +395,21 @@ def test_imagenet_classifier_offline_fails_fast(tmp_path, monkeypatch):
     with pytest.raises(models.WeightsUnavailableError, match="vgg16_weights_tf_dim_ordering_tf_kernels.h5"):
         models.load_imagenet_classifier("vgg16", "imagenet")
     assert time.perf_counter() - start < 1.0
+
+
+def test_frozen_efficientnet_dropout_is_off_and_comes_back_when_unfrozen(backbones):
+    """fit passes training=True to every layer of a flat graph; frozen dropout must ignore it."""
+    base_model = backbones["efficientnetb0"]
+    drops = [layer for layer in base_model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert drops and all(isinstance(layer, models.FrozenDropout) for layer in drops)
+    model = models.build_classifier(base_model, head="gap", dropout=0.0)
+    probe = keras.Model(
+        model.input, [model.get_layer("block6b_drop").output, model.get_layer("block6b_project_bn").output]
+    )
+    images = _images(16)
+    dropped, before = (keras.ops.convert_to_numpy(t) for t in probe(images, training=True))
+    np.testing.assert_array_equal(dropped, before)  # frozen: inference mode
+    models.unfreeze_from(model, "block6")
+    dropped, before = (keras.ops.convert_to_numpy(t) for t in probe(images, training=True))
+    assert not np.allclose(dropped, before)  # trainable again: stochastic depth drops
+    models.freeze(model)
