@@ -97,15 +97,16 @@ def _class_index() -> object:
 
 
 def _dataset_item() -> Item:
-    url = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
-    cache = config.data_dir() / "cache"
+    from . import data  # imports TensorFlow: only when the list is built
+
+    source = data.REGISTRY["cats_and_dogs"]
+    cfg = config.make_config(config.Resolution(config.PROFILES["cpu"], "cpu", "make prefetch"))
 
     def fetch() -> object:
-        from . import data
+        return data.fetch(source, cfg)
 
-        return data.download("cats_and_dogs", cache_dir=cache)
-
-    return Item("cats vs dogs data set", url, "cats_and_dogs_filtered.zip", cache, fetch)
+    return Item("cats vs dogs data set", str(source.url), str(source.archive_name),
+                cfg.cache_dir / "datasets", fetch)
 
 
 def status(selected: list[Item] | None = None) -> list[tuple[Item, bool]]:
