@@ -449,6 +449,9 @@ _CONVERSIONS: dict[str, tuple[str, str]] = {
 }
 
 
+_EXIF_ORIENTATION = 0x0112
+
+
 def _tf_decodes(fmt: str, mode: str) -> bool:
     """Whether ``tf.io.decode_image(..., channels=3)`` reads this format/mode correctly."""
     if fmt in ("JPEG", "MPO"):
@@ -506,8 +509,13 @@ def _inspect(path: Path, root: Path) -> dict[str, Any]:
     if fmt not in SUPPORTED_FORMATS or ext not in SUPPORTED_EXTENSIONS:
         supported = ", ".join(SUPPORTED_EXTENSIONS)
         return skip("unsupported", f"{fmt} image named {ext or '(no extension)'}; read: {supported}")
+    orientation = 1
     try:
         with Image.open(io.BytesIO(data)) as im:
+            try:
+                orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            except Exception:  # a damaged EXIF block is no reason to drop the pixels
+                orientation = 1
             if fmt == "JPEG":
                 # Decode at 1/8 scale: every byte is still read (so truncation
                 # is caught), but the inverse DCT is much cheaper.
@@ -529,6 +537,14 @@ def _inspect(path: Path, root: Path) -> dict[str, Any]:
         problem, detail = _CONVERSIONS.get(mode, (f"mode {mode}", f"{mode} -> RGB"))
         notes.append(problem)
         row.update(status="converted", problem=problem, detail=detail)
+    if orientation not in (1, 0):
+        # Phones store portrait photos sideways plus an EXIF "rotate me" tag, which
+        # tf.io ignores: a PIL copy, turned upright, is read instead.
+        row["tf_decodes"] = False
+        notes.append("EXIF rotation")
+        row.update(status="converted", problem="; ".join(notes),
+                   detail="; ".join(d for d in (row["detail"], f"EXIF orientation {orientation}: "
+                                               "turned upright") if d))
     if ext not in expected:
         row["problem"] = "; ".join([*notes, "wrong extension"])
         row["detail"] = "; ".join(
@@ -943,8 +959,8 @@ def _check_classes(report: ValidationReport, allow_empty_classes: bool) -> list[
 
 
 def _pil_copies(report: ValidationReport, cache: Path) -> dict[Path, Path]:
-    """RGB PNG copies, in ``cache``, of usable files TensorFlow cannot decode itself."""
-    from PIL import Image
+    """RGB PNG copies, in ``cache``, of usable files TensorFlow cannot decode (or turn) itself."""
+    from PIL import Image, ImageOps
 
     need = report.usable[~report.usable["tf_decodes"].astype(bool)]
     out: dict[Path, Path] = {}
@@ -954,7 +970,7 @@ def _pil_copies(report: ValidationReport, cache: Path) -> dict[Path, Path]:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_suffix(f".tmp{os.getpid()}")
             with Image.open(path) as im:
-                im.convert("RGB").save(tmp, format="PNG")
+                ImageOps.exif_transpose(im).convert("RGB").save(tmp, format="PNG")
             os.replace(tmp, target)
         out[Path(path)] = target
     return out
@@ -1098,10 +1114,10 @@ def read_image(path: str | Path, size: int | None = None) -> np.ndarray:
         >>> read_image(write_faces() / "face" / "face_000.png", size=32).shape
         (32, 32, 3)
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with Image.open(path) as im:
-        im = im.convert("RGB")
+        im = ImageOps.exif_transpose(im).convert("RGB")
         if size is not None:
             im = im.resize((size, size), Image.BILINEAR)
         return np.asarray(im, dtype=np.uint8)

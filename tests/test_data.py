@@ -526,3 +526,26 @@ def test_nbh_data_source_points_every_notebook_at_your_folder(tmp_path, cfg, mon
     assert p.split("validation") is p.val
     monkeypatch.delenv("NBH_DATA_SOURCE")
     assert data.prepare(cfg, verbose=False).class_names == ["face", "non_face"]
+
+
+def test_exif_rotated_photos_are_read_upright(tmp_path, cfg):
+    for cls, tint in (("a", 0), ("b", 2)):
+        for i in range(3):
+            _save(tmp_path / cls / f"{i}.jpg", _photo(10 * tint + i, tint, 32), "JPEG")
+    stored = np.zeros((32, 32, 3), np.uint8)
+    stored[:16, :, 0] = 255  # red on top as stored ...
+    stored[16:, :, 2] = 255  # ... blue below
+    exif = Image.Exif()
+    exif[0x0112] = 3  # "display rotated by 180 degrees": blue on top
+    sideways = tmp_path / "a" / "phone.jpg"
+    Image.fromarray(stored).save(sideways, "JPEG", exif=exif.tobytes(), quality=95)
+    p = data.prepare(cfg, tmp_path, val_fraction=0.2, test_fraction=0.2, verbose=False)
+    row = p.report.files[p.report.files["file"] == "a/phone.jpg"].iloc[0]
+    assert row["status"] == "converted" and row["problem"] == "EXIF rotation"
+    assert sideways in p.readable
+    upright = data.read_image(sideways)
+    assert upright[2, 16, 2] > 200 and upright[2, 16, 0] < 60, "PIL read must turn it upright"
+    split = next(s for s in ("train", "val", "test") if any(q == sideways for q, _ in p.split(s)))
+    x, _ = data.load_split(p, split, cfg)
+    img = x[[q for q, _ in p.split(split)].index(sideways)]
+    assert img[2, :, 2].mean() > 200 and img[2, :, 0].mean() < 60, "tf.data must see it upright"
