@@ -18,6 +18,13 @@ after the input is the serialisable :class:`Preprocess` layer named
 ``"preprocess"``, which applies the backbone's own preprocessing, so saved
 models reload with ``safe_mode=True`` (no ``Lambda`` layers) and nobody can
 forget to preprocess.
+
+A frozen backbone runs in inference mode although ``fit`` passes
+``training=True`` to every layer of a flat graph: Keras 3's BatchNormalization
+uses its moving statistics while ``trainable=False``, and the Dropout layers
+inside a backbone (EfficientNet's stochastic depth) are :class:`FrozenDropout`,
+which does the same.  Unfrozen layers train normally; :func:`unfreeze_from`
+keeps BatchNormalization frozen unless asked otherwise.
 """
 
 from __future__ import annotations

@@ -413,3 +413,15 @@ def test_frozen_efficientnet_dropout_is_off_and_comes_back_when_unfrozen(backbon
     dropped, before = (keras.ops.convert_to_numpy(t) for t in probe(images, training=True))
     assert not np.allclose(dropped, before)  # trainable again: stochastic depth drops
     models.freeze(model)
+
+
+def test_efficientnet_classifier_reloads_with_safe_mode(backbones, tmp_path):
+    model = models.build_classifier(backbones["efficientnetb0"], head="gap", num_classes=3)
+    model.save(tmp_path / "effnet.keras")
+    loaded = keras.models.load_model(tmp_path / "effnet.keras", safe_mode=True)
+    assert isinstance(loaded.get_layer("block6b_drop"), models.FrozenDropout)
+    assert loaded.get_layer("block6b_drop").trainable is False
+    images = _images(2)
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6
+    )
