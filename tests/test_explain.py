@@ -266,7 +266,10 @@ def test_randomising_the_model_changes_every_explanation(models, images, backgro
     so the rank correlation is measured on the half the model looks at.
     """
     method_kw = {m: kw_for(m, background) for m in ex.METHODS}
-    table, maps = ex.cascading_randomisation(models["left"], images[1], cfg=cfg, method_kw=method_kw)
+    ref = {"gradcam": ex.explain("gradcam", models["left"], images[1], cfg=cfg)}
+    table, maps = ex.cascading_randomisation(models["left"], images[1], cfg=cfg, method_kw=method_kw,
+                                             reference=ref)
+    assert maps["gradcam"][0] is ref["gradcam"]
     assert set(table["method"]) == set(ex.METHODS)
     assert table.groupby("method")["step"].max().eq(3).all()
     assert (table[table.step == 0]["spearman"] == 1.0).all()
