@@ -451,9 +451,10 @@ _CLASS_INDEX_FILE = "imagenet_class_index.json"
 def imagenet_class_index() -> dict[int, tuple[str, str]]:
     """ImageNet's 1000 classes: ``{index: (wordnet_id, name)}``, without a download.
 
-    The course ships ``data/imagenet_class_index.json`` (the file Keras'
-    ``decode_predictions`` downloads); it is also looked for in the data
-    folder and the Keras cache, and downloaded by Keras as a last resort.
+    nbhelpers ships ``resources/imagenet_class_index.json`` (the file Keras'
+    ``decode_predictions`` downloads), so this works offline and on Colab; the
+    data folder and the Keras cache are looked in too, and Keras downloads it
+    as a last resort.
 
     Example:
         >>> imagenet_class_index()[281]
@@ -461,7 +462,7 @@ def imagenet_class_index() -> dict[int, tuple[str, str]]:
     """
     import json
 
-    here = Path(__file__).resolve().parent.parent / "data" / _CLASS_INDEX_FILE
+    here = Path(__file__).resolve().parent / "resources" / _CLASS_INDEX_FILE
     for path in (here, _config.data_dir() / _CLASS_INDEX_FILE,
                  _config.keras_cache_dir() / _CLASS_INDEX_FILE):
         if path.is_file():

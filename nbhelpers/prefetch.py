@@ -20,9 +20,6 @@ from . import config
 
 __all__ = ["Item", "items", "status", "prefetch"]
 
-_KA = "https://storage.googleapis.com/tensorflow/keras-applications"
-
-
 @dataclass(frozen=True)
 class Item:
     """One thing to download: what, from where, into which folder, and how."""
@@ -41,72 +38,50 @@ class Item:
         return self.path.exists()
 
 
-def _app(constructor: str, **kwargs) -> Callable[[], object]:
-    def fetch() -> object:
-        import keras
-
-        return getattr(keras.applications, constructor)(weights="imagenet", **kwargs)
-
-    return fetch
-
-
 def items() -> list[Item]:
-    """Everything the full and cpu profiles use: backbone weights, class names, data set.
+    """Everything the full and cpu profiles use: every backbone's weights, the data set.
+
+    The file names and URLs come from ``nbhelpers.models.BACKBONES`` and
+    ``nbhelpers.data.REGISTRY``; fetching goes through the same functions the
+    notebooks call, so what is cached is exactly what they look for.
 
     Example:
         >>> labels = [i.label for i in items()]
-        >>> "VGG16 convolutional base" in labels and "cats vs dogs data set" in labels
+        >>> "VGG16 base" in labels and "cats vs dogs data set" in labels
         True
     """
+    from . import data, models  # import TensorFlow only when the list is built
+
     kc = config.keras_cache_dir()
-    cpu_size = config.PROFILES["cpu"].image_size
-    out = [
-        Item("VGG16 convolutional base", f"{_KA}/vgg16/{config.VGG16_NOTOP_FILE}",
-             config.VGG16_NOTOP_FILE, kc, _app("VGG16", include_top=False)),
-        Item("VGG16 with its ImageNet classifier (notebook 02)",
-             f"{_KA}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-             "vgg16_weights_tf_dim_ordering_tf_kernels.h5", kc, _app("VGG16", include_top=True)),
-        Item("ResNet50 base (notebook 10)",
-             f"{_KA}/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-             "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", kc,
-             _app("ResNet50", include_top=False)),
-        Item("EfficientNetB0 base (notebook 10)",
-             "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
-             "efficientnetb0_notop.h5", kc, _app("EfficientNetB0", include_top=False)),
-    ]
-    for size in sorted({224, cpu_size}):
-        name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{size}_no_top.h5"
-        out.append(Item(f"MobileNetV2 base at {size} px (notebook 10)", f"{_KA}/mobilenet_v2/{name}",
-                        name, kc, _app("MobileNetV2", include_top=False,
-                                       input_shape=(size, size, 3))))
-    out.append(Item("ImageNet class names (notebook 02)",
-                    "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json",
-                    "imagenet_class_index.json", kc, _class_index))
-    out.append(_dataset_item())
+    sizes = sorted({config.PROFILES[p].image_size for p in ("full", "cpu")})
+    out = []
+    for name, spec in models.BACKBONES.items():
+        # Only MobileNetV2's file depends on the input size.
+        for size in sizes if "{rows}" in spec.weights_file else sizes[-1:]:
+            shape = (size, size, 3)
+            label = f"{spec.application().__name__} base"  # e.g. "VGG16 base"
+            if "{rows}" in spec.weights_file:
+                label += f" at {size} px"
+            out.append(Item(label, models.weights_url(name, shape), models.weights_file(name, shape),
+                            kc, _backbone(name, shape)))
+    vgg = models.BACKBONES["vgg16"]
+    out.append(Item("VGG16 with its ImageNet classifier (notebook 02)",
+                    vgg.weights_url_folder + vgg.top_weights_file, vgg.top_weights_file, kc,
+                    lambda: models.load_imagenet_classifier("vgg16")))
+    source = data.REGISTRY["cats_and_dogs"]
+    cfg = config.make_config(config.Resolution(config.PROFILES["cpu"], "cpu", "make prefetch"))
+    out.append(Item("cats vs dogs data set", str(source.url), str(source.archive_name),
+                    cfg.cache_dir / "datasets", lambda: data.fetch(source, cfg)))
     return out
 
 
-def _class_index() -> object:
-    import keras
-
-    return keras.utils.get_file(
-        "imagenet_class_index.json",
-        "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json",
-        cache_subdir="models",
-    )
-
-
-def _dataset_item() -> Item:
-    from . import data  # imports TensorFlow: only when the list is built
-
-    source = data.REGISTRY["cats_and_dogs"]
-    cfg = config.make_config(config.Resolution(config.PROFILES["cpu"], "cpu", "make prefetch"))
-
+def _backbone(name: str, shape: tuple[int, int, int]) -> Callable[[], object]:
     def fetch() -> object:
-        return data.fetch(source, cfg)
+        from . import models
 
-    return Item("cats vs dogs data set", str(source.url), str(source.archive_name),
-                cfg.cache_dir / "datasets", fetch)
+        return models.load_backbone(name, weights="imagenet", input_shape=shape)
+
+    return fetch
 
 
 def status(selected: list[Item] | None = None) -> list[tuple[Item, bool]]:

@@ -174,3 +174,13 @@ def test_readme_names_the_two_commands():
 def test_ci_runs_make_test():
     text = (ROOT / ".ci" / "run").read_text()
     assert "make test" in text and "set -euo pipefail" in text
+
+
+def test_class_index_ships_inside_the_package():
+    """Colab installs nbhelpers from git: data/ is not there, the package's resources are."""
+    import tomllib
+    from importlib.resources import files
+
+    assert (files("nbhelpers") / "resources" / "imagenet_class_index.json").is_file()
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "resources/*.json" in setuptools["package-data"]["nbhelpers"]
