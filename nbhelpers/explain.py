@@ -302,8 +302,11 @@ def explain_lime(
 
     ``num_samples`` defaults to ``cfg.lime_samples``.  ``batch_size`` is how
     many perturbed images LIME hands the predict function at once: by default
-    all of them (lime's own default, 10, is several times slower, see
-    ``benchmarks/bench_lime.py``).  ``seed`` (default ``cfg.seed``) fixes the
+    all of them, which the predict function runs in chunks of ``predict_batch``
+    (lime's own default is 10 per call: where each call has a fixed cost -- a
+    GPU, ``model.predict`` -- that is slower; on a CPU, where the model's
+    arithmetic dominates, the two are close; ``benchmarks/bench_lime.py``
+    measures it).  ``seed`` (default ``cfg.seed``) fixes the
     perturbations, so the same call gives the same explanation.  The
     attribution of a pixel is its superpixel's weight; ``extras`` holds the
     ``segments``, the ``weights`` per segment, the ``score`` (R^2 of the local
