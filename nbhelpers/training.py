@@ -79,6 +79,7 @@ __all__ = [
     "load_saved_model",
     "train_stage",
     "get_model",
+    "default_strategy",
 ]
 
 #: The stages :func:`get_model` knows: a head on the frozen base, then fine-tuned.
@@ -589,7 +590,8 @@ def save_artifact(model: keras.Model, stage: str, record: dict[str, Any],
     model_path, record_path = artifact_paths(stage, cfg)
     model_path.parent.mkdir(parents=True, exist_ok=True)
     if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)  # so its state reloads cleanly
+        with model.distribute_strategy.scope():  # the strategy the model was compiled under
+            model.optimizer.build(model.trainable_variables)  # so its state reloads cleanly
     tmp = model_path.with_name(model_path.stem + ".tmp.keras")
     model.save(tmp)
     tmp.replace(model_path)
@@ -655,6 +657,27 @@ def load_saved_model(path: str | Path) -> keras.Model:
 
 # --------------------------------------------------------------------------- get_model
 
+_STRATEGY: list[Any] = []
+
+
+def default_strategy() -> Any:
+    """``nbh.env.strategy()``, created once per process and then reused.
+
+    Every ``MirroredStrategy`` numbers its collective operations from the
+    same start, so two of them in one process can clash; one shared instance
+    avoids that.
+
+    Example:
+        >>> default_strategy() is default_strategy()
+        True
+    """
+    from . import env
+
+    if not _STRATEGY:
+        _STRATEGY.append(env.strategy())
+    return _STRATEGY[0]
+
+
 
 def _data(cfg: Config, augment: bool) -> tuple[Any, Any, Any, list[str]]:
     from . import data
@@ -685,13 +708,13 @@ def train_stage(stage: str, cfg: Config | None = None, *, strategy: Any = None,
     recompiled, trained ``cfg.finetune_epochs`` more at
     ``cfg.finetune_learning_rate``.  Interrupted? Run it again: it resumes.
     """
-    from . import env, models
+    from . import models
 
     cfg = cfg or _config.current()
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     rec = recipe(cfg)
-    strategy = strategy or env.strategy()
+    strategy = strategy or default_strategy()
     _config.seed_everything(cfg.seed)  # the same model whatever ran before in the notebook
     t0 = time.perf_counter()
     if stage == "head":
@@ -767,10 +790,9 @@ def save_stage(
         >>> r["epochs"], r["history"], r["stages"]
         (1, {'loss': [0.7]}, ['head'])
     """
-    from . import env
 
     cfg = cfg or _config.current()
-    strategy = strategy or env.strategy()
+    strategy = strategy or default_strategy()
     rec = recipe(cfg)
     record = {
         "stages": list(STAGES[: STAGES.index(stage) + 1]) if stage in STAGES else [stage],
@@ -812,12 +834,11 @@ def get_model(stage: str = "finetuned", cfg: Config | None = None, *, retrain: b
         ...
         ValueError: stage must be one of ('head', 'finetuned'), got 'best'
     """
-    from . import env
 
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     cfg = cfg or _config.current()
-    strategy = strategy or env.strategy()
+    strategy = strategy or default_strategy()
     model_path, record_path = artifact_paths(stage, cfg)
     if model_path.exists() and record_path.exists() and not retrain:
         record = json.loads(record_path.read_text())

@@ -19,6 +19,15 @@ from nbhelpers import models, training
 SIZE = 32
 
 
+@pytest.fixture(scope="module")
+def mirrored():
+    """One MirroredStrategy over the two logical CPUs (conftest.py), shared by the tests:
+    two instances in one process would number their collective ops alike and clash."""
+    strategy = nbh.env.strategy(prefer="mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    return strategy
+
+
 @pytest.fixture
 def cfg(tmp_path):
     """The offline profile, with artifacts and caches in a fresh folder."""
@@ -272,16 +281,15 @@ def test_load_record_names_the_missing_stage(cfg):
 # --------------------------------------------------------------------------- strategy
 
 
-def test_training_runs_under_a_mirrored_strategy_over_two_cpus(cfg):
-    strategy = nbh.env.strategy(prefer="mirrored")
-    assert strategy.num_replicas_in_sync == 2
+def test_fit_runs_under_a_mirrored_strategy_over_two_cpus(cfg, mirrored):
+    strategy = mirrored
     x, y = tiny_data(32)
     with strategy.scope():
         model = tiny_model()
         training.compile_model(model, 1e-2)
     before = weights_by_layer(model)
-    history = training.fit(model, (x, y), (x, y), epochs=2, name="mirrored", cfg=cfg)
-    assert len(history["loss"]) == 2
+    history = training.fit(model, (x, y), (x, y), epochs=1, name="mirrored", cfg=cfg)
+    assert len(history["loss"]) == 1
     assert changed_layers(before, model) == ["hidden", "predictions"]
 
 
@@ -296,8 +304,8 @@ def small_cfg(cfg):
     return dataclasses.replace(cfg, profile=profile)
 
 
-def test_get_model_trains_saves_then_loads(small_cfg, capsys):
-    strategy = nbh.env.strategy()
+def test_get_model_trains_saves_then_loads_under_a_mirrored_strategy(small_cfg, capsys, mirrored):
+    strategy = mirrored
     model = training.get_model("finetuned", small_cfg, strategy=strategy)
     out = capsys.readouterr().out
     assert "Trained 'head'" in out and "Trained 'finetuned'" in out
@@ -307,6 +315,7 @@ def test_get_model_trains_saves_then_loads(small_cfg, capsys):
     assert set(fine["history"]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert fine["trainable_params"] > head["trainable_params"] == 513
     assert {"wall_time_s", "versions", "metrics", "profile", "dataset"} <= set(fine)
+    assert (fine["strategy"], fine["replicas"]) == ("MirroredStrategy", 2)
     json.dumps(fine)
 
     again = training.get_model("finetuned", small_cfg, strategy=strategy)
@@ -314,11 +323,23 @@ def test_get_model_trains_saves_then_loads(small_cfg, capsys):
     x = np.random.default_rng(0).uniform(0, 255, (3, SIZE, SIZE, 3)).astype("float32")
     np.testing.assert_array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
 
-    changed = dataclasses.replace(small_cfg, profile=dataclasses.replace(
-        small_cfg.profile, finetune_epochs=2))
-    training.get_model("finetuned", changed, strategy=strategy)
-    assert "other settings: retraining" in capsys.readouterr().out
-    assert training.load_record("finetuned", changed)["epochs"] == 2
+
+
+def test_get_model_retrains_when_the_settings_changed(cfg, monkeypatch, capsys):
+    _, model = vgg_classifier()
+    training.save_stage(model, "finetuned", {"loss": [0.5]}, cfg, wall_time_s=1.0,
+                        metrics={"val_accuracy": 0.5})
+    trained = []
+    monkeypatch.setattr(training, "train_stage",
+                        lambda stage, cfg, **kw: trained.append(stage) or (model, {}))
+    assert training.get_model("finetuned", cfg) is not model  # same settings: loaded
+    assert trained == [] and "Loaded 'finetuned'" in capsys.readouterr().out
+
+    changed = dataclasses.replace(cfg, profile=dataclasses.replace(cfg.profile, finetune_epochs=9))
+    assert training.get_model("finetuned", changed) is model
+    assert trained == ["finetuned"] and "other settings: retraining" in capsys.readouterr().out
+    training.get_model("finetuned", cfg, retrain=True)
+    assert trained == ["finetuned", "finetuned"]
 
 
 def test_get_model_rejects_unknown_stages(cfg):
