@@ -178,8 +178,9 @@ def test_ci_runs_make_test():
 
 def test_class_index_ships_inside_the_package():
     """Colab installs nbhelpers from git: data/ is not there, the package's resources are."""
-    import tomllib
     from importlib.resources import files
+
+    import tomllib
 
     assert (files("nbhelpers") / "resources" / "imagenet_class_index.json").is_file()
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
