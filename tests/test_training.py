@@ -235,10 +235,10 @@ def test_a_finished_run_starts_afresh(cfg):
     x, y = tiny_data()
     model = tiny_model()
     training.compile_model(model, 1e-2)
-    training.fit(model, (x, y), epochs=2, name="again", cfg=cfg, patience=None)
+    training.fit(model, (x, y), epochs=2, name="again", cfg=cfg, patience=None, checkpoint=False)
     runs = EpochsRun()
     history = training.fit(model, (x, y), epochs=2, name="again", cfg=cfg, patience=None,
-                           callbacks=[runs])
+                           checkpoint=False, callbacks=[runs])
     assert runs.epochs == [0, 1] and history["epoch"] == [0, 1]
 
 
