@@ -850,6 +850,7 @@ def get_model(stage: str = "finetuned", cfg: Config | None = None, *, retrain: b
             return model
         if verbose:
             print(f"The saved {stage!r} model was made with other settings: retraining.")
+        retrain = True  # and do not resume a backup made with the old settings
     if retrain:
         _clear_run(stage, cfg)
     model, _ = train_stage(stage, cfg, strategy=strategy, verbose=verbose)
