@@ -241,9 +241,10 @@ def test_default_layers_prefers_block4_conv3_for_vgg():
     x = inp
     for name in ("block4_conv3", "block5_conv1", "block5_conv3"):
         x = keras.layers.Conv2D(2, 3, padding="same", name=name)(x)
-    model = keras.Model(inp, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(x)))
+    pooled = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, keras.layers.Dense(1, name="top_dense")(pooled))
     assert ex.default_layers(model) == {"gradcam": "block5_conv3", "shap_gradient": "block4_conv3"}
-    assert ex.randomisation_groups(model)[:2] == [["dense"], ["block5_conv3", "block5_conv1"]]
+    assert ex.randomisation_groups(model)[:2] == [["top_dense"], ["block5_conv3", "block5_conv1"]]
 
 
 # --------------------------------------------------------------------------- sanity checks
