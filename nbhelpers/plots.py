@@ -47,6 +47,18 @@ def _as_display(img: np.ndarray) -> np.ndarray:
     return a
 
 
+def _grid(n: int, ncols: int, size: float, extra_height: float = 0.3) -> tuple[plt.Figure, list]:
+    """A figure of ``n`` axis-free square panels, ``ncols`` wide; unused panels hidden."""
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + extra_height),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        ax.set_visible(i < n)
+    return fig, list(axes.flat[:n])
+
+
 def image_grid(
     images: Sequence[np.ndarray] | np.ndarray,
     titles: Sequence[str] | None = None,
@@ -66,14 +78,8 @@ def image_grid(
     n = len(images)
     if n == 0:
         raise ValueError("image_grid got no images to show")
-    ncols = max(1, min(ncols, n))
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= n:
-            ax.set_visible(False)
-            continue
+    fig, axes = _grid(n, ncols, size, extra_height=0.3)
+    for i, ax in enumerate(axes):
         img = _as_display(images[i])
         if img.ndim == 3 and img.shape[-1] == 1:
             img = img[..., 0]
@@ -791,14 +797,8 @@ def filter_grid(
     if k.ndim != 4 or k.shape[2] != 3:
         raise ValueError(f"expected kernels of shape (kh, kw, 3, filters), got {k.shape}")
     n = k.shape[-1]
-    ncols = max(1, min(ncols, n))
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.5), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= n:
-            ax.set_visible(False)
-            continue
+    fig, axes = _grid(n, ncols, size, extra_height=0.5)
+    for i, ax in enumerate(axes):
         f = k[..., i]
         lo, hi = float(f.min()), float(f.max())
         ax.imshow((f - lo) / (hi - lo) if hi > lo else np.zeros_like(f), interpolation="nearest")
