@@ -211,8 +211,12 @@ def predicted_labels(y_prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         [0, 0, 1]
         >>> predicted_labels(np.array([[0.1, 0.7, 0.2]])).tolist()
         [1]
+        >>> predicted_labels(np.array([[0.5, 0.5]])).tolist()  # ties break as for a sigmoid
+        [1]
     """
     y_prob = np.asarray(y_prob)
+    if y_prob.ndim == 2 and y_prob.shape[1] == 2:  # a two-unit softmax: same rule as a sigmoid
+        y_prob = y_prob[:, 1]
     if y_prob.ndim == 1:
         return (y_prob >= threshold).astype(int)
     return np.argmax(y_prob, axis=1).astype(int)

@@ -727,8 +727,9 @@ def settings_table(cfg: Config | None = None) -> pd.DataFrame:
     """The profile's explanation budget, to show on screen before explaining.
 
     Example:
-        >>> settings_table(nbh_offline()).set_index("setting").loc["LIME samples per image", "value"]
-        60
+        >>> cfg = nbh_offline()
+        >>> settings_table(cfg).set_index("setting").loc["LIME samples per image", "value"] == cfg.lime_samples
+        True
     """
     import pandas as pd
 

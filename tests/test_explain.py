@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nbhelpers import config as nbh_config
 from nbhelpers import explain as ex
 
 SIZE = 32
@@ -159,7 +160,7 @@ def test_lime_attribution_is_constant_on_each_superpixel(models, images, cfg):
 
 def test_lime_uses_the_profiles_sample_count(models, images, cfg):
     e = ex.explain("lime", models["left"], images[0], cfg=cfg)
-    assert e.settings["num_samples"] == cfg.lime_samples == 60
+    assert e.settings["num_samples"] == cfg.lime_samples == nbh_config.PROFILES["offline"].lime_samples
 
 
 @pytest.mark.parametrize("method", ["quickshift", "slic", "felzenszwalb"])
@@ -326,7 +327,8 @@ def test_timing_and_settings_tables(models, images, cfg):
     assert t["images"].tolist() == [2, 2] and (t["mean_s"] > 0).all()
     assert "num_samples=20" in t.set_index("method").loc["lime", "settings"]
     s = ex.settings_table(cfg).set_index("setting")["value"]
-    assert s["LIME samples per image"] == 60 and s["profile"] == "offline"
+    assert s["LIME samples per image"] == nbh_config.PROFILES["offline"].lime_samples
+    assert s["profile"] == "offline"
 
 
 def test_plots_draw_explanations(models, images, cfg):
