@@ -74,9 +74,11 @@ $(COLAB_VENV)/.installed: requirements-colab.txt pyproject.toml
 
 # Unit tests, doctests and every notebook on Colab's versions (the browser test needs
 # JupyterLab, which Colab does not use; it runs in `make test`).
+# Its own data folder: models saved by the newer Keras of `make test` need not load here.
 test-colab: colab-venv
 	$(CPY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not browser"
-	NBH_PROFILE=offline MPLBACKEND=module://matplotlib_inline.backend_inline \
+	NBH_PROFILE=offline NBH_DATA_DIR=$(CURDIR)/build/colab-data \
+	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(CPY) -m pytest notebooks $(NBVAL_ARGS)
 
 clean:

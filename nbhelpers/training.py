@@ -843,12 +843,21 @@ def get_model(stage: str = "finetuned", cfg: Config | None = None, *, retrain: b
     if model_path.exists() and record_path.exists() and not retrain:
         record = json.loads(record_path.read_text())
         if record.get("settings") == json.loads(json.dumps(_settings(stage, cfg))):
-            with strategy.scope():
-                model = load_saved_model(model_path)
-            if verbose:
-                print(f"Loaded {stage!r} from {model_path} {cfg.label()}")
-            return model
-        if verbose:
+            try:
+                with strategy.scope():
+                    model = load_saved_model(model_path)
+            except (TypeError, ValueError) as exc:
+                # A model saved by a newer Keras (another environment sharing the folder)
+                # may not deserialize here: retrain rather than stop the notebook.
+                saved = record.get("versions", {}).get("keras", "another version")
+                print(f"The saved {stage!r} model ({model_path}) could not be loaded by Keras "
+                      f"{keras.__version__} (it was saved with Keras {saved}): retraining. "
+                      f"[{type(exc).__name__}]")
+            else:
+                if verbose:
+                    print(f"Loaded {stage!r} from {model_path} {cfg.label()}")
+                return model
+        elif verbose:
             print(f"The saved {stage!r} model was made with other settings: retraining.")
         retrain = True  # and do not resume a backup made with the old settings
     if retrain:

@@ -342,6 +342,24 @@ def test_get_model_retrains_when_the_settings_changed(cfg, monkeypatch, capsys):
     assert trained == ["finetuned", "finetuned"]
 
 
+def test_get_model_retrains_when_the_saved_model_cannot_be_loaded(cfg, monkeypatch, capsys):
+    """A model saved by a newer Keras (e.g. another environment sharing data/) is retrained."""
+    _, model = vgg_classifier()
+    training.save_stage(model, "finetuned", {"loss": [0.5]}, cfg, wall_time_s=1.0,
+                        metrics={"val_accuracy": 0.5})
+    trained = []
+    monkeypatch.setattr(training, "train_stage",
+                        lambda stage, cfg, **kw: trained.append(stage) or (model, {}))
+
+    def unreadable(path):
+        raise TypeError("GlorotUniform.__init__() got an unexpected keyword argument")
+
+    monkeypatch.setattr(training, "load_saved_model", unreadable)
+    assert training.get_model("finetuned", cfg) is model
+    assert trained == ["finetuned"]
+    assert "could not be loaded by Keras" in capsys.readouterr().out
+
+
 def test_get_model_rejects_unknown_stages(cfg):
     with pytest.raises(ValueError, match="stage"):
         training.get_model("best", cfg)
