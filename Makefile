@@ -12,7 +12,6 @@ STAMP  := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TQDM_DISABLE := 1
-export MPLBACKEND := Agg
 
 # The Colab lane: a second environment with the versions Colab ships (Python 3.13).
 COLAB_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))

@@ -145,7 +145,8 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", default=None, help="notebook number prefixes, e.g. 03 04")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     args = ap.parse_args()
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # Figures must reach the notebook: an inherited MPLBACKEND=Agg would hide every one.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     paths = nbtools.notebooks()
     if args.only:
         paths = [p for p in paths if p.name[:2] in args.only]
