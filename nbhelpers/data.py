@@ -1012,7 +1012,7 @@ def prepare(
     """
     cfg = cfg or current()
     if source is None:
-        source = os.environ.get("NBH_DATA_SOURCE") or cfg.profile.dataset
+        source = os.environ.get("NBH_DATA_SOURCE") or cfg.dataset
     cap = cfg.max_images_per_class if max_images_per_class == "profile" else max_images_per_class
     name = str(source)
     if isinstance(source, str) and source in REGISTRY:

@@ -727,7 +727,7 @@ def settings_table(cfg: Config | None = None) -> pd.DataFrame:
     """The profile's explanation budget, to show on screen before explaining.
 
     Example:
-        >>> cfg = nbh_offline()
+        >>> from nbhelpers.config import make_config; cfg = make_config("offline")
         >>> settings_table(cfg).set_index("setting").loc["LIME samples per image", "value"] == cfg.lime_samples
         True
     """
@@ -1161,15 +1161,3 @@ def toy_images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
         img = 0.5 * (noise - noise.min()) / (np.ptp(noise) + 1e-9) + 0.5 * stripes[..., None] * rng.random(3)
         out.append(255.0 * (img - img.min()) / (np.ptp(img) + 1e-9))
     return np.stack(out).astype("float32")
-
-
-def nbh_offline() -> Config:
-    """The offline profile's Config, without printing the banner (for examples and tests).
-
-    Example:
-        >>> nbh_offline().name
-        'offline'
-    """
-    from .config import make_config, resolve_profile
-
-    return make_config(resolve_profile("offline"))
