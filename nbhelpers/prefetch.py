@@ -66,10 +66,10 @@ def items() -> list[Item]:
                             kc, _backbone(name, shape)))
     vgg = models.BACKBONES["vgg16"]
     out.append(Item("VGG16 with its ImageNet classifier (notebook 02)",
-                    vgg.weights_url_folder + vgg.top_weights_file, vgg.top_weights_file, kc,
+                    vgg.top_weights_url, vgg.top_weights_file, kc,
                     lambda: models.load_imagenet_classifier("vgg16")))
     source = data.REGISTRY["cats_and_dogs"]
-    cfg = config.make_config(config.Resolution(config.PROFILES["cpu"], "cpu", "make prefetch"))
+    cfg = config.make_config("cpu", reason="make prefetch")
     out.append(Item("cats vs dogs data set", str(source.url), str(source.archive_name),
                     cfg.cache_dir / "datasets", lambda: data.fetch(source, cfg)))
     return out
