@@ -323,6 +323,7 @@ class Config:
     cache_dir: Path
     artifacts_dir: Path
     overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    precision: str = "float32"  # Keras dtype policy; setup() picks mixed_float16 on a fit GPU
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -355,6 +356,7 @@ class Config:
         if item.startswith("__"):
             raise AttributeError(item)
         names = [f.name for f in dataclasses.fields(self)] + ["input_shape", "offline"]
+        names += ["budgets", "label"]
         raise AttributeError(
             f"Config has no attribute {item!r}. Its attributes: {', '.join(sorted(names))}."
         )

@@ -13,7 +13,7 @@ import platform
 import sys
 from typing import Any
 
-__all__ = ["in_colab", "versions", "devices", "gpus", "report", "strategy", "require_tensorflow"]
+__all__ = ["in_colab", "versions", "devices", "gpus", "gpu_compute_capability", "report", "strategy", "require_tensorflow"]
 
 #: Packages whose versions the course reports (distribution name -> import name).
 PACKAGES = {
@@ -104,6 +104,26 @@ def gpus() -> list[str]:
         return [d.name for d in tf.config.list_physical_devices("GPU")]
     except Exception:  # noqa: BLE001 - TensorFlow missing or broken: no GPU to speak of
         return []
+
+
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """The (major, minor) CUDA compute capability of the first GPU, or None without one.
+
+    Tensor cores, which make float16 maths fast, start at 7.0 (V100, T4 is 7.5).
+
+    Example:
+        >>> gpu_compute_capability() is None or len(gpu_compute_capability()) == 2
+        True
+    """
+    try:
+        tf = importlib.import_module("tensorflow")
+        devices = tf.config.list_physical_devices("GPU")
+        if not devices:
+            return None
+        cc = tf.config.experimental.get_device_details(devices[0]).get("compute_capability")
+        return (int(cc[0]), int(cc[1])) if cc else None
+    except Exception:  # noqa: BLE001 - no TensorFlow, or a GPU that does not say
+        return None
 
 
 def report(print_it: bool = True) -> dict[str, Any]:

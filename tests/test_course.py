@@ -259,3 +259,45 @@ def test_get_model_retrains_when_the_saved_model_cannot_be_loaded(cfg, fake_trai
 def test_get_model_rejects_unknown_stages(cfg):
     with pytest.raises(ValueError, match="stage"):
         course.get_model("best", cfg)
+
+
+# --------------------------------------------------------------------------- precision
+
+
+def test_setup_chooses_mixed_precision_for_full_on_a_tensor_core_gpu(monkeypatch, tmp_path, capsys):
+    import keras
+
+    monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(course, "_weights_obtainable", lambda: (True, "cached"))
+    monkeypatch.setattr(nbh.env, "gpu_compute_capability", lambda: (7, 5))
+    try:
+        cfg = nbh.setup("full")
+        assert cfg.precision == "mixed_float16"
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        out = capsys.readouterr().out
+        assert "precision: mixed_float16" in out and "tensor cores" in out
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    offline = nbh.setup("offline", quiet=True)
+    assert offline.precision == "float32"
+    mixed = dataclasses.replace(offline, precision="mixed_float16")
+    assert course.stage_settings("head", mixed) != course.stage_settings("head", offline)
+
+
+def test_mixed_precision_model_agrees_with_float32_and_outputs_float32():
+    """What the policy changes, checked on a CPU: numerics within float16 tolerance."""
+    import keras
+
+    x = np.random.default_rng(0).uniform(0, 255, (4, SIZE, SIZE, 3)).astype("float32")
+    ref = vgg_classifier(seed=3)
+    try:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        mixed = vgg_classifier(seed=3)
+        mixed.set_weights(ref.get_weights())
+        assert mixed.get_layer("block1_conv1").compute_dtype == "float16"
+        assert mixed.get_layer("predictions").compute_dtype == "float32"
+        out = keras.ops.convert_to_numpy(mixed(x))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, keras.ops.convert_to_numpy(ref(x)), atol=2e-2)
