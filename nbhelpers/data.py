@@ -210,7 +210,7 @@ def write_faces(cfg: Config | None = None, force: bool = False) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         gray = np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
         tmp = path.with_suffix(".tmp")
-        Image.fromarray(gray, mode="L").convert("RGB").save(tmp, format="PNG")
+        Image.fromarray(gray).convert("RGB").save(tmp, format="PNG")
         os.replace(tmp, path)
     return root
 
@@ -1511,7 +1511,7 @@ def _to_rgb(im: Any) -> Any:
         elif im.mode == "F" and top <= 1.0:
             a = a * 255.0
         gray = np.clip(np.round(a), 0, 255).astype(np.uint8)
-        return Image.fromarray(gray, mode="L").convert("RGB")
+        return Image.fromarray(gray).convert("RGB")
     return im.convert("RGB")
 
 
