@@ -42,6 +42,7 @@ here: it is the first layer of the model (``nbhelpers.models``, layer
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -524,9 +525,8 @@ def min_useful_side(image_size: int) -> int:
     model's input (``image_size``): ``min(32, image_size // 4)``.  So at 224 px
     (``full``) a 30 x 30 thumbnail is flagged; at 64 px (``offline``) the bundled
     25 x 25 faces are not (stretched 2.6 times), a 12 x 12 icon is.  Small
-    images are a warning, not an error: they are kept.
-
-    Taught in ``03_preparing_the_data``.
+    images are a warning, not an error: they are kept.  (:func:`prepare` uses it;
+    no notebook calls it directly.)
 
     Example:
         >>> min_useful_side(224), min_useful_side(160), min_useful_side(64)
@@ -552,6 +552,7 @@ def _tf_decodes(fmt: str, mode: str, frames: int = 1) -> bool:
     return fmt in ("PNG", "GIF")
 
 
+@functools.lru_cache(maxsize=1)
 def _format_extensions() -> dict[str, set[str]]:
     from PIL import Image
 
@@ -1273,9 +1274,8 @@ def fingerprint(prepared: Prepared, split: str | None = None) -> str:
     computes them anyway (to find duplicates) and re-reads only files whose
     size, times or inode changed, so they cost nothing here; and they do not
     change when a sync tool or a copy rewrites the times of unchanged files,
-    which would throw away every cached feature for nothing.
-
-    Taught in ``03_preparing_the_data``.
+    which would throw away every cached feature for nothing.  (For the caches of
+    features and trained stages; no notebook calls it directly yet.)
 
     Example:
         >>> p = prepare(source="faces", verbose=False)
