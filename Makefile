@@ -3,7 +3,7 @@
 #   make test   ruff, unit tests + doctests, every notebook under nbval (offline profile)
 #   make lab    JupyterLab on notebooks/
 #   make bench  run benchmarks/ and rewrite benchmarks/RESULTS.md
-# More: make prefetch | make student | make nav | make test-colab | make clean
+# More: make prefetch | make student | make nav | make test-colab | make test-folder | make clean
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -20,7 +20,8 @@ CPY          := $(COLAB_VENV)/bin/python
 NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg \
                 --nbval-cell-timeout=600 -p no:cacheprovider
 
-.PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv clean
+.PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv \
+        test-folder clean
 
 venv: $(STAMP)
 
@@ -79,6 +80,19 @@ test-colab: colab-venv
 	NBH_PROFILE=offline NBH_DATA_DIR=$(CURDIR)/build/colab-data \
 	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(CPY) -m pytest notebooks $(NBVAL_ARGS)
+
+# Every notebook on "your own folder": a generated three-class folder (class names with
+# spaces, unequal sizes; scripts/make_folder.py) as NBH_DATA_SOURCE, with its own data
+# folder so that nothing made from the bundled data is reused.  Choose notebooks with
+# FOLDER_NOTEBOOKS="notebooks/03_preparing_the_data.ipynb", odd files with FOLDER_ARGS=--messy.
+FOLDER_LANE      := $(CURDIR)/build/folder-lane
+FOLDER_NOTEBOOKS ?= notebooks
+FOLDER_ARGS      ?=
+test-folder: venv
+	$(PY) scripts/make_folder.py $(FOLDER_LANE)/source --force $(FOLDER_ARGS)
+	NBH_PROFILE=offline NBH_DATA_SOURCE=$(FOLDER_LANE)/source NBH_DATA_DIR=$(FOLDER_LANE)/data \
+	MPLBACKEND=module://matplotlib_inline.backend_inline \
+	$(PY) -m pytest $(FOLDER_NOTEBOOKS) $(NBVAL_ARGS)
 
 clean:
 	rm -rf build .pytest_cache
