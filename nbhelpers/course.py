@@ -295,7 +295,7 @@ def _data_identity(cfg: Config) -> dict[str, Any]:
     from . import data
 
     prepared = data.prepare(cfg, verbose=False)
-    return {"source": str(prepared.source), "fingerprint": getattr(prepared, "fingerprint", None),
+    return {"source": str(prepared.source), "fingerprint": prepared.fingerprint,
             "class_names": list(prepared.class_names)}
 
 

@@ -78,6 +78,7 @@ __all__ = [
     "split_files",
     "check_splits",
     "make_datasets",
+    "origin",
     "dataset",
     "throughput",
     "load_split",
@@ -1822,7 +1823,39 @@ def dataset(
         ds = ds.map(lambda x, y: (layer(x, training=True), y))
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
+    if augment is False or not training:  # fresh augmentation: no two epochs hold the same data
+        _remember_origin(ds, f"{fingerprint(prepared, split)}{size}")
     return ds
+
+
+_ORIGINS: dict[int, tuple[Any, str]] = {}
+
+
+def _remember_origin(ds: Any, ident: str) -> None:
+    import weakref
+
+    key = id(ds)
+    _ORIGINS[key] = (weakref.ref(ds, lambda _: _ORIGINS.pop(key, None)), ident)
+
+
+def origin(ds: Any) -> str | None:
+    """The fingerprint of the files a pipeline made by :func:`dataset` holds, else None.
+
+    ``None`` for pipelines made otherwise, and for augmented training
+    pipelines (each epoch holds other images).  The feature cache keys on it,
+    so features of another folder, or of a changed image, are never read.
+
+    Example:
+        >>> p = prepare(source="faces", verbose=False)
+        >>> origin(dataset(p, "val")) == origin(dataset(p, "val")) != origin(dataset(p, "test"))
+        True
+        >>> origin(dataset(p, "train", augment=True)) is None
+        True
+    """
+    entry = _ORIGINS.get(id(ds))
+    if entry is None or entry[0]() is not ds:
+        return None
+    return entry[1]
 
 
 def make_datasets(

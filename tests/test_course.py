@@ -301,3 +301,43 @@ def test_mixed_precision_model_agrees_with_float32_and_outputs_float32():
         keras.mixed_precision.set_global_policy("float32")
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, keras.ops.convert_to_numpy(ref(x)), atol=2e-2)
+
+
+# --------------------------------------------------------------------------- caches know the data
+
+
+def test_a_second_folder_never_gets_the_first_folders_features_or_models(cfg, monkeypatch, tmp_path,
+                                                                        capsys):
+    """Folder A, then folder B, then A with one image added: each is trained on its own data."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import make_folder
+
+    a = make_folder.make_folder(tmp_path / "A", {"tabby cat": 12, "red fox": 12}, size=32)
+    b = make_folder.make_folder(tmp_path / "B", {"tabby cat": 12, "red fox": 9,
+                                                 "golden retriever": 10}, size=32, seed=1)
+    small = dataclasses.replace(cfg, image_size=SIZE, head_epochs=1, batch_size=8)
+    monkeypatch.setattr(course, "_STRATEGY", [])
+
+    def head_on(folder):
+        monkeypatch.setenv("NBH_DATA_SOURCE", str(folder))
+        model = course.get_model("head", small)
+        record = course.load_record("head", small)
+        return model, record, capsys.readouterr().out
+
+    model_a, rec_a, out = head_on(a)
+    assert "Trained 'head'" in out and rec_a["class_names"] == ["red fox", "tabby cat"]
+    model_b, rec_b, out = head_on(b)
+    assert "other settings" in out and "data" in out and "Trained 'head'" in out
+    assert model_b.output_shape == (None, 3) and len(rec_b["class_names"]) == 3
+    features = sorted(p.name for p in (small.cache_dir / "features").glob("*.npz"))
+    assert len(features) == 4  # train and val of A, train and val of B: none shared
+
+    (a / "red fox" / "extra.png").write_bytes((b / "red fox" / "red_fox_003.png").read_bytes())
+    model_a2, rec_a2, out = head_on(a)  # A changed: retrained, not B's model, not old A's
+    assert "Trained 'head'" in out and model_a2.output_shape == (None, 1)
+    assert rec_a2["settings"]["data"]["fingerprint"] != rec_a["settings"]["data"]["fingerprint"]
+    _, _, out = head_on(a)
+    assert "Loaded 'head'" in out  # and unchanged data is reused
