@@ -684,7 +684,7 @@ def build_classifier(
 def copy_head_weights(head: keras.Model, model: keras.Model) -> keras.Model:
     """Put a standalone head's trained weights onto the classifier's head layers (by name).
 
-    Taught in ``04_adding_a_head``.
+    The course's recipe (:func:`nbhelpers.course.get_model`) uses it on the fast path.
 
     Example:
         >>> base_model = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
@@ -811,7 +811,8 @@ def parameter_report(model: keras.Model, backbone: str | None = None) -> Any:
     """Trainable and frozen parameters per block, as a pandas DataFrame (plus a total row).
 
     "frozen" counts every non-trainable parameter: weights of frozen layers and
-    BatchNormalization's moving statistics.  Taught in ``04_adding_a_head``.
+    BatchNormalization's moving statistics.  Taught in ``02_inside_vgg16`` and
+    ``05_fine_tuning``.
 
     Example:
         >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), head="gap")
