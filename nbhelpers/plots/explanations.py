@@ -85,15 +85,16 @@ def explanation_overlay(image: np.ndarray, explanation, ax: plt.Axes | None = No
         ('demo', (-1.0, 1.0))
     """
     a, default_title = _attribution_of(explanation)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(3.6, 3))
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(4.2, 3.2))
     else:
         fig = ax.figure
     heat = _draw_attribution(ax, image, a, alpha)
     if colorbar:
         _colorbar(heat, ax, _SIGNED_LABEL if a.min(initial=0.0) < 0 else _UNSIGNED_LABEL)
     ax.set_title(title or default_title, fontsize=9)
-    return fig
+    return _finish(fig) if own else fig  # a caller's figure keeps the caller's layout
 
 
 def lime_boundaries(image: np.ndarray, explanation, num_features: int = 5,
