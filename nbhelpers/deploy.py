@@ -60,6 +60,7 @@ __all__ = [
     "tta_predict",
     "tta_comparison",
     "representative_sample",
+    "inference_model",
     "export_keras",
     "export_saved_model",
     "convert_tflite",
@@ -77,7 +78,7 @@ __all__ = [
 
 #: Every export form, in the order :func:`export_all` writes them: ``(file name, what it is)``.
 EXPORT_FORMS: dict[str, tuple[str, str]] = {
-    "keras": ("model.keras", "Keras file: architecture + weights (+ optimizer state); "
+    "keras": ("model.keras", "Keras file: architecture + weights (no optimizer state); "
                              "reloads with safe_mode=True"),
     "saved_model": ("saved_model", "SavedModel from model.export(): a 'serve' signature "
                                    "that TensorFlow alone can run (TF Serving, tf.saved_model.load)"),
@@ -410,6 +411,27 @@ def representative_sample(x: np.ndarray, y: np.ndarray | None = None, n: int = 1
     return x[np.sort(np.asarray(take, dtype=int))]
 
 
+def inference_model(model: keras.Model) -> keras.Model:
+    """The same layers and weights as an uncompiled model: what is worth shipping.
+
+    A compiled model saves its optimizer's state too (Adam keeps two numbers per
+    trainable weight) -- needed to resume training, dead weight for serving.  No
+    weights are copied: the layers are shared.
+
+    Example:
+        >>> m = tiny_classifier(16); m.compile(optimizer="adam", loss="binary_crossentropy")
+        >>> getattr(inference_model(m), "optimizer", None) is None, inference_model(m).layers[2] is m.layers[2]
+        (True, True)
+    """
+    import keras
+
+    # One input and one output stay single tensors (not lists): the SavedModel's
+    # serve signature then takes the image itself.
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
+    return keras.Model(inputs, outputs, name=model.name)
+
+
 def export_keras(model: keras.Model, path: str | Path) -> Path:
     """Save ``model`` as a ``.keras`` file and check it reloads with ``safe_mode=True``.
 
@@ -444,9 +466,17 @@ def export_saved_model(model: keras.Model, folder: str | Path) -> Path:
         >>> (p / "saved_model.pb").is_file()
         True
     """
+    import tensorflow as tf
+
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    model.export(str(folder), format="tf_saved_model", verbose=False)
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # not "INFO:tensorflow:Assets written to ..."
+    try:
+        model.export(str(folder), format="tf_saved_model", verbose=False)
+    finally:
+        logger.setLevel(level)
     return folder
 
 
@@ -713,7 +743,9 @@ def export_all(model: keras.Model, folder: str | Path, class_names: Sequence[str
                forms: Sequence[str] = tuple(EXPORT_FORMS)) -> Exported:
     """Write the model in every form of :data:`EXPORT_FORMS` into ``folder``, with a manifest.
 
-    ``representative``: training images for the ``tflite_int8`` calibration (needed for
+    What is exported is :func:`inference_model` (no optimizer state).  The SavedModel is
+    about twice the size of its weights: Keras' ``model.export()`` (3.13 to 3.15 at
+    least) stores every variable twice (keras-team/keras#23553).  ``representative``: training images for the ``tflite_int8`` calibration (needed for
     that form; :func:`representative_sample`).  TFLite forms are converted from the
     SavedModel, which is therefore always written.  ``manifest.json`` records the file
     of each form, the class names (in training order), the image size, the profile's
@@ -740,6 +772,7 @@ def export_all(model: keras.Model, folder: str | Path, class_names: Sequence[str
     names = [str(c) for c in class_names]
     units = int(model.output_shape[-1])
     _check_names(np.zeros(2 if units == 1 else units), names)
+    model = inference_model(model)
     paths: dict[str, Path] = {}
     seconds: dict[str, float] = {}
     steps = progress.bar(wanted, desc="export")

@@ -121,7 +121,8 @@ def export_comparison(table: Any, title: str | None = None) -> Any:
     axes[2].barh(ypos + h / 2, table["accuracy"], h, label="accuracy (test)", color="tab:gray")
     axes[2].set_xlim(0, 1.05)
     axes[2].set_title("agreement and accuracy")
-    axes[2].legend(fontsize=7, loc="lower left")
+    axes[2].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2,
+                   frameon=False)
     axes[0].set_yticks(ypos, forms)
     axes[0].invert_yaxis()
     if title:

@@ -298,3 +298,14 @@ def test_progress_switch(monkeypatch):
     monkeypatch.setenv("NBH_PROGRESS", "0")  # ours off, whatever tqdm's says
     assert not progress.enabled()
     assert list(progress.bar([1, 2])) == [1, 2]
+
+
+def test_the_export_leaves_the_optimizer_state_behind(images, tmp_path, cfg):
+    x, y = images
+    m = deploy.tiny_classifier(SIZE, seed=2)
+    m.compile(optimizer="adam", loss="binary_crossentropy")
+    m.fit(x, y, epochs=1, verbose=0)  # the optimizer now has its state
+    m.save(tmp_path / "compiled.keras")
+    e = deploy.export_all(m, tmp_path / "export", ["cat", "dog"], cfg, forms=["keras"])
+    assert deploy.size_on_disk(e.paths["keras"]) < deploy.size_on_disk(tmp_path / "compiled.keras")
+    assert np.allclose(e.load("keras").predict(x, verbose=0), m.predict(x, verbose=0), atol=1e-6)
