@@ -95,11 +95,12 @@ class Classifier:
             raise FileNotFoundError(
                 f"No model at {path}: pass an export folder (nbh.deploy.export_all), a .keras "
                 f"file, a .tflite file or a SavedModel folder.")
-        folder = path if path.is_dir() else path.parent
+        is_saved_model = path.is_dir() and (path / "saved_model.pb").is_file()
+        folder = path.parent if path.is_file() or is_saved_model else path
         manifest_path = folder / deploy.MANIFEST
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
         files = {k: folder / v for k, v in manifest.get("files", {}).items()}
-        if path.is_dir() and (path / "saved_model.pb").is_file():
+        if is_saved_model:
             form = "saved_model"
         elif path.is_dir():
             if "keras" not in files:

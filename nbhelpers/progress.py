@@ -6,7 +6,9 @@ Taught in ``11_using_your_model`` (and used wherever a learner waits more than a
 lock pins it, Colab ships it) and a text bar in a terminal.  **The switch** is tqdm's own
 environment variable ``TQDM_DISABLE``: set to ``1`` (the Makefile does for ``make test``
 and ``make run``; the tests' ``conftest.py`` does too) it silences these bars *and* the
-tqdm bars of lime and shap, so tests and CI logs stay quiet with one setting.
+tqdm bars of lime and shap, so tests and CI logs stay quiet with one setting.  As tqdm
+reads it, **any non-empty value disables** (``TQDM_DISABLE=0`` too: tqdm turns the text
+into a bool); unset it or set it empty (``TQDM_DISABLE=``, as ``make lab`` does) for bars.
 ``NBH_PROGRESS=0`` / ``=1`` overrides it for nbhelpers' own bars only.
 
     for image in nbh.progress.bar(images, desc="TFLite int8"):
@@ -40,7 +42,7 @@ def _flag(name: str) -> bool | None:
 
 
 def enabled() -> bool:
-    """Whether nbhelpers shows progress: ``NBH_PROGRESS`` if set, else not ``TQDM_DISABLE``.
+    """Whether nbhelpers shows progress: ``NBH_PROGRESS`` if set, else ``TQDM_DISABLE`` unset or empty.
 
     Example:
         >>> import os
@@ -54,7 +56,7 @@ def enabled() -> bool:
     own = _flag("NBH_PROGRESS")
     if own is not None:
         return own
-    return not bool(_flag("TQDM_DISABLE"))
+    return not os.environ.get("TQDM_DISABLE")  # tqdm's rule: set and non-empty = off
 
 
 def bar(iterable: Iterable[Any] | None = None, *, desc: str | None = None,

@@ -39,7 +39,7 @@ def free_port() -> int:
 def export_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("app-export")
     deploy.export_all(deploy.tiny_classifier(SIZE, seed=1), folder, ["cat", "dog"],
-                      ex.nbh_offline(), forms=["keras"])
+                      ex.nbh_offline(), forms=["keras", "tflite_float32"])
     return folder
 
 
@@ -79,6 +79,18 @@ def test_class_names_come_from_the_manifest_or_the_caller(export_dir, tmp_path):
     with pytest.raises(ValueError, match="--classes"):
         app.Classifier.from_path(tmp_path / "m.keras")
     assert app.Classifier.from_path(tmp_path / "m.keras", ["a", "b"]).class_names == ["a", "b"]
+
+
+@pytest.mark.parametrize("name", ["model_float32.tflite", "saved_model"])
+def test_other_forms_answer_alike_with_the_keras_models_grad_cam(export_dir, files, name):
+    photo, _ = files
+    keras_answer = app.Classifier.from_path(export_dir).answer(str(photo))
+    c = app.Classifier.from_path(export_dir / name)
+    assert c.class_names == ["cat", "dog"] and "Grad-CAM from model.keras" in c.source
+    a = c.answer(str(photo))
+    assert a.ok and a.overlay is not None
+    assert a.prediction.label == keras_answer.prediction.label
+    assert np.allclose(a.prediction.probabilities, keras_answer.prediction.probabilities, atol=1e-5)
 
 
 def test_command_line_reports_a_bad_path(capsys, tmp_path):

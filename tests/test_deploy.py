@@ -293,8 +293,11 @@ def test_progress_switch(monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert not progress.enabled() and progress.keras_verbose() == 0
     assert progress.bar(range(3)).disable
-    monkeypatch.setenv("TQDM_DISABLE", "0")
+    monkeypatch.setenv("TQDM_DISABLE", "0")  # tqdm reads any non-empty value as "disable"
+    assert not progress.enabled()
+    monkeypatch.setenv("TQDM_DISABLE", "")
     assert progress.enabled() and progress.keras_verbose() == 2
+    assert not progress.bar(range(3)).disable
     monkeypatch.setenv("NBH_PROGRESS", "0")  # ours off, whatever tqdm's says
     assert not progress.enabled()
     assert list(progress.bar([1, 2])) == [1, 2]
