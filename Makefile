@@ -47,8 +47,9 @@ nbtest: venv
 
 test: lint unit nbtest
 
+# Progress bars on in JupyterLab: tqdm reads any non-empty TQDM_DISABLE (even 0) as "off".
 lab: venv
-	$(PY) -m jupyter lab notebooks/
+	TQDM_DISABLE= $(PY) -m jupyter lab notebooks/
 
 bench: venv
 	$(PY) scripts/run_benchmarks.py

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import progress
 from .config import Config, current
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
@@ -601,7 +602,9 @@ def explain_shap_partition(
         mask_value = f"blur({k},{k})"
     masker = shap.maskers.Image(mask_value, shape=img.shape)
     explainer = shap.Explainer(predict_fn(model, batch_size), masker)
-    result = explainer(img[None], max_evals=n, batch_size=batch_size, outputs=[target], silent=True)
+    # shap draws its own tqdm bar once a run passes 10 s; the course's switch governs it.
+    result = explainer(img[None], max_evals=n, batch_size=batch_size, outputs=[target],
+                       silent=not progress.enabled())
     values = normalise_shap_values(result, 0, sample_ndim=3)[0]
     attribution = values.sum(axis=-1).astype("float32")
     seconds = time.perf_counter() - t0

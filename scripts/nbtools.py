@@ -57,6 +57,8 @@ COURSE: list[tuple[str, str, str]] = [
      "class weights, oversampling, augmentation; regularisation and data size"),
     ("10_choosing_a_backbone", "Choosing a backbone",
      "VGG16, ResNet50, MobileNetV2, EfficientNetB0: accuracy, speed, memory"),
+    ("11_using_your_model", "Using your model",
+     "your own photo, test-time augmentation, export (SavedModel, TFLite, quantized), a demo app"),
 ]
 
 SETUP_SOURCE = f'''\
