@@ -28,7 +28,12 @@ module         owns                                                 taught in
 ``balance``    class weights, oversampling, imbalanced subsets      09
 ``profiling``  FLOPs, parameters, throughput, peak memory           10
 ``prefetch``   download everything a workshop needs, once           README
-``plots``      every figure the notebooks show                      all
+``deploy``     your own photo, test-time augmentation, export       11
+               forms (SavedModel, TFLite) and their comparison
+``app``        the demo web app (Gradio)                            11, README
+``progress``   progress bars and their one switch                   all
+``plots``      every figure, one module per subject (see            all
+               ``nbhelpers.plots``)
 =============  ===================================================  ==========
 
 Submodules are imported lazily, so ``import nbhelpers`` is fast and does not
@@ -58,6 +63,9 @@ _SUBMODULES = (
     "balance",
     "profiling",
     "prefetch",
+    "deploy",
+    "app",
+    "progress",
 )
 
 __all__ = ["Config", "current", "setup", "get_model", "__version__", *_SUBMODULES]

@@ -134,7 +134,7 @@ class Classifier:
             >>> c.answer(None).message
             'Upload a photo first.'
         """
-        from . import deploy, plots_deploy
+        from . import deploy, plots
 
         if not file_path:
             return Answer(False, "Upload a photo first.")
@@ -150,7 +150,7 @@ class Classifier:
             return Answer(False, f"**Could not classify {name}**: {type(exc).__name__}: {exc}")
         overlay = None
         if pred.explanation is not None:
-            overlay = plots_deploy.overlay_array(pred.image, pred.explanation)
+            overlay = plots.overlay_array(pred.image, pred.explanation)
         lines = [answer_text(pred)]
         if self.label:
             lines.append(f"*{self.label}*")

@@ -51,7 +51,6 @@ __all__ = [
     "artifact_paths",
     "save_stage",
     "load_record",
-    "load_saved_model",
     "default_strategy",
     "get_model",
 ]
@@ -378,25 +377,6 @@ def load_record(stage: str, cfg: Config | None = None) -> dict[str, Any]:
     return json.loads(record_path.read_text())
 
 
-def load_saved_model(path: str | Path) -> Any:
-    """``keras.models.load_model(path, safe_mode=True)``: no pickled or Lambda code is run.
-
-    Importing ``nbhelpers.models`` first registers its custom layers.
-
-    Example:
-        >>> import keras, tempfile
-        >>> inp = keras.Input((2,)); m = keras.Model(inp, keras.layers.Dense(1)(inp))
-        >>> p = Path(tempfile.mkdtemp()) / "m.keras"; m.save(p)
-        >>> load_saved_model(p).output_shape
-        (None, 1)
-    """
-    import keras
-
-    from . import models  # noqa: F401  (registers Preprocess for deserialisation)
-
-    return keras.models.load_model(path, safe_mode=True)
-
-
 def save_stage(
     model: Any,
     stage: str,
@@ -557,6 +537,8 @@ def _load_if_current(stage: str, cfg: Config, strategy: Any, verbose: bool) -> A
     """The saved model of ``stage`` if it was made with today's settings, else None (says why)."""
     import keras
 
+    from . import models
+
     model_path, record_path = artifact_paths(stage, cfg)
     if not (model_path.exists() and record_path.exists()):
         return None
@@ -571,7 +553,7 @@ def _load_if_current(stage: str, cfg: Config, strategy: Any, verbose: bool) -> A
         return None
     try:
         with strategy.scope():
-            model = load_saved_model(model_path)
+            model = models.load_saved_model(model_path)
     except (TypeError, ValueError) as exc:
         # A model saved by a newer Keras (another environment sharing the folder)
         # may not deserialize here: retrain rather than stop the notebook.

@@ -18,7 +18,7 @@ Taught in ``11_using_your_model``.  The way through this module:
    :func:`representative_sample` of the training images);
 4. **compare** -- :func:`compare_exports` measures, in one run, each form's size on disk,
    latency per image, accuracy and agreement with the Keras model (a DataFrame; the
-   figure is ``nbhelpers.plots_deploy.export_comparison``).
+   figure is ``nbhelpers.plots.export_comparison``).
 
 The TFLite converter is TensorFlow's (``tf.lite.TFLiteConverter.from_saved_model``: the
 path Keras 3 itself uses since the ``from_keras_model`` route broke on TF 2.20 with
@@ -435,7 +435,7 @@ def inference_model(model: keras.Model) -> keras.Model:
 def export_keras(model: keras.Model, path: str | Path) -> Path:
     """Save ``model`` as a ``.keras`` file and check it reloads with ``safe_mode=True``.
 
-    The reload (``nbh.training.load_saved_model``) runs no pickled code, so a model
+    The reload (``nbh.models.load_saved_model``) runs no pickled code, so a model
     with a ``Lambda`` layer would fail here, not on the learner's phone or server.
 
     Example:
@@ -443,14 +443,14 @@ def export_keras(model: keras.Model, path: str | Path) -> Path:
         >>> export_keras(tiny_classifier(16), Path(tempfile.mkdtemp()) / "m.keras").suffix
         '.keras'
     """
-    from . import training
+    from . import models
 
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"a Keras file must end in .keras, got {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    training.load_saved_model(path)
+    models.load_saved_model(path)
     return path
 
 
@@ -730,9 +730,9 @@ def load_form(form: str, path: str | Path) -> Any:
     if form not in EXPORT_FORMS:
         raise ValueError(f"unknown form {form!r}; choose one of {', '.join(EXPORT_FORMS)}")
     if form == "keras":
-        from . import training
+        from . import models
 
-        return training.load_saved_model(path)
+        return models.load_saved_model(path)
     if form == "saved_model":
         return SavedModelRunner(path)
     return TFLiteModel(path)

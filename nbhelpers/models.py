@@ -65,6 +65,7 @@ __all__ = [
     "build_classifier",
     "copy_head_weights",
     "head_layer_names",
+    "load_saved_model",
     "freeze",
     "unfreeze_from",
     "block_of",
@@ -834,3 +835,19 @@ def parameter_report(model: keras.Model, backbone: str | None = None) -> Any:
     frame["total"] = frame["trainable"] + frame["frozen"]
     frame.loc["total"] = frame.sum()
     return frame
+
+
+def load_saved_model(path: str | Path) -> keras.Model:
+    """``keras.models.load_model(path, safe_mode=True)``: no pickled or ``Lambda`` code is run.
+
+    The course's own layers (:class:`Preprocess`, :class:`FrozenDropout`) are
+    registered by this module, so its models reload without ``custom_objects``.
+
+    Example:
+        >>> import tempfile
+        >>> model = build_head((2, 2, 8), num_classes=3)
+        >>> path = Path(tempfile.mkdtemp()) / "head.keras"; model.save(path)
+        >>> load_saved_model(path).output_shape
+        (None, 3)
+    """
+    return keras.models.load_model(path, safe_mode=True)

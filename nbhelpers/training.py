@@ -44,7 +44,7 @@ import keras
 import numpy as np
 
 from . import config as _config
-from . import models
+from . import models, progress
 from .config import Config
 
 __all__ = [
@@ -198,7 +198,9 @@ def extract_features(
         batches: Iterable = ((x_all[i:i + bs], y_all[i:i + bs]) for i in range(0, len(x_all), bs))
     else:
         batches = ds
-    for xb, yb in batches:
+    total = -(-len(ds[0]) // int(batch_size or cfg.batch_size)) if isinstance(ds, tuple | list) \
+        else None
+    for xb, yb in progress.bar(batches, desc=f"features: {key}", total=total):
         xs.append(np.asarray(base_model(xb, training=False)))
         ys.append(np.asarray(yb))
     features = Features(np.concatenate(xs).astype("float32"), np.concatenate(ys))
@@ -361,7 +363,7 @@ def fit(
     patience: int | None = 3,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     checkpoint: bool = True,
-    verbose: int = 0,
+    verbose: int | None = None,
     **fit_kwargs: Any,
 ) -> dict[str, list]:
     """``model.fit`` with the course's callbacks; resumable; returns the run's whole history.
@@ -374,7 +376,8 @@ def fit(
     ``initial_epoch=head_epochs, epochs=head_epochs + finetune_epochs``).
     ``train``/``validation``: datasets, or ``(x, y)`` tuples of arrays
     (``validation=None`` trains without one).
-    Extra ``callbacks`` run after the course's.  Taught in ``04_adding_a_head``.
+    Extra ``callbacks`` run after the course's.  ``verbose`` defaults to one
+    line per epoch, or silence under tests (:mod:`nbhelpers.progress`).  Taught in ``04_adding_a_head``.
 
     Example:
         >>> import numpy as np
@@ -387,6 +390,7 @@ def fit(
         ([0, 1], ['accuracy', 'loss', 'val_accuracy', 'val_loss'])
     """
     cfg = cfg or _config.current()
+    verbose = progress.keras_verbose() if verbose is None else verbose
     run = _run_dir(name, cfg)
     log = run / "history.jsonl"
     if not (run / "backup" / "training_metadata.json").exists():

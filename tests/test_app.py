@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from nbhelpers import app, deploy
+from nbhelpers import config as nbh_config
 from nbhelpers import explain as ex
 
 SIZE = 24
@@ -39,7 +40,7 @@ def free_port() -> int:
 def export_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("app-export")
     deploy.export_all(deploy.tiny_classifier(SIZE, seed=1), folder, ["cat", "dog"],
-                      ex.nbh_offline(), forms=["keras", "tflite_float32"])
+                      nbh_config.make_config("offline"), forms=["keras", "tflite_float32"])
     return folder
 
 

@@ -139,7 +139,7 @@ def test_saved_and_reloaded_model_gives_identical_predictions(cfg):
                                metrics={"val_accuracy": 0.5})
     path, _ = course.artifact_paths("head", cfg)
     assert path.suffix == ".keras"
-    reloaded = course.load_saved_model(path)
+    reloaded = models.load_saved_model(path)
     np.testing.assert_array_equal(model.predict(x, verbose=0), reloaded.predict(x, verbose=0))
     assert reloaded.get_layer("preprocess") is not None
     assert reloaded.get_layer("logits") is not None
@@ -250,7 +250,7 @@ def test_get_model_retrains_when_the_saved_model_cannot_be_loaded(cfg, fake_trai
     def unreadable(path):
         raise TypeError("GlorotUniform.__init__() got an unexpected keyword argument")
 
-    monkeypatch.setattr(course, "load_saved_model", unreadable)
+    monkeypatch.setattr(models, "load_saved_model", unreadable)
     assert course.get_model("finetuned", cfg) is model
     assert trained == ["head", "finetuned"]
     assert "could not be loaded by Keras" in capsys.readouterr().out

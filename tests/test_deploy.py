@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nbhelpers import data, deploy, plots_deploy, progress
+from nbhelpers import config as nbh_config
+from nbhelpers import data, deploy, plots, progress
 from nbhelpers import explain as ex
 
 SIZE = 24
@@ -25,7 +26,7 @@ SIZE = 24
 
 @pytest.fixture(scope="module")
 def cfg():
-    return ex.nbh_offline()
+    return nbh_config.make_config("offline")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_an_exif_rotated_photo_is_turned_upright_like_in_training(tmp_path, cfg)
 
 
 @pytest.mark.parametrize("name, content, problem", [
-    ("notes.txt", b"hello, not a photo", "unsupported"),
+    ("notes.txt", b"hello, not a photo", "not an image.*text file"),
     ("fake.jpg", b"hello, not a photo", "not an image"),
     ("empty.png", b"", "empty"),
 ])
@@ -277,14 +278,16 @@ def test_figures(exported, model, images, cfg, tmp_path):
     x, y = images
     t = deploy.compare_exports(model, exported, x[:4], y[:4], latency_images=1,
                                forms=["keras", "tflite_float32"])
-    fig = plots_deploy.export_comparison(t, title="demo")
+    fig = plots.export_comparison(t, title="demo")
     assert [tick.get_text() for tick in fig.axes[0].get_yticklabels()] == ["keras", "tflite_float32"]
     with pytest.raises(ValueError, match="lacks"):
-        plots_deploy.export_comparison(t.drop(columns=["agreement"]))
+        plots.export_comparison(t.drop(columns=["agreement"]))
     path = _png(tmp_path / "x.png", x[0])
     pred = deploy.classify_file(model, path, ["cat", "dog"], cfg, gradcam=True)
-    assert len(plots_deploy.prediction_panel(pred).axes) == 3
-    over = plots_deploy.overlay_array(pred.image, pred.explanation, size=100)
+    axes = plots.prediction_panel(pred).axes
+    panels = [ax for ax in axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 3 and len(axes) == 4  # image, Grad-CAM (with its colour bar), bars
+    over = plots.overlay_array(pred.image, pred.explanation, size=100)
     assert over.shape == (100, 100, 3) and over.dtype == np.uint8 and over.std() > 0
 
 

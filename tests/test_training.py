@@ -257,7 +257,7 @@ def test_callbacks_early_stopping_restores_best_and_checkpoint_is_keras(cfg):
     model = tiny_model()
     training.compile_model(model, 1e-2)
     training.fit(model, (x, y), (x, y), epochs=2, name="cb", cfg=cfg)
-    reloaded = nbh.course.load_saved_model(cfg.artifacts_dir / "runs" / "cb" / "best.keras")
+    reloaded = nbh.models.load_saved_model(cfg.artifacts_dir / "runs" / "cb" / "best.keras")
     assert reloaded.output_shape == (None, 1)
 
 

@@ -26,6 +26,9 @@ module                draws                                                     
                       randomisation test, deletion and insertion curves
 ``backbones``         first-layer filters, feature maps, top-k predictions,       02, 10
                       parameters per block, accuracy against speed
+``deployment``        one photo's answer with its Grad-CAM, export forms          11
+                      compared (size, latency, agreement); off-screen overlays
+                      for the demo app
 ``_kit``              (private) ``set_style`` and the helpers every figure
                       shares: display scaling, panel grids, colour bars,
                       ``_finish`` (title and layout)
@@ -62,6 +65,7 @@ from .convolution import (
     shift_comparison,
 )
 from .dataset import channel_histograms, class_balance, image_grid, split_sizes, throughput_bars
+from .deployment import export_comparison, overlay_array, prediction_panel
 from .evaluation import (
     confusion_heatmap,
     error_gallery,
@@ -124,4 +128,8 @@ __all__ = [
     "prediction_bars",
     "parameter_bars",
     "accuracy_vs_speed",
+    # deployment (notebook 11, the app)
+    "prediction_panel",
+    "export_comparison",
+    "overlay_array",
 ]

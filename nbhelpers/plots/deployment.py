@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ._kit import _as_display
+
 __all__ = ["prediction_panel", "export_comparison", "overlay_array"]
 
 
@@ -36,7 +38,7 @@ def overlay_array(image: np.ndarray, explanation: Any, size: int = 256,
         >>> overlay_array(np.zeros((8, 8, 3)), np.eye(8), size=64).shape
         (64, 64, 3)
     """
-    from . import plots
+    from . import explanations as plots
 
     fig = _figure(size / 100, size / 100)
     ax = fig.add_axes((0, 0, 1, 1 if title is None else 0.9))
@@ -60,14 +62,14 @@ def prediction_panel(prediction: Any, title: str | None = None, k: int = 3) -> A
     """
     import matplotlib.pyplot as plt
 
-    from . import plots
+    from . import explanations as plots
 
     has_cam = prediction.explanation is not None
     n = 3 if has_cam else 2
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2),
                              gridspec_kw={"width_ratios": [1] * (n - 1) + [1.3]})
     image = np.asarray(prediction.image)
-    axes[0].imshow(plots._as_display(image))
+    axes[0].imshow(_as_display(image))
     axes[0].set_title(f"what the model sees ({image.shape[0]} x {image.shape[1]} px)", fontsize=9)
     axes[0].axis("off")
     if has_cam:
