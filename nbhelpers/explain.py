@@ -51,9 +51,10 @@ every later gradient in the same Python process.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -291,6 +292,17 @@ def segment(image: np.ndarray, method: str = "quickshift", seed: int = 0, **kw: 
     return np.unique(seg, return_inverse=True)[1].reshape(seg.shape).astype("int64")
 
 
+@contextlib.contextmanager
+def _no_lime_progress_bar(lime_image: Any) -> Iterator[None]:
+    """Silence lime's per-sample tqdm bar (an empty "0%" line in every notebook cell)."""
+    original = lime_image.tqdm
+    lime_image.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        lime_image.tqdm = original
+
+
 def explain_lime(
     model: keras.Model,
     image: np.ndarray,
@@ -337,17 +349,18 @@ def explain_lime(
     seg_kw = dict(segmentation_kw or {})
     segments = segment(img, segmentation, seed=seed, **seg_kw)
     explainer = lime_image.LimeImageExplainer(random_state=seed)
-    result = explainer.explain_instance(
-        img / 255.0,
-        predict_fn(model, predict_batch, scale=255.0),
-        labels=(target,),
-        top_labels=None,
-        hide_color=hide_color,
-        num_samples=n,
-        batch_size=int(batch_size or n),
-        segmentation_fn=lambda _x: segments,
-        random_seed=seed,
-    )
+    with _no_lime_progress_bar(lime_image):
+        result = explainer.explain_instance(
+            img / 255.0,
+            predict_fn(model, predict_batch, scale=255.0),
+            labels=(target,),
+            top_labels=None,
+            hide_color=hide_color,
+            num_samples=n,
+            batch_size=int(batch_size or n),
+            segmentation_fn=lambda _x: segments,
+            random_seed=seed,
+        )
     weights = dict(result.local_exp[target])
     table = np.zeros(int(segments.max()) + 1, dtype="float32")
     for s, w in weights.items():

@@ -245,6 +245,16 @@ def test_same_seed_same_lime_explanation(models, images, cfg):
     assert not np.array_equal(a.attribution, c.attribution)
 
 
+def test_lime_prints_no_progress_bar(models, images, cfg, capsys):
+    import lime.lime_image
+
+    before = lime.lime_image.tqdm
+    ex.explain("lime", models["left"], images[0], cfg=cfg, num_samples=12)
+    captured = capsys.readouterr()
+    assert "it/s" not in captured.err + captured.out
+    assert lime.lime_image.tqdm is before  # put back afterwards
+
+
 def test_lime_batching_does_not_change_the_answer(models, images, cfg):
     """lime's default batch of 10 and one big batch see the same perturbations."""
     small = ex.explain("lime", models["left"], images[0], cfg=cfg, num_samples=30, batch_size=10)
