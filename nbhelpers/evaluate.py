@@ -1,6 +1,6 @@
 """Predictions, metrics with confidence intervals, curves, calibration, error analysis.
 
-Taught in ``06_evaluating_the_model`` (and used again in 09 and 10).
+Taught in ``06_evaluating_the_model`` (and used again in 07 to 10).
 
 Everything here works on *arrays*: the true labels ``y_true`` (``(N,)`` ints) and
 the predicted **class probabilities** ``y_prob``, one convention for any number of
@@ -877,7 +877,7 @@ def to_logits(y_prob: np.ndarray) -> np.ndarray:
     clipped to ``[EPS, 1 - EPS]`` so the logs stay finite: every prediction more
     confident than ``1 - EPS`` (a logit above about 16) -- and in float32 every logit
     above about 17 is exactly 1.0 -- looks the same, so prefer :func:`predict_logits`
-    whenever the model is at hand.  Taught in notebook 06.
+    whenever the model is at hand (as notebook 06 does).
 
     Example:
         >>> z = to_logits(np.array([0.5, 0.880797]))
@@ -954,7 +954,8 @@ def fit_temperature(
     much and it keeps every prediction's class; it only makes the probabilities honest
     (Guo et al., 2017).  It needs **logits**: a probability of exactly 1.0 no longer
     says how confident the model was.  If you only have probabilities, pass
-    :func:`to_logits` of them, knowing that it clips.  The NLL is computed from the
+    :func:`to_logits` of them, knowing that it clips (``tests/test_evaluate.py`` shows
+    a model with logits of +-30 where that fallback fits a temperature half the true one).  The NLL is computed from the
     logits with ``log_softmax`` (scikit-learn's ``log_loss`` of the same probabilities,
     without its clipping); the search is over ``log T`` (SciPy's bounded
     ``minimize_scalar``).  Taught in notebook 06.
