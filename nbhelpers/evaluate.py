@@ -1,22 +1,32 @@
 """Predictions, metrics with confidence intervals, curves, calibration, error analysis.
 
-Taught in ``06_evaluating_the_model`` (and used again in 09 and 10).
+Taught in ``06_evaluating_the_model`` (and used again in 07 to 10).
 
-Everything here works on *arrays*: the true labels ``y_true`` (``(N,)`` ints) and the
-predicted probabilities ``y_prob``, in one of two shapes that every function accepts:
+Everything here works on *arrays*: the true labels ``y_true`` (``(N,)`` ints) and
+the predicted **class probabilities** ``y_prob``, one convention for any number of
+classes and for :mod:`nbhelpers.explain` too:
 
-* two classes (a sigmoid output): ``(N,)``, the probability of class 1;
-* more classes (a softmax output): ``(N, C)``, rows summing to 1.
+* ``(N, C)``, ``C >= 2``, rows summing to 1 -- also for two classes, where column 1
+  is P(class 1).  :func:`predict` and :func:`predict_proba` return this shape, for a
+  sigmoid model (``(N, 1)`` output) as for a softmax one.
 
-A two-unit softmax ``(N, 2)`` is read as two classes, ``(N,)`` = its second column, so
-a sigmoid and a two-way softmax model give the same numbers.
+As *input*, every function also takes a sigmoid's ``(N,)`` (or ``(N, 1)``) P(class 1)
+and reads it as ``[1 - p, p]`` (:func:`class_probabilities`), so a hand-made array of
+probabilities works as well as a model's output.
 
-Only :func:`predict_proba` and :func:`predict` touch a model (a Keras model or any
-function from a batch of images to probabilities); nothing here reaches back into
-training.  The metrics, curves and reliability bins come from scikit-learn; what
-scikit-learn does not provide -- bootstrap intervals, the expected calibration error,
-temperature scaling for a model we only have probabilities of, and choosing a
-threshold for a stated goal -- is written here, short and tested.
+The **logits** (class scores before the sigmoid/softmax) come from
+:func:`predict_logits`, as the model's ``"logits"`` layer gives them: ``(N, 1)`` for
+one sigmoid unit (the log-odds of class 1), ``(N, C)`` for a softmax.  Temperature
+scaling works on them: a probability of exactly 1.0 (a logit above about 17 in
+float32) no longer says *how* confident the model was.
+
+Only :func:`predict`, :func:`predict_proba`, :func:`predict_logits` and
+:func:`logits_model` touch a model (a Keras model, or for the first two any function
+from a batch of images to probabilities); nothing here reaches back into training.
+The metrics, curves and reliability bins come from scikit-learn; what scikit-learn
+does not provide -- bootstrap intervals, the expected calibration error, temperature
+scaling on logits, and choosing a threshold for a stated goal -- is written here,
+short and tested.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    import keras
     import pandas as pd
 
     from .config import Config
@@ -36,6 +47,8 @@ if TYPE_CHECKING:
 __all__ = [
     "predict_proba",
     "predict",
+    "predict_logits",
+    "logits_model",
     "num_classes",
     "class_probabilities",
     "predicted_labels",
@@ -68,24 +81,33 @@ EPS = 1e-7
 # --------------------------------------------------------------------------- predictions
 
 
-def _as_probabilities(out: Any) -> np.ndarray:
-    """A model's output as ``(N,)`` (sigmoid) or ``(N, C)`` (softmax) float64 probabilities."""
+def _class_probabilities(out: Any) -> np.ndarray:
+    """Predictions as ``(N, C)`` float64 class probabilities, ``C >= 2``: the one convention.
+
+    Shared by :mod:`nbhelpers.evaluate` and :mod:`nbhelpers.explain`.  A sigmoid's
+    ``(N,)`` or ``(N, 1)`` P(class 1) becomes ``[1 - p, p]``; an ``(N, C)`` softmax
+    output is checked (values in [0, 1], rows summing to 1) and returned.
+    """
     p = np.asarray(out, dtype="float64")
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
-    elif p.ndim == 2 and p.shape[1] == 2 and np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
-        p = p[:, 1]  # a two-unit softmax is a two-class model: keep P(class 1)
-    if p.ndim not in (1, 2):
-        raise ValueError(f"expected predictions of shape (N,), (N, 1) or (N, C), got {p.shape}")
-    if p.size and (p.min() < -1e-6 or p.max() > 1 + 1e-6):
+    if p.ndim not in (1, 2) or (p.ndim == 2 and p.shape[1] < 2):
+        raise ValueError(
+            f"expected predictions of shape (N,), (N, 1) or (N, C) with C >= 2, got {p.shape}")
+    if p.size and (np.nanmin(p) < -1e-6 or np.nanmax(p) > 1 + 1e-6 or not np.isfinite(p).all()):
         raise ValueError(
             "predictions are not probabilities (values outside [0, 1]); does the model end "
             "in a sigmoid/softmax layer? If it outputs logits, wrap it: "
-            "lambda x: scipy.special.softmax(model(x), axis=1)"
+            "lambda x: scipy.special.softmax(model(x), axis=1), or pass the logits to "
+            "apply_temperature(logits, 1.0)"
         )
-    if p.ndim == 2 and p.size and not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
-        raise ValueError("rows of (N, C) predictions must sum to 1 (a softmax output)")
-    return np.clip(p, 0.0, 1.0)
+    p = np.clip(p, 0.0, 1.0)
+    if p.ndim == 1:
+        return np.column_stack([1.0 - p, p])
+    if p.size and not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError("rows of (N, C) predictions must sum to 1 (a softmax output); "
+                         "for independent sigmoid outputs (multi-label) this module does not apply")
+    return p
 
 
 def _batch_fn(model: Any) -> Callable[[Any], Any]:
@@ -109,35 +131,20 @@ def _is_dataset(data: Any) -> bool:
     return hasattr(data, "element_spec")  # tf.data.Dataset, without importing TensorFlow
 
 
-def predict(
-    model: Any, data: Any, batch_size: int = 32
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """Predict probabilities and gather the true labels in the same pass: ``(y_true, y_prob)``.
-
-    ``model`` is a Keras model or any function ``batch -> probabilities``.  ``data`` is
-    a ``tf.data.Dataset`` of ``(images, labels)`` batches (labels gathered in the same
-    iteration, so they line up even if the data set shuffles), a tuple ``(x, y)`` of
-    arrays, or an array of images (then ``y_true`` is ``None``).  Taught in notebook 06.
-
-    Example:
-        >>> f = lambda x: np.asarray(x).mean(axis=(1, 2, 3)) / 255.0
-        >>> x = np.stack([np.full((4, 4, 3), v) for v in (0.0, 51.0, 255.0)])
-        >>> y_true, y_prob = predict(f, (x, np.array([0, 0, 1])))
-        >>> y_true.tolist(), y_prob.round(2).tolist()
-        ([0, 0, 1], [0.0, 0.2, 1.0])
-    """
+def _gather(model: Any, data: Any, batch_size: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """Run ``model`` over ``data`` and gather the labels in the same pass: raw outputs."""
     fn = _batch_fn(model)
     if _is_dataset(data):
-        ys, ps = [], []
+        ys, outs = [], []
         for batch in data:
             x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
-            ps.append(np.asarray(fn(x)))
+            outs.append(np.asarray(fn(x)))
             if y is not None:
                 ys.append(_as_labels(y))
-        if not ps:
+        if not outs:
             raise ValueError("the data set is empty")
         y_true = np.concatenate(ys).astype(int) if ys else None
-        return y_true, _as_probabilities(np.concatenate(ps))
+        return y_true, np.concatenate(outs)
     if isinstance(data, tuple) and len(data) == 2:
         x, y_true = np.asarray(data[0]), _as_labels(data[1])
     else:
@@ -148,11 +155,33 @@ def predict(
         out = np.concatenate(
             [np.asarray(fn(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         )
-    return y_true, _as_probabilities(out)
+    return y_true, np.asarray(out)
+
+
+def predict(
+    model: Any, data: Any, batch_size: int = 32
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Predict class probabilities and gather the true labels in the same pass: ``(y_true, y_prob)``.
+
+    ``y_prob`` is ``(N, C)``, ``C >= 2`` (two classes too: column 1 is P(class 1)).
+    ``model`` is a Keras model or any function ``batch -> probabilities``.  ``data`` is
+    a ``tf.data.Dataset`` of ``(images, labels)`` batches (labels gathered in the same
+    iteration, so they line up even if the data set shuffles), a tuple ``(x, y)`` of
+    arrays, or an array of images (then ``y_true`` is ``None``).  Taught in notebook 06.
+
+    Example:
+        >>> f = lambda x: np.asarray(x).mean(axis=(1, 2, 3)) / 255.0   # a "sigmoid" P(class 1)
+        >>> x = np.stack([np.full((4, 4, 3), v) for v in (0.0, 51.0, 255.0)])
+        >>> y_true, y_prob = predict(f, (x, np.array([0, 0, 1])))
+        >>> y_true.tolist(), y_prob.round(2).tolist()
+        ([0, 0, 1], [[1.0, 0.0], [0.8, 0.2], [0.0, 1.0]])
+    """
+    y_true, out = _gather(model, data, batch_size)
+    return y_true, _class_probabilities(out)
 
 
 def predict_proba(model: Any, x_or_ds: Any, batch_size: int = 32) -> np.ndarray:
-    """Predicted probabilities: two classes ``(N,)`` = P(class 1); more classes ``(N, C)``.
+    """Predicted class probabilities ``(N, C)``, ``C >= 2``, for two classes as for more.
 
     ``model``: a Keras model or a function ``batch -> probabilities``; ``x_or_ds``:
     an array of images or a ``tf.data.Dataset`` (labels, if any, are ignored; use
@@ -162,19 +191,106 @@ def predict_proba(model: Any, x_or_ds: Any, batch_size: int = 32) -> np.ndarray:
         >>> softmax3 = lambda x: np.tile([0.2, 0.3, 0.5], (len(x), 1))
         >>> predict_proba(softmax3, np.zeros((5, 8, 8, 3))).shape
         (5, 3)
-        >>> predict_proba(lambda x: np.full((len(x), 1), 0.9), np.zeros((2, 8, 8, 3)))
-        array([0.9, 0.9])
-        >>> predict_proba(lambda x: np.tile([0.3, 0.7], (len(x), 1)), np.zeros((2, 8, 8, 3)))
-        array([0.7, 0.7])
+        >>> predict_proba(lambda x: np.full((len(x), 1), 0.9), np.zeros((2, 8, 8, 3))).round(2)
+        array([[0.1, 0.9],
+               [0.1, 0.9]])
     """
     return predict(model, x_or_ds, batch_size=batch_size)[1]
+
+
+def _logits_output(model: keras.Model) -> Any:
+    """The symbolic tensor of ``model``'s class scores (before its sigmoid/softmax).
+
+    Shared by :func:`logits_model` and :mod:`nbhelpers.explain` (Grad-CAM, SHAP).
+    The course's models have a layer ``"logits"``; a model that ends in an
+    ``Activation``/``Softmax`` layer gives that layer's input; a model that ends in
+    ``Dense(activation="sigmoid" | "softmax")`` gets a copy of that Dense layer without
+    its activation (same weights), applied to the same input.
+    """
+    import keras
+
+    names = [layer.name for layer in model.layers]
+    if "logits" in names:
+        return model.get_layer("logits").output
+    if not model.layers:
+        raise ValueError("the model has no layers")
+    last = model.layers[-1]
+    act = getattr(last, "activation", None)
+    act_name = getattr(act, "__name__", str(act))
+    if isinstance(last, keras.layers.Softmax) or (
+            isinstance(last, keras.layers.Activation) and act_name in ("sigmoid", "softmax")):
+        return last.input
+    if isinstance(last, keras.layers.Dense) and act_name in ("sigmoid", "softmax"):
+        scores = keras.layers.Dense.from_config(
+            {**last.get_config(), "activation": "linear", "name": f"{last.name}_before_{act_name}"})
+        out = scores(last.input)
+        scores.set_weights(last.get_weights())
+        return out
+    raise ValueError(
+        f"cannot find the class scores (logits) of model {model.name!r}: it has no layer named "
+        f"'logits', and its last layer {last.name!r} ({type(last).__name__}, activation "
+        f"{act_name!r}) is not a sigmoid/softmax Dense or Activation layer. Build the model "
+        f"with nbh.models.build_classifier (it ends in 'logits' + 'predictions'), or end it in "
+        f"Dense(units) named 'logits' followed by Activation('sigmoid' or 'softmax')."
+    )
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """A model from ``model``'s input to its class scores (logits), sharing its weights.
+
+    Uses the ``"logits"`` layer of the course's models; for a model that ends in
+    ``Dense(activation="sigmoid")`` (or ``"softmax"``) it applies that layer without
+    its activation.  Anything else is refused with a message saying what to build.
+    Used by :func:`predict_logits` (notebook 06) and by Grad-CAM (notebook 08).
+
+    Example:
+        >>> import keras
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
+        >>> m.layers[0].set_weights([np.array([[30.0], [0.0]]), np.zeros(1)])
+        >>> x = np.array([[1.0, 0.0]])
+        >>> float(m.predict(x, verbose=0)[0, 0]), float(logits_model(m).predict(x, verbose=0)[0, 0])
+        (1.0, 30.0)
+    """
+    import keras
+
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, _logits_output(model), name=f"{model.name}_logits")
+
+
+def predict_logits(
+    model: keras.Model, data: Any, batch_size: int = 32
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The class scores before the sigmoid/softmax, with the true labels: ``(y_true, logits)``.
+
+    ``logits`` is what the model's ``"logits"`` layer outputs (see :func:`logits_model`):
+    ``(N, 1)`` for one sigmoid unit (the log-odds of class 1), ``(N, C)`` for a softmax.
+    ``data`` as in :func:`predict` (labels gathered in the same pass).  What temperature
+    scaling fits on (:func:`fit_temperature`).  Needs a Keras model: a plain function
+    only gives probabilities (then see :func:`to_logits`).  Taught in notebook 06.
+
+    Example:
+        >>> import keras
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
+        >>> m.layers[0].set_weights([np.array([[30.0], [-30.0]]), np.zeros(1)])
+        >>> y_true, z = predict_logits(m, (np.eye(2), np.array([1, 0])))
+        >>> y_true.tolist(), z.tolist()
+        ([1, 0], [[30.0], [-30.0]])
+    """
+    if not hasattr(model, "layers"):
+        raise TypeError(
+            f"predict_logits needs a Keras model (it reads the model's 'logits' layer), got "
+            f"{type(model).__name__}; a function that returns probabilities has no logits: use "
+            f"to_logits(predict_proba(f, data)) (clipped: very confident predictions lose their rank)")
+    y_true, out = _gather(logits_model(model), data, batch_size)
+    out = np.asarray(out, dtype="float64")
+    return y_true, out.reshape(-1, 1) if out.ndim == 1 else out
 
 
 # ----------------------------------------------------------------- labels and confidence
 
 
 def num_classes(y_prob: np.ndarray) -> int:
-    """How many classes the predictions are over: 2 for ``(N,)``, ``C`` for ``(N, C)``.
+    """How many classes the predictions are over: 2 for ``(N,)`` or ``(N, 1)``, ``C`` for ``(N, C)``.
 
     Used throughout notebook 06.
 
@@ -183,26 +299,37 @@ def num_classes(y_prob: np.ndarray) -> int:
         (2, 3)
     """
     y_prob = np.asarray(y_prob)
-    return 2 if y_prob.ndim == 1 else int(y_prob.shape[1])
+    return 2 if y_prob.ndim == 1 or y_prob.shape[-1] == 1 else int(y_prob.shape[1])
 
 
 def class_probabilities(y_prob: np.ndarray) -> np.ndarray:
-    """Predictions as an ``(N, C)`` matrix, also for two classes (``[1 - p, p]``).
+    """Predictions as the ``(N, C)`` matrix of class probabilities, also for two classes.
 
-    Lets one code path serve sigmoid and softmax models.  Used in notebook 06.
+    A sigmoid's ``(N,)`` P(class 1) becomes ``[1 - p, p]``; an ``(N, C)`` matrix is
+    checked (in [0, 1], rows summing to 1) and returned.  The converter every function
+    here applies to its input.  Used in notebook 06.
 
     Example:
         >>> class_probabilities(np.array([0.25])).tolist()
         [[0.75, 0.25]]
     """
-    y_prob = np.asarray(y_prob, dtype="float64")
-    return np.column_stack([1.0 - y_prob, y_prob]) if y_prob.ndim == 1 else y_prob
+    return _class_probabilities(y_prob)
+
+
+def _labels(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """:func:`predicted_labels` of already checked ``(N, C)`` probabilities."""
+    if probs.shape[1] == 2:
+        return (probs[:, 1] >= threshold).astype(int)
+    return np.argmax(probs, axis=1).astype(int)
 
 
 def predicted_labels(y_prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """The predicted class: ``p >= threshold`` for two classes, the arg-max for more.
+    """The predicted class: P(class 1) ``>= threshold`` for two classes, the arg-max for more.
 
-    Taught in notebook 06 (the threshold is a choice; see :func:`choose_threshold`).
+    With more than two classes there is no single threshold: the prediction is the
+    most probable class, and ``threshold`` must stay 0.5.  To favour one class ``k``,
+    make it a two-class question (one-vs-rest): ``y_prob[:, k] >= t``, with ``t`` from
+    ``choose_threshold(y_true == k, y_prob[:, k])``.  Taught in notebook 06.
 
     Example:
         >>> predicted_labels(np.array([0.2, 0.5, 0.9])).tolist()
@@ -211,19 +338,20 @@ def predicted_labels(y_prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         [0, 0, 1]
         >>> predicted_labels(np.array([[0.1, 0.7, 0.2]])).tolist()
         [1]
-        >>> predicted_labels(np.array([[0.5, 0.5]])).tolist()  # ties break as for a sigmoid
+        >>> predicted_labels(np.array([[0.5, 0.5]])).tolist()  # ties go to class 1, as for a sigmoid
         [1]
     """
-    y_prob = np.asarray(y_prob)
-    if y_prob.ndim == 2 and y_prob.shape[1] == 2:  # a two-unit softmax: same rule as a sigmoid
-        y_prob = y_prob[:, 1]
-    if y_prob.ndim == 1:
-        return (y_prob >= threshold).astype(int)
-    return np.argmax(y_prob, axis=1).astype(int)
+    probs = _class_probabilities(y_prob)
+    if probs.shape[1] > 2 and threshold != 0.5:
+        raise ValueError(
+            f"a threshold ({threshold}) needs two classes; with {probs.shape[1]} the prediction "
+            f"is the arg-max. For one class k, ask the two-class question: "
+            f"y_prob[:, k] >= threshold (see choose_threshold)")
+    return _labels(probs, threshold)
 
 
 def confidence(y_prob: np.ndarray) -> np.ndarray:
-    """The probability of the predicted (most probable) class, one per example.
+    """The probability of the most probable class, one per example.
 
     What the reliability diagram and the error gallery sort by.  Taught in notebook 06.
 
@@ -231,14 +359,14 @@ def confidence(y_prob: np.ndarray) -> np.ndarray:
         >>> confidence(np.array([0.2, 0.9])).round(2).tolist()
         [0.8, 0.9]
     """
-    return class_probabilities(y_prob).max(axis=1)
+    return _class_probabilities(y_prob).max(axis=1)
 
 
 # ------------------------------------------------------------------------------- metrics
 
 
-def _average(y_prob: np.ndarray) -> str:
-    return "binary" if np.asarray(y_prob).ndim == 1 else "macro"
+def _average(probs: np.ndarray) -> str:
+    return "binary" if probs.shape[1] == 2 else "macro"
 
 
 def _accuracy(y_true, y_prob, threshold=0.5):
@@ -251,11 +379,12 @@ def _prf(which: int):
     def metric(y_true, y_prob, threshold=0.5):
         from sklearn.metrics import precision_recall_fscore_support
 
-        labels = list(range(num_classes(y_prob)))
-        avg = _average(y_prob)
+        probs = _class_probabilities(y_prob)
+        labels = list(range(probs.shape[1]))
+        avg = _average(probs)
         return precision_recall_fscore_support(
             y_true,
-            predicted_labels(y_prob, threshold),
+            predicted_labels(probs, threshold),
             average=avg,
             labels=None if avg == "binary" else labels,
             zero_division=0,
@@ -269,12 +398,13 @@ def _roc_auc(y_true, y_prob, threshold=0.5):
 
     del threshold  # AUC does not depend on a threshold
     y_true = np.asarray(y_true)
-    n = num_classes(y_prob)
+    probs = _class_probabilities(y_prob)
+    n = probs.shape[1]
     if len(np.unique(y_true)) < n:
         return float("nan")  # undefined without both/all classes (e.g. in a bootstrap resample)
     if n == 2:
-        return roc_auc_score(y_true, y_prob)
-    return roc_auc_score(y_true, y_prob, multi_class="ovr", average="macro", labels=list(range(n)))
+        return roc_auc_score(y_true, probs[:, 1])
+    return roc_auc_score(y_true, probs, multi_class="ovr", average="macro", labels=list(range(n)))
 
 
 #: name -> metric(y_true, y_prob, threshold) -> float.  Two classes: precision, recall and
@@ -299,7 +429,7 @@ def _metric(metric: str | Callable[..., float]) -> Callable[..., float]:
 
 def _check(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray]:
     y_true = np.asarray(y_true).reshape(-1).astype(int)
-    y_prob = _as_probabilities(y_prob)
+    y_prob = _class_probabilities(y_prob)
     if len(y_true) != len(y_prob):
         raise ValueError(f"{len(y_true)} labels but {len(y_prob)} predictions")
     if len(y_true) == 0:
@@ -420,7 +550,8 @@ def bootstrap_ci(
     take the middle ``confidence`` of those values.  The interval says how much the
     number would move with a different test set of the same size -- not how good the
     model is on other data.  ``metric`` is a name in :data:`METRICS` or a function
-    ``(y_true, y_prob, threshold) -> float``.  Taught in notebook 06.
+    ``(y_true, y_prob, threshold) -> float``; it receives ``y_prob`` as ``(N, C)``
+    class probabilities (two classes too).  Taught in notebook 06.
 
     Example:
         >>> y = np.array([0, 1] * 20); p = np.where(y == 1, 0.8, 0.3); p[:6] = 1 - p[:6]
@@ -566,7 +697,8 @@ def curves(
 ) -> Curves:
     """ROC and precision-recall curves from scikit-learn, for class 1 (two classes) or each class.
 
-    Taught in notebook 06.
+    With more than two classes every curve is *one-vs-rest*: class ``c`` against all
+    the others, ranked by P(class c).  Taught in notebook 06.
 
     Example:
         >>> c = curves([0, 0, 1, 1], np.array([0.1, 0.6, 0.4, 0.8]), ["cat", "dog"])
@@ -578,7 +710,7 @@ def curves(
     y_true, y_prob = _check(y_true, y_prob)
     n = num_classes(y_prob)
     names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
-    probs = class_probabilities(y_prob)
+    probs = y_prob  # (N, C), checked
     out = Curves()
     for c in [1] if n == 2 else range(n):
         positive = (y_true == c).astype(int)
@@ -612,7 +744,7 @@ def choose_threshold(
     goal: str = "recall",
     target: float | None = 0.9,
 ) -> ThresholdChoice:
-    """Choose the decision threshold for a stated goal instead of 0.5 (two classes).
+    """Choose the decision threshold on P(class 1) for a stated goal instead of 0.5 (two classes).
 
     * ``goal="recall"``: the highest threshold whose recall of class 1 is at least
       ``target`` (so the best precision that still meets the recall target);
@@ -622,21 +754,31 @@ def choose_threshold(
 
     Choose it on the *validation* set, then report the test set at that threshold:
     a threshold tuned on the test set makes the test numbers optimistic.  Candidates
-    come from scikit-learn's ``precision_recall_curve``.  Taught in notebook 06.
+    come from scikit-learn's ``precision_recall_curve``.
+
+    More than two classes have no single threshold (the prediction is the arg-max);
+    for one class ``k`` ask the two-class question, one-vs-rest:
+    ``choose_threshold(y_true == k, y_prob[:, k])``, then flag ``k`` where
+    ``y_prob[:, k] >= threshold``.  Taught in notebook 06.
 
     Example:
         >>> y = np.array([0, 0, 0, 1, 1, 1]); p = np.array([.1, .3, .6, .2, .7, .9])
         >>> t = choose_threshold(y, p, "recall", 1.0)
         >>> t.threshold, t.recall, round(t.precision, 2)
         (0.2, 1.0, 0.6)
+        >>> p3 = np.array([[.8, .1, .1], [.2, .7, .1], [.3, .3, .4], [.1, .1, .8]])
+        >>> choose_threshold(np.array([0, 1, 2, 2]) == 2, p3[:, 2], "recall", 1.0).threshold
+        0.4
     """
     from sklearn.metrics import precision_recall_curve
 
     y_true, y_prob = _check(y_true, y_prob)
-    if y_prob.ndim != 1:
-        raise ValueError("choose_threshold is for two classes (a sigmoid output); "
-                         "with more classes the prediction is the arg-max")
-    precision, recall, thresholds = precision_recall_curve(y_true, y_prob)
+    if y_prob.shape[1] != 2:
+        raise ValueError(
+            f"choose_threshold is for two classes; these predictions have {y_prob.shape[1]} "
+            f"(the prediction is their arg-max). For one class k, ask the two-class question "
+            f"(one-vs-rest): choose_threshold(y_true == k, y_prob[:, k], ...)")
+    precision, recall, thresholds = precision_recall_curve(y_true, y_prob[:, 1])
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
     if goal == "recall":
         ok = np.flatnonzero(recall >= target)
@@ -726,74 +868,116 @@ def expected_calibration_error(
 
 
 def to_logits(y_prob: np.ndarray) -> np.ndarray:
-    """Logits that give back ``y_prob``: ``logit(p)`` (sigmoid) or ``log(p)`` (softmax).
+    """Logits recovered from probabilities, ``log(p)`` per class ``(N, C)``: the fallback.
 
-    What temperature scaling divides by ``T`` (notebook 06).
-
-    A softmax ignores a constant added to every logit, so ``log(p)`` is a valid set of
-    logits; probabilities are clipped to ``[EPS, 1 - EPS]`` so they stay finite.
+    When a model only gives probabilities (a plain function, a model with no logits to
+    read), ``log(p)`` are logits that give them back: a softmax ignores a constant
+    added to every logit, so ``softmax(log p) = p`` (for two classes,
+    ``log p1 - log p0`` is the sigmoid's ``logit(p)``).  The probabilities are first
+    clipped to ``[EPS, 1 - EPS]`` so the logs stay finite: every prediction more
+    confident than ``1 - EPS`` (a logit above about 16) -- and in float32 every logit
+    above about 17 is exactly 1.0 -- looks the same, so prefer :func:`predict_logits`
+    whenever the model is at hand (as notebook 06 does).
 
     Example:
-        >>> to_logits(np.array([0.5, 0.880797])).round(3).tolist()
-        [0.0, 2.0]
+        >>> z = to_logits(np.array([0.5, 0.880797]))
+        >>> z.shape, (z[:, 1] - z[:, 0]).round(3).tolist()
+        ((2, 2), [0.0, 2.0])
     """
-    from scipy.special import logit
-
-    p = np.clip(np.asarray(y_prob, dtype="float64"), EPS, 1.0 - EPS)
-    return logit(p) if p.ndim == 1 else np.log(p)
+    p = np.clip(_class_probabilities(y_prob), EPS, 1.0 - EPS)
+    return np.log(p)
 
 
-def apply_temperature(y_prob: np.ndarray, temperature: float) -> np.ndarray:
-    """Rescale probabilities by a temperature: ``sigmoid(z / T)`` or ``softmax(z / T)``.
+def _as_logits(logits: Any) -> np.ndarray:
+    """Logits as ``(N, C)`` float64, ``C >= 2``: a sigmoid's ``z`` becomes ``[0, z]``.
 
-    ``T > 1`` softens over-confident predictions, ``T < 1`` sharpens them; the
-    predicted class never changes (at threshold 0.5).  Taught in notebook 06.
+    ``softmax([0, z]) = [1 - sigmoid(z), sigmoid(z)]``, so one formula serves both.
+    Arrays that look like probabilities (``(N, C)`` in [0, 1], rows summing to 1) are
+    refused: temperature scaling needs logits.
+    """
+    z = np.asarray(logits, dtype="float64")
+    if z.ndim == 2 and z.shape[1] == 1:
+        z = z[:, 0]
+    if z.ndim == 1:
+        return np.column_stack([np.zeros_like(z), z])
+    if z.ndim != 2:
+        raise ValueError(f"expected logits of shape (N,), (N, 1) or (N, C), got {z.shape}")
+    if not np.isfinite(z).all():
+        raise ValueError("the logits contain NaN or infinite values")
+    if z.size and z.min() >= 0 and z.max() <= 1 and np.allclose(z.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError(
+            "these look like probabilities (rows in [0, 1] summing to 1), not logits; "
+            "temperature scaling works on logits: use predict_logits(model, data), or, if "
+            "you only have probabilities, to_logits(y_prob) (clipped: very confident "
+            "predictions lose their rank)")
+    return z
+
+
+def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Class probabilities ``(N, C)`` from logits divided by a temperature: ``softmax(z / T)``.
+
+    ``logits`` as :func:`predict_logits` returns them: ``(N, 1)`` (or ``(N,)``) for one
+    sigmoid unit, giving ``[1 - sigmoid(z / T), sigmoid(z / T)]``, or ``(N, C)`` for a
+    softmax.  ``T > 1`` softens over-confident predictions, ``T < 1`` sharpens them;
+    the predicted class never changes.  ``T = 1`` gives the model's own probabilities.
+    Taught in notebook 06.
 
     Example:
-        >>> apply_temperature(np.array([0.880797]), 2.0).round(3).tolist()
-        [0.731]
-        >>> apply_temperature(np.array([[0.7, 0.2, 0.1]]), 1.0).round(3).tolist()
+        >>> apply_temperature(np.array([[2.0]]), 2.0).round(3).tolist()   # sigmoid(2 / 2)
+        [[0.269, 0.731]]
+        >>> apply_temperature(np.log([[0.7, 0.2, 0.1]]), 1.0).round(3).tolist()
         [[0.7, 0.2, 0.1]]
     """
-    from scipy.special import expit, softmax
+    from scipy.special import softmax
 
-    if temperature <= 0:
-        raise ValueError("the temperature must be positive")
-    z = to_logits(y_prob) / float(temperature)
-    return expit(z) if z.ndim == 1 else softmax(z, axis=1)
+    if not temperature > 0:
+        raise ValueError(f"the temperature must be positive, got {temperature}")
+    return softmax(_as_logits(logits) / float(temperature), axis=1)
+
+
+def _nll(y_true: np.ndarray, z: np.ndarray) -> float:
+    """Mean negative log-likelihood of softmax(z), from logits (no clipping needed)."""
+    from scipy.special import log_softmax
+
+    return float(-log_softmax(z, axis=1)[np.arange(len(y_true)), y_true].mean())
 
 
 def fit_temperature(
     y_true: Sequence[int] | np.ndarray,
-    y_prob: np.ndarray,
-    bounds: tuple[float, float] = (0.05, 20.0),
+    logits: np.ndarray,
+    bounds: tuple[float, float] = (0.01, 1000.0),
 ) -> float:
-    """Temperature scaling: the ``T`` minimising the negative log-likelihood on these data.
+    """Temperature scaling: the ``T`` minimising the negative log-likelihood of ``softmax(z / T)``.
 
-    Fit it on the *validation* set, apply it to the test set with
-    :func:`apply_temperature`.  One parameter, so it cannot over-fit much and it
-    keeps every prediction's class; it only makes the probabilities honest.  The
-    NLL is scikit-learn's ``log_loss``; the search is over ``log T`` (SciPy's bounded
-    ``minimize_scalar``).  The same for sigmoid and softmax outputs (``sigmoid(z/T)``
-    is the two-class softmax).  Taught in notebook 06.
+    Fit it on the *validation* set's logits (:func:`predict_logits`), apply it to the
+    test set's with :func:`apply_temperature`.  One parameter, so it cannot over-fit
+    much and it keeps every prediction's class; it only makes the probabilities honest
+    (Guo et al., 2017).  It needs **logits**: a probability of exactly 1.0 no longer
+    says how confident the model was.  If you only have probabilities, pass
+    :func:`to_logits` of them, knowing that it clips (``tests/test_evaluate.py`` shows
+    a model with logits of +-30 where that fallback fits a temperature half the true one).  The NLL is computed from the
+    logits with ``log_softmax`` (scikit-learn's ``log_loss`` of the same probabilities,
+    without its clipping); the search is over ``log T`` (SciPy's bounded
+    ``minimize_scalar``).  Taught in notebook 06.
 
     Example:
-        >>> y = np.array([1, 1, 1, 0] * 5)          # right 3 times in 4 ...
-        >>> p = np.full(20, 0.99)                   # ... but 99 % sure every time
-        >>> t = fit_temperature(y, p); t > 1, round(float(apply_temperature(p, t)[0]), 2)
-        (True, 0.75)
+        >>> y = np.array([1, 1, 1, 0] * 5)     # right 3 times in 4 ...
+        >>> z = np.full((20, 1), 30.0)         # ... with a logit of 30 each time: sigmoid 1.0
+        >>> t = fit_temperature(y, z); round(t, 1), round(float(apply_temperature(z, t)[0, 1]), 3)
+        (27.3, 0.75)
     """
     from scipy.optimize import minimize_scalar
-    from sklearn.metrics import log_loss
 
-    y_true, y_prob = _check(y_true, y_prob)
-    labels = list(range(num_classes(y_prob)))
-
-    def nll(log_t: float) -> float:
-        scaled = class_probabilities(apply_temperature(y_prob, float(np.exp(log_t))))
-        return log_loss(y_true, scaled, labels=labels)
-
-    res = minimize_scalar(nll, bounds=tuple(np.log(bounds)), method="bounded",
+    z = _as_logits(logits)
+    y_true = np.asarray(y_true).reshape(-1).astype(int)
+    if len(y_true) != len(z):
+        raise ValueError(f"{len(y_true)} labels but {len(z)} rows of logits")
+    if len(y_true) == 0:
+        raise ValueError("no examples to fit a temperature on")
+    if y_true.min() < 0 or y_true.max() >= z.shape[1]:
+        raise ValueError(f"labels must be 0..{z.shape[1] - 1}")
+    res = minimize_scalar(lambda log_t: _nll(y_true, z / np.exp(log_t)),
+                          bounds=tuple(np.log(bounds)), method="bounded",
                           options={"xatol": 1e-6})
     return float(np.exp(res.x))
 
@@ -821,7 +1005,7 @@ def error_cases(
     """
     y_true, y_prob = _check(y_true, y_prob)
     pred = predicted_labels(y_prob, threshold)
-    conf = class_probabilities(y_prob)[np.arange(len(pred)), pred]
+    conf = y_prob[np.arange(len(pred)), pred]
     wrong = np.flatnonzero(pred != y_true)
     return {
         "confidently_wrong": wrong[np.argsort(-conf[wrong], kind="stable")][:k],

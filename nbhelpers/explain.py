@@ -23,7 +23,14 @@ method             what it does                                           cost
 
 Models are Keras models whose input is the raw image (float32 RGB in
 ``[0, 255]``) and whose output is either ``(N, 1)`` = P(class 1) (a sigmoid) or
-``(N, C)`` class probabilities (a softmax); both are turned into ``(N, C)`` here.
+``(N, C)`` class probabilities (a softmax).  Predictions follow the one
+convention of :mod:`nbhelpers.evaluate`: ``(N, C)`` class probabilities,
+``C >= 2``, two classes included (the same converter).  The methods that
+*differentiate* (Grad-CAM, the GradientExplainer) differentiate the class
+**score** before the sigmoid/softmax, read from the model's ``"logits"`` layer
+(see :func:`nbhelpers.evaluate.logits_model`): a saturated probability has no
+gradient.  The methods that only *query* the model (LIME, the Partition
+explainer, deletion/insertion) explain the class probability.
 
 Checks that an explanation means something:
 
@@ -44,9 +51,10 @@ every later gradient in the same Python process.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +62,7 @@ import numpy as np
 
 from . import progress
 from .config import Config, current
+from .evaluate import _class_probabilities, _logits_output
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     import keras
@@ -69,7 +78,6 @@ __all__ = [
     "explain_shap_partition",
     "explain_gradcam",
     "predict_fn",
-    "class_probabilities",
     "segment",
     "normalise_shap_values",
     "choose_background",
@@ -127,16 +135,6 @@ class Explanation:
 # --------------------------------------------------------------------------- predictions
 
 
-def _as_probabilities(out: np.ndarray) -> np.ndarray:
-    """``(N, 1)`` sigmoid output -> ``(N, 2)``; ``(N, C)`` is returned as is."""
-    out = np.asarray(out, dtype="float32")
-    if out.ndim == 1:
-        out = out[:, None]
-    if out.shape[1] == 1:
-        return np.concatenate([1.0 - out, out], axis=1)
-    return out
-
-
 def predict_fn(model: keras.Model, batch_size: int = 64, scale: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
     """A function ``images -> (N, C)`` class probabilities that runs the model in batches.
 
@@ -144,12 +142,15 @@ def predict_fn(model: keras.Model, batch_size: int = 64, scale: float = 1.0) -> 
     model directly (``model(x, training=False)``, no ``model.predict``
     set-up per call) on chunks of ``batch_size``.  ``scale`` multiplies the
     images first (LIME works on images in ``[0, 1]``, the model wants
-    ``[0, 255]``: ``scale=255``).  Taught in ``07_explaining_with_lime``.
+    ``[0, 255]``: ``scale=255``).  Its output follows :mod:`nbhelpers.evaluate`'s
+    convention: ``(N, C)``, ``C >= 2``, also for a one-unit sigmoid model
+    (``[1 - p, p]``); the same numbers as ``nbh.evaluate.predict_proba(model, images)``.
+    Taught in ``07_explaining_with_lime``.
 
     Example:
         >>> f = predict_fn(left_half_model(16))
-        >>> f(np.zeros((3, 16, 16, 3), "float32")).shape
-        (3, 2)
+        >>> p = f(toy_images(3, 16)); p.shape, p.sum(axis=1).round(6).tolist()
+        ((3, 2), [1.0, 1.0, 1.0])
     """
 
     def predict(images: np.ndarray) -> np.ndarray:
@@ -158,25 +159,32 @@ def predict_fn(model: keras.Model, batch_size: int = 64, scale: float = 1.0) -> 
             x = x * np.float32(scale)
         outs = [np.asarray(model(x[i:i + batch_size], training=False))
                 for i in range(0, len(x), batch_size)]
-        return _as_probabilities(np.concatenate(outs, axis=0))
+        return _class_probabilities(np.concatenate(outs, axis=0))
 
     return predict
-
-
-def class_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """``(N, C)`` class probabilities of ``images`` (``(N, H, W, 3)`` in [0, 255]).
-
-    Example:
-        >>> class_probabilities(left_half_model(16), toy_images(2, 16)).sum(axis=1).round(3)
-        array([1., 1.], dtype=float32)
-    """
-    return predict_fn(model, batch_size)(images)
 
 
 def _target(model: keras.Model, image: np.ndarray, target: int | None) -> int:
     if target is not None:
         return int(target)
-    return int(np.argmax(class_probabilities(model, image[None])[0]))
+    return int(np.argmax(predict_fn(model)(image[None])[0]))
+
+
+def _class_score(logits: Any, target: int) -> Any:
+    """The score of class ``target`` from a batch of logits: what gradients are taken of.
+
+    Softmax logits ``(N, C)``: the logit of the class, ``z[:, target]`` (Grad-CAM's
+    ``y^c``, taken before the softmax).  One sigmoid unit ``(N, 1)``: ``z`` is the
+    log-odds of class 1, ``log P(1) / P(0)``, so the score of class 1 is ``+z`` and the
+    score of class 0 is ``-z`` (its log-odds, ``log P(0) / P(1)``).
+    """
+    if logits.shape[-1] == 1:
+        if int(target) not in (0, 1):
+            raise ValueError(f"a one-unit sigmoid model has classes 0 and 1, not {target}")
+        return logits[:, 0] if int(target) == 1 else -logits[:, 0]
+    if not 0 <= int(target) < logits.shape[-1]:
+        raise ValueError(f"target {target} is not a class of a {logits.shape[-1]}-class model")
+    return logits[:, int(target)]
 
 
 def _check_image(image: Any) -> np.ndarray:
@@ -285,6 +293,17 @@ def segment(image: np.ndarray, method: str = "quickshift", seed: int = 0, **kw: 
     return np.unique(seg, return_inverse=True)[1].reshape(seg.shape).astype("int64")
 
 
+@contextlib.contextmanager
+def _no_lime_progress_bar(lime_image: Any) -> Iterator[None]:
+    """Silence lime's per-sample tqdm bar (an empty "0%" line in every notebook cell)."""
+    original = lime_image.tqdm
+    lime_image.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        lime_image.tqdm = original
+
+
 def explain_lime(
     model: keras.Model,
     image: np.ndarray,
@@ -331,17 +350,18 @@ def explain_lime(
     seg_kw = dict(segmentation_kw or {})
     segments = segment(img, segmentation, seed=seed, **seg_kw)
     explainer = lime_image.LimeImageExplainer(random_state=seed)
-    result = explainer.explain_instance(
-        img / 255.0,
-        predict_fn(model, predict_batch, scale=255.0),
-        labels=(target,),
-        top_labels=None,
-        hide_color=hide_color,
-        num_samples=n,
-        batch_size=int(batch_size or n),
-        segmentation_fn=lambda _x: segments,
-        random_seed=seed,
-    )
+    with _no_lime_progress_bar(lime_image):
+        result = explainer.explain_instance(
+            img / 255.0,
+            predict_fn(model, predict_batch, scale=255.0),
+            labels=(target,),
+            top_labels=None,
+            hide_color=hide_color,
+            num_samples=n,
+            batch_size=int(batch_size or n),
+            segmentation_fn=lambda _x: segments,
+            random_seed=seed,
+        )
     weights = dict(result.local_exp[target])
     table = np.zeros(int(segments.max()) + 1, dtype="float32")
     for s, w in weights.items():
@@ -455,15 +475,19 @@ def _blurred(image: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _select_output_model(model: keras.Model, layer: str, target: int) -> tuple[Any, Any]:
-    """(input -> layer) and (layer -> P(target)) models of a flat functional model."""
+    """(input -> layer) and (layer -> score of class ``target``) models of a flat functional model.
+
+    The score is taken before the sigmoid/softmax (see :func:`_class_score`).
+    """
     import keras
 
     tensor = model.get_layer(layer).output
     feature_model = keras.Model(model.input, tensor)
-    head = keras.Model(tensor, model.output)
-    binary = model.output.shape[-1] == 1
+    logits = _logits_output(model)
+    head = keras.Model(tensor, logits)
+    _class_score(np.zeros((1, logits.shape[-1])), target)  # a clear error for a bad target
     features = keras.Input(shape=tuple(tensor.shape[1:]))
-    out = _SelectClass(target, binary, name="select_class")(head(features))
+    out = _ClassScore(target, logits.shape[-1] == 1, name="class_score")(head(features))
     return feature_model, keras.Model(features, out)
 
 
@@ -481,6 +505,10 @@ def explain_shap_gradient(
 ) -> Explanation:
     """SHAP's GradientExplainer (expected gradients) on an intermediate layer.
 
+    What is explained is the class **score** before the sigmoid/softmax (the logit;
+    ``+z``/``-z`` for one sigmoid unit, as in :func:`explain_gradcam`), so the
+    attributions add up to about ``score(image) - mean score(background)``, in
+    log-odds, and a saturated probability does not flatten them.
     As in SHAP's VGG16 example, the explanation is of the *layer's* features
     (``block4_conv3`` by default, see :func:`default_layers`), computed on a
     model from that layer to the output; the layer's attribution is summed over
@@ -535,7 +563,8 @@ def explain_shap_gradient(
     attribution = _resize(layer_map, img.shape[:2])
     seconds = time.perf_counter() - t0
     settings = {"layer": layer, "layer_grid": tuple(layer_map.shape), "nsamples": n,
-                "background": bg_note, "background_size": int(len(background)), "seed": seed}
+                "background": bg_note, "background_size": int(len(background)), "seed": seed,
+                "score": "logit"}
     return Explanation("shap_gradient", attribution, target, seconds, settings,
                        {"layer_attribution": layer_map})
 
@@ -625,16 +654,27 @@ def explain_gradcam(
 ) -> Explanation:
     """Grad-CAM (Selvaraju et al., 2017) on the last convolutional layer.
 
-    The gradient of P(target) with respect to the layer's feature maps,
-    averaged over the grid, weights each map; their weighted sum, through a
-    ReLU, is resized to the image.  One forward and one backward pass with
+    The gradient of the class **score** with respect to the layer's feature
+    maps, averaged over the grid, weights each map; their weighted sum, through
+    a ReLU, is resized to the image.  One forward and one backward pass with
     ``tf.GradientTape``.  ``extras["layer_map"]`` is the map on the layer's grid.
+
+    The score is taken *before* the sigmoid/softmax, as in the paper, from the
+    model's ``"logits"`` layer (or its last Dense without its activation, see
+    :func:`nbhelpers.evaluate.logits_model`): for a softmax the logit of the
+    class; for one sigmoid unit ``+z`` for class 1 and ``-z`` for class 0,
+    because ``z = log P(1) / P(0)`` is the log-odds of class 1 and ``-z`` those of
+    class 0.  Why not the probability: ``dP/dA = sigmoid'(z) dz/dA``, and for a
+    confident prediction (``|z|`` above about 17, normal with ImageNet features)
+    ``sigmoid(z)`` is exactly 1.0 in float32, ``sigmoid'(z)`` is 0 and the map is
+    empty.  (For one sigmoid unit the two give the same map up to the positive
+    factor ``sigmoid'(z)`` wherever that factor is not lost to rounding.)
     Taught in ``08_explaining_with_shap``.
 
     Example:
         >>> e = explain_gradcam(left_half_model(16), toy_images(1, 16)[0])
-        >>> e.attribution.shape, bool(e.attribution.min() >= 0)
-        ((16, 16), True)
+        >>> e.attribution.shape, bool(e.attribution.min() >= 0), e.settings["score"]
+        ((16, 16), True, 'logit')
     """
     import keras
     import tensorflow as tf
@@ -643,19 +683,18 @@ def explain_gradcam(
     t0 = time.perf_counter()
     target = _target(model, img, target)
     layer = layer or default_layers(model)["gradcam"]
-    grad_model = keras.Model(model.input, [model.get_layer(layer).output, model.output])
+    grad_model = keras.Model(model.input, [model.get_layer(layer).output, _logits_output(model)])
     x = tf.convert_to_tensor(img[None])
     with tf.GradientTape() as tape:
-        maps, out = grad_model(x, training=False)
-        score = out[:, 0] if (out.shape[-1] == 1 and target == 1) else (
-            1.0 - out[:, 0] if out.shape[-1] == 1 else out[:, target])
+        maps, logits = grad_model(x, training=False)
+        score = _class_score(logits, target)
     grads = tape.gradient(score, maps)
     weights = tf.reduce_mean(grads, axis=(1, 2))  # one weight per feature map
     cam = tf.nn.relu(tf.reduce_sum(maps * weights[:, None, None, :], axis=-1))[0]
     layer_map = np.asarray(cam, dtype="float32")
     attribution = _resize(layer_map, img.shape[:2])
     seconds = time.perf_counter() - t0
-    settings = {"layer": layer, "layer_grid": tuple(layer_map.shape)}
+    settings = {"layer": layer, "layer_grid": tuple(layer_map.shape), "score": "logit"}
     return Explanation("gradcam", attribution, target, seconds, settings, {"layer_map": layer_map})
 
 
@@ -813,7 +852,7 @@ def randomisation_groups(model: keras.Model) -> list[list[str]]:
 
     Example:
         >>> randomisation_groups(left_half_model(16))
-        [['predictions'], ['conv2'], ['conv1']]
+        [['logits'], ['conv2'], ['conv1']]
     """
     groups: list[list[str]] = []
     keys: list[str] = []
@@ -837,10 +876,10 @@ def randomised_copy(model: keras.Model, layers: Iterable[str], seed: int = 0) ->
     biases stay zero); non-trainable statistics (batch-norm means) are kept.
 
     Example:
-        >>> m = left_half_model(16); r = randomised_copy(m, ["predictions"])
+        >>> m = left_half_model(16); r = randomised_copy(m, ["logits"])
         >>> bool(np.allclose(m.get_layer("conv1").get_weights()[0], r.get_layer("conv1").get_weights()[0]))
         True
-        >>> bool(np.allclose(m.get_layer("predictions").get_weights()[0], r.get_layer("predictions").get_weights()[0]))
+        >>> bool(np.allclose(m.get_layer("logits").get_weights()[0], r.get_layer("logits").get_weights()[0]))
         False
     """
     import keras
@@ -887,7 +926,7 @@ def cascading_randomisation(
         >>> table, _ = cascading_randomisation(left_half_model(16), toy_images(1, 16)[0],
         ...                                    methods=["gradcam"], max_steps=1)
         >>> table[["step", "randomised"]].to_dict("records")
-        [{'step': 0, 'randomised': '(none)'}, {'step': 1, 'randomised': 'predictions'}]
+        [{'step': 0, 'randomised': '(none)'}, {'step': 1, 'randomised': 'logits'}]
     """
     import pandas as pd
 
@@ -974,7 +1013,7 @@ def deletion_insertion(
         i[top] = flat_img[top]
         deleted.append(d.reshape(img.shape))
         inserted.append(i.reshape(img.shape))
-    probs = class_probabilities(model, np.stack(deleted + inserted), batch_size)[:, target]
+    probs = predict_fn(model, batch_size)(np.stack(deleted + inserted))[:, target]
     deletion, insertion = probs[: steps + 1], probs[steps + 1:]
     return {"fractions": fractions, "deletion": deletion, "insertion": insertion,
             "deletion_auc": float(np.trapezoid(deletion, fractions)),
@@ -1053,21 +1092,25 @@ def _keep_region_layer() -> type:
     return KeepRegion
 
 
-def _select_class_layer() -> type:
+def _class_score_layer() -> type:
     import keras
 
     @keras.saving.register_keras_serializable(package="nbhelpers")
-    class SelectClass(keras.layers.Layer):
-        """P(class ``index``) as an ``(N, 1)`` output, from a sigmoid or softmax output."""
+    class ClassScore(keras.layers.Layer):
+        """The score of class ``index`` as an ``(N, 1)`` output, from logits.
+
+        Softmax logits: the class's logit.  One sigmoid unit (``binary``): ``+z``
+        for class 1, ``-z`` for class 0 (the log-odds of each; see ``_class_score``).
+        """
 
         def __init__(self, index: int = 1, binary: bool = True, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.index, self.binary = int(index), bool(binary)
 
-        def call(self, p: Any) -> Any:
+        def call(self, z: Any) -> Any:
             if self.binary:
-                return p if self.index == 1 else 1.0 - p
-            return p[:, self.index:self.index + 1]
+                return z if self.index == 1 else -z
+            return z[:, self.index:self.index + 1]
 
         def compute_output_shape(self, input_shape: Any) -> tuple:
             return (input_shape[0], 1)
@@ -1075,7 +1118,7 @@ def _select_class_layer() -> type:
         def get_config(self) -> dict[str, Any]:
             return {**super().get_config(), "index": self.index, "binary": self.binary}
 
-    return SelectClass
+    return ClassScore
 
 
 _LAYER_CLASSES: dict[str, type] = {}
@@ -1084,12 +1127,12 @@ _LAYER_CLASSES: dict[str, type] = {}
 def _layer_class(name: str) -> type:
     if name not in _LAYER_CLASSES:
         _LAYER_CLASSES[name] = {"KeepRegion": _keep_region_layer,
-                                "SelectClass": _select_class_layer}[name]()
+                                "ClassScore": _class_score_layer}[name]()
     return _LAYER_CLASSES[name]
 
 
-def _SelectClass(index: int, binary: bool, name: str | None = None) -> Any:  # noqa: N802 - a layer factory
-    return _layer_class("SelectClass")(index, binary, name=name)
+def _ClassScore(index: int, binary: bool, name: str | None = None) -> Any:  # noqa: N802 - a layer factory
+    return _layer_class("ClassScore")(index, binary, name=name)
 
 
 def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, classes: int = 1) -> keras.Model:
@@ -1097,21 +1140,24 @@ def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, cla
 
     Built, not trained: ``preprocess`` (scale to [0, 1]) -> ``conv1`` -> a
     fixed mask that zeroes the other half of the feature map -> ``conv2`` ->
-    global average pooling -> ``predictions`` (a sigmoid, scaled so that
-    :func:`toy_images` get probabilities spread around 0.5).  Because we *know*
+    global average pooling -> ``logits`` (a Dense layer, scaled so that
+    :func:`toy_images` get scores spread around 0) -> ``predictions`` (the
+    sigmoid), the same ending as the course's classifiers.  Because we *know*
     where it looks, it is the test bench for every explanation method: a
     method that puts its attribution on the other half is wrong.  ``classes=2``
     gives a softmax output ``(N, 2)`` with the same P(class 1).
     Taught in ``08_explaining_with_shap`` (and used by the unit tests).
 
     Example:
-        >>> m = left_half_model(16)
-        >>> x = toy_images(1, 16)[0]; y = x.copy(); y[:, 8:] = 0.0   # change only the right half
-        >>> bool(np.allclose(class_probabilities(m, x[None]), class_probabilities(m, y[None]), atol=1e-6))
-        False
+        >>> m = left_half_model(16); f = predict_fn(m)
+        >>> x = toy_images(1, 16); y = x.copy(); y[..., :8, :] = 0.0   # change only the left half
+        >>> [layer.name for layer in m.layers[-2:]], bool(np.allclose(f(x), f(y), atol=1e-6))
+        (['logits', 'predictions'], False)
     """
     import keras
 
+    if classes not in (1, 2):
+        raise ValueError("left_half_model has 1 (sigmoid) or 2 (softmax) outputs")
     rng = np.random.default_rng(seed)
     inp = keras.Input(shape=(image_size, image_size, 3), name="image")
     x = keras.layers.Rescaling(1.0 / 255.0, name="preprocess")(inp)
@@ -1120,9 +1166,9 @@ def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, cla
     x = conv1(x)
     x = _layer_class("KeepRegion")(side=side, name="keep_" + side)(x)
     features = keras.layers.GlobalAveragePooling2D(name="gap")(conv2(x))
-    dense = keras.layers.Dense(1 if classes == 1 else 2,
-                               activation="sigmoid" if classes == 1 else "softmax", name="predictions")
-    model = keras.Model(inp, dense(features), name=f"{side}_half_model")
+    dense = keras.layers.Dense(classes, name="logits")
+    activation = keras.layers.Activation("sigmoid" if classes == 1 else "softmax", name="predictions")
+    model = keras.Model(inp, activation(dense(features)), name=f"{side}_half_model")
     # Zero-mean first kernels: the features respond to texture and edges, not to flat colour.
     k1 = rng.normal(0, 0.5, (3, 3, 3, 8)).astype("float32")
     k1 -= k1.mean(axis=(0, 1), keepdims=True)
@@ -1136,10 +1182,8 @@ def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, cla
     b = -np.float32(np.median(f @ w))
     if classes == 1:
         dense.set_weights([w, np.array([b], "float32")])
-    elif classes == 2:  # softmax([-z/2, z/2]) has the same P(class 1) as sigmoid(z)
+    else:  # softmax([-z/2, z/2]) has the same P(class 1) as sigmoid(z)
         dense.set_weights([np.concatenate([-w / 2, w / 2], axis=1), np.array([-b / 2, b / 2], "float32")])
-    else:
-        raise ValueError("left_half_model has 1 (sigmoid) or 2 (softmax) outputs")
     return model
 
 

@@ -3,7 +3,7 @@
 Taught in ``10_choosing_a_backbone``, where VGG16, ResNet50, MobileNetV2 and
 EfficientNetB0 are put side by side.
 
-* :func:`count_params` -- total / trainable / frozen weights.
+* :func:`parameter_counts` -- total / trainable / frozen weights.
 * :func:`layer_costs` and :func:`multiply_adds` -- the compute of one forward
   pass for **one image**, counted layer by layer from the Keras graph.  The
   unit is the *multiply-add* (MAC): ``y += w * x`` counts once.  Papers often
@@ -49,7 +49,7 @@ import numpy as np
 
 __all__ = [
     "LayerCost",
-    "count_params",
+    "parameter_counts",
     "layer_costs",
     "multiply_adds",
     "flops",
@@ -89,12 +89,12 @@ class LayerCost:
     macs: int
 
 
-def count_params(model: keras.Model) -> dict[str, int]:
+def parameter_counts(model: keras.Model) -> dict[str, int]:
     """Total, trainable and non-trainable (frozen, or BatchNorm statistics) weights.
 
     Example:
         >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-        >>> count_params(m)
+        >>> parameter_counts(m)
         {'total': 8, 'trainable': 8, 'non_trainable': 0}
     """
     trainable = int(sum(math.prod(w.shape) for w in model.trainable_weights))
@@ -243,7 +243,7 @@ def activation_memory(
     values = sum(math.prod(c.output_shape) for c in costs)
     mib = 1024**2
     return {
-        "weights_mib": count_params(model)["total"] * bytes_per_value / mib,
+        "weights_mib": parameter_counts(model)["total"] * bytes_per_value / mib,
         "activations_mib": values * batch_size * bytes_per_value / mib,
     }
 
@@ -408,7 +408,7 @@ def profile_model(
         >>> row["model"], row["params"], row["macs_per_image"]
         ('tiny', 10, 8)
     """
-    params = count_params(model)
+    params = parameter_counts(model)
     macs = multiply_adds(model)
     speed, mem = measure_memory(measure_throughput, model, batch_size=batch_size, batches=batches)
     est = activation_memory(model, batch_size=batch_size)

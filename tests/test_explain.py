@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from nbhelpers import config as nbh_config
+from nbhelpers import evaluate
 from nbhelpers import explain as ex
 
 SIZE = 32
@@ -46,6 +47,11 @@ def models():
     return {side: ex.left_half_model(SIZE, side=side) for side in ("left", "right")}
 
 
+def probabilities(model, images):
+    """(N, C) class probabilities through the batched predict function LIME and SHAP call."""
+    return ex.predict_fn(model)(images)
+
+
 def share(attribution, side):
     """Fraction of the absolute attribution that lies on ``side`` of the image."""
     a = np.abs(np.asarray(attribution, dtype="float64"))
@@ -67,19 +73,20 @@ def test_left_half_model_ignores_the_right_half(models, images):
     x = images.copy()
     y = x.copy()
     y[:, :, HALF + 2:] = 255.0 - y[:, :, HALF + 2:]  # change the right half (beyond conv reach)
-    p = ex.class_probabilities(models["left"], x)
-    assert np.allclose(p, ex.class_probabilities(models["left"], y), atol=1e-6)
+    p = probabilities(models["left"], x)
+    assert p.shape == (3, 2)  # the one convention: (N, C), C >= 2
+    assert np.allclose(p, probabilities(models["left"], y), atol=1e-6)
     z = x.copy()
     z[:, :, : HALF - 2] = 255.0 - z[:, :, : HALF - 2]
-    assert not np.allclose(p, ex.class_probabilities(models["left"], z), atol=1e-3)
+    assert not np.allclose(p, probabilities(models["left"], z), atol=1e-3)
     # The probabilities are spread out, not saturated at 0 or 1.
-    probs = ex.class_probabilities(models["left"], ex.toy_images(16, SIZE, seed=3))[:, 1]
+    probs = probabilities(models["left"], ex.toy_images(16, SIZE, seed=3))[:, 1]
     assert probs.min() < 0.3 and probs.max() > 0.7
 
 
 def test_softmax_variant_agrees_with_the_sigmoid(images):
-    sig = ex.class_probabilities(ex.left_half_model(SIZE), images)
-    soft = ex.class_probabilities(ex.left_half_model(SIZE, classes=2), images)
+    sig = probabilities(ex.left_half_model(SIZE), images)
+    soft = probabilities(ex.left_half_model(SIZE, classes=2), images)
     assert soft.shape == (3, 2)
     assert np.allclose(sig, soft, atol=1e-5)
 
@@ -102,7 +109,7 @@ def test_attribution_lies_where_the_model_looks(method, side, models, images, ba
 
 
 def test_default_target_is_the_predicted_class(models, images, cfg):
-    p = ex.class_probabilities(models["left"], images)
+    p = probabilities(models["left"], images)
     for image, probs in zip(images, p, strict=True):
         assert ex.explain("gradcam", models["left"], image, cfg=cfg).target == int(np.argmax(probs))
 
@@ -122,6 +129,103 @@ def test_the_two_classes_get_opposite_gradient_evidence(method, images, backgrou
             (a.attribution ** 2).sum() + (b.attribution ** 2).sum())
 
 
+def confident_copy(model, image, logit):
+    """``model`` with its logits layer's bias moved so that ``image`` gets score ``logit``."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    w, b = clone.get_layer("logits").get_weights()
+    z = evaluate.logits_model(clone)(image[None]).numpy()[0, 0]
+    clone.get_layer("logits").set_weights([w, b + np.float32(logit - z)])
+    return clone
+
+
+def probability_gradcam(model, image, target, layer="conv2"):
+    """Grad-CAM of P(target) (the post-sigmoid probability): what the issue replaced."""
+    import keras
+    import tensorflow as tf
+
+    grad_model = keras.Model(model.input, [model.get_layer(layer).output, model.output])
+    with tf.GradientTape() as tape:
+        maps, p = grad_model(image[None], training=False)
+        score = p[:, 0] if target == 1 else 1.0 - p[:, 0]
+    grads = tape.gradient(score, maps)
+    return tf.nn.relu(tf.reduce_sum(maps * tf.reduce_mean(grads, axis=(1, 2))[:, None, None, :],
+                                    axis=-1))[0].numpy()
+
+
+@pytest.mark.parametrize("logit", [30.0, -30.0])
+def test_gradcam_of_a_confident_model_is_placed_where_it_looks(logit, models, images, cfg):
+    """A logit of +-30 (normal with ImageNet features): sigmoid is exactly 1.0 (or 0.0) in float32.
+
+    Grad-CAM of the class score still finds the half the model looks at.  For
+    +30, Grad-CAM of the probability is empty: sigmoid(30) is 1.0 in float32 and
+    its gradient y (1 - y) is 0.  (Near 0 float32 keeps tiny values, so -30
+    does not saturate the same way; the score-based map must work for both.)
+    """
+    image = images[0]
+    model = confident_copy(models["left"], image, logit)
+    target = 1 if logit > 0 else 0
+    p1 = float(np.asarray(model(image[None], training=False))[0, 0])  # the float32 sigmoid
+    assert (p1 == 1.0) if logit > 0 else (p1 < 1e-12)
+    e = ex.explain("gradcam", model, image, cfg=cfg)
+    assert e.target == target and e.settings["score"] == "logit"
+    assert float(e.attribution.sum()) > 0 and share(e.attribution, "left") > 0.9
+    if logit > 0:
+        assert np.abs(probability_gradcam(model, image, target)).max() == 0.0  # the old map: empty
+    g = ex.explain("shap_gradient", model, image, cfg=cfg, nsamples=16,
+                   background=ex.toy_images(4, SIZE, seed=5))
+    assert np.abs(g.attribution).sum() > 0 and share(g.attribution, "left") > 0.9
+
+
+def test_gradcam_of_the_logit_is_the_probability_map_up_to_a_positive_factor(models, images):
+    """For one sigmoid unit d sigmoid(z) = sigmoid'(z) dz: same map, scaled, where nothing saturates."""
+    model = models["left"]
+    for image in images:
+        e = ex.explain_gradcam(model, image)
+        old = probability_gradcam(model, image, e.target)
+        z = float(evaluate.logits_model(model)(image[None]).numpy()[0, 0])
+        factor = float(np.exp(-abs(z)) / (1 + np.exp(-abs(z))) ** 2)  # sigmoid'(z)
+        np.testing.assert_allclose(old, factor * e.extras["layer_map"], rtol=1e-4, atol=1e-7)
+
+
+def test_a_plain_sigmoid_model_is_explained_through_its_pre_activation(models, images, cfg):
+    """A user's model ending in Dense(activation="sigmoid"), no "logits" layer: the same maps."""
+    import keras
+
+    m = models["left"]
+    dense = keras.layers.Dense(1, activation="sigmoid", name="top")
+    plain = keras.Model(m.input, dense(m.get_layer("gap").output))
+    dense.set_weights(m.get_layer("logits").get_weights())
+    assert "logits" not in [layer.name for layer in plain.layers]
+    image = images[1]
+    np.testing.assert_allclose(probabilities(plain, images), probabilities(m, images), atol=1e-6)
+    for method, kw in [("gradcam", {}), ("shap_gradient", {"nsamples": 16, "background": images})]:
+        a = ex.explain(method, plain, image, cfg=cfg, **kw)
+        b = ex.explain(method, m, image, cfg=cfg, **kw)
+        np.testing.assert_allclose(a.attribution, b.attribution, rtol=1e-4, atol=1e-6)
+    # confident too: the recovered pre-activation does not saturate
+    w, bias = dense.get_weights()
+    dense.set_weights([w, bias + np.float32(40.0)])
+    assert float(np.asarray(plain(image[None], training=False))[0, 0]) == 1.0
+    assert share(ex.explain("gradcam", plain, image, cfg=cfg).attribution, "left") > 0.9
+
+
+def test_a_model_without_class_scores_is_refused_with_a_clear_message(models, images, cfg):
+    import keras
+
+    m = models["left"]
+    relu = keras.Model(m.input, keras.layers.Dense(2, activation="relu", name="out")(
+        m.get_layer("gap").output))
+    with pytest.raises(ValueError, match="cannot find the class scores.*'out'"):
+        ex.explain("gradcam", relu, images[0], target=1, cfg=cfg)
+    with pytest.raises(ValueError, match="classes 0 and 1"):
+        ex.explain("gradcam", m, images[0], target=2, cfg=cfg)
+    with pytest.raises(ValueError, match="not a class"):
+        ex.explain("gradcam", ex.left_half_model(SIZE, classes=2), images[0], target=5, cfg=cfg)
+
+
 def test_unknown_method_and_bad_image_are_refused(models, images):
     with pytest.raises(ValueError, match="unknown method"):
         ex.explain("deep", models["left"], images[0])
@@ -139,6 +243,16 @@ def test_same_seed_same_lime_explanation(models, images, cfg):
     np.testing.assert_array_equal(a.attribution, b.attribution)
     np.testing.assert_array_equal(a.extras["segments"], b.extras["segments"])
     assert not np.array_equal(a.attribution, c.attribution)
+
+
+def test_lime_prints_no_progress_bar(models, images, cfg, capsys):
+    import lime.lime_image
+
+    before = lime.lime_image.tqdm
+    ex.explain("lime", models["left"], images[0], cfg=cfg, num_samples=12)
+    captured = capsys.readouterr()
+    assert "it/s" not in captured.err + captured.out
+    assert lime.lime_image.tqdm is before  # put back afterwards
 
 
 def test_lime_batching_does_not_change_the_answer(models, images, cfg):
@@ -254,7 +368,7 @@ def test_default_layers_prefers_block4_conv3_for_vgg():
 def test_randomised_copy_leaves_the_original_alone(models):
     m = models["left"]
     before = [w.copy() for w in m.get_weights()]
-    r = ex.randomised_copy(m, ["predictions", "conv2"], seed=1)
+    r = ex.randomised_copy(m, ["logits", "conv2"], seed=1)
     for a, b in zip(before, m.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(r.get_layer("conv2").get_weights()[0], m.get_layer("conv2").get_weights()[0])
@@ -295,7 +409,7 @@ def test_deletion_and_insertion_reward_the_right_half(models, images):
     looked = np.zeros((SIZE, SIZE))
     looked[:, :HALF] = 1.0
     for image in images:
-        target = int(np.argmax(ex.class_probabilities(model, image[None])[0]))
+        target = int(np.argmax(probabilities(model, image[None])[0]))
         good = ex.deletion_insertion(model, image, looked, target, steps=8)
         bad = ex.deletion_insertion(model, image, 1.0 - looked, target, steps=8)
         assert good["deletion"][0] == pytest.approx(bad["deletion"][0])

@@ -127,13 +127,13 @@ def test_vgg16_full_model_is_about_15_5_billion_multiply_adds():
     dense = sum(c.macs for c in costs if c.kind == "Dense")
     assert conv == 15_346_630_656  # the 13 convolutions
     assert dense == 25088 * 4096 + 4096 * 4096 + 4096 * 1000
-    assert profiling.count_params(vgg)["total"] == 138_357_544
+    assert profiling.parameter_counts(vgg)["total"] == 138_357_544
 
 
-def test_count_params_separates_frozen_weights():
+def test_parameter_counts_separates_frozen_weights():
     model = tiny_model()
     model.get_layer("conv").trainable = False
-    p = profiling.count_params(model)
+    p = profiling.parameter_counts(model)
     assert p["total"] == model.count_params() == (3 * 3 * 3 * 4 + 4) + (36 * 2 + 2)
     assert p["non_trainable"] == 3 * 3 * 3 * 4 + 4
     assert p["trainable"] == 36 * 2 + 2
