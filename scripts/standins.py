@@ -336,7 +336,7 @@ def build(root: Path = DEFAULT_ROOT, force: bool = False, verbose: bool = True,
                 manifest["archive"]["images"] == 2 * (train + validation):
             if verbose:
                 print(f"stand-ins up to date in {root} (generator {current})")
-            return load_manifest(root)
+            return {**load_manifest(root), "fresh": False}
     t0 = time.perf_counter()
     manifest: dict[str, Any] = {"generator": current, "banner": BANNER, "weights": {},
                                 "timings": {}}
@@ -364,7 +364,7 @@ def build(root: Path = DEFAULT_ROOT, force: bool = False, verbose: bool = True,
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     if verbose:
         print(f"stand-ins written to {root} in {manifest['timings']['total']:.0f} s")
-    return load_manifest(root)
+    return {**load_manifest(root), "fresh": True}
 
 
 def _complete(root: Path, manifest: dict[str, Any]) -> bool:
@@ -545,15 +545,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--force", action="store_true", help="regenerate even if up to date")
     ap.add_argument("--check", action="store_true",
-                    help="then load every file through nbhelpers.models (a child process)")
+                    help="when (re)generated, load every file through nbhelpers.models")
+    ap.add_argument("--recheck", action="store_true", help="load every file, even if not new")
     ap.add_argument("--check-here", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.check_here:
         for line in check(args.root):
             print("  " + line)
         return 0
-    build(args.root, force=args.force)
-    if args.check:
+    fresh = build(args.root, force=args.force)["fresh"]
+    if (args.check and fresh) or args.recheck:
         import subprocess
 
         env = {**os.environ, "KERAS_HOME": str(keras_home(args.root.resolve())),
