@@ -134,7 +134,7 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def _standin_value(layer: Any, weight: Any, rng: np.random.Generator) -> np.ndarray:
+def _standin_value(weight: Any, rng: np.random.Generator) -> np.ndarray:
     """A fresh random-initialisation value for one weight (not Keras' RNG: reproducible)."""
     shape = tuple(int(d) for d in weight.shape)
     dtype = np.dtype(weight.dtype)
@@ -164,8 +164,17 @@ def _dataset_name(layer_name: str, weight: Any, style: str, layer: Any) -> str:
 
 
 def application_model(wf: WeightFile) -> Any:
-    """The ``keras.applications`` model this file belongs to, untrained."""
+    """The ``keras.applications`` model this file belongs to, untrained.
+
+    Keras' session is cleared first, so automatic layer names (EfficientNet's
+    ``rescaling``, ``normalization``) and hence the file's bytes are the same
+    however many models this process built before.
+    """
+    import keras
+
     from nbhelpers import models
+
+    keras.backend.clear_session()
 
     app = models.BACKBONES[wf.backbone].application()
     kwargs: dict[str, Any] = {"include_top": wf.include_top, "weights": None}
@@ -193,6 +202,8 @@ def write_weights(wf: WeightFile, path: Path, seed: int = 0) -> Path:
     # The real files' first layer is tf.keras' automatic "input_1".
     names = ["input_1" if isinstance(layer, keras.layers.InputLayer) else layer.name
              for layer in model.layers]
+    # The Keras generation that wrote the real file (an imitation: Keras 3 reads the
+    # value but does nothing with it; the exact versions of the real files are not known).
     version = "1.2.2" if wf.style == "keras1" else "2.2.4"
     rng = np.random.default_rng([seed, zlib.crc32(wf.filename.encode())])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +219,7 @@ def write_weights(wf: WeightFile, path: Path, seed: int = 0) -> Path:
             group.attrs["weight_names"] = np.array([n.encode("utf8") for n in wnames],
                                                    dtype=f"S{max([len(n) for n in wnames] + [1])}")
             for wname, w in zip(wnames, weights, strict=True):
-                group.create_dataset(wname, data=_standin_value(layer, w, rng), track_times=False)
+                group.create_dataset(wname, data=_standin_value(w, rng), track_times=False)
     os.replace(tmp, path)
     return path
 

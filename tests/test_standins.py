@@ -221,3 +221,15 @@ def test_the_patch_waits_for_the_module_import(tmp_path, monkeypatch):
     finally:
         sys.modules.pop("late_module", None)
     assert seen == [False] and finder not in sys.meta_path
+
+
+@pytest.mark.slow
+def test_weight_files_are_reproducible(tmp_path):
+    """Same bytes on every build (EfficientNet has automatically named layers)."""
+    import keras
+
+    wf = next(w for w in standins.weight_files() if w.backbone == "efficientnetb0")
+    keras.layers.Rescaling(1.0)  # takes the name "rescaling" in this session
+    first = standins.write_weights(wf, tmp_path / "a" / wf.filename)
+    second = standins.write_weights(wf, tmp_path / "b" / wf.filename)
+    assert standins._sha256(first) == standins._sha256(second)
