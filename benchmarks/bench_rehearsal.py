@@ -4,7 +4,7 @@
 
 Budgets for a workshop are counted in a unit measured in the same run (issue
 13): **one unit = the time VGG16's base takes for a forward pass over 100
-images at 160 px** on this machine (best of two passes after a warm-up pass).  The base carries a
+images at 160 px** on this machine.  The base carries a
 stand-in ImageNet weights file (``scripts/standins.py``, loaded by path through
 ``nbh.models.load_backbone``, as from a workshop USB stick): random values,
 the real size, so the times are real.  In one run this reports, per 100
@@ -15,8 +15,11 @@ training images, in units:
 * a **fine-tuning epoch** with block5 unfrozen (notebook 05);
 * a **from-scratch epoch** of all of VGG16 (notebook 05's comparison);
 
-each the best of two epochs after a warm-up epoch (it traces the graphs), on ``--images``
-images (few: the cost per image is what counts).  When ``docs/timings.json``
+on ``--images`` images (few: the cost per image is what counts).  After a
+warm-up of each (it traces the graphs), the unit's pass and the three epochs
+run in turn, ``--rounds`` times; each figure is its best round, so a
+neighbour's burst on a shared machine spoils one round of every figure
+rather than one figure.  When ``docs/timings.json``
 has both an offline series (``make run``) and a rehearsal series
 (``make rehearse``), it also reports the rehearsal's time over the offline one
 for the notebooks both timed.  Prints one markdown table row per figure;
@@ -40,17 +43,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
-def _epoch_seconds(model, ds, repeats: int = 2) -> float:
-    """Seconds for one training epoch: the best of ``repeats`` after a warm-up epoch (tracing).
-
-    The best, as for the unit: on a shared machine it is the least disturbed.
-    """
+def _epoch(model, ds) -> float:
+    t0 = time.perf_counter()
     model.fit(ds, epochs=1, verbose=0)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.fit(ds, epochs=1, verbose=0)
-        best = min(best, time.perf_counter() - t0)
+    return time.perf_counter() - t0
+
+
+def _interleaved_best(jobs: dict, rounds: int) -> dict:
+    """Each job once per round, in turn; the best time of each over the rounds.
+
+    On a shared machine a neighbour's burst then spoils one round of every
+    figure rather than all rounds of one, and the best is the least disturbed.
+    """
+    best = dict.fromkeys(jobs, float("inf"))
+    for _ in range(rounds):
+        for name, job in jobs.items():
+            best[name] = min(best[name], job())
     return best
 
 
@@ -71,7 +79,7 @@ def series_ratio(timings: Path = ROOT / "docs" / "timings.json") -> dict | None:
                                           f"({units:.1f} units) vs offline {off:.0f} s"}
 
 
-def main(images: int = 64, size: int = 160, batch: int = 32) -> list[dict]:
+def main(images: int = 64, size: int = 160, batch: int = 32, rounds: int = 2) -> list[dict]:
     import keras
     import rehearse
     import standins
@@ -86,10 +94,9 @@ def main(images: int = 64, size: int = 160, batch: int = 32) -> list[dict]:
     keras.utils.set_random_seed(0)
     with tempfile.TemporaryDirectory(prefix="nbh-bench-") as folder:
         weights = str(standins.write_weights(wf, Path(folder) / wf.filename))
-        base_model = models.load_backbone("vgg16", weights=weights, input_shape=shape)
-        unit_base = (base_model if shape == unit_shape else
-                     models.load_backbone("vgg16", weights=weights, input_shape=unit_shape))
-    unit = rehearse.unit_seconds(unit_base)
+        frozen_base, finetune_base, unit_base = (
+            models.load_backbone("vgg16", weights=weights, input_shape=s)
+            for s in (shape, shape, unit_shape))
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (images, size, size, 3)).astype("float32")
@@ -98,17 +105,29 @@ def main(images: int = 64, size: int = 160, batch: int = 32) -> list[dict]:
     ds = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(images, seed=0).batch(batch)
           .map(lambda a, b: (aug(a, training=True), b)).prefetch(tf.data.AUTOTUNE))
 
-    model = models.build_classifier(base_model, head="gap", num_classes=2)
-    training.compile_model(model, cfg.head_learning_rate)
-    frozen = _epoch_seconds(model, ds)
-    models.unfreeze_from(model, "block5")
-    training.compile_model(model, cfg.finetune_learning_rate)
-    finetune = _epoch_seconds(model, ds)
-    scratch_model = models.build_classifier(
+    frozen = models.build_classifier(frozen_base, head="gap", num_classes=2)
+    training.compile_model(frozen, cfg.head_learning_rate)
+    finetune = models.build_classifier(finetune_base, head="gap", num_classes=2)
+    models.unfreeze_from(finetune, "block5")
+    training.compile_model(finetune, cfg.finetune_learning_rate)
+    scratch = models.build_classifier(
         models.load_backbone("vgg16", weights=None, input_shape=shape), head="gap",
         num_classes=2, freeze_backbone=False)
-    training.compile_model(scratch_model, cfg.head_learning_rate)
-    scratch = _epoch_seconds(scratch_model, ds)
+    training.compile_model(scratch, cfg.head_learning_rate)
+
+    x_unit = rng.uniform(0, 255, (rehearse.UNIT_IMAGES, *unit_shape)).astype("float32")
+
+    def unit_pass() -> float:
+        t0 = time.perf_counter()
+        unit_base.predict(x_unit, batch_size=rehearse.UNIT_BATCH, verbose=0)
+        return time.perf_counter() - t0
+
+    jobs = {"unit": unit_pass, "frozen": lambda: _epoch(frozen, ds),
+            "finetune": lambda: _epoch(finetune, ds), "scratch": lambda: _epoch(scratch, ds)}
+    for job in jobs.values():  # warm-up: traces every graph
+        job()
+    t = _interleaved_best(jobs, rounds)
+    unit, frozen, finetune, scratch = t["unit"], t["frozen"], t["finetune"], t["scratch"]
 
     per100 = 100 / images
     where = (f"VGG16 at {size} px, {images} images, batch {batch}; 1 unit = {unit:.2f} s "
@@ -133,9 +152,10 @@ def _cli(argv: list[str]) -> int:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    rows = main(args.images, args.size, args.batch)
+    rows = main(args.images, args.size, args.batch, args.rounds)
     print("| benchmark | ratio | detail |")
     print("|---|---|---|")
     for row in rows:

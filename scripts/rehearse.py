@@ -216,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import run_course
 
+    paths = run_course.nbtools.notebooks()
+    if args.only:
+        paths = [p for p in paths if p.name[:2] in args.only]
+    if not paths:
+        print(f"no notebook in notebooks/ matches --only {' '.join(args.only or [])}")
+        return 1
     profile = "cpu" if args.ci else args.profile
     overrides = args.overrides if args.overrides is not None else os.environ.get("NBH_OVERRIDES", "")
     if args.ci and not overrides:
@@ -261,9 +267,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import nbformat
 
-        paths = run_course.nbtools.notebooks()
-        if args.only:
-            paths = [p for p in paths if p.name[:2] in args.only]
         results = []
         for path in paths:
             print(f"running {path.name} ...  [{standins.BANNER}]", flush=True)
