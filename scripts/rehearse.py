@@ -103,6 +103,21 @@ def unit_seconds(base_model, images: int = UNIT_IMAGES, size: int = UNIT_SIZE,
     return best
 
 
+def same_value(got: object, wanted: str) -> bool:
+    """Whether a profile field equals an override's text (``1e-3`` equals ``0.001``).
+
+    Example:
+        >>> same_value(0.001, "1e-3"), same_value(40, "40"), same_value(None, "none"), same_value(3, "4")
+        (True, True, True, False)
+    """
+    if got is None or wanted.lower() in ("none", "null"):
+        return got is None and wanted.lower() in ("none", "null")
+    try:
+        return float(got) == float(wanted)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(got) == wanted
+
+
 def _measure_here() -> dict:
     """In a child with the rehearsal's environment: the unit, and whether overrides apply."""
     standins.install_rehearsal()
@@ -110,8 +125,9 @@ def _measure_here() -> dict:
 
     cfg = nbh.setup(quiet=True)
     wanted = parse_overrides(os.environ.get("NBH_OVERRIDES"))
-    seen = {k: str(getattr(cfg, k, None)) for k in wanted}
-    applied = all(seen[k] == v for k, v in wanted.items()) if wanted else None
+    got = {k: getattr(cfg, k, None) for k in wanted}
+    applied = all(same_value(got[k], v) for k, v in wanted.items()) if wanted else None
+    seen = {k: str(v) for k, v in got.items()}
     base = nbh.models.load_backbone("vgg16", weights="imagenet",
                                     input_shape=(UNIT_SIZE, UNIT_SIZE, 3))
     seconds = unit_seconds(base)

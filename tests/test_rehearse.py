@@ -83,3 +83,9 @@ def test_first_error_names_the_cell_and_the_error(tmp_path):
     nb.cells = [ok]
     nbformat.write(nb, path)
     assert rehearse.first_error(path) is None
+
+
+def test_same_value_compares_an_override_with_the_profile_field():
+    assert rehearse.same_value(0.001, "1e-3") and rehearse.same_value(40, "40")
+    assert rehearse.same_value(None, "None") and not rehearse.same_value(None, "0")
+    assert not rehearse.same_value(300, "40") and rehearse.same_value("cats", "cats")
