@@ -3,7 +3,8 @@
 #   make test   ruff, unit tests + doctests, every notebook under nbval (offline profile)
 #   make lab    JupyterLab on notebooks/
 #   make bench  run benchmarks/ and rewrite benchmarks/RESULTS.md
-# More: make prefetch | make student | make nav | make test-colab | make test-folder | make clean
+#   make rehearse  every notebook on the real path (PROFILE=cpu|full) on stand-in files
+# More: make prefetch | make student | make nav | make test-colab | make test-folder | make rehearse-ci | make clean
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -21,7 +22,7 @@ NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sani
                 --nbval-cell-timeout=600 -p no:cacheprovider
 
 .PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv \
-        test-folder clean
+        test-folder rehearse rehearse-ci clean
 
 venv: $(STAMP)
 
@@ -94,6 +95,24 @@ test-folder: venv
 	NBH_PROFILE=offline NBH_DATA_SOURCE=$(FOLDER_LANE)/source NBH_DATA_DIR=$(FOLDER_LANE)/data \
 	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(PY) -m pytest $(FOLDER_NOTEBOOKS) $(NBVAL_ARGS)
+
+# The real path (cpu or full profile) rehearsed offline on stand-in weights and data
+# (scripts/standins.py, built once into build/standins/): build/rehearsal-$(PROFILE)/.
+# REHEARSAL: stand-in weights, numbers meaningless, timings real.
+#   make rehearse                         the full measurement -> docs/timings.json, guide
+#   make rehearse PROFILE=full            the full profile (slow on a CPU)
+#   make rehearse OVERRIDES="head_epochs=1,max_images_per_class=40"   smaller budgets
+#   make rehearse ONLY="00 02"            some notebooks
+#   make rehearse-ci                      cpu path, small budgets, fails when a notebook fails
+PROFILE   ?= cpu
+OVERRIDES ?=
+ONLY      ?=
+rehearse: venv
+	$(PY) scripts/rehearse.py --profile $(PROFILE) \
+	  $(if $(OVERRIDES),--overrides "$(OVERRIDES)") $(if $(ONLY),--only $(ONLY))
+
+rehearse-ci: venv
+	$(PY) scripts/rehearse.py --ci $(if $(OVERRIDES),--overrides "$(OVERRIDES)")
 
 clean:
 	rm -rf build .pytest_cache

@@ -42,8 +42,13 @@ def detect_profile(nb) -> str:
     return "unknown"
 
 
-def run_one(path: Path, timeout: int) -> dict:
+def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = None) -> dict:
+    """Execute one notebook in a fresh kernel; write ``out/executed/`` and ``out/html/``.
+
+    ``prepend``: cells put before the notebook's own (the rehearsal's banner).
+    """
     nb = nbformat.read(path, as_version=4)
+    nb.cells = list(prepend or []) + nb.cells
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
@@ -55,11 +60,11 @@ def run_one(path: Path, timeout: int) -> dict:
     except Exception as exc:  # a dead kernel, a timeout: report it, go on with the rest
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
-    (BUILD / "executed").mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, BUILD / "executed" / path.name)
+    (out / "executed").mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out / "executed" / path.name)
     body, _ = HTMLExporter().from_notebook_node(nb)
-    (BUILD / "html").mkdir(parents=True, exist_ok=True)
-    (BUILD / "html" / f"{path.stem}.html").write_text(body, encoding="utf-8")
+    (out / "html").mkdir(parents=True, exist_ok=True)
+    (out / "html" / f"{path.stem}.html").write_text(body, encoding="utf-8")
     return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None,
             "error": error, "profile": detect_profile(nb)}
 
@@ -104,15 +109,22 @@ GUIDE = ROOT / "docs" / "instructor_guide.md"
 TIMINGS = ROOT / "docs" / "timings.json"
 
 
-def record_timings(results: list[dict]) -> None:
+def record_timings(results: list[dict], extra: dict | None = None) -> None:
     """Keep the latest wall time per (profile, notebook) in docs/timings.json and
-    regenerate the instructor guide's timing table from it."""
+    regenerate the instructor guide's timing table from it.
+
+    ``extra`` is stored with each entry: the rehearsal adds ``units``,
+    ``unit_seconds`` and ``standins: true`` (timed with stand-in weights of the
+    real size); ``units`` per notebook comes from each result.
+    """
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     for r in results:
         if r["ok"] and r["profile"] != "unknown":
-            data.setdefault(r["profile"], {})[r["notebook"]] = {
-                "seconds": r["seconds"], "date": when, "cpus": os.cpu_count()}
+            entry = {"seconds": r["seconds"], "date": when, "cpus": os.cpu_count(), **(extra or {})}
+            if "units" in r:
+                entry["units"] = r["units"]
+            data.setdefault(r["profile"], {})[r["notebook"]] = entry
     TIMINGS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     if GUIDE.exists():
         text = GUIDE.read_text()
@@ -122,21 +134,48 @@ def record_timings(results: list[dict]) -> None:
             GUIDE.write_text(f"{head}{start}\n{timings_table(data)}\n{end}{rest.split(end, 1)[1]}")
 
 
+def _profile_note(profile: str, entries: dict) -> str:
+    values = list(entries.values())
+    note = (f"{profile}: measured {max(v['date'] for v in values)} on "
+            f"{max(v['cpus'] or 0 for v in values)} CPU cores")
+    if any(v.get("standins") for v in values):
+        unit = max(v["unit_seconds"] for v in values if v.get("unit_seconds"))
+        note += (" by `make rehearse`, timed with stand-in weights of the real size (compute "
+                 "time does not depend on the weights' values); 1 unit = the time VGG16's base "
+                 f"takes for a forward pass over 100 images at 160 px, {unit:.1f} s there")
+    return note
+
+
 def timings_table(data: dict) -> str:
+    """The instructor guide's table: seconds per profile, and units where the rehearsal measured them."""
     profiles = [p for p in ("offline", "cpu", "full") if p in data]
     if not profiles:
         return "(no timings recorded yet: run `make run`)"
-    rows = ["| notebook | " + " | ".join(f"{p} (s)" for p in profiles) + " |",
-            "|---|" + "---:|" * len(profiles)]
+    columns = []  # (profile, field, heading)
+    for p in profiles:
+        columns.append((p, "seconds", f"{p} (s)"))
+        if any("units" in v for v in data[p].values()):
+            columns.append((p, "units", f"{p} (units)"))
+    rows = ["| notebook | " + " | ".join(c[2] for c in columns) + " |",
+            "|---|" + "---:|" * len(columns)]
+    totals, counts = [0.0] * len(columns), [0] * len(columns)
     for stem, title, _ in nbtools.COURSE:
         cells = []
-        for p in profiles:
+        for i, (p, field_, _h) in enumerate(columns):
             t = data[p].get(stem)
-            cells.append(f"{t['seconds']:.0f}" if t else "")
+            value = t.get(field_) if t else None
+            totals[i] += value or 0.0
+            counts[i] += value is not None
+            cells.append("" if value is None else
+                         f"{value:.0f}" if field_ == "seconds" else f"{value:.1f}")
         rows.append(f"| {stem[:2]} {title} | " + " | ".join(cells) + " |")
-    notes = "; ".join(
-        f"{p}: measured {max(v['date'] for v in data[p].values())} on "
-        f"{max(v['cpus'] or 0 for v in data[p].values())} CPU cores" for p in profiles)
+    def total(t: float, n: int, c: tuple) -> str:
+        text = f"{t:.0f}" if c[1] == "seconds" else f"{t:.1f}"
+        return text if n == len(nbtools.COURSE) else f"{text} ({n} of {len(nbtools.COURSE)})"
+
+    rows.append("| **all notebooks** | " + " | ".join(
+        total(t, n, c) for t, n, c in zip(totals, counts, columns, strict=True)) + " |")
+    notes = "; ".join(_profile_note(p, data[p]) for p in profiles)
     return "\n".join(rows) + f"\n\n({notes}.)"
 
 

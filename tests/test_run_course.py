@@ -56,3 +56,28 @@ def test_detect_profile_reads_the_banner():
     cell.outputs = [nbformat.v4.new_output("stream", text="nbhelpers profile: cpu  (ImageNet)\n")]
     nb.cells = [cell]
     assert run_course.detect_profile(nb) == "cpu"
+
+
+def test_timings_table_shows_units_and_labels_the_rehearsal():
+    entry = {"date": "2026-12-01", "cpus": 2, "standins": True, "unit_seconds": 20.0}
+    data = {"offline": {"00_start_here": {"seconds": 12.3, "date": "2026-11-28", "cpus": 2}},
+            "cpu": {"00_start_here": {"seconds": 40.0, "units": 2.0, **entry},
+                    "05_fine_tuning": {"seconds": 1800.0, "units": 90.0, **entry}}}
+    table = run_course.timings_table(data)
+    assert table.splitlines()[0] == "| notebook | offline (s) | cpu (s) | cpu (units) |"
+    assert "| 00 Start here | 12 | 40 | 2.0 |" in table
+    assert "| 05 Fine-tuning the top of the base |  | 1800 | 90.0 |" in table
+    assert "| **all notebooks** | 12 (1 of 11) | 1840 (2 of 11) | 92.0 (2 of 11) |" in table
+    assert "stand-in weights of the real size" in table and "20.0 s there" in table
+    assert "offline: measured 2026-11-28 on 2 CPU cores;" in table  # no rehearsal label
+
+
+def test_record_timings_keeps_the_rehearsals_units(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_course, "GUIDE", tmp_path / "missing.md")
+    monkeypatch.setattr(run_course, "TIMINGS", tmp_path / "t.json")
+    rows = [{**results()[0], "profile": "cpu", "units": 0.6}]
+    run_course.record_timings(rows, extra={"standins": True, "unit_seconds": 20.5})
+    import json
+
+    entry = json.loads((tmp_path / "t.json").read_text())["cpu"]["00_start_here"]
+    assert entry["units"] == 0.6 and entry["standins"] is True and entry["unit_seconds"] == 20.5

@@ -1,0 +1,342 @@
+"""`make rehearse`: every notebook on the real path (cpu or full profile), offline, on stand-ins.
+
+    python scripts/rehearse.py [--profile cpu|full] [--only 00 02] [--overrides "k=v,..."]
+                               [--ci] [--no-record] [--keep-data] [--timeout 3600]
+
+REHEARSAL: stand-in weights, numbers meaningless, timings real.  The ImageNet
+weights and the cats-vs-dogs archive cannot be downloaded here, so this runs
+the notebooks against files with the real names, shapes and layout and random
+contents (``scripts/standins.py``, built once into ``build/standins/`` and
+rebuilt when the generator changes):
+
+1. builds (or reuses) the stand-ins and checks, when they are new, that every
+   one loads through ``nbhelpers.models``;
+2. measures the **unit**: the time VGG16's base (stand-in ImageNet weights,
+   through ``nbh.models.load_backbone``) takes for a forward pass over 100
+   images at 160 px on this machine (best of two passes after a warm-up pass);
+3. runs each notebook in a fresh kernel with ``NBH_PROFILE=<profile>``,
+   ``KERAS_HOME`` at the stand-ins, its own ``NBH_DATA_DIR`` in
+   ``build/rehearsal-<profile>/data`` (emptied first unless ``--keep-data``),
+   ``NBH_OVERRIDES`` when budgets are overridden, and an IPython startup file
+   that bends, in that kernel only, what the harness must: Keras' hash check of
+   the stand-in weight files and the ``cats_and_dogs`` registry entry (a
+   ``file://`` URL with the stand-in's SHA-256 and size; the data still goes
+   through ``nbh.data.fetch``: verified and extracted by the users' code);
+4. writes ``build/rehearsal-<profile>/{executed,html}/`` and ``timings.json``,
+   prints each notebook's seconds and units, and -- unless budgets were
+   overridden -- records them in ``docs/timings.json`` and the instructor guide's
+   table (seconds and units, labelled as timed with stand-in weights; with
+   ``--only`` just those notebooks' entries are replaced).
+
+``--ci``: the cpu profile with small budgets (:data:`CI_OVERRIDES`, or
+``--overrides``), nothing recorded; exits 1 when a notebook fails or the
+overrides are not applied.  The exit status is 1 whenever a notebook failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import standins  # noqa: E402
+
+BUILD = ROOT / "build"
+#: Budgets CI runs the cpu path with (the cpu profile's image size and code branches).
+CI_OVERRIDES = ("max_images_per_class=40,head_epochs=1,finetune_epochs=1,lime_samples=60,"
+                "shap_evals=60,shap_background=4,bootstrap=100,explain_images=1")
+UNIT_IMAGES, UNIT_SIZE, UNIT_BATCH = 100, 160, 32
+#: The issue's budget for a workshop: per notebook and for the whole series, in units.
+BUDGET_NOTEBOOK, BUDGET_SERIES = 60, 300
+
+
+def parse_overrides(text: str | None) -> dict[str, str]:
+    """``"a=1,b=2"`` -> ``{"a": "1", "b": "2"}`` (values stay strings; nbhelpers converts them).
+
+    Example:
+        >>> parse_overrides("head_epochs=1, lime_samples=50")
+        {'head_epochs': '1', 'lime_samples': '50'}
+        >>> parse_overrides("")
+        {}
+    """
+    out = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"bad override {part!r}: write key=value,key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+# --------------------------------------------------------------------------- the unit
+
+
+def unit_seconds(base_model, images: int = UNIT_IMAGES, size: int = UNIT_SIZE,
+                 batch: int = UNIT_BATCH, repeats: int = 2) -> float:
+    """Seconds for ``base_model.predict`` on ``images`` images of ``size`` px: the unit.
+
+    One full pass first as a warm-up (it traces the graph and takes about twice
+    as long), then the best of ``repeats`` passes: on a shared machine the
+    best one is the least disturbed by the neighbours.
+    """
+    import numpy as np
+
+    x = np.random.default_rng(0).uniform(0, 255, (images, size, size, 3)).astype("float32")
+    base_model.predict(x, batch_size=batch, verbose=0)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        base_model.predict(x, batch_size=batch, verbose=0)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def same_value(got: object, wanted: str) -> bool:
+    """Whether a profile field equals an override's text (``1e-3`` equals ``0.001``).
+
+    Example:
+        >>> same_value(0.001, "1e-3"), same_value(40, "40"), same_value(None, "none"), same_value(3, "4")
+        (True, True, True, False)
+    """
+    if got is None or wanted.lower() in ("none", "null"):
+        return got is None and wanted.lower() in ("none", "null")
+    try:
+        return float(got) == float(wanted)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(got) == wanted
+
+
+def _measure_here() -> dict:
+    """In a child with the rehearsal's environment: the unit, and whether overrides apply."""
+    standins.install_rehearsal()
+    import nbhelpers as nbh
+
+    cfg = nbh.setup(quiet=True)
+    wanted = parse_overrides(os.environ.get("NBH_OVERRIDES"))
+    got = {k: getattr(cfg, k, None) for k in wanted}
+    applied = all(same_value(got[k], v) for k, v in wanted.items()) if wanted else None
+    seen = {k: str(v) for k, v in got.items()}
+    base = nbh.models.load_backbone("vgg16", weights="imagenet",
+                                    input_shape=(UNIT_SIZE, UNIT_SIZE, 3))
+    seconds = unit_seconds(base)
+    return {"unit_seconds": round(seconds, 2), "images_per_second": round(UNIT_IMAGES / seconds, 1),
+            "profile": cfg.name, "overrides_applied": applied, "overrides_seen": seen}
+
+
+def measure(env: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--measure-unit-here"], env=env,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"measuring the unit failed:\n{out.stdout}\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- the kernels
+
+
+STARTUP = '''\
+# Written by scripts/rehearse.py for the kernels of one rehearsal; nothing else reads it.
+# It bends what a rehearsal must, in this kernel only: Keras' hash check of the stand-in
+# weights and the cats_and_dogs registry entry (see scripts/standins.py).
+import sys as _sys
+
+_sys.path.insert(0, {scripts!r})
+import standins as _standins
+
+_sys.path.remove({scripts!r})
+_standins.install_rehearsal({root!r})
+_REHEARSAL_BANNER = {banner!r}
+del _sys
+'''
+
+BANNER_CELL = ("# Plumbing (added by scripts/rehearse.py; not part of the course): what this run is.\n"
+               "print(_REHEARSAL_BANNER)")
+
+
+def kernel_env(profile: str, out: Path, manifest: dict, overrides: str) -> dict:
+    """The environment of the rehearsal's kernels (and of the unit's measurement)."""
+    env = dict(os.environ)
+    for var in ("NBH_ARTIFACTS_DIR", "NBH_DATA_SOURCE", "NBH_OVERRIDES"):
+        env.pop(var, None)
+    env.update({
+        "NBH_PROFILE": profile,
+        "KERAS_HOME": manifest["keras_home"],
+        "NBH_DATA_DIR": str(out / "data"),
+        "NBH_REHEARSAL_STANDINS": manifest["root"],
+        "IPYTHONDIR": str(out / "ipython"),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TQDM_DISABLE": "1",
+    })
+    if overrides:
+        env["NBH_OVERRIDES"] = overrides
+    return env
+
+
+def write_startup(out: Path, manifest: dict, banner: str) -> Path:
+    startup = out / "ipython" / "profile_default" / "startup" / "00-rehearsal.py"
+    startup.parent.mkdir(parents=True, exist_ok=True)
+    startup.write_text(STARTUP.format(scripts=str(HERE), root=manifest["root"], banner=banner))
+    return startup
+
+
+def first_error(path: Path) -> str | None:
+    """The first error an executed notebook shows: ``cell N (first line): Name: message``."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                line = next((s for s in cell.source.splitlines() if s.strip()
+                             and not s.startswith("#")), "")
+                return f"cell {i} ({line.strip()[:80]}): {output['ename']}: {output['evalue'][:400]}"
+    return None
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default=os.environ.get("PROFILE") or "cpu",
+                    choices=("cpu", "full"))
+    ap.add_argument("--only", nargs="*", default=None, help="notebook number prefixes, e.g. 00 02")
+    ap.add_argument("--overrides", default=None,
+                    help='budget overrides "key=value,..." (default: $NBH_OVERRIDES)')
+    ap.add_argument("--ci", action="store_true", help="cpu profile, small budgets, record nothing")
+    ap.add_argument("--no-record", action="store_true", help="do not write docs/timings.json")
+    ap.add_argument("--keep-data", action="store_true",
+                    help="keep the previous rehearsal's data folder (trained artifacts)")
+    ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    ap.add_argument("--standins", type=Path, default=standins.DEFAULT_ROOT)
+    ap.add_argument("--measure-unit-here", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.measure_unit_here:
+        print(json.dumps(_measure_here()))
+        return 0
+
+    import run_course
+
+    paths = run_course.nbtools.notebooks()
+    if args.only:
+        paths = [p for p in paths if p.name[:2] in args.only]
+    if not paths:
+        print(f"no notebook in notebooks/ matches --only {' '.join(args.only or [])}")
+        return 1
+    profile = "cpu" if args.ci else args.profile
+    overrides = args.overrides if args.overrides is not None else os.environ.get("NBH_OVERRIDES", "")
+    if args.ci and not overrides:
+        overrides = CI_OVERRIDES
+    parse_overrides(overrides)  # fail early on a typo
+    out = BUILD / f"rehearsal-{profile}"
+    t_all = time.perf_counter()
+
+    print(standins.banner_text(), flush=True)
+    built = subprocess.run([sys.executable, str(HERE / "standins.py"), "--root",
+                            str(args.standins), "--check"],
+                           env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                               p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)})
+    if built.returncode:
+        print("building or checking the stand-ins failed")
+        return 1
+    manifest = standins.load_manifest(args.standins)
+
+    if not args.keep_data and (out / "data").exists():
+        shutil.rmtree(out / "data")
+    env = kernel_env(profile, out, manifest, overrides)
+    unit = measure(env)
+    u = unit["unit_seconds"]
+    print(f"unit: {u:.2f} s = VGG16 base (stand-in ImageNet weights), forward pass over "
+          f"{UNIT_IMAGES} images at {UNIT_SIZE} px ({unit['images_per_second']} images/s), "
+          f"{os.cpu_count()} CPU cores", flush=True)
+    if overrides:
+        state = {True: "applied", False: "NOT APPLIED", None: "none"}[unit["overrides_applied"]]
+        print(f"overrides: {overrides}  -> {state} (nbhelpers sees {unit['overrides_seen']})")
+        if unit["overrides_applied"] is False:
+            print("  nbhelpers.config does not apply NBH_OVERRIDES (yet): the notebooks would run "
+                  "the profile's full budgets.")
+            if args.ci:
+                return 1
+
+    budgets = f"budget overrides: {overrides}" if overrides else "the profile's full budgets"
+    banner = standins.banner_text(
+        f"profile {profile}, {budgets}; stand-ins: {manifest['root']} "
+        f"(generator {manifest['generator']}); 1 unit = {u:.2f} s on this machine")
+    write_startup(out, manifest, banner)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # nbclient starts the kernels with this process's environment
+    try:
+        import nbformat
+
+        results = []
+        for path in paths:
+            print(f"running {path.name} ...  [{standins.BANNER}]", flush=True)
+            r = run_course.run_one(path, args.timeout, out=out,
+                                   prepend=[nbformat.v4.new_code_cell(BANNER_CELL)])
+            r["units"] = round(r["seconds"] / u, 1)
+            if not r["ok"]:
+                r["first_error"] = first_error(out / "executed" / path.name)
+            results.append(r)
+            status = "ok" if r["ok"] else f"FAILED ({r.get('first_error') or r['error']})"
+            over = "  OVER BUDGET" if r["units"] > BUDGET_NOTEBOOK else ""
+            print(f"  {r['seconds']:7.1f} s  {r['units']:6.1f} units  profile={r['profile']}  "
+                  f"{status}{over}", flush=True)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    failed = [r for r in results if not r["ok"]]
+    total = sum(r["seconds"] for r in results)
+    report = {
+        "banner": standins.BANNER, "profile": profile, "overrides": overrides or None,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.platform()}, {os.cpu_count()} CPU cores",
+        "unit": {**unit, "definition": f"VGG16 base, forward pass over {UNIT_IMAGES} images at "
+                                       f"{UNIT_SIZE} px, batch {UNIT_BATCH}: best of 2 "
+                                       f"passes after a warm-up pass"},
+        "standins": {"root": manifest["root"], "generator": manifest["generator"]},
+        "notebooks": results, "total_seconds": round(total, 1),
+        "total_units": round(total / u, 1), "wall_seconds": round(time.perf_counter() - t_all, 1),
+    }
+    (out / "html").mkdir(parents=True, exist_ok=True)
+    (out / "html" / "index.html").write_text(run_course.index_page(results), encoding="utf-8")
+    (out / "timings.json").write_text(json.dumps(report, indent=1) + "\n")
+    record = not (args.ci or args.no_record or overrides)
+    if record:
+        run_course.record_timings(results, extra={"standins": True, "unit_seconds": u})
+
+    print(f"\nSummary  [{standins.BANNER}]")
+    for r in results:
+        print(f"  {r['notebook']:<32} {r['seconds']:7.1f} s {r['units']:6.1f} units  "
+              f"{'ok' if r['ok'] else 'FAILED'}")
+    over = "  OVER BUDGET" if total / u > BUDGET_SERIES else ""
+    print(f"  {'total':<32} {total:7.1f} s {total / u:6.1f} units  "
+          f"{len(results) - len(failed)} ok, {len(failed)} failed{over}")
+    print(f"1 unit = {u:.2f} s; budget {BUDGET_NOTEBOOK} units a notebook, {BUDGET_SERIES} the "
+          f"series.  Executed notebooks: {out / 'executed'}; timings: {out / 'timings.json'}"
+          + ("; recorded in docs/timings.json" if record else "; not recorded"))
+    for r in failed:
+        print(f"  FAILED {r['notebook']}: {r.get('first_error') or r['error']}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

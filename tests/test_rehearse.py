@@ -1,0 +1,91 @@
+"""`make rehearse` (scripts/rehearse.py): overrides, the kernels' bending, error reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import rehearse  # noqa: E402
+import standins  # noqa: E402
+from test_standins import _manifest, _vgg16_notop  # noqa: E402
+
+
+def test_parse_overrides():
+    assert rehearse.parse_overrides("head_epochs=1, max_images_per_class=40,") == {
+        "head_epochs": "1", "max_images_per_class": "40"}
+    assert rehearse.parse_overrides(None) == {}
+    with pytest.raises(SystemExit, match="bad override 'head_epochs'"):
+        rehearse.parse_overrides("head_epochs")
+    assert set(rehearse.parse_overrides(rehearse.CI_OVERRIDES)) <= {
+        "max_images_per_class", "head_epochs", "finetune_epochs", "lime_samples", "shap_evals",
+        "shap_background", "bootstrap", "explain_images"}
+
+
+def test_kernel_env_points_at_the_standins(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBH_DATA_SOURCE", "/my/photos")
+    monkeypatch.setenv("NBH_ARTIFACTS_DIR", "/my/artifacts")
+    manifest = {"keras_home": str(tmp_path / "s" / "keras"), "root": str(tmp_path / "s")}
+    env = rehearse.kernel_env("cpu", tmp_path / "out", manifest, "head_epochs=1")
+    assert env["NBH_PROFILE"] == "cpu" and env["KERAS_HOME"] == manifest["keras_home"]
+    assert env["NBH_DATA_DIR"] == str(tmp_path / "out" / "data")
+    assert env["NBH_OVERRIDES"] == "head_epochs=1"
+    assert "NBH_DATA_SOURCE" not in env and "NBH_ARTIFACTS_DIR" not in env
+    assert "NBH_OVERRIDES" not in rehearse.kernel_env("cpu", tmp_path, manifest, "")
+
+
+@pytest.mark.slow
+def test_the_kernel_startup_file_bends_keras_and_the_registry(tmp_path):
+    """A fresh interpreter (as a kernel is) runs the startup file, then the real path."""
+    root = tmp_path / "s"
+    manifest = _manifest(root, [_vgg16_notop()], train=1, validation=1)
+    out = tmp_path / "rehearsal"
+    startup = rehearse.write_startup(out, manifest, standins.banner_text("test"))
+    env = rehearse.kernel_env("cpu", out, manifest, "")
+    code = f"""
+import urllib.request
+def no_network(url, *a, **k):
+    raise OSError("no network in this test: " + url)
+urllib.request.urlretrieve = no_network   # before Keras binds it
+exec(open({str(startup)!r}).read())
+assert "keras" not in sys.modules, "the startup file must not import TensorFlow"
+import nbhelpers as nbh
+base = nbh.models.load_backbone("vgg16", weights="imagenet", input_shape=(32, 32, 3))
+print(json.dumps({{"banner": _REHEARSAL_BANNER, "url": nbh.data.REGISTRY["cats_and_dogs"].url,
+                  "layers": len(base.layers)}}))
+"""
+    done = subprocess.run([sys.executable, "-c", "import sys, json\n" + code], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert standins.BANNER in got["banner"]
+    assert got["url"] == Path(manifest["archive"]["abs_path"]).as_uri()
+    assert got["layers"] == 20  # image, preprocess and VGG16's 18 layers
+
+
+def test_first_error_names_the_cell_and_the_error(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    ok = nbformat.v4.new_code_cell("x = 1")
+    bad = nbformat.v4.new_code_cell("# a comment\nmodel = load()\nmore()")
+    bad.outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue="boom",
+                                          traceback=[])]
+    nb.cells = [ok, bad]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert rehearse.first_error(path) == "cell 1 (model = load()): ValueError: boom"
+    nb.cells = [ok]
+    nbformat.write(nb, path)
+    assert rehearse.first_error(path) is None
+
+
+def test_same_value_compares_an_override_with_the_profile_field():
+    assert rehearse.same_value(0.001, "1e-3") and rehearse.same_value(40, "40")
+    assert rehearse.same_value(None, "None") and not rehearse.same_value(None, "0")
+    assert not rehearse.same_value(300, "40") and rehearse.same_value("cats", "cats")
