@@ -43,6 +43,9 @@ COURSE: list[tuple[str, str, str]] = [
      "layers, parameters, receptive fields, filters, feature maps, ImageNet predictions"),
     ("03_preparing_the_data", "Preparing the data",
      "download and validate a data set (or your own folder), splits, tf.data, augmentation"),
+    ("04_training_by_hand", "Training a classifier by hand",
+     "logistic and softmax regression in NumPy: loss, gradient, learning rate, SGD, Adam, "
+     "dropout; then Keras"),
     ("04_adding_a_head", "Adding a classification head",
      "two heads on a frozen base: cached features versus end-to-end with augmentation"),
     ("05_fine_tuning", "Fine-tuning the top of the base",
