@@ -2,7 +2,7 @@
 
     python benchmarks/bench_export.py [--size 64] [--latency-images 16]
 
-Notebook 11's table (``nbhelpers.deploy.compare_exports``) as ratios against the Keras
+Notebook 12's table (``nbhelpers.deploy.compare_exports``) as ratios against the Keras
 model, measured in one run on one machine: VGG16 with a GAP head (random weights -- sizes
 and speeds do not depend on them; agreement does, so it is a check that each conversion
 computes the same function, not a statement about a trained model), at ``--size`` px,

@@ -10,10 +10,10 @@ stand-in ImageNet weights file (``scripts/standins.py``, loaded by path through
 the real size, so the times are real.  In one run this reports, per 100
 training images, in units:
 
-* a **frozen end-to-end epoch** (notebook 04's accurate path: augmented images
+* a **frozen end-to-end epoch** (notebook 05's accurate path: augmented images
   through the frozen base and a GAP head);
-* a **fine-tuning epoch** with block5 unfrozen (notebook 05);
-* a **from-scratch epoch** of all of VGG16 (notebook 05's comparison);
+* a **fine-tuning epoch** with block5 unfrozen (notebook 06);
+* a **from-scratch epoch** of all of VGG16 (notebook 06's comparison);
 
 on ``--images`` images (few: the cost per image is what counts).  After a
 warm-up of each (it traces the graphs), the unit's pass and the three epochs

@@ -5,7 +5,7 @@
 In one run on one machine, with VGG16 (random weights: the speed does not
 depend on them) at the same image size and the same GAP head:
 
-* **cached features** (the fast path of notebook 04): the base has run once;
+* **cached features** (the fast path of notebook 05): the base has run once;
   an epoch trains the head on the stored feature maps;
 * **end to end, frozen base** (the accurate path): an epoch runs every image,
   freshly augmented, through the frozen base and the head.

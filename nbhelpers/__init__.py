@@ -18,19 +18,22 @@ module         owns                                                 taught in
                fields
 ``data``       data-set registry, download + cache, validation,     03
                splits, tf.data, augmentation
-``models``     backbones, preprocessing, heads, freezing            02, 04, 10
-``training``   feature cache, compiling, callbacks, ``fit``,        04, 05
+``linear``     a linear classifier trained by hand in NumPy          04
+               (Keras' maths: losses, gradients, SGD, Adam)
+``models``     backbones, preprocessing, heads, freezing            02, 05, 11
+``training``   feature cache, compiling, callbacks, ``fit``,        05, 06
                fine-tuning
 ``course``     plumbing: ``setup()`` and the banner, recipes,       all
                saved stages, ``get_model(stage)``
-``evaluate``   predictions, metrics, intervals, calibration         06, 09
-``explain``    LIME, SHAP, Grad-CAM, sanity/faithfulness checks     07, 08
-``balance``    class weights, oversampling, imbalanced subsets      09
-``profiling``  FLOPs, parameters, throughput, peak memory           10
+``evaluate``   predictions, metrics, intervals, calibration         07, 10
+``explain``    LIME, SHAP, Grad-CAM, sanity/faithfulness checks     08, 09
+``claims``     checks, in the run, a sentence that states a result  04-11
+``balance``    class weights, oversampling, imbalanced subsets      10
+``profiling``  FLOPs, parameters, throughput, peak memory           11
 ``prefetch``   download everything a workshop needs, once           README
-``deploy``     your own photo, test-time augmentation, export       11
+``deploy``     your own photo, test-time augmentation, export       12
                forms (SavedModel, TFLite) and their comparison
-``app``        the demo web app (Gradio)                            11, README
+``app``        the demo web app (Gradio)                            12, README
 ``progress``   progress bars and their one switch                   all
 ``plots``      every figure, one module per subject (see            all
                ``nbhelpers.plots``)
@@ -63,6 +66,8 @@ _SUBMODULES = (
     "balance",
     "profiling",
     "prefetch",
+    "linear",
+    "claims",
     "deploy",
     "app",
     "progress",

@@ -1,6 +1,6 @@
 """A demo web app for your model: upload a photo, see the classes, probabilities and Grad-CAM.
 
-Taught in ``11_using_your_model``.  Built with Gradio (Colab ships it; the lock pins the
+Taught in ``12_using_your_model``.  Built with Gradio (Colab ships it; the lock pins the
 same version) from an exported model (``nbhelpers.deploy.export_all``)::
 
     python -m nbhelpers.app --model data/artifacts/offline/export          # the export folder

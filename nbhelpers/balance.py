@@ -1,6 +1,6 @@
 """Class imbalance: class weights, oversampling, imbalanced subsets, honest metrics.
 
-Taught in ``09_imbalance_and_overfitting``.  The notebook makes a training set
+Taught in ``10_imbalance_and_overfitting``.  The notebook makes a training set
 imbalanced *on purpose* (for example five times as many images of one class as
 of the other), then compares four remedies -- doing nothing, class weights,
 oversampling the minority class, augmenting it -- on the untouched test set.
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 # One definition of counting, in ``data`` (a split is a list of ``(path, label)``);
-# re-exported here, where notebook 09 uses them.
+# re-exported here, where notebook 10 uses them.
 from .data import class_counts, imbalance_ratio, labels_of
 
 __all__ = [
@@ -143,7 +143,7 @@ def subset_indices(labels: Sequence[Any] | np.ndarray, fraction: float, seed: in
     Each class keeps ``round(fraction * count)`` examples (at least one); the
     result is sorted.  Nested for one seed: a smaller fraction's subset is
     part of a larger one's, so a learning curve over data size adds images
-    rather than swapping them.  Taught in notebook 09 (training-set size
+    rather than swapping them.  Taught in notebook 10 (training-set size
     against validation accuracy).
 
     Example:

@@ -9,8 +9,8 @@ notebook can run on its own, in a fresh Colab VM too:
   (:func:`resolve_profile`), seeds everything, sets the plot style and
   prints the banner.
 * :data:`RECIPES` -- how each profile trains the two stages, ``"head"``
-  (a head on the frozen base, notebook 04's result) and ``"finetuned"``
-  (the top block unfrozen, notebook 05's result).
+  (a head on the frozen base, notebook 05's result) and ``"finetuned"``
+  (the top block unfrozen, notebook 06's result).
 * :func:`get_model` -- a stage's model: loaded from ``cfg.artifacts_dir``
   when it was saved with the same settings (profile, budgets, data
   fingerprint, recipe, seed), else trained with the recipe and saved with a
@@ -359,7 +359,7 @@ def load_record(stage: str, cfg: Config | None = None) -> dict[str, Any]:
     """The JSON record of a trained stage: history, metrics, epochs, wall time, versions, ...
 
     Raises ``FileNotFoundError`` if the stage has not been trained in this
-    profile (``get_model(stage)`` trains and saves it).  Taught in ``05_fine_tuning``.
+    profile (``get_model(stage)`` trains and saves it).  Taught in ``06_fine_tuning``.
 
     Example:
         >>> load_record("no-such-stage", _config.make_config("offline"))
@@ -397,7 +397,7 @@ def save_stage(
     ``<stage>.json``: stages, method, epochs, initial epoch, learning rate,
     trainable/total parameters, ``metrics`` (validation), wall time, the
     history, the settings it was trained with (:func:`stage_settings`), the
-    strategy, versions and a timestamp.  Notebook 05 fine-tunes by hand,
+    strategy, versions and a timestamp.  Notebook 06 fine-tunes by hand,
     then calls this.
 
     Example:
@@ -571,13 +571,13 @@ def get_model(stage: str = "finetuned", cfg: Config | None = None, *, retrain: b
               verbose: bool = True) -> Any:
     """The trained model of a stage: loaded from ``cfg.artifacts_dir``, else trained and saved.
 
-    ``stage``: ``"head"`` (notebook 04's result) or ``"finetuned"`` (notebook
-    05's).  The newest stage up to the one asked for that was saved with
+    ``stage``: ``"head"`` (notebook 05's result) or ``"finetuned"`` (notebook
+    06's).  The newest stage up to the one asked for that was saved with
     today's settings (:func:`stage_settings`) is loaded; each stage after it
     is trained with the profile's recipe from the one before and saved.
     ``retrain=True`` retrains the stage asked for.  A stage retrained for
     changed settings never resumes a backup made with the old ones.  This is
-    what lets notebooks 06-10 run on their own in a fresh Colab VM.
+    what lets notebooks 07-11 run on their own in a fresh Colab VM.
 
     Example:
         >>> get_model("best")

@@ -156,7 +156,7 @@ class DataSource:
     split three ways).  ``url=None`` with a ``builder`` means the files are
     written locally (no download).
 
-    Taught in ``03_preparing_the_data``.
+    Reached through the helpers that notebook 03 calls.
 
     Example:
         >>> REGISTRY["cats_and_dogs"].layout
@@ -191,7 +191,7 @@ def write_faces(cfg: Config | None = None, force: bool = False) -> Path:
     written once (as RGB PNG files) so that the offline profile reads them
     through exactly the same folder code path as your own images.
 
-    Taught in ``03_preparing_the_data``.
+    Reached through the helpers that notebook 03 calls.
 
     Example:
         >>> root = write_faces()
@@ -224,7 +224,7 @@ REGISTRY: dict[str, DataSource] = {}
 def register(source: DataSource) -> DataSource:
     """Add (or replace) a registry entry; returns it.
 
-    Taught in ``03_preparing_the_data``.
+    Reached through the helpers that notebook 03 calls.
 
     Example:
         >>> s = register(DataSource("mine", "my photos", "class_folders", "mine, CC0"))
@@ -274,7 +274,7 @@ register(
 def file_hash(path: str | Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
     """The hex digest of a file's bytes (read in chunks: fine for big archives).
 
-    Taught in ``03_preparing_the_data``.
+    Reached through the helpers that notebook 03 calls.
 
     Example:
         >>> import tempfile
@@ -344,7 +344,7 @@ def fetch(source: str | DataSource, cfg: Config | None = None, verbose: bool = T
     Keras >= 3.6 returns the extraction folder (``<name>_extracted``), older
     versions the archive's path; both are handled by looking for the layout.
 
-    Taught in ``03_preparing_the_data``.
+    Reached through the helpers that notebook 03 calls.
 
     Example:
         >>> fetch("faces").name
@@ -853,7 +853,7 @@ class ValidationReport:
     ``detail`` says what to do).  :attr:`table` shows only the rows worth a
     look; :attr:`conflicts` the images found in two classes at once.
 
-    Taught in ``03_preparing_the_data``.
+    Reached through the helpers that notebook 03 calls.
 
     Example:
         >>> rep = scan(write_faces())
@@ -1174,7 +1174,7 @@ def labels_of(items: Sequence[Any] | np.ndarray) -> np.ndarray:
     ``nbh.data.prepare(cfg).train`` is such a list; this lets the counting
     functions here and in ``nbhelpers.balance`` take either form.
 
-    Taught in ``09_imbalance_and_overfitting``.
+    Reached through the helpers that notebook 10 calls.
 
     Example:
         >>> labels_of([("a.png", 1), ("b.png", 0)])
@@ -1197,7 +1197,7 @@ def class_counts(labels: Sequence[Any] | np.ndarray, num_classes: int | None = N
     The one definition of class counts: :attr:`ValidationReport.class_counts`
     and ``nbhelpers.balance`` use it.
 
-    Taught in ``09_imbalance_and_overfitting``.
+    Taught in ``10_imbalance_and_overfitting``.
 
     Example:
         >>> class_counts([0, 1, 1, 1])
@@ -1217,7 +1217,7 @@ def imbalance_ratio(labels: Sequence[Any] | np.ndarray, num_classes: int | None 
     it, every class ``0 .. num_classes-1`` does, and an empty one makes the
     ratio infinite (what a folder with an empty class folder gets).
 
-    Taught in ``09_imbalance_and_overfitting``.
+    Taught in ``10_imbalance_and_overfitting``.
 
     Example:
         >>> imbalance_ratio([0] * 10 + [1] * 2)
@@ -1305,7 +1305,7 @@ class Prepared:
     :attr:`fingerprint` and :attr:`split_fingerprints` identify the data (for
     cache keys).
 
-    Taught in ``03_preparing_the_data``.
+    Reached through the helpers that notebook 03 calls.
 
     Example:
         >>> p = prepare(source="faces", verbose=False)
@@ -1379,7 +1379,7 @@ def split_files(
     Raises:
         TooFewImagesError: a class has fewer images than parts to fill.
 
-    Taught in ``03_preparing_the_data``.
+    Reached through the helpers that notebook 03 calls.
 
     Example:
         >>> items = [(Path(f"{c}{i}.png"), c) for c in (0, 1) for i in range(10)]
@@ -1449,7 +1449,7 @@ def check_splits(prepared: Prepared) -> None:
     :func:`prepare` drops duplicates before splitting, so this guards lists
     built or edited by hand -- a leaked test image makes every test number a lie.
 
-    Taught in ``03_preparing_the_data``.
+    Reached through the helpers that notebook 03 calls.
 
     Example:
         >>> check_splits(prepare(source="faces", verbose=False)) is None
@@ -1713,7 +1713,7 @@ def decode_and_resize(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
     result is rounded back to ``uint8`` so that the cache holds a quarter of
     the bytes float32 would need.
 
-    Taught in ``03_preparing_the_data``.
+    Taught in ``12_using_your_model``.
 
     Example:
         >>> p = str(write_faces() / "face" / "face_000.png")
@@ -1897,7 +1897,7 @@ def load_split(
     In the order of ``prepared.<split>``, never shuffled or augmented: what
     evaluation and the explanation notebooks index into.
 
-    Taught in ``03_preparing_the_data``.
+    Taught in notebooks 07, 08, 09, 10, 11 and 12.
 
     Example:
         >>> x, y = load_split(prepare(source="faces", verbose=False), "test")

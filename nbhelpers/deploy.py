@@ -1,6 +1,6 @@
 """Using your model: classify a photo, test-time augmentation, export forms and how they compare.
 
-Taught in ``11_using_your_model``.  The way through this module:
+Taught in ``12_using_your_model``.  The way through this module:
 
 1. **one photo** -- :func:`load_image_file` reads a file exactly as training did
    (``nbhelpers.data``'s checks, its upright PIL copy for files TensorFlow cannot decode
@@ -122,7 +122,7 @@ def load_image_file(path: str | Path, image_size: int | None = None,
     (an EXIF orientation tag, CMYK, ...) is read through the same upright RGB PNG copy
     in ``cfg.cache_dir/converted`` that ``nbh.data.prepare`` makes; then
     ``nbh.data.decode_and_resize`` decodes and resizes it to ``image_size`` (default:
-    ``cfg.image_size``).  Taught in ``11_using_your_model``.
+    ``cfg.image_size``).  Taught in ``12_using_your_model``.
 
     Example:
         >>> from nbhelpers import data
@@ -287,7 +287,7 @@ def classify_file(model: Any, path: str | Path, class_names: Sequence[str],
     model's input size.  ``gradcam=True`` adds a Grad-CAM explanation of the predicted
     class (``nbh.explain.explain_gradcam``; it needs the Keras model: ``model`` itself,
     or ``gradcam_model`` when ``model`` is a TFLite/SavedModel form).
-    Taught in ``11_using_your_model``.
+    Taught in ``12_using_your_model``.
 
     Example:
         >>> from nbhelpers import data
@@ -311,7 +311,7 @@ def tta_predict(model: Any, images: np.ndarray, views: int = 8, cfg: Config | No
     View 0 is the image itself; the others are random variants from the training
     augmentation (``nbh.data.augmentation``: flip, rotation, zoom, contrast), seeded, so
     the same call gives the same answer.  ``views=1`` is a single pass.
-    Taught in ``11_using_your_model``.
+    Reached through the helpers that notebook 12 calls.
 
     Example:
         >>> m, x = tiny_classifier(16), np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3))
@@ -345,7 +345,7 @@ def tta_comparison(model: Any, x: np.ndarray, y: np.ndarray, views: Sequence[int
     that differ from the single pass), ``seconds``, ``time_ratio`` (against the single
     pass).  Measure on the validation split: choosing the number of views is a
     decision, and the test split is for the final number only.
-    Taught in ``11_using_your_model``.
+    Taught in ``12_using_your_model``.
 
     Example:
         >>> m, x = tiny_classifier(16), np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3))
@@ -749,7 +749,7 @@ def export_all(model: keras.Model, folder: str | Path, class_names: Sequence[str
     that form; :func:`representative_sample`).  TFLite forms are converted from the
     SavedModel, which is therefore always written.  ``manifest.json`` records the file
     of each form, the class names (in training order), the image size, the profile's
-    label and the seconds each form took.  Taught in ``11_using_your_model``.
+    label and the seconds each form took.  Taught in ``12_using_your_model``.
 
     Example:
         >>> import tempfile
@@ -846,7 +846,7 @@ def compare_exports(model: keras.Model, exported: Exported, x: np.ndarray, y: np
     Keras model's), ``max_prob_diff`` (largest change of a probability) and the ratios
     ``size_ratio`` and ``latency_ratio`` against the ``keras`` row (ratios from one run
     compare like with like; absolute times depend on the machine).
-    Taught in ``11_using_your_model``.
+    Taught in ``12_using_your_model``.
 
     Example:
         >>> import tempfile

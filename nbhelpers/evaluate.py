@@ -1,6 +1,6 @@
 """Predictions, metrics with confidence intervals, curves, calibration, error analysis.
 
-Taught in ``06_evaluating_the_model`` (and used again in 07 to 10).
+Taught in ``07_evaluating_the_model`` (and used again in 07 to 10).
 
 Everything here works on *arrays*: the true labels ``y_true`` (``(N,)`` ints) and
 the predicted **class probabilities** ``y_prob``, one convention for any number of
@@ -167,7 +167,7 @@ def predict(
     ``model`` is a Keras model or any function ``batch -> probabilities``.  ``data`` is
     a ``tf.data.Dataset`` of ``(images, labels)`` batches (labels gathered in the same
     iteration, so they line up even if the data set shuffles), a tuple ``(x, y)`` of
-    arrays, or an array of images (then ``y_true`` is ``None``).  Taught in notebook 06.
+    arrays, or an array of images (then ``y_true`` is ``None``).  Taught in notebook 07.
 
     Example:
         >>> f = lambda x: np.asarray(x).mean(axis=(1, 2, 3)) / 255.0   # a "sigmoid" P(class 1)
@@ -185,7 +185,7 @@ def predict_proba(model: Any, x_or_ds: Any, batch_size: int = 32) -> np.ndarray:
 
     ``model``: a Keras model or a function ``batch -> probabilities``; ``x_or_ds``:
     an array of images or a ``tf.data.Dataset`` (labels, if any, are ignored; use
-    :func:`predict` to get them too).  Taught in notebook 06.
+    :func:`predict` to get them too).  Taught in notebooks 08, 09, 10 and 11.
 
     Example:
         >>> softmax3 = lambda x: np.tile([0.2, 0.3, 0.5], (len(x), 1))
@@ -241,7 +241,7 @@ def logits_model(model: keras.Model) -> keras.Model:
     Uses the ``"logits"`` layer of the course's models; for a model that ends in
     ``Dense(activation="sigmoid")`` (or ``"softmax"``) it applies that layer without
     its activation.  Anything else is refused with a message saying what to build.
-    Used by :func:`predict_logits` (notebook 06) and by Grad-CAM (notebook 08).
+    Used by :func:`predict_logits` (notebook 07) and by Grad-CAM (notebook 09).
 
     Example:
         >>> import keras
@@ -266,7 +266,7 @@ def predict_logits(
     ``(N, 1)`` for one sigmoid unit (the log-odds of class 1), ``(N, C)`` for a softmax.
     ``data`` as in :func:`predict` (labels gathered in the same pass).  What temperature
     scaling fits on (:func:`fit_temperature`).  Needs a Keras model: a plain function
-    only gives probabilities (then see :func:`to_logits`).  Taught in notebook 06.
+    only gives probabilities (then see :func:`to_logits`).  Taught in notebook 07.
 
     Example:
         >>> import keras
@@ -292,7 +292,7 @@ def predict_logits(
 def num_classes(y_prob: np.ndarray) -> int:
     """How many classes the predictions are over: 2 for ``(N,)`` or ``(N, 1)``, ``C`` for ``(N, C)``.
 
-    Used throughout notebook 06.
+    Used throughout notebook 07.
 
     Example:
         >>> num_classes(np.array([0.1, 0.8])), num_classes(np.eye(3))
@@ -307,7 +307,7 @@ def class_probabilities(y_prob: np.ndarray) -> np.ndarray:
 
     A sigmoid's ``(N,)`` P(class 1) becomes ``[1 - p, p]``; an ``(N, C)`` matrix is
     checked (in [0, 1], rows summing to 1) and returned.  The converter every function
-    here applies to its input.  Used in notebook 06.
+    here applies to its input.  Used in notebook 07.
 
     Example:
         >>> class_probabilities(np.array([0.25])).tolist()
@@ -329,7 +329,7 @@ def predicted_labels(y_prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     With more than two classes there is no single threshold: the prediction is the
     most probable class, and ``threshold`` must stay 0.5.  To favour one class ``k``,
     make it a two-class question (one-vs-rest): ``y_prob[:, k] >= t``, with ``t`` from
-    ``choose_threshold(y_true == k, y_prob[:, k])``.  Taught in notebook 06.
+    ``choose_threshold(y_true == k, y_prob[:, k])``.  Taught in notebook 07.
 
     Example:
         >>> predicted_labels(np.array([0.2, 0.5, 0.9])).tolist()
@@ -353,7 +353,7 @@ def predicted_labels(y_prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 def confidence(y_prob: np.ndarray) -> np.ndarray:
     """The probability of the most probable class, one per example.
 
-    What the reliability diagram and the error gallery sort by.  Taught in notebook 06.
+    What the reliability diagram and the error gallery sort by.  Taught in notebook 07.
 
     Example:
         >>> confidence(np.array([0.2, 0.9])).round(2).tolist()
@@ -445,7 +445,7 @@ def scores(
     """Accuracy, precision, recall, F1 and ROC-AUC (point values, scikit-learn's).
 
     Two classes: precision/recall/F1 of class 1 at ``threshold``.  More classes:
-    macro averages of the arg-max prediction.  Taught in notebook 06.
+    macro averages of the arg-max prediction.  Taught in notebook 07.
 
     Example:
         >>> s = scores([0, 0, 1, 1], np.array([0.1, 0.6, 0.4, 0.8]))
@@ -551,7 +551,7 @@ def bootstrap_ci(
     number would move with a different test set of the same size -- not how good the
     model is on other data.  ``metric`` is a name in :data:`METRICS` or a function
     ``(y_true, y_prob, threshold) -> float``; it receives ``y_prob`` as ``(N, C)``
-    class probabilities (two classes too).  Taught in notebook 06.
+    class probabilities (two classes too).  Taught in notebook 07.
 
     Example:
         >>> y = np.array([0, 1] * 20); p = np.where(y == 1, 0.8, 0.3); p[:6] = 1 - p[:6]
@@ -582,7 +582,7 @@ def score_table(
     """Every metric of :func:`scores` with its bootstrap interval, one row per metric.
 
     Columns ``value``, ``ci_low``, ``ci_high``; every metric is computed on the same
-    resamples (the same as :func:`bootstrap_ci` with the same seed).  Taught in notebook 06.
+    resamples (the same as :func:`bootstrap_ci` with the same seed).  Taught in notebook 07.
 
     Example:
         >>> t = score_table([0, 0, 1, 1, 0, 1], np.array([.1, .6, .4, .8, .2, .9]),
@@ -618,7 +618,7 @@ def classification_report(
 ) -> str | dict:
     """scikit-learn's per-class precision, recall, F1 and support, from probabilities.
 
-    Taught in notebook 06.
+    Taught in notebook 07.
 
     Example:
         >>> print(classification_report([0, 1, 1], np.array([0.2, 0.7, 0.4]), ["cat", "dog"]))
@@ -652,7 +652,7 @@ def confusion(
     """The confusion matrix (rows: true class, columns: predicted class).
 
     ``normalize="true"`` divides each row by its total: the diagonal is then each
-    class's recall.  scikit-learn's ``confusion_matrix``.  Taught in notebook 06.
+    class's recall.  scikit-learn's ``confusion_matrix``.  Taught in notebook 07.
 
     Example:
         >>> confusion([0, 0, 1, 1], np.array([0.1, 0.6, 0.4, 0.8])).tolist()
@@ -698,7 +698,7 @@ def curves(
     """ROC and precision-recall curves from scikit-learn, for class 1 (two classes) or each class.
 
     With more than two classes every curve is *one-vs-rest*: class ``c`` against all
-    the others, ranked by P(class c).  Taught in notebook 06.
+    the others, ranked by P(class c).  Taught in notebook 07.
 
     Example:
         >>> c = curves([0, 0, 1, 1], np.array([0.1, 0.6, 0.4, 0.8]), ["cat", "dog"])
@@ -759,7 +759,7 @@ def choose_threshold(
     More than two classes have no single threshold (the prediction is the arg-max);
     for one class ``k`` ask the two-class question, one-vs-rest:
     ``choose_threshold(y_true == k, y_prob[:, k])``, then flag ``k`` where
-    ``y_prob[:, k] >= threshold``.  Taught in notebook 06.
+    ``y_prob[:, k] >= threshold``.  Taught in notebook 07.
 
     Example:
         >>> y = np.array([0, 0, 0, 1, 1, 1]); p = np.array([.1, .3, .6, .2, .7, .9])
@@ -828,7 +828,7 @@ def reliability(
     that class is the true one (Guo et al., 2017).  Bins are equal-width on [0, 1];
     per-bin means equal scikit-learn's ``calibration_curve(correct, confidence)``.
     A perfectly calibrated model has accuracy == confidence in every bin.
-    Taught in notebook 06.
+    Taught in notebook 07.
 
     Example:
         >>> r = reliability([1, 1, 0, 0], np.array([0.9, 0.9, 0.9, 0.3]), n_bins=5)
@@ -856,7 +856,7 @@ def expected_calibration_error(
 
     ``sum over bins of (bin size / N) * |accuracy in bin - mean confidence in bin|``.
     scikit-learn has no ECE, so it is written here (see :func:`reliability`).
-    Taught in notebook 06.
+    Taught in notebook 07.
 
     Example:
         >>> expected_calibration_error([1, 1, 1, 0], np.array([0.75, 0.75, 0.75, 0.75]))
@@ -877,7 +877,7 @@ def to_logits(y_prob: np.ndarray) -> np.ndarray:
     clipped to ``[EPS, 1 - EPS]`` so the logs stay finite: every prediction more
     confident than ``1 - EPS`` (a logit above about 16) -- and in float32 every logit
     above about 17 is exactly 1.0 -- looks the same, so prefer :func:`predict_logits`
-    whenever the model is at hand (as notebook 06 does).
+    whenever the model is at hand (as notebook 07 does).
 
     Example:
         >>> z = to_logits(np.array([0.5, 0.880797]))
@@ -920,7 +920,7 @@ def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     sigmoid unit, giving ``[1 - sigmoid(z / T), sigmoid(z / T)]``, or ``(N, C)`` for a
     softmax.  ``T > 1`` softens over-confident predictions, ``T < 1`` sharpens them;
     the predicted class never changes.  ``T = 1`` gives the model's own probabilities.
-    Taught in notebook 06.
+    Taught in notebook 07.
 
     Example:
         >>> apply_temperature(np.array([[2.0]]), 2.0).round(3).tolist()   # sigmoid(2 / 2)
@@ -958,7 +958,7 @@ def fit_temperature(
     a model with logits of +-30 where that fallback fits a temperature half the true one).  The NLL is computed from the
     logits with ``log_softmax`` (scikit-learn's ``log_loss`` of the same probabilities,
     without its clipping); the search is over ``log T`` (SciPy's bounded
-    ``minimize_scalar``).  Taught in notebook 06.
+    ``minimize_scalar``).  Taught in notebook 07.
 
     Example:
         >>> y = np.array([1, 1, 1, 0] * 5)     # right 3 times in 4 ...
@@ -996,7 +996,7 @@ def error_cases(
     ``"confidently_wrong"``: wrong predictions, most confident first (often label
     noise, or a shortcut the model learned).  ``"least_confident"``: every example,
     the probability of its predicted class lowest first (the ambiguous ones).
-    Show them with ``plots.error_gallery``.  Taught in notebook 06.
+    Show them with ``plots.error_gallery``.  Taught in notebook 07.
 
     Example:
         >>> cases = error_cases([0, 0, 1, 1], np.array([0.9, 0.6, 0.45, 0.95]), k=2)
@@ -1053,7 +1053,7 @@ def compare(
     pairing removes the variation the two share (easy and hard test images), so
     the interval of the difference is much narrower than comparing two separate
     intervals.  If it contains 0, this test set cannot tell the models apart.
-    Taught in notebook 06.
+    Taught in notebook 07.
 
     Example:
         >>> y = np.array([0, 1] * 30)

@@ -1,6 +1,6 @@
 """LIME, SHAP and Grad-CAM behind one interface, with sanity and faithfulness checks.
 
-Taught in ``07_explaining_with_lime`` (LIME) and ``08_explaining_with_shap``
+Taught in ``08_explaining_with_lime`` (LIME) and ``09_explaining_with_shap``
 (SHAP, Grad-CAM, the checks).  Every method answers the same question -- *which
 pixels made the model give class ``target`` to this image?* -- and returns the
 same thing, an :class:`Explanation` whose ``attribution`` is an ``(H, W)`` map of
@@ -145,7 +145,7 @@ def predict_fn(model: keras.Model, batch_size: int = 64, scale: float = 1.0) -> 
     ``[0, 255]``: ``scale=255``).  Its output follows :mod:`nbhelpers.evaluate`'s
     convention: ``(N, C)``, ``C >= 2``, also for a one-unit sigmoid model
     (``[1 - p, p]``); the same numbers as ``nbh.evaluate.predict_proba(model, images)``.
-    Taught in ``07_explaining_with_lime``.
+    Taught in ``08_explaining_with_lime``.
 
     Example:
         >>> f = predict_fn(left_half_model(16))
@@ -271,7 +271,7 @@ def segment(image: np.ndarray, method: str = "quickshift", seed: int = 0, **kw: 
     ``felzenszwalb``; their size parameters are scaled to the image's size
     (defaults are for 224 px), ``kw`` overrides them.  Labels are renumbered
     0..n-1, which LIME relies on (``slic`` starts at 1 unless told otherwise).
-    Taught in ``07_explaining_with_lime``.
+    Taught in ``08_explaining_with_lime``.
 
     Example:
         >>> seg = segment(toy_images(1, 32)[0], "slic", n_segments=8)
@@ -331,7 +331,7 @@ def explain_lime(
     attribution of a pixel is its superpixel's weight; ``extras`` holds the
     ``segments``, the ``weights`` per segment, the ``score`` (R^2 of the local
     linear model) and lime's own ``lime_explanation``.
-    Taught in ``07_explaining_with_lime``.
+    Reached through the helpers that notebook 08 calls.
 
     Example:
         >>> e = explain_lime(left_half_model(16), toy_images(1, 16)[0], num_samples=20,
@@ -437,7 +437,7 @@ def choose_background(
     attributions explain the difference between this image's output and the
     average output over the background.  Chosen at random with a fixed seed,
     balanced over the classes when ``labels`` are given.
-    Taught in ``08_explaining_with_shap``.
+    Taught in ``09_explaining_with_shap``.
 
     Example:
         >>> x = toy_images(10, 8); y = np.array([0] * 5 + [1] * 5)
@@ -518,7 +518,7 @@ def explain_shap_gradient(
     :func:`choose_background`); without it, two blurred copies of the image and a
     grey one are used, and ``settings`` says so.  ``nsamples`` defaults to
     ``cfg.shap_evals``.  ``extras["layer_attribution"]`` is the map before resizing.
-    Taught in ``08_explaining_with_shap``.
+    Reached through the helpers that notebook 09 calls.
 
     Example:
         >>> e = explain_shap_gradient(left_half_model(16), toy_images(1, 16)[0], nsamples=8,
@@ -611,7 +611,7 @@ def explain_shap_partition(
     image's size, ``"blur(k,k)"``; ``"inpaint_telea"`` or a number also work).
     ``max_evals`` (default ``cfg.shap_evals``) is the budget of model calls:
     more evaluations, finer regions.  Deterministic.
-    Taught in ``08_explaining_with_shap``.
+    Reached through the helpers that notebook 09 calls.
 
     Example:
         >>> e = explain_shap_partition(left_half_model(16), toy_images(1, 16)[0], max_evals=20)
@@ -669,7 +669,7 @@ def explain_gradcam(
     ``sigmoid(z)`` is exactly 1.0 in float32, ``sigmoid'(z)`` is 0 and the map is
     empty.  (For one sigmoid unit the two give the same map up to the positive
     factor ``sigmoid'(z)`` wherever that factor is not lost to rounding.)
-    Taught in ``08_explaining_with_shap``.
+    Reached through the helpers that notebook 09 calls.
 
     Example:
         >>> e = explain_gradcam(left_half_model(16), toy_images(1, 16)[0])
@@ -721,7 +721,7 @@ def explain(
     ``method`` is one of :data:`METHODS`; ``kw`` go to the method
     (``explain_lime``, ``explain_shap_gradient``, ``explain_shap_partition``,
     ``explain_gradcam``).  ``image`` is ``(H, W, 3)`` float32 in [0, 255]; the
-    result's ``attribution`` is ``(H, W)``.  Taught in ``07`` and ``08``.
+    result's ``attribution`` is ``(H, W)``.  Taught in notebooks 08 and 09.
 
     Example:
         >>> e = explain("gradcam", left_half_model(16), toy_images(1, 16)[0])
@@ -751,7 +751,7 @@ def explain_many(
 
     ``method_kw`` gives per-method options, e.g.
     ``{"shap_gradient": {"background": bg}, "lime": {"segmentation": "slic"}}``.
-    Taught in ``08_explaining_with_shap`` (the side-by-side figure).
+    Taught in ``09_explaining_with_shap`` (the side-by-side figure).
 
     Example:
         >>> out = explain_many(left_half_model(16), toy_images(2, 16), methods=["gradcam"])
@@ -920,7 +920,7 @@ def cascading_randomisation(
     model.  Returns the table and the explanations per method and step.
     ``reference`` (``{method: Explanation}`` of this image by the trained
     model, same target) saves recomputing step 0.
-    Taught in ``08_explaining_with_shap``.
+    Taught in ``09_explaining_with_shap``.
 
     Example:
         >>> table, _ = cascading_randomisation(left_half_model(16), toy_images(1, 16)[0],
@@ -984,7 +984,7 @@ def deletion_insertion(
     area).  ``baseline`` is ``"blur"`` (a strongly blurred copy, as in RISE's
     insertion), ``"mean"`` (the image's mean colour) or a grey level.  All
     ``2 * (steps + 1)`` images go through the model in batches.
-    Taught in ``08_explaining_with_shap``.
+    Reached through the helpers that notebook 09 calls.
 
     Example:
         >>> m = left_half_model(16); x = toy_images(1, 16)[0]
@@ -1034,7 +1034,7 @@ def faithfulness_table(
 
     Returns the table (``method``, ``deletion_auc`` -- lower is better,
     ``insertion_auc`` -- higher is better) and the curves per method.
-    Taught in ``08_explaining_with_shap``.
+    Taught in ``09_explaining_with_shap``.
 
     Example:
         >>> m = left_half_model(16); x = toy_images(1, 16)[0]
@@ -1146,7 +1146,7 @@ def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, cla
     where it looks, it is the test bench for every explanation method: a
     method that puts its attribution on the other half is wrong.  ``classes=2``
     gives a softmax output ``(N, 2)`` with the same P(class 1).
-    Taught in ``08_explaining_with_shap`` (and used by the unit tests).
+    Taught in ``09_explaining_with_shap`` (and used by the unit tests).
 
     Example:
         >>> m = left_half_model(16); f = predict_fn(m)

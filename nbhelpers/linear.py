@@ -239,7 +239,7 @@ def cross_entropy(y: ArrayLike, z: ArrayLike, reduction: str = "mean") -> Any:
 def binary_cross_entropy_grad(y: ArrayLike, z: ArrayLike) -> NDArray[np.floating]:
     """Gradient of the *mean* binary cross-entropy with respect to the logits: ``(p - y) / n``.
 
-    Same shape as ``z``.  Derived in notebook 04: the sigmoid's derivative
+    Same shape as ``z``.  Derived in notebook 05: the sigmoid's derivative
     ``p (1 - p)`` cancels against the log's ``1 / p``.
 
     Example:

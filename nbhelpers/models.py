@@ -1,8 +1,8 @@
 """Backbones, their preprocessing, classifier heads, freezing and unfreezing.
 
 Taught in ``02_inside_vgg16`` (the backbone and its preprocessing),
-``04_adding_a_head`` (heads, freezing) and ``05_fine_tuning`` (unfreezing
-the top block); ``10_choosing_a_backbone`` compares the four backbones of
+``05_adding_a_head`` (heads, freezing) and ``06_fine_tuning`` (unfreezing
+the top block); ``11_choosing_a_backbone`` compares the four backbones of
 :data:`BACKBONES`.
 
 The model is built **flat**: the backbone's layers sit directly in the final
@@ -90,7 +90,7 @@ class Backbone:
     channel), ``"tf"`` (scale to ``[-1, 1]``) or ``"none"`` (the model rescales
     inside itself).  ``blocks`` are the block names in graph order, for
     :func:`unfreeze_from` and :func:`parameter_report`; ``top_block`` is the one
-    fine-tuning unfreezes (``05_fine_tuning``); ``block_pattern`` finds
+    fine-tuning unfreezes (``06_fine_tuning``); ``block_pattern`` finds
     a layer's block from its name.  ``weights_file`` may contain ``{rows}``
     (MobileNetV2 has one file per input size).
     """
@@ -625,7 +625,7 @@ def build_head(
 
     Same layers and names as :func:`build_classifier`'s head, so a head
     trained on cached features moves onto the full model with
-    :func:`copy_head_weights`.  Taught in ``04_adding_a_head``.
+    :func:`copy_head_weights`.  Taught in ``05_adding_a_head``.
 
     Example:
         >>> head = build_head((2, 2, 512), head="gap", num_classes=3)
@@ -659,7 +659,7 @@ def build_classifier(
     With ``freeze_backbone`` (the default) the backbone's layers are frozen;
     frozen BatchNormalization layers run in inference mode in Keras 3 (they
     use their moving statistics, even in ``fit``).  The backbone's layers are
-    *shared* with ``backbone``, not copied.  Taught in ``04_adding_a_head``.
+    *shared* with ``backbone``, not copied.  Taught in ``05_adding_a_head``.
 
     Example:
         >>> base_model = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
@@ -721,7 +721,7 @@ def freeze(model: keras.Model, include_head: bool = False) -> keras.Model:
 
     On a backbone from :func:`load_backbone` it freezes everything.  Frozen
     layers keep their weights in ``fit``; frozen BatchNormalization layers
-    also use their moving statistics.  Taught in ``04_adding_a_head``.
+    also use their moving statistics.  Taught in ``05_adding_a_head``.
 
     Example:
         >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), freeze_backbone=False)
@@ -777,11 +777,11 @@ def unfreeze_from(
 ) -> list[str]:
     """Make ``start`` (a layer or block name) and everything after it trainable; freeze the rest.
 
-    ``unfreeze_from(model, "block5")`` is notebook 05's fine-tuning of VGG16's
+    ``unfreeze_from(model, "block5")`` is notebook 06's fine-tuning of VGG16's
     top block.  BatchNormalization layers stay frozen by default (fine-tuning
     with batch statistics of a small data set wrecks them).  Returns the names
     of the layers with weights that are now trainable.  Recompile the model
-    afterwards.  Taught in ``05_fine_tuning``.
+    afterwards.  Taught in ``06_fine_tuning``.
 
     Example:
         >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), head="gap")
@@ -813,7 +813,7 @@ def parameter_report(model: keras.Model, backbone: str | None = None) -> Any:
 
     "frozen" counts every non-trainable parameter: weights of frozen layers and
     BatchNormalization's moving statistics.  Taught in ``02_inside_vgg16`` and
-    ``05_fine_tuning``.
+    ``06_fine_tuning``.
 
     Example:
         >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), head="gap")

@@ -1,6 +1,6 @@
 """What a backbone costs: parameters, multiply-adds per image, speed and memory.
 
-Taught in ``10_choosing_a_backbone``, where VGG16, ResNet50, MobileNetV2 and
+Taught in ``11_choosing_a_backbone``, where VGG16, ResNet50, MobileNetV2 and
 EfficientNetB0 are put side by side.
 
 * :func:`parameter_counts` -- total / trainable / frozen weights.

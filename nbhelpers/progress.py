@@ -1,6 +1,6 @@
 """Feedback on long work: progress bars for loops, one line per epoch for ``fit``; one switch.
 
-Taught in ``11_using_your_model`` (and used wherever a learner waits more than a few seconds).
+Reached through the helpers that notebook 12 calls (and used wherever a learner waits more than a few seconds).
 
 ``tqdm.auto`` draws a widget bar in JupyterLab and on Colab (both need ``ipywidgets``; the
 lock pins it, Colab ships it) and a text bar in a terminal.  **The switch** is tqdm's own

@@ -1,7 +1,7 @@
-"""Training what notebooks 04 and 05 teach: cached features, compiling, callbacks, ``fit``, fine-tuning.
+"""Training what notebooks 05 and 06 teach: cached features, compiling, callbacks, ``fit``, fine-tuning.
 
-Taught in ``04_adding_a_head`` (cached features, the frozen end-to-end model,
-callbacks) and ``05_fine_tuning`` (unfreeze block5, recompile, low learning rate).
+Taught in ``05_adding_a_head`` (cached features, the frozen end-to-end model,
+callbacks) and ``06_fine_tuning`` (unfreeze block5, recompile, low learning rate).
 The course's plumbing that strings these steps together for later notebooks
 (``get_model(stage)``, the recipes, saved stages) is :mod:`nbhelpers.course`.
 
@@ -169,7 +169,7 @@ def extract_features(
     ``refresh=True`` recomputes.  Images and labels are taken from the same
     batch, so a shuffled ``ds`` is fine: the pairs stay together.
 
-    Taught in ``04_adding_a_head`` (the fast path).
+    Taught in ``05_adding_a_head`` (the fast path).
 
     Example:
         >>> import numpy as np
@@ -328,7 +328,7 @@ def training_callbacks(
     :class:`EpochLog`, ``ModelCheckpoint`` (the best epoch so far as a
     ``.keras`` file) and ``EarlyStopping`` (stop after ``patience`` epochs
     without improvement and restore the best weights; ``patience=None``: off).
-    Taught in ``04_adding_a_head``.
+    Taught in ``05_adding_a_head``.
 
     Example:
         >>> cbs = training_callbacks("doc", _config.make_config("offline"))
@@ -377,7 +377,7 @@ def fit(
     ``train``/``validation``: datasets, or ``(x, y)`` tuples of arrays
     (``validation=None`` trains without one).
     Extra ``callbacks`` run after the course's.  ``verbose`` defaults to one
-    line per epoch, or silence under tests (:mod:`nbhelpers.progress`).  Taught in ``04_adding_a_head``.
+    line per epoch, or silence under tests (:mod:`nbhelpers.progress`).  Taught in ``05_adding_a_head``.
 
     Example:
         >>> import numpy as np
@@ -429,7 +429,7 @@ def train_head_on_features(
     """The fast path: a standalone head (``nbh.models.build_head``) trained on cached features.
 
     Returns ``(head, history)``; put the head onto a classifier with
-    ``nbh.models.copy_head_weights(head, model)``.  Taught in ``04_adding_a_head``.
+    ``nbh.models.copy_head_weights(head, model)``.  Taught in ``05_adding_a_head``.
 
     Example:
         >>> import numpy as np
@@ -464,7 +464,7 @@ def prepare_finetuning(
     traced, until ``compile()`` is called again.  The low learning rate
     (``cfg.finetune_learning_rate``, about 1e-5 with ImageNet weights) keeps
     the large early updates from destroying the pretrained features.
-    Taught in ``05_fine_tuning``.
+    Taught in ``06_fine_tuning``.
 
     Example:
         >>> from nbhelpers import models

@@ -1,6 +1,6 @@
 """Check the "Taught in" / "Used in" notes of nbhelpers against the notebooks that really call.
 
-A note in a docstring names notebooks (``04_adding_a_head``, "notebook 06",
+A note in a docstring names notebooks (``05_adding_a_head``, "notebook 06",
 "notebooks 04 and 05").  Each notebook it names must really use the helper:
 a code cell that calls ``<module>.<name>`` (or ``nbh.<name>`` for the names
 the package re-exports); a module's note, any ``<module>.`` at all.
@@ -36,17 +36,20 @@ def notebook_code() -> dict[str, str]:
 
 
 def mentioned(note: str) -> set[str]:
-    """Two-digit notebook numbers a note names (``04_adding_a_head``, ``notebook 06``, ``07``)."""
+    """Two-digit notebook numbers a note names (``05_adding_a_head``, ``notebook 06``, ``07``)."""
     return set(re.findall(r"(?<![\d.])(\d{2})(?![\d.])", note))
 
 
 def helpers() -> list[tuple[str, str, str, int]]:
-    """``(module, name, docstring, line)`` for each module and each public function/class."""
+    """``(module, name, docstring, line)`` for each module and each public function/class.
+
+    The figure modules count as ``plots`` (notebooks call ``nbh.plots.<name>``).
+    """
     out = []
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(PACKAGE).with_suffix("")
         parts = [p for p in rel.parts if p != "__init__"]
-        module = parts[-1] if parts else "nbhelpers"
+        module = "plots" if parts[:1] == ["plots"] else (parts[-1] if parts else "nbhelpers")
         tree = ast.parse(path.read_text())
         out.append((module, "", ast.get_docstring(tree) or "", 1))
         for node in tree.body:
@@ -55,14 +58,33 @@ def helpers() -> list[tuple[str, str, str, int]]:
     return out
 
 
-def callers(module: str, name: str, code: dict[str, str]) -> set[str]:
+def exporters(module: str, name: str) -> set[str]:
+    """The nbhelpers modules through which a helper can be reached (it, and re-exports)."""
+    import importlib
+
+    names = {module}
+    if name in REEXPORTED:
+        names.add("nbh")
+    try:
+        target = getattr(importlib.import_module(f"nbhelpers.{module}"), name)
+    except (ImportError, AttributeError):
+        return names
+    for other in ("balance", "data", "evaluate", "explain", "models", "training", "course"):
+        try:
+            if getattr(importlib.import_module(f"nbhelpers.{other}"), name, None) is target:
+                names.add(other)
+        except ImportError:
+            continue
+    return names
+
+
+def callers(module: str, name: str, code: dict[str, str], via: set[str] | None = None) -> set[str]:
     """The notebooks whose code uses ``module.name`` (or the module at all, for name="")."""
     if not name:
         pattern = rf"\b{module}\." if module != "nbhelpers" else r"\bnbh\."
-    elif name in REEXPORTED:
-        pattern = rf"\b(?:{module}|nbh)\.{name}\b"
     else:
-        pattern = rf"\b{module}\.{name}\b"
+        alias = "|".join(sorted(via or {module} | ({"nbh"} if name in REEXPORTED else set())))
+        pattern = rf"\b(?:{alias})\.{name}\b"
     return {nb for nb, src in code.items() if re.search(pattern, src)}
 
 
@@ -75,10 +97,12 @@ def problems() -> list[str]:
         named &= set(code)  # "0.5" or "1e-5" are not notebooks
         if not named:
             continue
-        missing = named - callers(module, name, code)
+        via = exporters(module, name) if name else None
+        used = callers(module, name, code, via)
+        missing = named - used
         if missing:
             what = f"{module}.{name}" if name else f"module {module}"
-            real = sorted(callers(module, name, code)) or ["none"]
+            real = sorted(used) or ["none"]
             out.append(f"{what} (line {line}): its note names {sorted(missing)}, "
                        f"which do not use it; used in: {', '.join(real)}")
     return out

@@ -29,7 +29,7 @@ def test_index_page_lists_every_notebook_with_status_and_profile():
 
 def test_timings_table_has_a_column_per_profile():
     data = {"offline": {"00_start_here": {"seconds": 12.3, "date": "2026-11-28", "cpus": 2}},
-            "cpu": {"04_adding_a_head": {"seconds": 300.0, "date": "2026-11-29", "cpus": 8}}}
+            "cpu": {"05_adding_a_head": {"seconds": 300.0, "date": "2026-11-29", "cpus": 8}}}
     table = run_course.timings_table(data)
     assert table.splitlines()[0] == "| notebook | offline (s) | cpu (s) |"
     assert "| 00 Start here | 12 |  |" in table and "| 04 Adding a classification head |  | 300 |" in table
@@ -62,7 +62,7 @@ def test_timings_table_shows_units_and_labels_the_rehearsal():
     entry = {"date": "2026-12-01", "cpus": 2, "standins": True, "unit_seconds": 20.0}
     data = {"offline": {"00_start_here": {"seconds": 12.3, "date": "2026-11-28", "cpus": 2}},
             "cpu": {"00_start_here": {"seconds": 40.0, "units": 2.0, **entry},
-                    "05_fine_tuning": {"seconds": 1800.0, "units": 90.0, **entry}}}
+                    "06_fine_tuning": {"seconds": 1800.0, "units": 90.0, **entry}}}
     table = run_course.timings_table(data)
     assert table.splitlines()[0] == "| notebook | offline (s) | cpu (s) | cpu (units) |"
     assert "| 00 Start here | 12 | 40 | 2.0 |" in table

@@ -19,5 +19,5 @@ def test_the_check_finds_a_wrong_note():
     code = {"04": "x = nbh.training.fit(model)", "06": "nbh.evaluate.scores(y, p)"}
     assert taught_in.callers("training", "fit", code) == {"04"}
     assert taught_in.callers("evaluate", "", code) == {"06"}
-    assert taught_in.mentioned("Taught in ``04_adding_a_head`` and notebook 06 (tf.data)") == {
+    assert taught_in.mentioned("Taught in ``05_adding_a_head`` and notebook 06 (tf.data)") == {
         "04", "06"}

@@ -17,16 +17,16 @@ module                draws                                                     
                       a learned kernel
 ``dataset``           image grids, images per class and split, pipeline           01-03
                       throughput, pixel-value histograms
-``learning_curves``   metrics per epoch (training and validation), one panel      04, 05, 09
+``learning_curves``   metrics per epoch (training and validation), one panel      05, 06, 10
                       per run, a score against training-set size
-``evaluation``        confusion matrices, ROC and PR curves, reliability          06, 09
+``evaluation``        confusion matrices, ROC and PR curves, reliability          07, 10
                       diagrams, error galleries, confidence intervals, recall
                       per class
-``explanations``      attribution maps over images, LIME superpixels, the         07, 08
+``explanations``      attribution maps over images, LIME superpixels, the         08, 09
                       randomisation test, deletion and insertion curves
-``backbones``         first-layer filters, feature maps, top-k predictions,       02, 10
+``backbones``         first-layer filters, feature maps, top-k predictions,       02, 11
                       parameters per block, accuracy against speed
-``deployment``        one photo's answer with its Grad-CAM, export forms          11
+``deployment``        one photo's answer with its Grad-CAM, export forms          12
                       compared (size, latency, agreement); off-screen overlays
                       for the demo app
 ``_kit``              (private) ``set_style`` and the helpers every figure
@@ -102,18 +102,18 @@ __all__ = [
     "split_sizes",
     "throughput_bars",
     "channel_histograms",
-    # learning_curves (notebooks 04, 05, 09)
+    # learning_curves (notebooks 05, 06, 10)
     "training_curves",
     "learning_curves_grid",
     "data_size_curve",
-    # evaluation (notebooks 06, 09)
+    # evaluation (notebooks 07, 10)
     "confusion_heatmap",
     "roc_pr_curves",
     "reliability_diagram",
     "error_gallery",
     "interval_plot",
     "recall_bars",
-    # explanations (notebooks 07, 08)
+    # explanations (notebooks 08, 09)
     "explanation_overlay",
     "lime_boundaries",
     "lime_segmentations",
@@ -122,13 +122,13 @@ __all__ = [
     "randomisation_maps",
     "faithfulness_curves",
     "lime_cost_curve",
-    # backbones (notebooks 02, 10)
+    # backbones (notebooks 02, 11)
     "filter_grid",
     "feature_map_grid",
     "prediction_bars",
     "parameter_bars",
     "accuracy_vs_speed",
-    # deployment (notebook 11, the app)
+    # deployment (notebook 12, the app)
     "prediction_panel",
     "export_comparison",
     "overlay_array",

@@ -1,7 +1,7 @@
 """Backbone figures: inside VGG16 (filters, feature maps, predictions, parameters) and choosing one.
 
 Taught in notebook 02 (``02_inside_vgg16``) and, for ``accuracy_vs_speed``,
-notebook 10 (``10_choosing_a_backbone``).  The arrays come from a model the
+notebook 11 (``11_choosing_a_backbone``).  The arrays come from a model the
 notebook built; ``plots`` never builds or loads one.
 """
 
@@ -170,7 +170,7 @@ def accuracy_vs_speed(
     """Each model as a point: speed (images per second, log scale) against accuracy.
 
     With ``params`` the marker area grows with the number of parameters.  Up
-    and to the right is better.  Taught in notebook 10.
+    and to the right is better.  Taught in notebook 11.
 
     Example:
         >>> fig = accuracy_vs_speed(["a", "b"], [10.0, 100.0], [0.9, 0.8], params=[10**7, 10**6])

@@ -1,8 +1,8 @@
-"""Figures of notebook 11 (using your model): a prediction with its Grad-CAM, the export table.
+"""Figures of notebook 12 (using your model): a prediction with its Grad-CAM, the export table.
 
 Kept apart from ``nbhelpers.plots`` while that module becomes a package; like it, these
 functions only draw what they are given and return the ``Figure``.  The Grad-CAM heat map
-is ``nbhelpers.plots.explanation_overlay``'s, so notebooks 08 and 11 and the demo app
+is ``nbhelpers.plots.explanation_overlay``'s, so notebooks 09 and 12 and the demo app
 (``nbhelpers.app``, through :func:`overlay_array`) show the same picture.
 """
 
@@ -51,7 +51,7 @@ def prediction_panel(prediction: Any, title: str | None = None, k: int = 3) -> A
     """One photo: what the model saw, the Grad-CAM of its answer, its top ``k`` classes.
 
     ``prediction`` is an ``nbhelpers.deploy.Prediction``; without an explanation the
-    middle panel is left out.  Taught in ``11_using_your_model``.
+    middle panel is left out.  Taught in ``12_using_your_model``.
 
     Example:
         >>> from nbhelpers.deploy import Prediction
@@ -93,7 +93,7 @@ def export_comparison(table: Any, title: str | None = None) -> Any:
 
     Three panels side by side, one bar per form: size on disk (MB), latency per image
     (ms, this machine) and top-1 agreement with the Keras model next to test accuracy.
-    Taught in ``11_using_your_model``.
+    Taught in ``12_using_your_model``.
 
     Example:
         >>> import pandas as pd

@@ -1,8 +1,8 @@
 """Evaluation figures: confusion matrices, ROC and PR curves, calibration, errors, intervals, recall.
 
 Drawn from the arrays ``nbhelpers.evaluate`` computes (``plots`` never
-predicts).  Taught in notebook 06 (``06_evaluating_the_model``) and, for
-``recall_bars``, notebook 09.
+predicts).  Taught in notebook 07 (``07_evaluating_the_model``) and, for
+``recall_bars``, notebook 10.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def confusion_heatmap(
 
     Rows are the true class, columns the predicted class; in the normalised panel
     each row sums to 1, so its diagonal is each class's recall.  ``counts`` is
-    ``evaluate.confusion(...)``.  Taught in notebook 06.
+    ``evaluate.confusion(...)``.  Taught in notebook 07.
 
     Example:
         >>> fig = confusion_heatmap(np.array([[5, 1], [2, 4]]), ["cat", "dog"])
@@ -74,7 +74,7 @@ def roc_pr_curves(
     ``roc``: label -> ``(fpr, tpr)``; ``pr``: label -> ``(recall, precision)`` (as
     ``evaluate.curves`` returns them).  ``prevalence``: class -> share of positives,
     drawn as the PR curve of guessing.  ``points``: label -> ``(fpr, tpr, recall,
-    precision)`` of a chosen threshold, marked on both panels.  Taught in notebook 06.
+    precision)`` of a chosen threshold, marked on both panels.  Taught in notebook 07.
 
     Example:
         >>> roc = {"dog: AUC 0.75": (np.array([0, .5, 1]), np.array([0, 1, 1]))}
@@ -113,7 +113,7 @@ def reliability_diagram(
     ``bins``: label (for example ``"before: ECE 0.21"``) -> ``(confidence, accuracy,
     counts)`` per bin, as in ``evaluate.reliability``; empty bins (NaN) are skipped.
     On the diagonal the model is calibrated; below it, over-confident.  Several
-    labels (before/after temperature scaling) share the axes.  Taught in notebook 06.
+    labels (before/after temperature scaling) share the axes.  Taught in notebook 07.
 
     Example:
         >>> b = {"model: ECE 0.10": (np.array([np.nan, .6, .9]), np.array([np.nan, .5, .8]),
@@ -152,7 +152,7 @@ def error_gallery(
     """Images titled with true class, predicted class and the predicted class's probability.
 
     Wrong predictions get a red title.  Use it with ``evaluate.error_cases`` for the
-    most confidently wrong and the least confident test images.  Taught in notebook 06.
+    most confidently wrong and the least confident test images.  Taught in notebook 07.
 
     Example:
         >>> fig = error_gallery(np.zeros((2, 8, 8, 3)), [0, 1], [1, 1], [0.97, 0.51], ["cat", "dog"])
@@ -187,7 +187,7 @@ def interval_plot(
     """Point estimates with their confidence intervals, one row each (a forest plot).
 
     ``reference`` draws a vertical line (0 for a difference between two models: an
-    interval crossing it means the test set cannot tell them apart).  Taught in notebook 06.
+    interval crossing it means the test set cannot tell them apart).  Taught in notebook 07.
 
     Example:
         >>> fig = interval_plot(["accuracy", "roc_auc"], [.05, .02], [-.01, -.03], [.11, .07],
@@ -222,7 +222,7 @@ def recall_bars(
     ``recalls`` maps a run's name to ``{class name: recall}`` (the
     ``"recall"`` entry of ``nbh.balance.imbalance_report``).  A dashed line
     marks 0.5; ``xlabel`` names what the runs are (for example "remedy").
-    Taught in notebook 09.
+    Taught in notebook 10.
 
     Example:
         >>> fig = recall_bars({"none": {"cat": 1.0, "dog": 0.2}, "weights": {"cat": 0.8, "dog": 0.7}})

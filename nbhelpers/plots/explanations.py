@@ -1,7 +1,7 @@
 """Explanation figures: attribution maps over images, LIME's superpixels, sanity and faithfulness checks.
 
 Drawn from what ``nbhelpers.explain`` returns (an ``Explanation`` or a bare
-``(H, W)`` map; ``plots`` never runs a model).  Taught in notebooks 07 (LIME)
+``(H, W)`` map; ``plots`` never runs a model).  Taught in notebooks 08 (LIME)
 and 08 (SHAP, Grad-CAM, the randomisation test, deletion and insertion).
 
 Every map is drawn relative to its own largest ``|value|`` (so maps of very
@@ -77,7 +77,7 @@ def explanation_overlay(image: np.ndarray, explanation, ax: plt.Axes | None = No
     ``explanation`` is an ``nbhelpers.explain.Explanation`` or an ``(H, W)``
     array.  Signed maps (LIME, SHAP) use red for evidence *for* the class and
     blue *against*, on a scale symmetric around 0; Grad-CAM (never negative) uses
-    one colour ramp.  Taught in notebook 08.
+    one colour ramp.  Taught in notebook 09.
 
     Example:
         >>> fig = explanation_overlay(np.zeros((8, 8, 3)), np.eye(8) - 0.5, title="demo")
@@ -102,7 +102,7 @@ def lime_boundaries(image: np.ndarray, explanation, num_features: int = 5,
     """LIME's superpixels: all boundaries, then the ``num_features`` segments that speak most for the class.
 
     ``explanation`` is a LIME ``Explanation`` from ``nbhelpers.explain``
-    (it carries ``extras["segments"]`` and ``extras["weights"]``).  Taught in notebook 07.
+    (it carries ``extras["segments"]`` and ``extras["weights"]``).  Taught in notebook 08.
 
     Example:
         >>> from types import SimpleNamespace as NS
@@ -137,7 +137,7 @@ def lime_segmentations(image: np.ndarray, segmentations: dict[str, np.ndarray],
                        title: str | None = None) -> plt.Figure:
     """The image, then its superpixels under each segmentation (name -> labels).
 
-    Taught in notebook 07.
+    Taught in notebook 08.
 
     Example:
         >>> seg = np.repeat(np.arange(4), 16).reshape(8, 8)
@@ -165,7 +165,7 @@ def explanations_side_by_side(images, explanations: dict, titles=None, size: flo
     """One row per image: the image, then each method's map (``{method: [Explanation, ...]}``).
 
     Each method's column has one colour bar on the relative scale (every map
-    divided by its own largest ``|value|``).  Taught in notebooks 07 and 08.
+    divided by its own largest ``|value|``).  Taught in notebooks 08 and 09.
 
     Example:
         >>> maps = {"m1": [np.ones((8, 8))], "m2": [-np.ones((8, 8))]}
@@ -206,7 +206,7 @@ def randomisation_curves(table, title: str = "Model-parameter randomisation test
 
     ``table`` is ``nbhelpers.explain.cascading_randomisation``'s: columns
     ``method``, ``step``, ``randomised``, ``spearman``, ``spearman_abs``.
-    Solid: signed maps; dotted: absolute values.  Taught in notebook 08.
+    Solid: signed maps; dotted: absolute values.  Taught in notebook 09.
 
     Example:
         >>> import pandas as pd
@@ -238,7 +238,7 @@ def randomisation_curves(table, title: str = "Model-parameter randomisation test
 def randomisation_maps(image: np.ndarray, maps: dict, step_labels) -> plt.Figure:
     """The maps themselves as the model is randomised: one row per method, one column per step.
 
-    Each row has a colour bar on the relative scale.  Taught in notebook 08.
+    Each row has a colour bar on the relative scale.  Taught in notebook 09.
 
     Example:
         >>> fig = randomisation_maps(np.zeros((8, 8, 3)), {"m": [np.ones((8, 8))] * 2}, ["0", "1"])
@@ -273,7 +273,7 @@ def faithfulness_curves(curves: dict, title: str | None = None) -> plt.Figure:
     """Deletion and insertion curves per method, with their areas in the legend.
 
     ``curves`` is ``{method: result of nbhelpers.explain.deletion_insertion}``.
-    Taught in notebook 08.
+    Taught in notebook 09.
 
     Example:
         >>> f = np.linspace(0, 1, 5)
@@ -300,7 +300,7 @@ def lime_cost_curve(table, title: str = "LIME: cost and stability against num_sa
     """Seconds per explanation and agreement across seeds, against LIME's ``num_samples``.
 
     ``table`` has columns ``num_samples``, ``seconds`` and ``stability`` (mean
-    Spearman correlation between explanations from different seeds).  Taught in notebook 07.
+    Spearman correlation between explanations from different seeds).  Taught in notebook 08.
 
     Example:
         >>> import pandas as pd

@@ -1,6 +1,6 @@
 """Learning curves: a metric per epoch (training and validation), and a score per data size.
 
-Taught in notebooks 04 and 05 (``training_curves``: head, then fine-tuning)
+Taught in notebooks 05 and 06 (``training_curves``: head, then fine-tuning)
 and 09 (``learning_curves_grid``, ``data_size_curve``: over-fitting).  Named
 ``learning_curves`` rather than ``training`` so that ``nbh.plots.learning_curves``
 (figures of histories) is never mistaken for ``nbh.training`` (fitting models).
@@ -33,7 +33,7 @@ def training_curves(
     epoch (0 if absent), so a fine-tuning run continues where the head's run
     ended; ``boundaries`` draws a labelled vertical line at an epoch (e.g.
     ``{"fine-tuning starts": 8}``).  Validation loss rising while training
-    loss falls is over-fitting.  Taught in notebooks 04 and 05.
+    loss falls is over-fitting.  Taught in notebooks 05 and 06.
 
     Example:
         >>> h = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.9], "accuracy": [0.5, 0.7],
@@ -85,7 +85,7 @@ def learning_curves_grid(
     ``histories`` maps a run's name to a Keras history dict (``"loss"``,
     ``"val_loss"``, ...).  All panels share the y axis (labelled on the left
     column), so runs can be compared at a glance: a widening gap between the
-    two curves is over-fitting.  Taught in notebook 09.
+    two curves is over-fitting.  Taught in notebook 10.
 
     Example:
         >>> h = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.9]}
@@ -124,7 +124,7 @@ def data_size_curve(
 ) -> plt.Figure:
     """A score against the number of training images (a learning curve over data size).
 
-    Taught in notebook 09: more data, not less, is what reduces over-fitting.
+    Taught in notebook 10: more data, not less, is what reduces over-fitting.
 
     Example:
         >>> fig = data_size_curve([10, 20, 40], [0.6, 0.7, 0.8])
