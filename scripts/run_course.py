@@ -17,7 +17,7 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -83,7 +83,7 @@ def index_page(results: list[dict]) -> str:
         warn = ("<p style='background:#fee;padding:.6em;border:1px solid #c00'><b>Offline profile:</b> "
                 "untrained (random) weights and tiny bundled images. Every number in these pages "
                 "is a smoke test that the code runs, not a result.</p>")
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     total = sum(r["seconds"] for r in results)
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Fine-tuning a pretrained image model: executed notebooks</title>
@@ -108,7 +108,7 @@ def record_timings(results: list[dict]) -> None:
     """Keep the latest wall time per (profile, notebook) in docs/timings.json and
     regenerate the instructor guide's timing table from it."""
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
     for r in results:
         if r["ok"] and r["profile"] != "unknown":
             data.setdefault(r["profile"], {})[r["notebook"]] = {

@@ -61,6 +61,7 @@ def test_lock_pins_every_runtime_dependency_exactly():
 def test_colab_stack_satisfies_the_ranges():
     """Installing nbhelpers on Colab must not upgrade anything Colab ships."""
     import tomllib
+
     from packaging.requirements import Requirement
 
     colab = {}
@@ -178,9 +179,8 @@ def test_ci_runs_make_test():
 
 def test_class_index_ships_inside_the_package():
     """Colab installs nbhelpers from git: data/ is not there, the package's resources are."""
-    from importlib.resources import files
-
     import tomllib
+    from importlib.resources import files
 
     assert (files("nbhelpers") / "resources" / "imagenet_class_index.json").is_file()
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
