@@ -162,7 +162,7 @@ def test_exercise_check_catches_a_missing_solution():
 def test_setup_cell_installs_only_on_colab():
     src = nbtools.SETUP_SOURCE
     assert 'if "google.colab" in sys.modules:' in src
-    assert "@" + nbtools.RELEASE in src and "lime" in src
+    assert f'"{nbtools.REF}"' in src and "git+{REPO}@{REF}" in src and '"lime"' in src
     assert "cfg = nbh.setup()" in src
 
 
