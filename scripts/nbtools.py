@@ -381,6 +381,25 @@ def cmd_strip(paths: list[Path]) -> int:
     return 0
 
 
+def kernel_config():
+    """Settings for the kernels that `make run` and `refresh-checked` start.
+
+    The lock's ipykernel (7.4) prints "Kernel is running over TCP without
+    encryption" at every start unless the kernel manager hands it CurveZMQ keys;
+    the lock's jupyter_client (8.10) does that with ``transport_encryption="auto"``
+    when the kernelspec declares support (ipykernel's own does).  Older versions
+    (Colab's ipykernel 6.17, jupyter_client 7.4) neither warn nor have the setting.
+    """
+    import zmq
+    from jupyter_client import KernelManager
+    from traitlets.config import Config
+
+    config = Config()
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+    return config
+
+
 def cmd_refresh_checked(path: Path) -> int:
     from nbclient import NotebookClient
 
@@ -388,7 +407,7 @@ def cmd_refresh_checked(path: Path) -> int:
     env_profile = os.environ.get("NBH_PROFILE")
     os.environ["NBH_PROFILE"] = "offline"
     try:
-        NotebookClient(nb, timeout=900, kernel_name="python3",
+        NotebookClient(nb, timeout=900, kernel_name="python3", config=kernel_config(),
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     finally:
         if env_profile is None:

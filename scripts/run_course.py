@@ -45,6 +45,7 @@ def detect_profile(nb) -> str:
 def run_one(path: Path, timeout: int) -> dict:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            config=nbtools.kernel_config(),
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     error = None

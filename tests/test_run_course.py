@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -56,3 +59,38 @@ def test_detect_profile_reads_the_banner():
     cell.outputs = [nbformat.v4.new_output("stream", text="nbhelpers profile: cpu  (ImageNet)\n")]
     nb.cells = [cell]
     assert run_course.detect_profile(nb) == "cpu"
+
+
+KERNEL_RUN = """\
+import sys
+import nbformat
+from nbclient import NotebookClient
+sys.path.insert(0, sys.argv[1])
+import nbtools
+
+nb = nbformat.v4.new_notebook()
+nb.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
+config = nbtools.kernel_config() if sys.argv[2] == "course" else None
+kw = {"config": config} if config is not None else {}
+NotebookClient(nb, timeout=60, kernel_name="python3", **kw).execute()
+print("OUT", nb.cells[0].outputs[0]["text"].strip())
+"""
+
+
+def _run_kernel(how: str):
+    return subprocess.run([sys.executable, "-c", KERNEL_RUN, str(ROOT / "scripts"), how],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_make_run_kernels_do_not_warn_about_unencrypted_tcp():
+    """ipykernel warns at every start unless the manager provisions CurveZMQ keys."""
+    import zmq
+    from jupyter_client import KernelManager
+
+    if "transport_encryption" not in KernelManager.class_trait_names() or not zmq.has("curve"):
+        pytest.skip("this jupyter_client/pyzmq has no transport encryption (and no warning)")
+    plain = _run_kernel("plain")
+    course = _run_kernel("course")
+    assert "OUT 42" in plain.stdout and "OUT 42" in course.stdout, plain.stderr + course.stderr
+    assert "without encryption" in plain.stderr  # what `make run` printed per notebook
+    assert "without encryption" not in course.stderr, course.stderr
