@@ -23,28 +23,72 @@ def lock_pins() -> list[str]:
             if ln.strip() and not ln.startswith("#")]
 
 
-def env_pins() -> tuple[str, list[str]]:
+def env_pins() -> tuple[str, list[str], list[str]]:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    return python, [p for p in pip if p != "-e ."]
+    return python, [p for p in pip if p != "-e ."], pip
 
 
-def test_lock_and_environment_agree():
-    python, pins = env_pins()
-    lock = lock_pins()
-    assert sorted(pins) == sorted(lock), (
-        "environment.yml and requirements-lock.txt disagree; run `python scripts/lock.py --env-only`"
-    )
-    assert python == f"python={nbtools_python()}"
-    assert "-e ." in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"][-1]["pip"]
+def binder_pins() -> list[str]:
+    return [ln.strip() for ln in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")]
 
 
-def nbtools_python() -> str:
+def lock_module():
     sys.path.insert(0, str(ROOT / "scripts"))
     import lock
 
-    return lock.PYTHON
+    return lock
+
+
+def test_learner_environments_are_the_locks_pins():
+    """environment.yml and binder/ pin exactly what the lock pins, for what they install."""
+    lock = lock_module()
+    python, conda, raw = env_pins()
+    pins, binder = lock_pins(), binder_pins()
+    assert python == f"python={lock.PYTHON}"
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == f"python-{lock.PYTHON}"
+    assert raw[-1] == "-e ."  # conda, on your own machine: the checkout, editable
+    for name, chosen in (("environment.yml", conda), ("binder/requirements.txt", binder)):
+        stray = [p for p in chosen if p not in pins]
+        assert not stray, f"{name} pins what the lock does not: {stray} (run scripts/lock.py)"
+        assert chosen == [p for p in pins if p in chosen], f"{name}: not in the lock's order"
+    assert set(binder) <= set(conda), "binder/ needs something the conda environment lacks"
+    names = {lock.pin_name(p) for p in binder}
+    for req in lock.roots("binder"):
+        name = lock.norm(re.split(r"[<>=!~ \[]", req)[0])
+        assert lock.ALIASES.get(name, name) in names, f"binder/requirements.txt lacks {name}"
+    conda_names = {lock.pin_name(p) for p in conda}
+    assert {"jupyterlab", "nbclient", "ipykernel"} <= conda_names
+    assert not {"pytest", "ruff", "playwright", "hypothesis", "build"} & conda_names, (
+        "the learners' environments carry no test or release tools")
+
+
+def _lock_is_installed() -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pinned = dict(p.split("==", 1) for p in lock_pins() if ";" not in p)
+    try:
+        return all(version(n) == pinned[n] for n in ("keras", "numpy", "jupyterlab"))
+    except (PackageNotFoundError, KeyError):
+        return False
+
+
+@pytest.mark.skipif(not _lock_is_installed(), reason="needs the lock's venv (make venv)")
+def test_learner_environments_are_complete():
+    """Everything the roots need, as installed from the lock, is pinned (and nothing else)."""
+    lock = lock_module()
+    _, conda, _ = env_pins()
+    assert lock.learner_pins("conda") == conda, "run `python scripts/lock.py --env-only`"
+    assert lock.learner_pins("binder") == binder_pins(), "run `python scripts/lock.py --env-only`"
+
+
+def test_binder_post_build_installs_the_checkout_without_touching_the_pins():
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert post.startswith("#!/bin/bash") and "set -euo pipefail" in post
+    assert "--no-deps -e ." in post and "KERNEL_PYTHON_PREFIX" in post
+    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
 
 
 def test_lock_pins_every_runtime_dependency_exactly():
