@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -229,3 +231,20 @@ def test_class_index_ships_inside_the_package():
     assert (files("nbhelpers") / "resources" / "imagenet_class_index.json").is_file()
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "resources/*.json" in setuptools["package-data"]["nbhelpers"]
+
+
+def _old_python() -> str | None:
+    pyenv = sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.10*/bin/python3.10")))
+    return pyenv[0] if pyenv else shutil.which("python3.10")
+
+
+@pytest.mark.skipif(_old_python() is None or shutil.which("make") is None,
+                    reason="needs make and a Python 3.10 to refuse")
+def test_make_venv_refuses_an_old_python_before_building(tmp_path):
+    venv = tmp_path / "venv"
+    result = subprocess.run(["make", "-C", str(ROOT), "venv", f"PYTHON={_old_python()}",
+                             f"VENV={venv}"], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "make venv needs Python 3.11 or newer" in result.stdout
+    assert "is Python 3.10" in result.stdout and "PYTHON=python3.11" in result.stdout
+    assert not venv.exists(), "nothing may be built with the wrong interpreter"
