@@ -1,7 +1,10 @@
 """Notebook housekeeping: navigation, the setup cell, outputs policy, student copies.
 
     python scripts/nbtools.py nav [NOTEBOOK ...]   rewrite header badge, setup cell, footer,
-                                                   and the course map (README + notebook 00)
+                                                   and the course map (README + notebook 00);
+                                                   without arguments also the release's badges,
+                                                   URLs and version (README, pyproject.toml,
+                                                   CITATION.cff, LICENSE-text.md)
     python scripts/nbtools.py check                exit 1 when anything `nav` would change,
                                                    or a notebook breaks the outputs policy
     python scripts/nbtools.py strip [NOTEBOOK ...] drop outputs except NBVAL_CHECK_OUTPUT cells
@@ -12,6 +15,7 @@
 
 The list of notebooks (COURSE) is the single source of truth for navigation:
 the header and footer of a notebook do not depend on which others exist yet.
+nbhelpers/_release.py is the single source of the version, the tag and the repository.
 """
 
 from __future__ import annotations
@@ -271,8 +275,18 @@ def citation_text(text: str) -> str:
     return re.sub(r"(?m)^repository-code: .*$", f'repository-code: "{REPO_URL}"', text)
 
 
+LICENSE_TEXT = ROOT / "LICENSE-text.md"
+
+
+def license_text(text: str) -> str:
+    """LICENSE-text.md's suggested credit links to REPO_URL."""
+    return re.sub(r"<https://github\.com/[\w.-]+/[\w.-]+>", f"<{REPO_URL}>", text)
+
+
 #: Files outside notebooks/ that carry the release: path -> how to bring it up to date.
-RELEASE_FILES = {README: readme_text, PYPROJECT: pyproject_text, CITATION: citation_text}
+#: With nbhelpers/_release.py and the notebooks, the only files that name the repository.
+RELEASE_FILES = {README: readme_text, PYPROJECT: pyproject_text, CITATION: citation_text,
+                 LICENSE_TEXT: license_text}
 
 
 def notebooks() -> list[Path]:

@@ -113,6 +113,29 @@ def test_another_url_is_one_value(monkeypatch):
     assert "someone-else/vgg-course" in nbtools.header_source("04_adding_a_head")
 
 
+def test_only_generated_files_name_the_repository():
+    """So that moving the course is one value and `make nav`."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode:
+        pytest.skip("not a git checkout")
+    generated = {p.relative_to(ROOT).as_posix() for p in nbtools.RELEASE_FILES}
+    generated |= {p.relative_to(ROOT).as_posix() for p in nbtools.notebooks()}
+    allowed = generated | {"nbhelpers/_release.py"}
+    naming = []
+    for name in tracked.stdout.split():
+        path = ROOT / name
+        if path.is_file() and path.suffix not in {".png", ".jpg", ".gz", ".zip"}:
+            try:
+                if SLUG in path.read_text():
+                    naming.append(name)
+            except UnicodeDecodeError:
+                continue
+    stray = sorted(set(naming) - allowed)
+    assert not stray, f"these files spell out {SLUG}; read nbhelpers/_release.py instead: {stray}"
+
+
 def test_release_check_passes_and_catches_a_mismatch(monkeypatch):
     problems, _ = release.check()
     assert problems == []

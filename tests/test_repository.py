@@ -248,3 +248,28 @@ def test_make_venv_refuses_an_old_python_before_building(tmp_path):
     assert "make venv needs Python 3.11 or newer" in result.stdout
     assert "is Python 3.10" in result.stdout and "PYTHON=python3.11" in result.stdout
     assert not venv.exists(), "nothing may be built with the wrong interpreter"
+
+
+def test_colab_lane_says_where_it_came_from_and_how_to_refresh():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import colab_requirements
+
+    text = (ROOT / "requirements-colab.txt").read_text()
+    source = re.search(r"^# Source: github\.com/googlecolab/backend-info@([0-9a-f]{7,40})", text, re.M)
+    assert source, "requirements-colab.txt must name the backend-info commit it came from"
+    assert "make colab-requirements" in text and "colab-requirements:" in (ROOT / "Makefile").read_text()
+    pins = colab_requirements.parse_freeze(text)
+    # The headline versions in the header are the pins below it.
+    for name, version in re.findall(r"(tensorflow|keras|numpy|ipython|protobuf) (\d[\w.]*)", text):
+        assert pins[name][1] == version, f"header says {name} {version}, pin is {pins[name][1]}"
+    assert "lime" in pins and "nbval" in pins
+
+
+def test_colab_freeze_parser_skips_links_and_comments():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import colab_requirements
+
+    freeze = colab_requirements.parse_freeze(
+        "# comment\nKeras==3.13.2\ntorch @ https://download.pytorch.org/x.whl\n"
+        "google-colab @ file:///colabtools/dist/google_colab-1.0.0.tar.gz\nml_dtypes==0.6.0\n")
+    assert freeze == {"keras": ("Keras", "3.13.2"), "ml-dtypes": ("ml_dtypes", "0.6.0")}

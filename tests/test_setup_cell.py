@@ -182,7 +182,7 @@ def github_without_the_repo():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LikeGitHub)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/finetune-course/finetune-vgg16"
+    yield f"http://127.0.0.1:{server.server_address[1]}/{nbtools.GITHUB_SLUG}"
     server.shutdown()
     server.server_close()
 
