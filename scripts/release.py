@@ -15,12 +15,14 @@ folder outside the checkout, so a file missing from the wheel fails there.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -130,24 +132,41 @@ def artifact_problems(wheel: Path, sdist: Path) -> list[str]:
     return problems
 
 
+def pytest_ini() -> str:
+    """pyproject's pytest settings (markers, warning filters) for a folder without it."""
+    opts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    lines = ["[pytest]"]
+    for key in ("markers", "filterwarnings"):
+        lines += [f"{key} ="] + [f"    {v}" for v in opts.get(key, [])]
+    return "\n".join(lines) + "\n"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without what would import the checkout instead of the wheel."""
+    drop = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"}
+    return {**{k: v for k, v in os.environ.items() if k not in drop}, **extra}
+
+
 def test(wheel: Path) -> int:
     """Install `wheel` in a clean venv with the lock's pins; run the unit tests there."""
     shutil.rmtree(VENV, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, env=clean_env())
     py = VENV / "bin" / "python"
     pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run(pip + ["-c", str(ROOT / "requirements-lock.txt"),
                           f"nbhelpers[local] @ {wheel.resolve().as_uri()}",
-                          "pytest", "hypothesis"], check=True)
+                          "pytest", "hypothesis"], check=True, env=clean_env())
     with tempfile.TemporaryDirectory(prefix="nbh-release-") as tmp:
         work = Path(tmp)
         shutil.copy(ROOT / "conftest.py", work / "conftest.py")  # offline profile, temp data
+        (work / "pytest.ini").write_text(pytest_ini())
         (work / "tests").mkdir()
         for name in RELEASE_TESTS:
             shutil.copy(ROOT / "tests" / name, work / "tests" / name)
         where = subprocess.run([str(py), "-c", "import nbhelpers, sys; "
                                 "sys.stdout.write(nbhelpers.__file__)"],
-                               cwd=work, capture_output=True, text=True, check=True).stdout
+                               cwd=work, capture_output=True, text=True, check=True,
+                               env=clean_env()).stdout
         if not where.startswith(str(VENV)):
             raise SystemExit(f"the test venv imports nbhelpers from {where}, not the wheel")
         print(f"testing the wheel installed at {Path(where).parent}")
@@ -155,9 +174,8 @@ def test(wheel: Path) -> int:
         run = subprocess.run(
             [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
              "--rootdir", str(work), "tests", "--doctest-modules", "--pyargs", *modules],
-            cwd=work, env={"PATH": "/usr/bin:/bin", "HOME": str(work),
-                           "NBH_PROFILE": "offline", "MPLBACKEND": "Agg",
-                           "TF_CPP_MIN_LOG_LEVEL": "2", "TQDM_DISABLE": "1"})
+            cwd=work, env=clean_env(HOME=str(work), NBH_PROFILE="offline", MPLBACKEND="Agg",
+                                    TF_CPP_MIN_LOG_LEVEL="2", TQDM_DISABLE="1"))
     return run.returncode
 
 
