@@ -3,8 +3,8 @@
 #   make test   ruff, unit tests + doctests, every notebook under nbval (offline profile)
 #   make lab    JupyterLab on notebooks/
 #   make bench  run benchmarks/ and rewrite benchmarks/RESULTS.md
-# More: make prefetch | make student | make nav | make test-colab | make release |
-#       make binder-check | make colab-requirements | make clean
+# More: make prefetch | make student | make nav | make test-colab | make test-folder |
+#       make release | make binder-check | make colab-requirements | make clean
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -22,7 +22,7 @@ NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sani
                 --nbval-cell-timeout=600 -p no:cacheprovider
 
 .PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv \
-        release binder-check colab-requirements clean
+        test-folder release binder-check colab-requirements clean
 
 # The lock is made for Python 3.11: refuse an older interpreter before building anything.
 # $(call need_python,INTERPRETER,WHAT)
@@ -59,8 +59,9 @@ nbtest: venv
 
 test: lint unit nbtest
 
+# Progress bars on in JupyterLab: tqdm reads any non-empty TQDM_DISABLE (even 0) as "off".
 lab: venv
-	$(PY) -m jupyter lab notebooks/
+	TQDM_DISABLE= $(PY) -m jupyter lab notebooks/
 
 bench: venv
 	$(PY) scripts/run_benchmarks.py
@@ -92,6 +93,19 @@ test-colab: colab-venv
 	NBH_PROFILE=offline NBH_DATA_DIR=$(CURDIR)/build/colab-data \
 	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(CPY) -m pytest notebooks $(NBVAL_ARGS)
+
+# Every notebook on "your own folder": a generated three-class folder (class names with
+# spaces, unequal sizes; scripts/make_folder.py) as NBH_DATA_SOURCE, with its own data
+# folder so that nothing made from the bundled data is reused.  Choose notebooks with
+# FOLDER_NOTEBOOKS="notebooks/03_preparing_the_data.ipynb", odd files with FOLDER_ARGS=--messy.
+FOLDER_LANE      := $(CURDIR)/build/folder-lane
+FOLDER_NOTEBOOKS ?= notebooks
+FOLDER_ARGS      ?=
+test-folder: venv
+	$(PY) scripts/make_folder.py $(FOLDER_LANE)/source --force $(FOLDER_ARGS)
+	NBH_PROFILE=offline NBH_DATA_SOURCE=$(FOLDER_LANE)/source NBH_DATA_DIR=$(FOLDER_LANE)/data \
+	MPLBACKEND=module://matplotlib_inline.backend_inline \
+	$(PY) -m pytest $(FOLDER_NOTEBOOKS) $(NBVAL_ARGS)
 
 # Version = tag = what the notebooks install; sdist + wheel in build/dist; the unit tests
 # on the installed wheel in a clean venv (docs/publishing.md).

@@ -41,3 +41,17 @@ def pytest_configure(config):
         )
     except (ImportError, RuntimeError):
         pass
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mirrored():
+    """One MirroredStrategy over the two logical CPUs, shared by every test that needs one:
+    two instances in one process number their collective ops alike and clash."""
+    tf = pytest.importorskip("tensorflow")
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+    strategy = tf.distribute.MirroredStrategy(devices=cpus)
+    assert strategy.num_replicas_in_sync == 2
+    return strategy

@@ -18,7 +18,6 @@ Prints one markdown table row per figure; ``main()`` returns them for
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
@@ -62,9 +61,7 @@ def main(images: int = 300, size: int = 160) -> list[dict]:
     import nbhelpers as nbh
     from nbhelpers import data
 
-    cfg = nbh.setup("offline", quiet=True)
-    cfg = dataclasses.replace(cfg, profile=dataclasses.replace(cfg.profile, image_size=size,
-                                                                batch_size=32))
+    cfg = nbh.setup("offline", quiet=True, overrides={"image_size": size, "batch_size": 32})
     with tempfile.TemporaryDirectory(prefix="nbh-bench-") as tmp:
         root = Path(tmp)
         write_photos(root, images)

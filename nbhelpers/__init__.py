@@ -4,23 +4,25 @@ Each notebook shows an idea once, in full, then calls the helper that does it
 here.  Import it as ``import nbhelpers as nbh`` and start with
 ``cfg = nbh.setup()``.
 
-The data flows one way through the modules (see ``../shared/DESIGN.md`` and
-the README's "How nbhelpers is organised"):
-
-``config`` -> ``data`` -> ``models`` -> ``training`` -> ``evaluate`` / ``explain`` -> ``plots``
+Imports go one way, from the bottom up: ``config`` (and ``env``) at the
+bottom; ``data``, ``models``, ``evaluate``, ``explain``, ``plots`` and the
+smaller modules above it; ``training`` above those; ``course`` (the
+plumbing that strings the steps together for the notebooks) on top.
 
 =============  ===================================================  ==========
 module         owns                                                 taught in
 =============  ===================================================  ==========
-``config``     profiles, paths, seeds, the banner                   00
+``config``     profiles, budget overrides, paths, seeds             00
 ``env``        versions, Colab/GPU/TPU detection, strategy          00
 ``conv``       convolution and pooling from scratch, receptive      01, 02
                fields
 ``data``       data-set registry, download + cache, validation,     03
                splits, tf.data, augmentation
 ``models``     backbones, preprocessing, heads, freezing            02, 04, 10
-``training``   feature cache, head training, fine-tuning,           04, 05
-               checkpoints, ``get_model(stage)``
+``training``   feature cache, compiling, callbacks, ``fit``,        04, 05
+               fine-tuning
+``course``     plumbing: ``setup()`` and the banner, recipes,       all
+               saved stages, ``get_model(stage)``
 ``evaluate``   predictions, metrics, intervals, calibration         06, 09
 ``explain``    LIME, SHAP, Grad-CAM, sanity/faithfulness checks     07, 08
 ``balance``    class weights, oversampling, imbalanced subsets      09
@@ -38,7 +40,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .config import Config, current, setup
+from .config import Config, current
 
 __version__ = "0.1.0"
 
@@ -49,6 +51,7 @@ _SUBMODULES = (
     "data",
     "models",
     "training",
+    "course",
     "evaluate",
     "explain",
     "plots",
@@ -57,7 +60,35 @@ _SUBMODULES = (
     "prefetch",
 )
 
-__all__ = ["Config", "current", "setup", "__version__", *_SUBMODULES]
+__all__ = ["Config", "current", "setup", "get_model", "__version__", *_SUBMODULES]
+
+
+def setup(profile: str | None = None, seed: int | None = None, quiet: bool = False,
+          overrides: str | dict[str, Any] | None = None) -> Config:
+    """``nbh.course.setup``: choose the profile, seed, style the plots, print the banner.
+
+    Example:
+        >>> setup("offline", quiet=True).name
+        'offline'
+    """
+    from .course import setup as _setup
+
+    return _setup(profile, seed=seed, quiet=quiet, overrides=overrides)
+
+
+def get_model(stage: str = "finetuned", cfg: Config | None = None, *, retrain: bool = False,
+              verbose: bool = True) -> Any:
+    """``nbh.course.get_model``: a trained stage, loaded if saved with today's settings, else trained.
+
+    Example:
+        >>> get_model("best")
+        Traceback (most recent call last):
+        ...
+        ValueError: stage must be one of ('head', 'finetuned'), got 'best'
+    """
+    from .course import get_model as _get_model
+
+    return _get_model(stage, cfg, retrain=retrain, verbose=verbose)
 
 
 def __getattr__(name: str) -> Any:

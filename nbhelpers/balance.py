@@ -21,6 +21,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+# One definition of counting, in ``data`` (a split is a list of ``(path, label)``);
+# re-exported here, where notebook 09 uses them.
+from .data import class_counts, imbalance_ratio, labels_of
+
 __all__ = [
     "labels_of",
     "class_counts",
@@ -35,54 +39,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-def labels_of(items: Sequence[Any] | np.ndarray) -> np.ndarray:
-    """Integer labels of ``items``: a label array, or a list of ``(path, label)`` pairs.
-
-    ``nbh.data.prepare(cfg).train`` is such a list; this lets every function
-    here take either form.
-
-    Example:
-        >>> labels_of([("a.png", 1), ("b.png", 0)])
-        array([1, 0])
-        >>> labels_of(np.array([0, 0, 1]))
-        array([0, 0, 1])
-    """
-    if isinstance(items, np.ndarray):
-        return items.astype(int).reshape(-1)
-    items = list(items)
-    if items and isinstance(items[0], (tuple, list)):
-        return np.asarray([int(it[1]) for it in items], dtype=int)
-    return np.asarray(items, dtype=int).reshape(-1)
-
-
-def class_counts(labels: Sequence[Any] | np.ndarray, num_classes: int | None = None) -> np.ndarray:
-    """How many examples of each class: ``counts[c]`` for ``c = 0 .. num_classes-1``.
-
-    Example:
-        >>> class_counts([0, 1, 1, 1])
-        array([1, 3])
-        >>> class_counts([1, 1], num_classes=3)
-        array([0, 2, 0])
-    """
-    y = labels_of(labels)
-    n = num_classes if num_classes is not None else (int(y.max()) + 1 if y.size else 0)
-    return np.bincount(y, minlength=n)
-
-
-def imbalance_ratio(labels: Sequence[Any] | np.ndarray) -> float:
-    """Majority count / minority count over the classes present (1.0 = balanced).
-
-    Example:
-        >>> imbalance_ratio([0] * 10 + [1] * 2)
-        5.0
-    """
-    counts = class_counts(labels)
-    counts = counts[counts > 0]
-    if counts.size == 0:
-        raise ValueError("no labels")
-    return float(counts.max() / counts.min())
 
 
 def class_weights(labels: Sequence[Any] | np.ndarray, num_classes: int | None = None) -> dict[int, float]:

@@ -1,7 +1,9 @@
-"""Profiles, paths, seeds and the on-screen banner.
+"""Profiles, paths, seeds and budget overrides: the bottom of the package.
 
-Every notebook starts with ``cfg = nbh.setup()`` (taught in ``00_start_here``).
-``setup`` decides *how big* this run is -- the profile -- and says so on screen:
+``cfg = nbh.setup()`` (in :mod:`nbhelpers.course`, taught in ``00_start_here``)
+decides *how big* this run is -- the profile -- and returns a :class:`Config`.
+This module holds the facts that decision is made from and imports nothing
+else of the course: it is the bottom of the package.
 
 ========  ======================  =====================================  ==================
 profile   backbone weights        data                                   meant for
@@ -11,14 +13,13 @@ cpu       ImageNet (downloaded)   cats vs dogs, 160 px, cached features  a works
 offline   none (random init)      scikit-image faces vs non-faces, 64px  CI, no network
 ========  ======================  =====================================  ==================
 
-``NBH_PROFILE`` picks one; ``auto`` (the default) picks ``full`` on a GPU and
-``cpu`` otherwise, and falls back to ``offline`` only when the ImageNet weights
-cannot be had -- printing why.  A profile named explicitly never falls back: it
-fails with a message that says what is missing and how to fix it.
-
 Environment variables:
 
 ``NBH_PROFILE``        ``auto`` | ``full`` | ``cpu`` | ``offline``
+``NBH_OVERRIDES``      budget overrides for a room, e.g.
+                       ``"max_images_per_class=100,head_epochs=3"`` (see :data:`BUDGETS`);
+                       recorded in every artifact's settings, so artifacts made with
+                       other budgets are never reused
 ``NBH_DATA_DIR``       where downloads and artifacts live (default: ``data/`` of the
                        course checkout, else ``~/nbhelpers_data``)
 ``NBH_ARTIFACTS_DIR``  trained models and their records (default:
@@ -34,37 +35,37 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "PROFILES",
+    "BUDGETS",
     "Profile",
     "Config",
     "ProfileError",
+    "OverrideError",
     "ProfileUnavailableError",
-    "resolve_profile",
-    "setup",
+    "make_config",
+    "parse_overrides",
     "current",
     "seed_everything",
     "data_dir",
+    "keras_cache_dir",
     "network_available",
-    "weights_cached",
 ]
 
 #: Host that serves Keras' ImageNet weights and the course data set.
 DOWNLOAD_HOST = "storage.googleapis.com"
-#: The file whose presence in the Keras cache means "ImageNet weights are here".
-VGG16_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-VGG16_NOTOP_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + VGG16_NOTOP_FILE
-)
 
 
 class ProfileError(ValueError):
     """An unknown profile name."""
+
+
+class OverrideError(ValueError):
+    """A budget override that names no budget or has a value of the wrong kind."""
 
 
 class ProfileUnavailableError(RuntimeError):
@@ -88,8 +89,8 @@ class Profile:
     weights: str | None  # "imagenet" or None (random initialisation)
     image_size: int  # square images, pixels per side
     batch_size: int
-    head_epochs: int  # notebook 04: head on a frozen base
-    finetune_epochs: int  # notebook 05: top block unfrozen
+    head_epochs: int  # a head on a frozen base
+    finetune_epochs: int  # top block unfrozen
     head_learning_rate: float
     finetune_learning_rate: float
     max_images_per_class: int | None  # None: all of them
@@ -97,12 +98,7 @@ class Profile:
     shap_evals: int  # model evaluations per Partition-SHAP explanation
     shap_background: int  # background images for GradientExplainer
     bootstrap: int  # resamples for confidence intervals
-    explain_images: int  # images explained side by side in 07/08
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """``(image_size, image_size, 3)``, what the backbone is built for."""
-        return (self.image_size, self.image_size, 3)
+    explain_images: int  # images explained side by side
 
 
 PROFILES: dict[str, Profile] = {
@@ -162,7 +158,14 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 
-_VALID = ("auto", *PROFILES)
+#: The profile fields an instructor may override (``NBH_OVERRIDES`` or ``setup(overrides=)``).
+BUDGETS: tuple[str, ...] = (
+    "image_size", "batch_size", "head_epochs", "finetune_epochs", "head_learning_rate",
+    "finetune_learning_rate", "max_images_per_class", "lime_samples", "shap_evals",
+    "shap_background", "bootstrap", "explain_images",
+)
+
+VALID_PROFILES = ("auto", *PROFILES)
 
 
 def data_dir() -> Path:
@@ -185,24 +188,14 @@ def data_dir() -> Path:
 
 
 def keras_cache_dir() -> Path:
-    """Keras' download cache (``$KERAS_HOME`` or ``~/.keras``), where weights go.
+    """Keras' download cache (``$KERAS_HOME/models`` or ``~/.keras/models``), where weights go.
 
     Example:
-        >>> keras_cache_dir().name in {"models"}
-        True
+        >>> keras_cache_dir().name
+        'models'
     """
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(home) / "models"
-
-
-def weights_cached(filename: str = VGG16_NOTOP_FILE) -> bool:
-    """True when a Keras weights file is already in the Keras cache.
-
-    Example:
-        >>> weights_cached("no-such-file.h5")
-        False
-    """
-    return (keras_cache_dir() / filename).is_file()
 
 
 def network_available(host: str = DOWNLOAD_HOST, port: int = 443, timeout: float = 3.0) -> bool:
@@ -221,138 +214,232 @@ def network_available(host: str = DOWNLOAD_HOST, port: int = 443, timeout: float
         return False
 
 
-def _gpu_available() -> bool:
-    try:
-        import tensorflow as tf
+def _convert(name: str, raw: Any, default: Any) -> Any:
+    """``raw`` (a string from NBH_OVERRIDES, or a value) as the type of the profile's field."""
+    if not isinstance(raw, str):
+        value = raw
+    elif raw.strip().lower() in ("none", "all") and name == "max_images_per_class":
+        value = None
+    else:
+        try:
+            value = float(raw) if name.endswith("learning_rate") else int(raw)
+        except ValueError:
+            kind = "a number like 1e-4" if name.endswith("learning_rate") else "a whole number"
+            raise OverrideError(f"Override {name}={raw!r}: the value must be {kind}.") from None
+    if value is None and name == "max_images_per_class":
+        return None
+    if name.endswith("learning_rate"):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    else:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    if not ok:
+        raise OverrideError(
+            f"Override {name}={raw!r} is not valid: it must be a positive "
+            f"{'number' if name.endswith('learning_rate') else 'whole number'} "
+            f"(the profile's value is {default!r})."
+        )
+    return float(value) if name.endswith("learning_rate") else int(value)
 
-        return bool(tf.config.list_physical_devices("GPU"))
-    except Exception:  # TensorFlow missing or broken: no GPU to speak of
-        return False
 
+def parse_overrides(spec: str | dict[str, Any] | None, profile: Profile | None = None
+                    ) -> dict[str, Any]:
+    """Budget overrides from ``"key=value,key=value"`` (``NBH_OVERRIDES``) or a dict, checked.
 
-def _weights_obtainable() -> tuple[bool, str]:
-    """Can the ImageNet weights be had?  ``(answer, reason)``."""
-    if weights_cached():
-        return True, f"ImageNet weights found in {keras_cache_dir()}"
-    if network_available():
-        return True, f"{DOWNLOAD_HOST} is reachable; weights will be downloaded once"
-    return False, (
-        f"no network ({DOWNLOAD_HOST} unreachable) and no {VGG16_NOTOP_FILE} "
-        f"in {keras_cache_dir()}"
-    )
+    Only the fields in :data:`BUDGETS` can be overridden; values get the
+    field's type.  ``max_images_per_class=all`` means every image.
+
+    Raises:
+        OverrideError: a name that is no budget (the message lists them), or a bad value.
+
+    Example:
+        >>> parse_overrides("head_epochs=2, max_images_per_class=all")
+        {'head_epochs': 2, 'max_images_per_class': None}
+        >>> parse_overrides({"head_learning_rate": "3e-4"})
+        {'head_learning_rate': 0.0003}
+    """
+    profile = profile or PROFILES["offline"]
+    if not spec:
+        return {}
+    if isinstance(spec, str):
+        pairs = {}
+        for part in spec.replace(";", ",").split(","):
+            if not part.strip():
+                continue
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise OverrideError(
+                    f"Override {part.strip()!r} has no '='; write NBH_OVERRIDES like "
+                    f"'head_epochs=2,max_images_per_class=100'."
+                )
+            pairs[key.strip()] = value.strip()
+    else:
+        pairs = dict(spec)
+    out: dict[str, Any] = {}
+    for key, raw in pairs.items():
+        if key not in BUDGETS:
+            raise OverrideError(
+                f"{key!r} is not a budget that can be overridden; choose from: {', '.join(BUDGETS)}."
+            )
+        out[key] = _convert(key, raw, getattr(profile, key))
+    return out
 
 
 @dataclass(frozen=True)
-class Resolution:
-    """Which profile was chosen, what was asked for, and why."""
+class Config:
+    """What ``nbh.setup()`` returns: the profile's fields (with overrides), paths and seed.
 
-    profile: Profile
-    requested: str
-    reason: str
-
-
-def resolve_profile(
-    requested: str | None = None,
-    *,
-    gpu: bool | None = None,
-    weights: tuple[bool, str] | None = None,
-) -> Resolution:
-    """Choose the profile for this run.
-
-    ``requested`` defaults to ``$NBH_PROFILE``, then ``"auto"``.  ``gpu`` and
-    ``weights`` (``(obtainable, reason)``) are detected when not given; tests
-    pass them to pin the situation down.
-
-    Raises:
-        ProfileError: the name is not one of auto, full, cpu, offline.
-        ProfileUnavailableError: ``full``/``cpu`` was named, but the ImageNet
-            weights cannot be had (an explicit profile never falls back).
+    Every value is a plain attribute: ``cfg.image_size``, ``cfg.head_epochs``,
+    ``cfg.data_dir``; ``cfg.overrides`` says which budgets differ from the
+    profile's.  A misspelt name fails with the list of names that exist.
 
     Example:
-        >>> resolve_profile("auto", gpu=False, weights=(False, "no network")).profile.name
-        'offline'
-        >>> resolve_profile("auto", gpu=True, weights=(True, "cached")).profile.name
-        'full'
-    """
-    raw = requested if requested is not None else os.environ.get("NBH_PROFILE", "auto")
-    name = (raw or "auto").strip().lower()
-    if name not in _VALID:
-        raise ProfileError(
-            f"Unknown profile {raw!r}. Choose one of: {', '.join(_VALID)} "
-            f"(set NBH_PROFILE, e.g. `NBH_PROFILE=cpu make run`)."
-        )
-    if name == "offline":
-        return Resolution(PROFILES["offline"], name, "asked for explicitly")
-
-    if weights is None:
-        weights = _weights_obtainable()
-    ok, why = weights
-    if name in ("full", "cpu"):
-        if not ok:
-            raise ProfileUnavailableError(
-                f"Profile {name!r} needs the ImageNet weights, but {why}.\n"
-                f"Fix: connect to the internet and run `make prefetch`, or copy "
-                f"{VGG16_NOTOP_FILE} (from {VGG16_NOTOP_URL}) into {keras_cache_dir()}, "
-                f"or choose NBH_PROFILE=offline (or auto)."
-            )
-        return Resolution(PROFILES[name], name, "asked for explicitly")
-
-    # auto
-    if not ok:
-        return Resolution(
-            PROFILES["offline"], name, f"auto fell back to offline: {why}"
-        )
-    if gpu is None:
-        gpu = _gpu_available()
-    if gpu:
-        return Resolution(PROFILES["full"], name, f"auto: a GPU was found; {why}")
-    return Resolution(PROFILES["cpu"], name, f"auto: no GPU, so the CPU profile; {why}")
-
-
-@dataclass
-class Config:
-    """What ``setup()`` returns: the profile plus paths and seed.
-
-    Profile fields can be read directly: ``cfg.image_size`` is
-    ``cfg.profile.image_size``.
+        >>> cfg = make_config("offline", overrides={"head_epochs": 1})
+        >>> cfg.name, cfg.image_size, cfg.head_epochs, cfg.overrides
+        ('offline', 64, 1, {'head_epochs': 1})
+        >>> cfg.input_shape
+        (64, 64, 3)
     """
 
-    profile: Profile
+    name: str
+    description: str
+    dataset: str
+    weights: str | None
+    image_size: int
+    batch_size: int
+    head_epochs: int
+    finetune_epochs: int
+    head_learning_rate: float
+    finetune_learning_rate: float
+    max_images_per_class: int | None
+    lime_samples: int
+    shap_evals: int
+    shap_background: int
+    bootstrap: int
+    explain_images: int
     requested: str
     reason: str
     seed: int
     data_dir: Path
     cache_dir: Path
     artifacts_dir: Path
-    extras: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    precision: str = "float32"  # Keras dtype policy; setup() picks mixed_float16 on a fit GPU
 
     @property
-    def name(self) -> str:
-        """The profile's name."""
-        return self.profile.name
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(image_size, image_size, 3)``, what the backbone is built for."""
+        return (self.image_size, self.image_size, 3)
 
     @property
     def offline(self) -> bool:
         """True in the offline profile: untrained weights, smoke-scale numbers."""
-        return self.profile.name == "offline"
+        return self.name == "offline"
 
     def label(self) -> str:
-        """A short tag to print beside any number: ``[profile: offline, UNTRAINED weights]``."""
+        """A short tag to print beside any number: ``[profile: offline, UNTRAINED weights ...]``."""
+        extra = f", overrides {_short(self.overrides)}" if self.overrides else ""
         if self.offline:
-            return "[profile: offline, UNTRAINED weights: a smoke test, not a result]"
-        return f"[profile: {self.profile.name}]"
+            return f"[profile: offline{extra}, UNTRAINED weights: a smoke test, not a result]"
+        return f"[profile: {self.name}{extra}]"
+
+    def budgets(self) -> dict[str, Any]:
+        """The profile's budget fields as they are in this run (overrides applied).
+
+        Example:
+            >>> make_config("offline").budgets()["lime_samples"]
+            40
+        """
+        return {k: getattr(self, k) for k in BUDGETS}
 
     def __getattr__(self, item: str) -> Any:
-        # Only reached when normal lookup fails: delegate to the profile.
-        profile = self.__dict__.get("profile")
-        if profile is not None and item in {f.name for f in dataclasses.fields(profile)}:
-            return getattr(profile, item)
-        if profile is not None and item == "input_shape":
-            return profile.input_shape
-        raise AttributeError(item)
+        # Reached only when normal lookup fails: say which names exist.
+        if item.startswith("__"):
+            raise AttributeError(item)
+        names = [f.name for f in dataclasses.fields(self)] + ["input_shape", "offline"]
+        names += ["budgets", "label"]
+        raise AttributeError(
+            f"Config has no attribute {item!r}. Its attributes: {', '.join(sorted(names))}."
+        )
 
 
-_CURRENT: Config | None = None
+def _short(overrides: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in overrides.items())
+
+
+def make_config(
+    profile: str | Profile,
+    *,
+    requested: str | None = None,
+    reason: str = "asked for explicitly",
+    seed: int | None = None,
+    overrides: str | dict[str, Any] | None = None,
+) -> Config:
+    """A :class:`Config` for a profile: its fields, overrides, paths and seed. Quiet, no I/O.
+
+    ``seed`` defaults to ``$NBH_SEED`` (42); ``overrides`` to ``$NBH_OVERRIDES``.
+    It neither creates folders nor seeds anything (``nbh.setup()`` does).
+
+    Example:
+        >>> make_config("offline", seed=7).seed
+        7
+    """
+    if isinstance(profile, str):
+        key = profile.strip().lower()
+        if key not in PROFILES:
+            raise ProfileError(
+                f"Unknown profile {profile!r}. Choose one of: {', '.join(VALID_PROFILES)} "
+                f"(set NBH_PROFILE, e.g. `NBH_PROFILE=cpu make run`)."
+            )
+        profile = PROFILES[key]
+    if seed is None:
+        seed = int(os.environ.get("NBH_SEED", "42"))
+    if overrides is None:
+        overrides = os.environ.get("NBH_OVERRIDES", "")
+    changed = parse_overrides(overrides, profile)
+    changed = {k: v for k, v in changed.items() if v != getattr(profile, k)}
+    root = data_dir()
+    artifacts = os.environ.get("NBH_ARTIFACTS_DIR")
+    art = Path(artifacts).expanduser() if artifacts else root / "artifacts" / profile.name
+    values = {**dataclasses.asdict(profile), **changed}
+    return Config(
+        **values,
+        requested=requested or profile.name,
+        reason=reason,
+        seed=seed,
+        data_dir=root,
+        cache_dir=root / "cache",
+        artifacts_dir=art,
+        overrides=changed,
+    )
+
+
+_CURRENT: list[Config] = []
+
+
+def set_current(cfg: Config) -> None:
+    """Make ``cfg`` what :func:`current` returns (``nbh.setup()`` calls this)."""
+    _CURRENT[:] = [cfg]
+
+
+def current() -> Config:
+    """The Config of the last ``nbh.setup()``, for helpers called without ``cfg``.
+
+    Without a ``setup()`` in this process it is a quiet Config of
+    ``$NBH_PROFILE`` built without touching the network; ``auto`` then means
+    ``offline`` (and says so in ``cfg.reason``): only ``setup()`` looks for
+    weights and GPUs.
+
+    Example:
+        >>> current().name in PROFILES
+        True
+    """
+    if _CURRENT:
+        return _CURRENT[0]
+    name = (os.environ.get("NBH_PROFILE") or "auto").strip().lower()
+    if name == "auto":
+        return make_config("offline", requested="auto",
+                           reason="no nbh.setup() in this process: helpers default to offline")
+    return make_config(name, reason="NBH_PROFILE, without nbh.setup()")
 
 
 def seed_everything(seed: int) -> None:
@@ -377,100 +464,3 @@ def seed_everything(seed: int) -> None:
         keras.utils.set_random_seed(seed)
     except ImportError:  # keras not installed: NumPy/Python seeding still holds
         pass
-
-
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TQDM_DISABLE", "1")
-
-
-def banner(cfg: Config) -> str:
-    """The text ``setup()`` prints at the top of every notebook.
-
-    Example:
-        >>> cfg = make_config(resolve_profile("offline"))
-        >>> "OFFLINE" in banner(cfg)
-        True
-    """
-    p = cfg.profile
-    lines = [
-        f"nbhelpers profile: {p.name}  ({p.description})",
-        f"  why: {cfg.reason}",
-        f"  data: {p.dataset} at {p.image_size}x{p.image_size} px, batch {p.batch_size}; "
-        f"seed {cfg.seed}",
-        f"  files: {cfg.data_dir}  (artifacts: {cfg.artifacts_dir})",
-    ]
-    if cfg.offline:
-        bar = "!" * 78
-        lines = [
-            bar,
-            "!! OFFLINE PROFILE: the backbone has UNTRAINED (random) weights and the",
-            "!! data are tiny bundled images. Every number below is a smoke test that",
-            "!! the code runs -- NOT a result. Run with the cpu or full profile for real ones.",
-            bar,
-            *lines,
-        ]
-    return "\n".join(lines)
-
-
-def make_config(resolution: Resolution, seed: int | None = None) -> Config:
-    """Turn a :class:`Resolution` into a :class:`Config` with paths and seed.
-
-    Example:
-        >>> make_config(resolve_profile("offline"), seed=7).seed
-        7
-    """
-    if seed is None:
-        seed = int(os.environ.get("NBH_SEED", "42"))
-    root = data_dir()
-    artifacts = os.environ.get("NBH_ARTIFACTS_DIR")
-    art = Path(artifacts).expanduser() if artifacts else root / "artifacts" / resolution.profile.name
-    return Config(
-        profile=resolution.profile,
-        requested=resolution.requested,
-        reason=resolution.reason,
-        seed=seed,
-        data_dir=root,
-        cache_dir=root / "cache",
-        artifacts_dir=art,
-    )
-
-
-def setup(profile: str | None = None, seed: int | None = None, quiet: bool = False) -> Config:
-    """Choose the profile, seed everything, set plotting defaults, print the banner.
-
-    The first call in every notebook (taught in ``00_start_here``).
-
-    Example:
-        >>> cfg = setup("offline", quiet=True)
-        >>> cfg.offline, cfg.image_size
-        (True, 64)
-    """
-    global _CURRENT
-    _quiet_tensorflow()
-    cfg = make_config(resolve_profile(profile), seed)
-    for d in (cfg.data_dir, cfg.cache_dir, cfg.artifacts_dir):
-        d.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.seed)
-    try:
-        from . import plots
-
-        plots.set_style()
-    except ImportError:  # plotting stack missing: nothing to style
-        pass
-    _CURRENT = cfg
-    if not quiet:
-        print(banner(cfg), file=sys.stdout)
-    return cfg
-
-
-def current() -> Config:
-    """The Config of the last ``setup()``; runs a quiet ``setup()`` if there was none.
-
-    Example:
-        >>> current().profile.name in PROFILES
-        True
-    """
-    if _CURRENT is None:
-        return setup(quiet=True)
-    return _CURRENT

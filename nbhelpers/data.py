@@ -8,15 +8,23 @@ Taught in ``03_preparing_the_data``.  The way through this module is one directi
    entry writes scikit-image's bundled images as PNG files, and any other
    ``source`` is a folder of your own: ``root/<class>/*.jpg``;
 2. **are they usable** -- :func:`scan` opens every file with PIL (verify, then
-   decode) and returns a :class:`ValidationReport`: which files are corrupt,
-   truncated, empty, not images or in an unsupported format (all skipped), which
-   will be converted to RGB (grayscale, RGBA, CMYK, palette), duplicates, class
-   counts and the imbalance ratio;
+   decode) and returns a :class:`ValidationReport`: one row per file, by path,
+   saying what is wrong and what happens to it.  Skipped: corrupt, truncated,
+   empty, unreadable and non-image files, hidden files and OS clutter, broken or
+   looping links and links to folders, duplicates, and *label conflicts* (the
+   same image in two classes: no copy is kept).  Converted to RGB (read through
+   a PNG copy when TensorFlow cannot decode them itself): grayscale, RGBA, CMYK,
+   palette and 16-bit images, TIFF, WebP, animations, EXIF-rotated photos.
+   Kept with a warning: misnamed files and images too small to be useful.
+   Plus class counts and the imbalance ratio;
 3. **which image goes where** -- :func:`prepare` turns the usable files into
    stratified, seeded train / validation / test lists (a :class:`Prepared`) and
    refuses, with a message saying what to do, when a folder is missing, there are
    fewer than two classes, a class is empty, a class is too small to split, or
-   the same image would land in two splits;
+   the same image would land in two splits.  :func:`fingerprint` (also
+   ``prepared.fingerprint``) is a short hash of what is in each split: caches
+   made from one folder are never used for another, or for the same folder
+   after an image was added, removed or changed;
 4. **tensors** -- :func:`make_datasets` builds ``tf.data`` pipelines: parallel
    decoding, resizing to ``cfg.image_size``, a cache of the decoded images
    *before* any random augmentation, batching and prefetching.  :func:`load_split`
@@ -34,6 +42,7 @@ here: it is the first layer of the model (``nbhelpers.models``, layer
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -69,6 +78,7 @@ __all__ = [
     "split_files",
     "check_splits",
     "make_datasets",
+    "origin",
     "dataset",
     "throughput",
     "load_split",
@@ -76,6 +86,13 @@ __all__ = [
     "augmentation",
     "read_image",
     "file_hash",
+    "fingerprint",
+    "min_useful_side",
+    "MIN_SIDE",
+    "Item",
+    "labels_of",
+    "class_counts",
+    "imbalance_ratio",
     "DataError",
     "MissingFolderError",
     "TooFewClassesError",
@@ -87,13 +104,12 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
 ]
 
-#: File name endings read as images (case-insensitive).  Anything else is
-#: reported as "unsupported" and skipped.
+#: File name endings of the formats TensorFlow decodes itself (case-insensitive).
+#: Every other format PIL reads (TIFF, WebP, HEIC with pillow-heif, ...) is read
+#: too, through an RGB PNG copy; files are always read by content, not by name.
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 #: What PIL calls the formats behind those endings.
 SUPPORTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "BMP", "GIF", "MPO"})
-#: Files that are never images and never worth a line in the report.
-_IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
 
 
 # --------------------------------------------------------------------------- errors
@@ -196,7 +212,7 @@ def write_faces(cfg: Config | None = None, force: bool = False) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         gray = np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
         tmp = path.with_suffix(".tmp")
-        Image.fromarray(gray, mode="L").convert("RGB").save(tmp, format="PNG")
+        Image.fromarray(gray).convert("RGB").save(tmp, format="PNG")
         os.replace(tmp, path)
     return root
 
@@ -436,6 +452,7 @@ _CONVERSIONS: dict[str, tuple[str, str]] = {
     "I": ("grayscale", "32-bit grayscale -> 8-bit RGB"),
     "I;16": ("grayscale", "16-bit grayscale -> 8-bit RGB"),
     "I;16B": ("grayscale", "16-bit grayscale -> 8-bit RGB"),
+    "I;16L": ("grayscale", "16-bit grayscale -> 8-bit RGB"),
     "F": ("grayscale", "floating-point grayscale -> 8-bit RGB"),
     "LA": ("grayscale", "grayscale with transparency -> RGB, alpha dropped"),
     "RGBA": ("RGBA", "transparency channel dropped"),
@@ -448,69 +465,216 @@ _CONVERSIONS: dict[str, tuple[str, str]] = {
     "HSV": ("HSV", "HSV -> RGB"),
 }
 
-
 _EXIF_ORIENTATION = 0x0112
 
+#: Readable names of the formats PIL reports (for the report's "problem" column).
+_FORMAT_NAMES = {"WEBP": "WebP", "HEIF": "HEIC", "AVIF": "AVIF", "JPEG2000": "JPEG 2000",
+                 "ICO": "icon", "PPM": "PPM", "TGA": "TGA", "PCX": "PCX", "PSD": "Photoshop"}
 
-def _tf_decodes(fmt: str, mode: str) -> bool:
-    """Whether ``tf.io.decode_image(..., channels=3)`` reads this format/mode correctly."""
+#: Files that operating systems and tools leave in folders: name -> what it is.
+_CLUTTER_FILES = {
+    ".DS_Store": "macOS Finder's folder settings",
+    "Thumbs.db": "Windows' thumbnail cache",
+    "ehthumbs.db": "Windows Media Center's thumbnail cache",
+    "desktop.ini": "Windows' folder settings",
+    ".localized": "macOS's folder-name translation marker",
+    "Icon\r": "macOS's custom folder icon",
+    ".picasa.ini": "Picasa's photo settings",
+}
+#: Folders of the same kind: name -> what it is.  They are reported and never entered.
+_CLUTTER_DIRS = {
+    ".ipynb_checkpoints": "Jupyter's checkpoint copies",
+    "__MACOSX": "macOS metadata left in a zip archive",
+    ".Trashes": "macOS's trash on a removable disk",
+    ".Spotlight-V100": "macOS's search index",
+    ".fseventsd": "macOS's file-event log",
+    "$RECYCLE.BIN": "Windows' recycle bin",
+    "System Volume Information": "Windows' system folder",
+    "@eaDir": "a Synology NAS's thumbnails",
+    ".thumbnails": "a thumbnail cache",
+    ".git": "a git repository's internals",
+}
+
+#: First bytes of common files that are not images PIL reads -> what they are.
+_SIGNATURES = (
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"<!DOCTYPE html", "a web page (HTML), often what a failed download saves"),
+    (b"<html", "a web page (HTML), often what a failed download saves"),
+    (b"<svg", "an SVG (vector) drawing: export it as PNG to use it"),
+    (b"ID3", "an MP3 audio file"),
+)
+_VIDEO_BRANDS = (b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"3gp4", b"3gp5", b"avc1",
+                 b"dash", b"MSNV")
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+_RAW_EXTENSIONS = (".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".srw")
+
+#: Bump when :func:`_inspect` changes what it writes: older scan caches are then ignored.
+_SCAN_VERSION = 2
+
+#: Below this many pixels on the shorter side an image holds little to learn from
+#: (CIFAR's 32 x 32 is about the smallest images classifiers are trained on).
+MIN_SIDE = 32
+
+
+def min_useful_side(image_size: int) -> int:
+    """The shorter side (pixels) below which :func:`scan` warns that an image is too small.
+
+    An image is flagged when it is *both* smaller than :data:`MIN_SIDE` (32 px)
+    on a side *and* would be stretched more than four times to reach the
+    model's input (``image_size``): ``min(32, image_size // 4)``.  So at 224 px
+    (``full``) a 30 x 30 thumbnail is flagged; at 64 px (``offline``) the bundled
+    25 x 25 faces are not (stretched 2.6 times), a 12 x 12 icon is.  Small
+    images are a warning, not an error: they are kept.  (:func:`prepare` uses it;
+    no notebook calls it directly.)
+
+    Example:
+        >>> min_useful_side(224), min_useful_side(160), min_useful_side(64)
+        (32, 32, 16)
+    """
+    return max(1, min(MIN_SIDE, int(image_size) // 4))
+
+
+def _tf_decodes(fmt: str, mode: str, frames: int = 1) -> bool:
+    """Whether ``tf.io.decode_image(..., channels=3)`` reads this file as PIL does.
+
+    Checked against PIL in ``tests/test_data.py`` (every other case is read
+    through an RGB PNG copy made by PIL): TensorFlow reads a palette BMP's
+    indices as gray levels and knows no TIFF; it shows only the first frame of
+    an animation, which a copy makes explicit; WebP needs TensorFlow >= 2.21.
+    """
+    if frames > 1 and fmt != "MPO":  # MPO: a phone JPEG with a depth map; frame 0 is the photo
+        return False
     if fmt in ("JPEG", "MPO"):
         return mode in ("RGB", "L", "CMYK")
     if fmt == "BMP":
-        return mode in ("RGB", "RGBA", "L", "P")
+        return mode in ("RGB", "L")
     return fmt in ("PNG", "GIF")
 
 
+@functools.lru_cache(maxsize=1)
+def _format_extensions() -> dict[str, set[str]]:
+    from PIL import Image
+
+    by_format: dict[str, set[str]] = {}
+    for ext, fmt in Image.registered_extensions().items():
+        by_format.setdefault(fmt, set()).add(ext.lower())
+    by_format.setdefault("JPEG", set()).update({".jpg", ".jpeg"})
+    by_format["MPO"] = by_format.get("MPO", set()) | by_format["JPEG"]
+    by_format.setdefault("HEIF", set()).update({".heic", ".heif", ".hif"})
+    return by_format
+
+
+_HEIF: list[bool] = []
+
+
+def _heif_available() -> bool:
+    """Register pillow-heif's opener (once) when it is installed; whether HEIC can be read."""
+    if not _HEIF:
+        try:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+            _HEIF.append(True)
+        except Exception:  # not installed (the usual case) or broken: HEIC is reported
+            _HEIF.append(False)
+    return _HEIF[0]
+
+
+def _what_is(head: bytes, ext: str) -> tuple[str, str]:
+    """``(problem, detail)`` for a file PIL cannot identify, from its first bytes and name."""
+    named = f"named {ext}" if ext else "no extension"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return ("unsupported",
+                "HEIC/HEIF photo (the iPhone's default format): PIL reads it only with the "
+                "pillow-heif plugin. Install it (pip install pillow-heif) and scan again, or "
+                "export the photo as JPEG (on an iPhone: Settings > Camera > Formats > Most "
+                "Compatible)")
+    if head[4:8] == b"ftyp" and (head[8:12] in _VIDEO_BRANDS or ext in (".mp4", ".mov", ".m4v")):
+        return "not an image", f"a video (MP4/MOV, {named}), not a still image"
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"WAVE"):
+        return "not an image", f"a {'video' if head[8:12] == b'AVI ' else 'sound'} file ({named})"
+    start = head.lstrip()[:64].lower()
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic) or start.startswith(magic.lower()):
+            return "not an image", f"{what} ({named})"
+    if ext in _RAW_EXTENSIONS:
+        return "unsupported", f"a camera RAW file ({ext}): export it as JPEG or PNG to use it"
+    if ext in (".heic", ".heif", ".hif"):
+        return "unsupported", (f"named {ext} (HEIC) but not a HEIC image PIL can read; install "
+                               "pillow-heif or export the photo as JPEG")
+    if ext in (".txt", ".md", ".csv", ".json", ".xml", ".py", ".html", ".htm", ".log"):
+        return "not an image", f"a text file ({ext})"
+    return "not an image", f"PIL cannot identify its content ({named})"
+
+
+def _row(path: Path, root: Path, status: str = "ok", problem: str = "",
+         detail: str = "") -> dict[str, Any]:
+    """A report row with every column, for ``path`` below ``root``."""
+    rel = path.relative_to(root)
+    return {
+        "path": path, "file": rel.as_posix(),
+        "class": rel.parts[0] if len(rel.parts) > 1 else None,
+        "status": status, "problem": problem, "detail": detail,
+        "format": None, "mode": None, "width": None, "height": None, "bytes": 0,
+        "sha1": None, "tf_decodes": True, "link": None,
+    }
+
+
+def _truncated(data: bytes) -> bool:
+    """Formats whose header states their length: is the file shorter than that?"""
+    if data[:4] == b"RIFF" and len(data) >= 8:  # WebP (and other RIFF files)
+        return int.from_bytes(data[4:8], "little") + 8 > len(data)
+    return False
+
+
 def _inspect(path: Path, root: Path) -> dict[str, Any]:
-    """One row of the report: what this file is and what will happen to it."""
+    """One row of the report: what this (regular) file is and what will happen to it."""
     from PIL import Image, UnidentifiedImageError
 
-    rel = path.relative_to(root)
-    row: dict[str, Any] = {
-        "path": path,
-        "file": str(rel),
-        "class": rel.parts[0] if len(rel.parts) > 1 else None,
-        "status": "ok",
-        "problem": "",
-        "detail": "",
-        "format": None,
-        "mode": None,
-        "width": None,
-        "height": None,
-        "bytes": 0,
-        "sha1": None,
-        "tf_decodes": True,
-    }
+    row = _row(path, root)
+    ext = path.suffix.lower()
 
     def skip(problem: str, detail: str) -> dict[str, Any]:
         row.update(status="skipped", problem=problem, detail=detail)
         return row
 
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            head = f.read(64)
+            if not head:
+                return skip("empty", "zero-byte file (an interrupted copy or download?)")
+            f.seek(0)
+            try:
+                with Image.open(f) as im:  # reads the header only
+                    fmt, mode = im.format, im.mode
+            except UnidentifiedImageError:
+                return skip(*_what_is(head, ext))
+            except Image.DecompressionBombError as err:
+                return skip("too large", f"{err} Resize it (or raise PIL's Image.MAX_IMAGE_PIXELS)")
+            except Exception as err:  # PIL raises many kinds on damaged headers
+                if _truncated(head + f.read()):
+                    return skip("truncated", "the file is shorter than its header says")
+                return skip("corrupt", f"{type(err).__name__}: {err}")
+            f.seek(0)
+            data = f.read()
     except OSError as err:
-        return skip("unreadable", f"cannot read the file: {err}")
+        return skip("unreadable", f"cannot read the file: {err.strerror or err} "
+                    "(check its permissions, e.g. chmod u+r, or whether it is still syncing)")
     row["bytes"] = len(data)
-    if not data:
-        return skip("empty", "zero-byte file")
     row["sha1"] = hashlib.sha1(data).hexdigest()
-    ext = path.suffix.lower()
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            fmt, mode = im.format, im.mode
-            row.update(format=fmt, mode=mode, width=im.width, height=im.height)
-            im.verify()
-    except UnidentifiedImageError:
-        if ext in SUPPORTED_EXTENSIONS:
-            return skip("not an image", f"named {ext}, but PIL cannot identify its content")
-        return skip("unsupported", f"not an image ({ext or 'no extension'})")
-    except Exception as err:  # PIL raises many kinds on damaged headers
-        return skip("corrupt", f"{type(err).__name__}: {err}")
-    if fmt not in SUPPORTED_FORMATS or ext not in SUPPORTED_EXTENSIONS:
-        supported = ", ".join(SUPPORTED_EXTENSIONS)
-        return skip("unsupported", f"{fmt} image named {ext or '(no extension)'}; read: {supported}")
+    row.update(format=fmt, mode=mode)
+    if _truncated(data):
+        return skip("truncated", f"{fmt} file shorter than its header says "
+                    f"({len(data):,} bytes): an interrupted copy or download")
+    frames = 1
     orientation = 1
     try:
+        with Image.open(io.BytesIO(data)) as im:
+            row.update(width=im.width, height=im.height)
+            frames = int(getattr(im, "n_frames", 1) or 1)
+            im.verify()
         with Image.open(io.BytesIO(data)) as im:
             try:
                 orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
@@ -521,62 +685,173 @@ def _inspect(path: Path, root: Path) -> dict[str, Any]:
                 # is caught), but the inverse DCT is much cheaper.
                 im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
             im.load()
+    except Image.DecompressionBombError as err:
+        return skip("too large", f"{err} Resize it (or raise PIL's Image.MAX_IMAGE_PIXELS)")
     except OSError as err:
         msg = str(err)
-        if "truncated" in msg or "broken data stream" in msg or "premature" in msg.lower():
-            return skip("truncated", msg)
+        low = msg.lower()
+        if "truncated" in low or "broken data stream" in low or "premature" in low:
+            return skip("truncated", f"{msg}: an interrupted copy or download")
         return skip("corrupt", f"{type(err).__name__}: {msg}")
     except Exception as err:  # decoders raise ValueError, SyntaxError, ... on bad data
         return skip("corrupt", f"{type(err).__name__}: {err}")
 
-    row["tf_decodes"] = _tf_decodes(fmt, mode)
-    expected = {"JPEG": (".jpg", ".jpeg"), "MPO": (".jpg", ".jpeg"), "PNG": (".png",),
-                "BMP": (".bmp",), "GIF": (".gif",)}[fmt]
-    notes = []
-    if mode != "RGB":
-        problem, detail = _CONVERSIONS.get(mode, (f"mode {mode}", f"{mode} -> RGB"))
+    row["tf_decodes"] = _tf_decodes(fmt, mode, frames)
+    notes: list[str] = []
+    details: list[str] = []
+
+    def note(problem: str, detail: str) -> None:
         notes.append(problem)
-        row.update(status="converted", problem=problem, detail=detail)
+        details.append(detail)
+
+    if mode != "RGB":
+        note(*_CONVERSIONS.get(mode, (f"mode {mode}", f"{mode} -> RGB")))
+    if fmt not in SUPPORTED_FORMATS:
+        name = _FORMAT_NAMES.get(fmt, fmt)
+        note(name, f"{name} is read by PIL, not by TensorFlow: an RGB PNG copy is used")
+    if frames > 1 and fmt != "MPO":
+        what = "pages" if fmt == "TIFF" else "frames"
+        note("animated" if what == "frames" else "several pages",
+             f"{_FORMAT_NAMES.get(fmt, fmt)} with {frames} {what}: the first one is used")
     if orientation not in (1, 0):
         # Phones store portrait photos sideways plus an EXIF "rotate me" tag, which
         # tf.io ignores: a PIL copy, turned upright, is read instead.
         row["tf_decodes"] = False
-        notes.append("EXIF rotation")
-        row.update(status="converted", problem="; ".join(notes),
-                   detail="; ".join(d for d in (row["detail"], f"EXIF orientation {orientation}: "
-                                               "turned upright") if d))
-    if ext not in expected:
-        row["problem"] = "; ".join([*notes, "wrong extension"])
-        row["detail"] = "; ".join(
-            [d for d in (row["detail"], f"{fmt} content in a {ext} file (read by content)") if d]
-        )
+        note("EXIF rotation", f"EXIF orientation {orientation}: turned upright")
+    if not row["tf_decodes"] or mode != "RGB":
+        row["status"] = "converted"
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # TensorFlow takes file names as UTF-8 strings
+        row["tf_decodes"] = False
+        note("odd file name", "the name is not valid UTF-8 (an old zip archive?): read "
+             "through a copy; renaming the file fixes it")
+        row["status"] = "converted"
+    expected = _format_extensions().get(fmt, set())
+    if not ext or ext not in expected:
+        if not ext:
+            note("no extension", f"{fmt} content in a file without an extension (read by content)")
+        else:
+            note("wrong extension", f"{fmt} content in a {ext} file (read by content)")
         if row["status"] == "ok":
             row["status"] = "kept"
+    row.update(problem="; ".join(notes), detail="; ".join(details))
     return row
 
 
-def _list_files(root: Path) -> tuple[list[Path], list[str]]:
-    """All files below ``root`` (hidden ones ignored) and the class folder names."""
-    classes = sorted(
-        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
-    )
-    files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+def _describe_link(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _list_files(root: Path) -> tuple[list[tuple[Path, os.stat_result]], list[str], list[dict]]:
+    """Files to open (with their ``stat``), the class folders, and rows for what is not opened.
+
+    Links to files (inside or outside ``root``) are followed; links to folders,
+    broken links and links that loop are reported, never followed.  Hidden files
+    and folders, and the clutter operating systems leave behind, are reported
+    and skipped (clutter folders are never entered).
+    """
+    import errno
+    import stat as stat_mod
+
+    files: list[tuple[Path, os.stat_result]] = []
+    rows: list[dict[str, Any]] = []
+    classes: list[str] = []
+
+    def unreadable_folder(err: OSError) -> None:
+        where = Path(err.filename) if err.filename else root
+        if where == root:
+            raise err
+        rows.append(_row(where, root, "skipped", "unreadable",
+                         f"cannot list the folder: {err.strerror or err} (check its permissions)"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable_folder):
+        here = Path(dirpath)
+        keep = []
+        for name in sorted(dirnames):
+            p = here / name
+            if p.is_symlink():
+                target = _describe_link(p)
+                real = Path(os.path.realpath(p))
+                loops = real == Path(os.path.realpath(here)) or Path(os.path.realpath(here)) \
+                    .is_relative_to(real)
+                why = ("it points to a folder above it, so following it would loop forever"
+                       if loops else "links to folders can loop or pull in a whole drive")
+                rows.append(_row(p, root, "skipped", "link to a folder",
+                                 f"symbolic link to the folder {target}: not followed ({why}); "
+                                 f"copy the images in, or link each file"))
+            elif name in _CLUTTER_DIRS:
+                rows.append(_row(p, root, "skipped", "OS clutter",
+                                 f"{_CLUTTER_DIRS[name]} ({name}/): folder not read"))
+            elif _is_hidden(name) or name.startswith("_"):
+                rows.append(_row(p, root, "skipped", "hidden folder",
+                                 f"{name}/ starts with '{name[0]}': hidden folders are not read; "
+                                 "rename it to use its images"))
+            else:
+                keep.append(name)
+        dirnames[:] = keep
+        if here == root:
+            classes = list(keep)
         for name in sorted(filenames):
-            if name.startswith(".") or name in _IGNORED_NAMES:
+            p = here / name
+            if name in _CLUTTER_FILES:
+                rows.append(_row(p, root, "skipped", "OS clutter",
+                                 f"{_CLUTTER_FILES[name]} ({name!r}), not an image"))
                 continue
-            files.append(Path(dirpath) / name)
-    return files, classes
+            if name.startswith("._"):
+                rows.append(_row(p, root, "skipped", "OS clutter",
+                                 f"macOS AppleDouble file (the metadata of {name[2:]!r}, left by "
+                                 "copying from a Mac to another disk), not an image"))
+                continue
+            if _is_hidden(name):
+                rows.append(_row(p, root, "skipped", "hidden file",
+                                 f"{name} starts with '.': hidden files are not read; rename it "
+                                 "to use it"))
+                continue
+            link = _describe_link(p) if p.is_symlink() else None
+            try:
+                st = os.stat(p)
+            except OSError as err:
+                if link is None:
+                    rows.append(_row(p, root, "skipped", "unreadable",
+                                     f"cannot read the file: {err.strerror or err}"))
+                elif err.errno == errno.ELOOP:
+                    rows.append(_row(p, root, "skipped", "link loop",
+                                     f"symbolic link to {link}, which leads (through links) back "
+                                     "to itself"))
+                else:
+                    rows.append(_row(p, root, "skipped", "broken link",
+                                     f"symbolic link to {link}, which does not exist "
+                                     "(moved, deleted, or on a disk that is not mounted)"))
+                continue
+            if not stat_mod.S_ISREG(st.st_mode):
+                kind = ("a named pipe" if stat_mod.S_ISFIFO(st.st_mode) else
+                        "a socket" if stat_mod.S_ISSOCK(st.st_mode) else "a device")
+                rows.append(_row(p, root, "skipped", "not a file",
+                                 f"{kind}, not a regular file"))
+                continue
+            files.append((p, st))
+    return files, classes, rows
 
 
 @dataclass
 class ValidationReport:
     """What :func:`scan` found: one row per file, class counts, and what will be skipped.
 
-    ``files`` has a row for every file (``status``: ``ok``, ``converted``
-    (read and converted to RGB), ``kept`` (readable but misnamed) or
-    ``skipped``); :attr:`table` shows only the rows worth a look.
+    ``files`` has a row for every file or folder looked at.  ``status`` is
+    ``ok``; ``converted`` (read, then turned into RGB or read through a PNG
+    copy: other colour modes, formats TensorFlow does not read, animations,
+    EXIF rotation); ``kept`` (used as it is, with a warning: misnamed, no
+    extension, too small); or ``skipped`` (never used: ``problem`` says why,
+    ``detail`` says what to do).  :attr:`table` shows only the rows worth a
+    look; :attr:`conflicts` the images found in two classes at once.
 
     Taught in ``03_preparing_the_data``.
 
@@ -593,7 +868,7 @@ class ValidationReport:
 
     @property
     def table(self) -> pd.DataFrame:
-        """The files that are skipped, converted or misnamed, with the reason."""
+        """The files that are skipped, converted or kept with a warning, with the reason."""
         cols = ["file", "class", "status", "problem", "detail"]
         bad = self.files[self.files["status"] != "ok"]
         return bad[cols].reset_index(drop=True)
@@ -614,39 +889,77 @@ class ValidationReport:
         return list(self.files.loc[self.files["status"] == "converted", "path"])
 
     @property
+    def conflicts(self) -> list[list[str]]:
+        """Label conflicts: each is the relative paths of one image found in several classes.
+
+        None of the copies is used (which class would be right is for you to say).
+        """
+        rows = self.files[self.files["problem"] == "label conflict"]
+        groups: dict[str, list[str]] = {}
+        for digest, file in zip(rows["sha1"], rows["file"], strict=True):
+            groups.setdefault(digest, []).append(file)
+        return sorted(sorted(g) for g in groups.values())
+
+    @property
     def class_counts(self) -> dict[str, int]:
         """Usable images per class (classes without any usable image count 0)."""
-        counts = Counter(self.usable["class"].dropna())
-        return {c: int(counts.get(c, 0)) for c in self.classes}
+        index = {c: i for i, c in enumerate(self.classes)}
+        labels = [index[c] for c in self.usable["class"].dropna() if c in index]
+        counts = class_counts(labels, num_classes=len(self.classes))
+        return {c: int(n) for c, n in zip(self.classes, counts, strict=True)}
 
     @property
     def imbalance_ratio(self) -> float:
         """Largest class count / smallest (1.0 = balanced; inf when a class is empty)."""
-        counts = [n for n in self.class_counts.values()]
+        counts = list(self.class_counts.values())
         if not counts:
             return float("nan")
-        return float("inf") if min(counts) == 0 else max(counts) / min(counts)
+        return imbalance_ratio(np.repeat(np.arange(len(counts)), counts), len(counts))
 
     def problems(self, problem: str) -> list[str]:
         """Relative paths of the files whose ``problem`` contains ``problem``."""
         mask = self.files["problem"].str.contains(problem, regex=False)
         return sorted(self.files.loc[mask, "file"])
 
-    def summary(self) -> str:
-        """A few lines: how many files, what happens to them, classes and balance."""
+    def summary(self, limit: int = 20) -> str:
+        """A few lines: how many files, what happens to them, classes and balance.
+
+        Then one line per label conflict, per skipped file and per small image
+        (at most ``limit`` of each kind; :attr:`table` has them all).
+        """
         status = Counter(self.files["status"])
         lines = [
             f"{len(self.files)} files in {self.root} scanned in {self.seconds:.2f} s: "
             f"{status.get('ok', 0)} ok, {status.get('converted', 0)} converted to RGB, "
-            f"{status.get('kept', 0)} misnamed but readable, {status.get('skipped', 0)} skipped",
+            f"{status.get('kept', 0)} kept with a warning, {status.get('skipped', 0)} skipped",
             "usable images per class: "
             + ", ".join(f"{c}={n}" for c, n in self.class_counts.items()),
             f"imbalance ratio (largest/smallest class): {self.imbalance_ratio:.2f}",
         ]
-        for path in self.skipped:
-            row = self.files[self.files["path"] == path].iloc[0]
-            lines.append(f"  skipped {row['file']}: {row['problem']} ({row['detail']})")
-        return "\n".join(lines)
+        classes = dict(zip(self.files["file"], self.files["class"], strict=True))
+
+        def capped(kind: str, entries: list[str]) -> list[str]:
+            more = len(entries) - limit
+            return entries[:limit] + ([f"  ... and {more} more {kind} (see report.table)"]
+                                      if more > 0 else [])
+
+        lines += capped("label conflicts", [
+            "  label conflict: " + " = ".join(f"{f} ({classes[f]!r})" for f in group)
+            + ": the same image in different classes; none of the copies is used"
+            for group in self.conflicts])
+        skipped = self.files[(self.files["status"] == "skipped")
+                             & (self.files["problem"] != "label conflict")]
+        lines += capped("skipped files", [
+            f"  skipped {f}: {p} ({d})"
+            for f, p, d in zip(skipped["file"], skipped["problem"], skipped["detail"], strict=True)])
+        small = self.files[(self.files["status"] != "skipped")
+                           & self.files["problem"].str.contains("small", regex=False)]
+        lines += capped("small images", [
+            f"  warning {f}: {int(w)}x{int(h)} px, too small to be useful"
+            for f, w, h in zip(small["file"], small["width"], small["height"], strict=True)])
+        # A name that is not UTF-8 must not break printing the report.
+        return "\n".join(line.encode("utf-8", "backslashreplace").decode("utf-8")
+                         for line in lines)
 
     def __str__(self) -> str:
         return self.summary()
@@ -657,26 +970,55 @@ class ValidationReport:
 
 
 def _scan_cache_file(cfg: Config, root: Path) -> Path:
-    key = hashlib.sha1(str(root.resolve()).encode("utf-8")).hexdigest()[:16]
-    return Path(cfg.cache_dir) / "scans" / f"{key}.json"
+    """Where :func:`prepare` keeps the scan of ``root``: one file per *resolved* folder."""
+    key = hashlib.sha1(str(Path(root).expanduser().resolve()).encode("utf-8",
+                                                                     "surrogateescape"))
+    return Path(cfg.cache_dir) / "scans" / f"{key.hexdigest()[:16]}.json"
 
 
-def _load_scan_cache(path: Path | None) -> dict[str, Any]:
+def _scan_settings(root: Path) -> dict[str, Any]:
+    """What a cached scan is valid for: the folder, this code's version, the decoders."""
+    import PIL
+
+    return {"version": _SCAN_VERSION, "root": os.fsdecode(Path(root).resolve()),
+            "pillow": PIL.__version__, "heif": _heif_available()}
+
+
+def _stamp(st: os.stat_result) -> list[int]:
+    """What tells a changed file from an unchanged one without reading it.
+
+    Size and modification time, plus the inode (a file replaced by another) and,
+    on POSIX, the change time, which every write updates and which, unlike the
+    modification time, cannot be set back (``touch -d``, ``cp -p``, sync tools).
+    """
+    ctime = st.st_ctime_ns if os.name != "nt" else 0
+    return [int(st.st_size), int(st.st_mtime_ns), int(ctime), int(st.st_ino)]
+
+
+def _load_scan_cache(path: Path | None, settings: dict[str, Any]) -> dict[str, Any]:
     if path is None or not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):  # a damaged cache is only a slower scan
         return {}
+    if not isinstance(saved, dict) or saved.get("settings") != settings:
+        return {}  # another folder, an older scan or other decoders: scan afresh
+    return saved.get("files", {})
 
 
-def _save_scan_cache(path: Path | None, entries: dict[str, Any]) -> None:
+def _save_scan_cache(path: Path | None, settings: dict[str, Any],
+                     entries: dict[str, Any]) -> None:
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(entries), encoding="utf-8")
+    tmp.write_text(json.dumps({"settings": settings, "files": entries}), encoding="utf-8")
     os.replace(tmp, path)
+
+
+_COLUMNS = ["path", "file", "class", "status", "problem", "detail", "format", "mode",
+            "width", "height", "bytes", "sha1", "tf_decodes", "link"]
 
 
 def scan(
@@ -684,18 +1026,36 @@ def scan(
     workers: int | None = None,
     cache_file: str | Path | None = None,
     duplicates: bool = True,
+    min_side: int = MIN_SIDE,
 ) -> ValidationReport:
     """Open every file below ``root`` with PIL and report what can be used.
 
     ``root`` holds one folder per class (files in sub-folders of a class folder
-    belong to that class).  Nothing is raised for bad files: they are reported
-    and skipped.  Files are checked in parallel threads (PIL releases the GIL
-    while decoding); JPEGs are decoded at 1/8 scale, which still reads every
-    byte, so a few thousand photos take seconds.  With ``cache_file`` (what
-    :func:`prepare` passes: a file in ``cfg.cache_dir``), files whose size and
-    modification time are unchanged since the last scan are not opened again.
-    ``duplicates=False`` leaves files with the same content as an earlier one
-    unmarked (``prepare`` marks them across the halves of a data set instead).
+    belong to that class).  Nothing is raised for bad files: each is reported,
+    by path, with what is wrong, and skipped -- or read correctly:
+
+    - every format PIL reads is used; those TensorFlow does not decode itself
+      (TIFF, WebP, HEIC with pillow-heif, 16-bit, palette BMP, animations,
+      EXIF-rotated photos) are read through an RGB PNG copy (``converted``);
+      the extension does not matter (upper case, wrong or none);
+    - skipped: empty, truncated, corrupt, unreadable and non-image files, HEIC
+      without pillow-heif (the message says how to read it), hidden files and
+      OS clutter (``.DS_Store``, ``._*``, ``Thumbs.db``, ``.ipynb_checkpoints/``),
+      broken links, links that loop and links to folders (links to files are
+      followed, wherever they point);
+    - duplicates (same bytes): one copy is kept per class; the same image in two
+      *different* classes is a **label conflict**, reported once, and no copy
+      is used (see :attr:`ValidationReport.conflicts`);
+    - images whose shorter side is below ``min_side`` pixels (default 32; what
+      :func:`prepare` passes is :func:`min_useful_side`) are kept with a warning.
+
+    Files are checked in parallel threads (PIL releases the GIL while decoding);
+    JPEGs are decoded at 1/8 scale, which still reads every byte, so a few
+    thousand photos take seconds.  With ``cache_file`` (what :func:`prepare`
+    passes: a file in ``cfg.cache_dir`` per resolved folder), files whose size,
+    modification and change times and inode are unchanged since the last scan
+    are not opened again.  ``duplicates=False`` leaves files with the same
+    content unmarked (``prepare`` marks them across the halves of a data set).
 
     Raises:
         MissingFolderError: ``root`` does not exist or is not a folder.
@@ -716,60 +1076,221 @@ def scan(
             f"folder per class inside it: {root}/<class name>/<image files>."
         )
     t0 = time.perf_counter()
-    files, classes = _list_files(root)
+    files, classes, listed = _list_files(root)
     workers = workers or min(8, 2 * (os.cpu_count() or 1))
     cache_path = Path(cache_file) if cache_file is not None else None
-    cached = _load_scan_cache(cache_path)
+    settings = _scan_settings(root)
+    cached = _load_scan_cache(cache_path, settings)
     rows: list[dict[str, Any]] = []
     stamps, todo = [], []
-    for i, path in enumerate(files):
-        st = path.stat()
-        stamps.append([st.st_size, st.st_mtime_ns])
-        hit = cached.get(str(path.relative_to(root)))
+    for i, (path, st) in enumerate(files):
+        stamps.append(_stamp(st))
+        hit = cached.get(path.relative_to(root).as_posix())
         if hit is not None and hit["stamp"] == stamps[-1]:
             rows.append({**hit["row"], "path": path})
         else:
             rows.append({})
             todo.append(i)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, row in zip(todo, pool.map(lambda p: _inspect(p, root), [files[i] for i in todo]),
+        for i, row in zip(todo, pool.map(lambda p: _inspect(p, root), [files[i][0] for i in todo]),
                           strict=True):
             rows[i] = row
     if cache_path is not None and (todo or len(cached) != len(files)):
-        _save_scan_cache(cache_path, {
+        _save_scan_cache(cache_path, settings, {
             row["file"]: {"stamp": stamp, "row": {k: v for k, v in row.items() if k != "path"}}
             for row, stamp in zip(rows, stamps, strict=True)
         })
+    for row, (path, _) in zip(rows, files, strict=True):
+        if path.is_symlink():
+            row["link"] = os.path.realpath(path)
+    rows = sorted(rows + listed, key=lambda r: r["file"])
     for row in rows:
         if row["class"] is None and row["status"] != "skipped":
             row.update(status="skipped", problem="outside a class folder",
                        detail=f"put it in {root}/<class name>/")
+    _mark_small(rows, min_side)
     if duplicates:
         _mark_duplicates(rows)
-    columns = ["path", "file", "class", "status", "problem", "detail", "format", "mode",
-               "width", "height", "bytes", "sha1", "tf_decodes"]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=_COLUMNS)
     return ValidationReport(root=root, files=frame, classes=classes,
                             seconds=time.perf_counter() - t0)
 
 
-def _mark_duplicates(rows: list[dict[str, Any]], seen: dict[str, dict] | None = None) -> None:
-    """Skip every usable file whose content was already seen (first one in order wins)."""
-    seen = {} if seen is None else seen
+def _mark_small(rows: list[dict[str, Any]], min_side: int) -> None:
+    """Warn about usable images whose shorter side is below ``min_side`` pixels."""
     for row in rows:
-        if row["status"] == "skipped" or row["sha1"] is None:
+        if row["status"] == "skipped" or row["width"] is None:
             continue
-        first = seen.get(row["sha1"])
-        if first is None:
-            seen[row["sha1"]] = row
+        w, h = int(row["width"]), int(row["height"])
+        if min(w, h) >= min_side:
             continue
-        other = "same class" if first["class"] == row["class"] else f"class {first['class']!r}"
-        row.update(status="skipped", problem="duplicate",
-                   detail=f"same content as {first['file']} ({other})")
+        row["problem"] = "; ".join(p for p in (row["problem"], "small") if p)
+        row["detail"] = "; ".join(d for d in (row["detail"], (
+            f"{w}x{h} px, smaller than {min_side} px on a side: too little detail to learn "
+            f"from (it is stretched to the model's input size); kept")) if d)
+        if row["status"] == "ok":
+            row["status"] = "kept"
+
+
+def _mark_duplicates(rows: list[dict[str, Any]]) -> None:
+    """Files with the same content: one copy per class is kept, a label conflict keeps none.
+
+    ``rows`` are in priority order (for a data set with halves: training first):
+    of copies in one class, the first is kept and the others are skipped as
+    ``duplicate``.  Copies in *different* classes are a ``label conflict``: all
+    of them are skipped, since which label is right cannot be known here (and
+    keeping the one whose class sorts first would be a coin toss).
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] != "skipped" and row["sha1"] is not None:
+            groups.setdefault(row["sha1"], []).append(row)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        classes = sorted({str(r["class"]) for r in group})
+        if len(classes) > 1:
+            where = " and ".join(f"{r['file']} (class {r['class']!r})" for r in group)
+            none = "neither copy is used" if len(group) == 2 else "none of the copies is used"
+            for r in group:
+                r.update(status="skipped", problem="label conflict",
+                         detail=f"the same image is in {len(classes)} classes: {where}; {none}. "
+                                f"Delete the copy in the wrong class (or both) and run again")
+            continue
+        first = group[0]
+        for r in group[1:]:
+            r.update(status="skipped", problem="duplicate",
+                     detail=f"same content as {first['file']} (same class): one copy is used")
 
 
 # --------------------------------------------------------------------------- splits
+#: One image of a split: its path and its label (an index into ``class_names``).
 Item = tuple[Path, int]
+
+
+def labels_of(items: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """Integer labels of ``items``: a label array, or a list of ``(path, label)`` pairs.
+
+    ``nbh.data.prepare(cfg).train`` is such a list; this lets the counting
+    functions here and in ``nbhelpers.balance`` take either form.
+
+    Taught in ``09_imbalance_and_overfitting``.
+
+    Example:
+        >>> labels_of([("a.png", 1), ("b.png", 0)])
+        array([1, 0])
+        >>> labels_of(np.array([0, 0, 1]))
+        array([0, 0, 1])
+    """
+    if isinstance(items, np.ndarray):
+        return items.astype(int).reshape(-1)
+    items = list(items)
+    if items and isinstance(items[0], (tuple, list)):
+        return np.asarray([int(it[1]) for it in items], dtype=int)
+    return np.asarray(items, dtype=int).reshape(-1)
+
+
+def class_counts(labels: Sequence[Any] | np.ndarray, num_classes: int | None = None) -> np.ndarray:
+    """How many examples of each class: ``counts[c]`` for ``c = 0 .. num_classes-1``.
+
+    ``labels`` is a label array or a list of ``(path, label)`` pairs (a split).
+    The one definition of class counts: :attr:`ValidationReport.class_counts`
+    and ``nbhelpers.balance`` use it.
+
+    Taught in ``09_imbalance_and_overfitting``.
+
+    Example:
+        >>> class_counts([0, 1, 1, 1])
+        array([1, 3])
+        >>> class_counts([1, 1], num_classes=3)
+        array([0, 2, 0])
+    """
+    y = labels_of(labels)
+    n = num_classes if num_classes is not None else (int(y.max()) + 1 if y.size else 0)
+    return np.bincount(y, minlength=n)
+
+
+def imbalance_ratio(labels: Sequence[Any] | np.ndarray, num_classes: int | None = None) -> float:
+    """Majority count / minority count (1.0 = balanced).
+
+    Without ``num_classes`` only the classes present in ``labels`` count; with
+    it, every class ``0 .. num_classes-1`` does, and an empty one makes the
+    ratio infinite (what a folder with an empty class folder gets).
+
+    Taught in ``09_imbalance_and_overfitting``.
+
+    Example:
+        >>> imbalance_ratio([0] * 10 + [1] * 2)
+        5.0
+        >>> imbalance_ratio([0, 0, 1], num_classes=3)
+        inf
+    """
+    counts = class_counts(labels, num_classes)
+    if num_classes is None:
+        counts = counts[counts > 0]
+    if counts.size == 0:
+        raise ValueError("no labels (and no classes) to compute an imbalance ratio of")
+    if counts.min() == 0:
+        return float("inf")
+    return float(counts.max() / counts.min())
+
+
+def _digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+
+
+def _split_entries(prepared: Prepared, items: Sequence[Item]) -> list[list[Any]]:
+    """``[relative path, content SHA-1, label]`` for each item, sorted."""
+    known = dict(zip(prepared.report.files["path"], prepared.report.files["sha1"], strict=True))
+    root = Path(prepared.root).resolve() if prepared.root is not None else None
+    out = []
+    for path, label in items:
+        path = Path(path)
+        digest = known.get(path) or hashlib.sha1(path.read_bytes()).hexdigest()
+        where = Path(os.path.abspath(path))
+        if root is not None and where.is_relative_to(root):
+            name = where.relative_to(root).as_posix()
+        elif root is not None and path.resolve().is_relative_to(root):
+            name = path.resolve().relative_to(root).as_posix()
+        else:
+            name = where.as_posix()
+        out.append([os.fsencode(name).decode("utf-8", "backslashreplace"), digest, int(label)])
+    return sorted(out)
+
+
+def fingerprint(prepared: Prepared, split: str | None = None) -> str:
+    """A short, stable hash of the data: what a cache made from ``prepared`` is keyed by.
+
+    For one ``split`` (``"train"``, ``"val"``, ``"test"``): the hash of the
+    resolved data-source root, the class names, and for every image of the
+    split its path relative to the root, its label and the SHA-1 of its bytes.
+    Without ``split``: the hash of the root, the class names and the three
+    split fingerprints.  Adding, removing, changing, renaming or relabelling an
+    image changes it, and so does another folder; nothing else does (not
+    ``touch``, not re-running, not another profile: what else a cache depends
+    on -- backbone, image size -- is the caller's part of the key).
+
+    Why content hashes rather than size and modification time: the scan
+    computes them anyway (to find duplicates) and re-reads only files whose
+    size, times or inode changed, so they cost nothing here; and they do not
+    change when a sync tool or a copy rewrites the times of unchanged files,
+    which would throw away every cached feature for nothing.  (For the caches of
+    features and trained stages; no notebook calls it directly yet.)
+
+    Example:
+        >>> p = prepare(source="faces", verbose=False)
+        >>> len(fingerprint(p)), fingerprint(p) == fingerprint(prepare(source="faces", verbose=False))
+        (16, True)
+        >>> fingerprint(p, "train") == p.split_fingerprints["train"] != fingerprint(p, "test")
+        True
+    """
+    root = os.fsdecode(Path(prepared.root).resolve()) if prepared.root is not None else None
+    head = {"root": root, "classes": list(prepared.class_names)}
+    if split is not None:
+        return _digest({**head, "items": _split_entries(prepared, prepared.split(split))})
+    return _digest({**head, "splits": {s: fingerprint(prepared, s)
+                                       for s in ("train", "val", "test")}})
 
 
 @dataclass
@@ -779,8 +1300,10 @@ class Prepared:
     ``train``, ``val`` and ``test`` are lists of ``(path, label)``;
     ``class_names`` is sorted and ``label`` indexes it.  ``report`` is the
     :class:`ValidationReport` (``report.table`` is the table of skipped and
-    converted files).  ``readable`` maps the few files TensorFlow cannot decode
-    (e.g. 1-bit BMP) to an RGB PNG copy in the cache.
+    converted files).  ``readable`` maps the files TensorFlow cannot decode
+    (e.g. TIFF, 1-bit BMP, EXIF-rotated photos) to an RGB PNG copy in the cache.
+    :attr:`fingerprint` and :attr:`split_fingerprints` identify the data (for
+    cache keys).
 
     Taught in ``03_preparing_the_data``.
 
@@ -804,6 +1327,16 @@ class Prepared:
     def num_classes(self) -> int:
         """How many classes (2 means a binary problem)."""
         return len(self.class_names)
+
+    @property
+    def fingerprint(self) -> str:
+        """:func:`fingerprint` of all three splits: changes whenever the data do."""
+        return fingerprint(self)
+
+    @property
+    def split_fingerprints(self) -> dict[str, str]:
+        """``{"train": ..., "val": ..., "test": ...}``: :func:`fingerprint` of each split."""
+        return {s: fingerprint(self, s) for s in ("train", "val", "test")}
 
     def split(self, name: str) -> list[Item]:
         """The list for ``"train"``, ``"val"`` (or ``"validation"``) or ``"test"``."""
@@ -958,20 +1491,59 @@ def _check_classes(report: ValidationReport, allow_empty_classes: bool) -> list[
     return classes
 
 
-def _pil_copies(report: ValidationReport, cache: Path) -> dict[Path, Path]:
-    """RGB PNG copies, in ``cache``, of usable files TensorFlow cannot decode (or turn) itself."""
+def _to_rgb(im: Any) -> Any:
+    """A PIL image as 8-bit RGB, upright: what TensorFlow would see, for every mode.
+
+    ``convert("RGB")`` clips 16- and 32-bit grayscale at 255 (a white image);
+    they are scaled instead: 16-bit values keep their high byte (as
+    TensorFlow's PNG decoder does), 32-bit integers are treated as 16-bit when
+    they fit, else scaled by their maximum, floats in [0, 1] are scaled by 255.
+    """
     from PIL import Image, ImageOps
 
-    need = report.usable[~report.usable["tf_decodes"].astype(bool)]
+    im = ImageOps.exif_transpose(im)
+    if im.mode.startswith("I") or im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        top = float(a.max()) if a.size else 0.0
+        if im.mode.startswith("I;16") or (im.mode == "I" and 255 < top <= 65535):
+            a = a / 257.0
+        elif im.mode == "I" and top > 65535:
+            a = a * (255.0 / top)
+        elif im.mode == "F" and top <= 1.0:
+            a = a * 255.0
+        gray = np.clip(np.round(a), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray).convert("RGB")
+    return im.convert("RGB")
+
+
+def _pil_copies(report: ValidationReport, cache: Path) -> dict[Path, Path]:
+    """RGB PNG copies, in ``cache``, of usable files TensorFlow cannot decode (or turn) itself.
+
+    A file that cannot be converted after all (deleted or changed since the
+    scan, disk full) is marked skipped in ``report`` with the reason, instead
+    of stopping :func:`prepare`.
+    """
+    from PIL import Image
+
+    _heif_available()  # register the HEIC opener, when installed, in this process too
+    files = report.files
+    need = files[(files["status"] != "skipped") & ~files["tf_decodes"].astype(bool)]
     out: dict[Path, Path] = {}
-    for path, digest in zip(need["path"], need["sha1"], strict=True):
-        target = cache / "converted" / f"{digest}.png"
-        if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".tmp{os.getpid()}")
-            with Image.open(path) as im:
-                ImageOps.exif_transpose(im).convert("RGB").save(tmp, format="PNG")
-            os.replace(tmp, target)
+    for index, path, digest in zip(need.index, need["path"], need["sha1"], strict=True):
+        # "v2": copies made before 16-bit images were scaled (not clipped) are not reused.
+        target = cache / "converted" / f"{digest}-v2.png"
+        try:
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(f".tmp{os.getpid()}")
+                with Image.open(path) as im:
+                    _to_rgb(im).save(tmp, format="PNG")
+                os.replace(tmp, target)
+        except Exception as err:  # noqa: BLE001 - reported, never raised
+            files.loc[index, ["status", "problem", "detail"]] = [
+                "skipped", "conversion failed",
+                f"{type(err).__name__}: {err} (changed or deleted since the scan? run again)"]
+            continue
         out[Path(path)] = target
     return out
 
@@ -997,7 +1569,10 @@ def prepare(
     and splits its validation half evenly into validation and test.
     ``max_images_per_class`` (default: the profile's) keeps a stratified,
     seeded subset of each class before splitting.  Duplicate files (same
-    bytes) are kept once, so no image is in two splits.
+    bytes) are kept once, so no image is in two splits; an image found in two
+    classes (a label conflict) is not used at all.  Odd files are reported and
+    skipped, or read through a PNG copy (see :func:`scan`); images smaller than
+    :func:`min_useful_side` of ``cfg.image_size`` get a warning.
 
     Raises:
         MissingFolderError, TooFewClassesError, EmptyClassError,
@@ -1012,7 +1587,7 @@ def prepare(
     """
     cfg = cfg or current()
     if source is None:
-        source = os.environ.get("NBH_DATA_SOURCE") or cfg.profile.dataset
+        source = os.environ.get("NBH_DATA_SOURCE") or cfg.dataset
     cap = cfg.max_images_per_class if max_images_per_class == "profile" else max_images_per_class
     name = str(source)
     if isinstance(source, str) and source in REGISTRY:
@@ -1024,9 +1599,11 @@ def prepare(
         layout = "class_folders"
         name = "folder"
 
+    min_side = min_useful_side(cfg.image_size)
+    cache = Path(cfg.cache_dir)
     if layout == "train_validation":
         parts = {half: scan(root / half, cache_file=_scan_cache_file(cfg, root / half),
-                            duplicates=False)
+                            duplicates=False, min_side=min_side)
                  for half in ("train", "validation")}
         # Training copies come first, so a duplicate leaves the validation half.
         rows = {half: rep.files.to_dict("records") for half, rep in parts.items()}
@@ -1038,11 +1615,13 @@ def prepare(
             for row in rows[half]:
                 row["file"] = row["file"].split("/", 1)[1]
             rep.files = type(rep.files)(rows[half], columns=rep.files.columns)
+        readable = {k: v for rep in parts.values() for k, v in _pil_copies(rep, cache).items()}
         classes = _check_classes(parts["train"], allow_empty_classes)
         _check_classes(parts["validation"], allow_empty_classes)
         report = _merge_reports(root, parts)
     else:
-        report = scan(root, cache_file=_scan_cache_file(cfg, root))
+        report = scan(root, cache_file=_scan_cache_file(cfg, root), min_side=min_side)
+        readable = _pil_copies(report, cache)
         classes = _check_classes(report, allow_empty_classes)
     label_of = {c: i for i, c in enumerate(classes)}
 
@@ -1071,7 +1650,7 @@ def prepare(
     prepared = Prepared(
         train=train, val=val, test=test, class_names=list(classes), report=report,
         source=name, root=root, seed=seed,
-        readable=_pil_copies(report, Path(cfg.cache_dir)),
+        readable=readable,
     )
     check_splits(prepared)
     if verbose:
@@ -1106,7 +1685,9 @@ def read_image(path: str | Path, size: int | None = None) -> np.ndarray:
     """Read one image with PIL as RGB ``uint8`` (optionally resized to ``size`` x ``size``).
 
     The plain, one-at-a-time way of loading: what the tf.data pipeline is
-    compared with in notebook 03 and ``benchmarks/bench_pipeline.py``.
+    compared with in notebook 03 and ``benchmarks/bench_pipeline.py``.  Reads
+    every format PIL reads; EXIF-rotated photos come upright, 16-bit images
+    are scaled to 8 bits (not clipped), an animation gives its first frame.
 
     Taught in ``03_preparing_the_data``.
 
@@ -1114,10 +1695,11 @@ def read_image(path: str | Path, size: int | None = None) -> np.ndarray:
         >>> read_image(write_faces() / "face" / "face_000.png", size=32).shape
         (32, 32, 3)
     """
-    from PIL import Image, ImageOps
+    from PIL import Image
 
+    _heif_available()
     with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im).convert("RGB")
+        im = _to_rgb(im)
         if size is not None:
             im = im.resize((size, size), Image.BILINEAR)
         return np.asarray(im, dtype=np.uint8)
@@ -1241,7 +1823,39 @@ def dataset(
         ds = ds.map(lambda x, y: (layer(x, training=True), y))
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
+    if augment is False or not training:  # fresh augmentation: no two epochs hold the same data
+        _remember_origin(ds, f"{fingerprint(prepared, split)}{size}")
     return ds
+
+
+_ORIGINS: dict[int, tuple[Any, str]] = {}
+
+
+def _remember_origin(ds: Any, ident: str) -> None:
+    import weakref
+
+    key = id(ds)
+    _ORIGINS[key] = (weakref.ref(ds, lambda _: _ORIGINS.pop(key, None)), ident)
+
+
+def origin(ds: Any) -> str | None:
+    """The fingerprint of the files a pipeline made by :func:`dataset` holds, else None.
+
+    ``None`` for pipelines made otherwise, and for augmented training
+    pipelines (each epoch holds other images).  The feature cache keys on it,
+    so features of another folder, or of a changed image, are never read.
+
+    Example:
+        >>> p = prepare(source="faces", verbose=False)
+        >>> origin(dataset(p, "val")) == origin(dataset(p, "val")) != origin(dataset(p, "test"))
+        True
+        >>> origin(dataset(p, "train", augment=True)) is None
+        True
+    """
+    entry = _ORIGINS.get(id(ds))
+    if entry is None or entry[0]() is not ds:
+        return None
+    return entry[1]
 
 
 def make_datasets(

@@ -1,6 +1,6 @@
 """Where are we running?  Versions, Colab, GPUs/TPUs, and the distribution strategy.
 
-Taught in ``00_start_here``; ``nbhelpers.training`` trains inside
+Taught in ``00_start_here``; ``nbhelpers.course`` trains inside
 :func:`strategy`'s scope so the same code uses one CPU, several GPUs or a TPU.
 """
 
@@ -14,8 +14,8 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["in_colab", "versions", "devices", "report", "strategy", "require_tensorflow",
-           "use_drive"]
+__all__ = ["in_colab", "versions", "devices", "gpus", "gpu_compute_capability", "report",
+           "strategy", "require_tensorflow", "use_drive"]
 
 #: The extra that installs what Colab has preinstalled (TensorFlow, OpenCV) elsewhere.
 LOCAL_EXTRA = "local"
@@ -98,6 +98,40 @@ def devices() -> dict[str, list[str]]:
     return out
 
 
+def gpus() -> list[str]:
+    """Names of the GPUs TensorFlow sees (empty without TensorFlow or without a GPU).
+
+    Example:
+        >>> isinstance(gpus(), list)
+        True
+    """
+    try:
+        tf = importlib.import_module("tensorflow")
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    except Exception:  # noqa: BLE001 - TensorFlow missing or broken: no GPU to speak of
+        return []
+
+
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """The (major, minor) CUDA compute capability of the first GPU, or None without one.
+
+    Tensor cores, which make float16 maths fast, start at 7.0 (V100, T4 is 7.5).
+
+    Example:
+        >>> gpu_compute_capability() is None or len(gpu_compute_capability()) == 2
+        True
+    """
+    try:
+        tf = importlib.import_module("tensorflow")
+        devices = tf.config.list_physical_devices("GPU")
+        if not devices:
+            return None
+        cc = tf.config.experimental.get_device_details(devices[0]).get("compute_capability")
+        return (int(cc[0]), int(cc[1])) if cc else None
+    except Exception:  # noqa: BLE001 - no TensorFlow, or a GPU that does not say
+        return None
+
+
 def report(print_it: bool = True) -> dict[str, Any]:
     """A short environment report: platform, versions, Colab, devices.
 
@@ -122,24 +156,19 @@ def report(print_it: bool = True) -> dict[str, Any]:
     return info
 
 
-def strategy(prefer: str | None = None) -> Any:
+def strategy() -> Any:
     """The ``tf.distribute`` strategy for this machine.
 
     A TPU (Colab's TPU runtime) gives ``TPUStrategy``; several GPUs give
     ``MirroredStrategy``; otherwise the default strategy (one device).
-    ``prefer="mirrored"`` forces ``MirroredStrategy`` over whatever logical
-    devices exist (the tests use it with two logical CPUs).
+    ``nbh.course.default_strategy()`` creates it once per process.
 
     Example:
         >>> type(strategy()).__name__ in {"_DefaultDistributionStrategy", "MirroredStrategy"}
         True
     """
     tf = require_tensorflow()
-    if prefer == "mirrored":
-        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
-        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=gpus or cpus)
-    if prefer is None and (os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME")):
+    if os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"):
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
             tf.config.experimental_connect_to_cluster(resolver)

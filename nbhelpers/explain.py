@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import progress
 from .config import Config, current
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
@@ -601,7 +602,9 @@ def explain_shap_partition(
         mask_value = f"blur({k},{k})"
     masker = shap.maskers.Image(mask_value, shape=img.shape)
     explainer = shap.Explainer(predict_fn(model, batch_size), masker)
-    result = explainer(img[None], max_evals=n, batch_size=batch_size, outputs=[target], silent=True)
+    # shap draws its own tqdm bar once a run passes 10 s; the course's switch governs it.
+    result = explainer(img[None], max_evals=n, batch_size=batch_size, outputs=[target],
+                       silent=not progress.enabled())
     values = normalise_shap_values(result, 0, sample_ndim=3)[0]
     attribution = values.sum(axis=-1).astype("float32")
     seconds = time.perf_counter() - t0
@@ -727,7 +730,7 @@ def settings_table(cfg: Config | None = None) -> pd.DataFrame:
     """The profile's explanation budget, to show on screen before explaining.
 
     Example:
-        >>> cfg = nbh_offline()
+        >>> from nbhelpers.config import make_config; cfg = make_config("offline")
         >>> settings_table(cfg).set_index("setting").loc["LIME samples per image", "value"] == cfg.lime_samples
         True
     """
@@ -1161,15 +1164,3 @@ def toy_images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
         img = 0.5 * (noise - noise.min()) / (np.ptp(noise) + 1e-9) + 0.5 * stripes[..., None] * rng.random(3)
         out.append(255.0 * (img - img.min()) / (np.ptp(img) + 1e-9))
     return np.stack(out).astype("float32")
-
-
-def nbh_offline() -> Config:
-    """The offline profile's Config, without printing the banner (for examples and tests).
-
-    Example:
-        >>> nbh_offline().name
-        'offline'
-    """
-    from .config import make_config, resolve_profile
-
-    return make_config(resolve_profile("offline"))

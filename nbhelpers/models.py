@@ -46,6 +46,8 @@ __all__ = [
     "Backbone",
     "BACKBONES",
     "LAST_CONV",
+    "backbone_of",
+    "weights_cached",
     "CAFFE_MEAN_BGR",
     "WeightsUnavailableError",
     "Preprocess",
@@ -57,7 +59,9 @@ __all__ = [
     "load_imagenet_classifier",
     "decode_predictions",
     "imagenet_class_index",
+    "HEADS",
     "build_head",
+    "logits_layer",
     "build_classifier",
     "copy_head_weights",
     "head_layer_names",
@@ -84,7 +88,8 @@ class Backbone:
     ``preprocessing`` is ``"caffe"`` (RGB -> BGR, subtract the ImageNet mean per
     channel), ``"tf"`` (scale to ``[-1, 1]``) or ``"none"`` (the model rescales
     inside itself).  ``blocks`` are the block names in graph order, for
-    :func:`unfreeze_from` and :func:`parameter_report`; ``block_pattern`` finds
+    :func:`unfreeze_from` and :func:`parameter_report`; ``top_block`` is the one
+    fine-tuning unfreezes (``05_fine_tuning``); ``block_pattern`` finds
     a layer's block from its name.  ``weights_file`` may contain ``{rows}``
     (MobileNetV2 has one file per input size).
     """
@@ -94,6 +99,7 @@ class Backbone:
     preprocessing: str
     last_conv: str
     blocks: tuple[str, ...]
+    top_block: str  # the block fine-tuning unfreezes (VGG16: its last conv block)
     block_pattern: str
     weights_file: str
     weights_url_folder: str
@@ -104,6 +110,11 @@ class Backbone:
         """The ``keras.applications`` constructor."""
         return getattr(keras.applications, self.constructor)
 
+    @property
+    def top_weights_url(self) -> str:
+        """Where Keras downloads :attr:`top_weights_file` (the 1000-class model)."""
+        return self.weights_url_folder + self.top_weights_file
+
 
 BACKBONES: dict[str, Backbone] = {
     "vgg16": Backbone(
@@ -112,6 +123,7 @@ BACKBONES: dict[str, Backbone] = {
         preprocessing="caffe",
         last_conv="block5_conv3",
         blocks=("block1", "block2", "block3", "block4", "block5"),
+        top_block="block5",
         block_pattern=r"^(block\d)_",
         weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
         weights_url_folder=f"{_KA}/vgg16/",
@@ -123,6 +135,7 @@ BACKBONES: dict[str, Backbone] = {
         preprocessing="caffe",
         last_conv="conv5_block3_out",
         blocks=("conv1", "conv2", "conv3", "conv4", "conv5"),
+        top_block="conv5",
         block_pattern=r"^(conv\d)_",
         weights_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
         weights_url_folder=f"{_KA}/resnet/",
@@ -135,6 +148,7 @@ BACKBONES: dict[str, Backbone] = {
         preprocessing="tf",
         last_conv="out_relu",
         blocks=("stem", "expanded_conv", *(f"block_{i}" for i in range(1, 17)), "top"),
+        top_block="block_16",
         block_pattern=r"^(block_\d+|expanded_conv)_",
         weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5",
         weights_url_folder=f"{_KA}/mobilenet_v2/",
@@ -148,6 +162,7 @@ BACKBONES: dict[str, Backbone] = {
         preprocessing="none",
         last_conv="top_activation",
         blocks=("stem", *(f"block{i}" for i in range(1, 8)), "top"),
+        top_block="block7",
         block_pattern=r"^(block\d)[a-z]_",
         weights_file="efficientnetb0_notop.h5",
         weights_url_folder="https://storage.googleapis.com/keras-applications/",
@@ -158,6 +173,36 @@ BACKBONES: dict[str, Backbone] = {
 
 #: The last convolutional feature map of each backbone (Grad-CAM's default layer).
 LAST_CONV: dict[str, str] = {k: b.last_conv for k, b in BACKBONES.items()}
+
+
+def backbone_of(model: keras.Model) -> str:
+    """Which backbone of :data:`BACKBONES` a model is built on (found by its last conv layer).
+
+    Example:
+        >>> backbone_of(load_backbone("vgg16", weights=None, input_shape=(32, 32, 3)))
+        'vgg16'
+    """
+    names = {layer.name for layer in model.layers}
+    for key, spec in BACKBONES.items():
+        if spec.last_conv in names:
+            return key
+    raise ValueError(
+        f"Cannot tell which backbone model {model.name!r} is built on (none of the last "
+        f"layers {', '.join(LAST_CONV.values())} is in it); pass backbone=... explicitly."
+    )
+
+
+def weights_cached(name: str = "vgg16", input_shape: Sequence[int | None] | None = None,
+                   top: bool = False) -> bool:
+    """True when a backbone's ImageNet weights file is already in Keras' cache.
+
+    Example:
+        >>> weights_cached("vgg16")  # the tests' Keras cache starts empty
+        False
+    """
+    spec = _spec(name)
+    fname = spec.top_weights_file if top else weights_file(name, input_shape)
+    return (_config.keras_cache_dir() / fname).is_file()
 
 
 def _spec(name: str) -> Backbone:
@@ -354,7 +399,7 @@ def _copy_weights(source: keras.Model, target: keras.Model) -> None:
 
 def _require_weights(fname: str, url: str, name: str) -> None:
     """Fail at once, before Keras tries to download, when the file cannot be had."""
-    if not _config.weights_cached(fname) and not _config.network_available():
+    if not (_config.keras_cache_dir() / fname).is_file() and not _config.network_available():
         raise WeightsUnavailableError(_offline_message(name, fname, url))
 
 
@@ -403,7 +448,7 @@ def load_backbone(
     The model's input is raw RGB, float32 in ``[0, 255]``; its first layer is
     ``"preprocess"``; its output is the last convolutional block's feature
     map (``include_top=False``).  Use ``input_shape=(None, None, 3)`` for any
-    image size (the "gap" head copes with it; "seed" does not).
+    image size (the "gap" head copes with it; "flatten" does not).
     Taught in ``02_inside_vgg16``.
 
     Example:
@@ -437,8 +482,7 @@ def load_imagenet_classifier(name: str = "vgg16", weights: str | None = "imagene
     """
     spec = _spec(name)
     if weights == "imagenet":
-        folder = spec.weights_url_folder
-        _require_weights(spec.top_weights_file, folder + spec.top_weights_file, spec.name)
+        _require_weights(spec.top_weights_file, spec.top_weights_url, spec.name)
     inputs = keras.Input(shape=(224, 224, 3), name="image")
     x = Preprocess(spec.preprocessing, name="preprocess")(inputs)
     app = spec.application()(include_top=True, weights=weights, input_tensor=x)
@@ -501,19 +545,27 @@ def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, fl
 
 # --------------------------------------------------------------------------- heads
 
-_HEADS = ("seed", "gap")
+#: The heads: the source article's Flatten -> Dense(256) head, and global average pooling.
+HEADS = ("flatten", "gap")
+#: Names the heads had before; artifacts saved under them are retrained, never reused.
+_OLD_HEAD_NAMES = {"seed": "flatten"}
 
 
 def _head_layers(
     head: str, num_classes: int, dropout: float, l2: float
 ) -> list[keras.layers.Layer]:
-    if head not in _HEADS:
-        raise ValueError(f"Unknown head {head!r}; choose 'seed' or 'gap'.")
+    if head in _OLD_HEAD_NAMES:
+        raise ValueError(
+            f"head={head!r} is now called {_OLD_HEAD_NAMES[head]!r} (the article's Flatten head); "
+            f"use head={_OLD_HEAD_NAMES[head]!r}."
+        )
+    if head not in HEADS:
+        raise ValueError(f"Unknown head {head!r}; choose one of {', '.join(map(repr, HEADS))}.")
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     reg = keras.regularizers.L2(l2) if l2 else None
     layers: list[keras.layers.Layer] = []
-    if head == "seed":
+    if head == "flatten":
         layers += [
             keras.layers.Flatten(name="head_flatten"),
             keras.layers.Dense(256, activation="relu", kernel_regularizer=reg, name="head_dense"),
@@ -523,9 +575,11 @@ def _head_layers(
     if dropout:
         layers.append(keras.layers.Dropout(dropout, name="head_dropout"))
     units, activation = (1, "sigmoid") if num_classes == 2 else (num_classes, "softmax")
-    layers.append(
-        keras.layers.Dense(units, activation=activation, kernel_regularizer=reg, name="predictions")
-    )
+    # Scores first (logits), then the activation as a layer of its own: Grad-CAM and
+    # temperature scaling work on the scores, which a saturated sigmoid would flatten.
+    layers.append(keras.layers.Dense(units, kernel_regularizer=reg, name="logits"))
+    # float32 output even under mixed precision: probabilities near 0 and 1 stay exact.
+    layers.append(keras.layers.Activation(activation, dtype="float32", name="predictions"))
     return layers
 
 
@@ -533,14 +587,30 @@ def head_layer_names(head: str = "gap", dropout: float = 0.5) -> list[str]:
     """Names of the head's layers, in order (the same in classifier and standalone head).
 
     Example:
-        >>> head_layer_names("seed", dropout=0.0)
-        ['head_flatten', 'head_dense', 'predictions']
+        >>> head_layer_names("flatten", dropout=0.0)
+        ['head_flatten', 'head_dense', 'logits', 'predictions']
     """
     return [layer.name for layer in _head_layers(head, 2, dropout, 0.0)]
 
 
 def _is_head(layer_name: str) -> bool:
-    return layer_name.startswith("head_") or layer_name == "predictions"
+    return layer_name.startswith("head_") or layer_name in ("logits", "predictions")
+
+
+def logits_layer(model: keras.Model) -> str:
+    """The name of the layer whose output is the class scores (before sigmoid/softmax).
+
+    Example:
+        >>> logits_layer(build_head((2, 2, 8), num_classes=3))
+        'logits'
+    """
+    names = [layer.name for layer in model.layers]
+    if "logits" in names:
+        return "logits"
+    raise ValueError(
+        f"Model {model.name!r} has no 'logits' layer: it was built before heads ended in "
+        f"scores + activation. Rebuild it with nbh.models.build_classifier / build_head."
+    )
 
 
 def build_head(
@@ -558,8 +628,8 @@ def build_head(
 
     Example:
         >>> head = build_head((2, 2, 512), head="gap", num_classes=3)
-        >>> head.output.shape, head.layers[-1].activation.__name__
-        ((None, 3), 'softmax')
+        >>> head.output.shape, [layer.name for layer in head.layers[-2:]]
+        ((None, 3), ['logits', 'predictions'])
     """
     inputs = keras.Input(shape=tuple(feature_shape), name="features")
     x = inputs
@@ -578,10 +648,12 @@ def build_classifier(
 ) -> keras.Model:
     """A classifier built flat on the backbone's graph: every backbone layer is reachable by name.
 
-    ``head="seed"``: the source article's Flatten -> Dense(256, relu) ->
+    ``head="flatten"``: the source article's Flatten -> Dense(256, relu) ->
     Dense (needs a fixed input size); ``head="gap"``: GlobalAveragePooling2D
-    -> Dropout -> Dense.  Two classes: one sigmoid unit, output ``(N, 1)`` =
-    P(class 1); more: softmax ``(N, C)``.  The last layer is ``"predictions"``.
+    -> Dropout -> Dense.  The Dense layer ``"logits"`` gives the class scores;
+    the activation layer ``"predictions"`` after it turns them into
+    probabilities.  Two classes: one sigmoid unit, output ``(N, 1)`` =
+    P(class 1); more: softmax ``(N, C)``.
 
     With ``freeze_backbone`` (the default) the backbone's layers are frozen;
     frozen BatchNormalization layers run in inference mode in Keras 3 (they
@@ -595,9 +667,9 @@ def build_classifier(
         ((None, 1), False)
     """
     feature_shape = tuple(backbone.output.shape[1:])
-    if head == "seed" and any(d is None for d in feature_shape):
+    if head == "flatten" and any(d is None for d in feature_shape):
         raise ValueError(
-            f"head='seed' flattens the feature map, so it needs a fixed input size; "
+            f"head='flatten' flattens the feature map, so it needs a fixed input size; "
             f"this backbone's output shape is {backbone.output.shape}. Build the backbone "
             f"with input_shape=(224, 224, 3) (or your size), or use head='gap'."
         )
@@ -612,15 +684,15 @@ def build_classifier(
 def copy_head_weights(head: keras.Model, model: keras.Model) -> keras.Model:
     """Put a standalone head's trained weights onto the classifier's head layers (by name).
 
-    Taught in ``04_adding_a_head``.
+    The course's recipe (:func:`nbhelpers.course.get_model`) uses it on the fast path.
 
     Example:
         >>> base_model = load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
         >>> model = build_classifier(base_model, head="gap")
         >>> head = build_head(base_model.output.shape[1:], head="gap")
         >>> model = copy_head_weights(head, model)
-        >>> bool(np.all(model.get_layer("predictions").get_weights()[0]
-        ...             == head.get_layer("predictions").get_weights()[0]))
+        >>> bool(np.all(model.get_layer("logits").get_weights()[0]
+        ...             == head.get_layer("logits").get_weights()[0]))
         True
     """
     copied = 0
@@ -654,7 +726,7 @@ def freeze(model: keras.Model, include_head: bool = False) -> keras.Model:
         >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), freeze_backbone=False)
         >>> _ = freeze(model)
         >>> [layer.name for layer in model.layers if layer.trainable_weights]
-        ['predictions']
+        ['logits']
     """
     model.trainable = True  # Keras 3: a layer is trainable only if its parents are too
     for layer in model.layers:
@@ -686,14 +758,6 @@ def block_of(layer_name: str, backbone: str = "vgg16") -> str | None:
     return None
 
 
-def _guess_backbone(model: keras.Model) -> str:
-    names = {layer.name for layer in model.layers}
-    for key, spec in BACKBONES.items():
-        if spec.last_conv in names:
-            return key
-    raise ValueError("Cannot tell which backbone this model is built on; pass backbone=...")
-
-
 def _blocks(model: keras.Model, backbone: str) -> list[tuple[keras.layers.Layer, str]]:
     """Each layer with its block; layers without one inherit the previous layer's block."""
     out, current = [], "input"
@@ -721,9 +785,9 @@ def unfreeze_from(
     Example:
         >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), head="gap")
         >>> unfreeze_from(model, "block5")
-        ['block5_conv1', 'block5_conv2', 'block5_conv3', 'predictions']
+        ['block5_conv1', 'block5_conv2', 'block5_conv3', 'logits']
     """
-    backbone = backbone or _guess_backbone(model)
+    backbone = backbone or backbone_of(model)
     layers = _blocks(model, backbone)
     names = [layer.name for layer, _ in layers]
     if start in names:
@@ -747,7 +811,8 @@ def parameter_report(model: keras.Model, backbone: str | None = None) -> Any:
     """Trainable and frozen parameters per block, as a pandas DataFrame (plus a total row).
 
     "frozen" counts every non-trainable parameter: weights of frozen layers and
-    BatchNormalization's moving statistics.  Taught in ``04_adding_a_head``.
+    BatchNormalization's moving statistics.  Taught in ``02_inside_vgg16`` and
+    ``05_fine_tuning``.
 
     Example:
         >>> model = build_classifier(load_backbone("vgg16", None, (32, 32, 3)), head="gap")
@@ -757,7 +822,7 @@ def parameter_report(model: keras.Model, backbone: str | None = None) -> Any:
     """
     import pandas as pd
 
-    backbone = backbone or _guess_backbone(model)
+    backbone = backbone or backbone_of(model)
     rows: dict[str, dict[str, int]] = {}
     for layer, block in _blocks(model, backbone):
         row = rows.setdefault(block, {"layers": 0, "trainable": 0, "frozen": 0})

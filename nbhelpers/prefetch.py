@@ -18,10 +18,10 @@ from pathlib import Path
 
 from . import config
 
-__all__ = ["Item", "items", "status", "prefetch"]
+__all__ = ["Download", "items", "status", "prefetch"]
 
 @dataclass(frozen=True)
-class Item:
+class Download:
     """One thing to download: what, from where, into which folder, and how."""
 
     label: str
@@ -38,7 +38,7 @@ class Item:
         return self.path.exists()
 
 
-def items() -> list[Item]:
+def items() -> list[Download]:
     """Everything the full and cpu profiles use: every backbone's weights, the data set.
 
     The file names and URLs come from ``nbhelpers.models.BACKBONES`` and
@@ -62,15 +62,15 @@ def items() -> list[Item]:
             label = f"{spec.application().__name__} base"  # e.g. "VGG16 base"
             if "{rows}" in spec.weights_file:
                 label += f" at {size} px"
-            out.append(Item(label, models.weights_url(name, shape), models.weights_file(name, shape),
+            out.append(Download(label, models.weights_url(name, shape), models.weights_file(name, shape),
                             kc, _backbone(name, shape)))
     vgg = models.BACKBONES["vgg16"]
-    out.append(Item("VGG16 with its ImageNet classifier (notebook 02)",
-                    vgg.weights_url_folder + vgg.top_weights_file, vgg.top_weights_file, kc,
-                    lambda: models.load_imagenet_classifier("vgg16")))
+    out.append(Download("VGG16 with its ImageNet classifier (notebook 02)",
+                        vgg.top_weights_url, vgg.top_weights_file, kc,
+                        lambda: models.load_imagenet_classifier("vgg16")))
     source = data.REGISTRY["cats_and_dogs"]
-    cfg = config.make_config(config.Resolution(config.PROFILES["cpu"], "cpu", "make prefetch"))
-    out.append(Item("cats vs dogs data set", str(source.url), str(source.archive_name),
+    cfg = config.make_config("cpu", reason="make prefetch")
+    out.append(Download("cats vs dogs data set", str(source.url), str(source.archive_name),
                     cfg.cache_dir / "datasets", lambda: data.fetch(source, cfg)))
     return out
 
@@ -84,7 +84,7 @@ def _backbone(name: str, shape: tuple[int, int, int]) -> Callable[[], object]:
     return fetch
 
 
-def status(selected: list[Item] | None = None) -> list[tuple[Item, bool]]:
+def status(selected: list[Download] | None = None) -> list[tuple[Download, bool]]:
     """``(item, cached)`` for each item.
 
     Example:

@@ -9,9 +9,10 @@ the learners' files are the lock's pins of what they need, found by walking the 
 packages' requirements from the roots below, so they carry no test or release tools.
 
 - requirements-lock.txt: everything (`make venv`, CI): helpers, notebooks, dev tools.
-- environment.yml (conda, on your own machine): the helpers, TensorFlow, JupyterLab.
-- binder/requirements.txt (mybinder.org): the helpers, TensorFlow and ipykernel; Binder
-  brings its own JupyterLab, and binder/postBuild installs nbhelpers itself.
+- environment.yml (conda, on your own machine): the helpers, TensorFlow, notebook 11's
+  deploy extra, JupyterLab.
+- binder/requirements.txt (mybinder.org): the same without JupyterLab (Binder brings its
+  own; ipykernel and ipywidgets stay), and binder/postBuild installs nbhelpers itself.
 
 tests/test_repository.py checks that all three agree.
 """
@@ -87,11 +88,12 @@ def roots(kind: str) -> list[str]:
     """The requirements a learner's environment starts from ("conda" or "binder")."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    out = project["dependencies"] + extras["local"]
+    out = project["dependencies"] + extras["local"] + extras["deploy"]
     if kind == "conda":
         return out + extras["notebooks"]
-    if kind == "binder":
-        return out + [r for r in extras["notebooks"] if Requirement(r).name == "ipykernel"]
+    if kind == "binder":  # Binder serves its own JupyterLab; the kernel side only
+        kernel = {"ipykernel", "ipywidgets"}
+        return out + [r for r in extras["notebooks"] if Requirement(r).name in kernel]
     raise ValueError(f"kind must be 'conda' or 'binder', not {kind!r}")
 
 

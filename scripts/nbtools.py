@@ -67,10 +67,12 @@ COURSE: list[tuple[str, str, str]] = [
      "class weights, oversampling, augmentation; regularisation and data size"),
     ("10_choosing_a_backbone", "Choosing a backbone",
      "VGG16, ResNet50, MobileNetV2, EfficientNetB0: accuracy, speed, memory"),
+    ("11_using_your_model", "Using your model",
+     "your own photo, test-time augmentation, export (SavedModel, TFLite, quantized), a demo app"),
 ]
 
 #: Notebooks whose `full` profile trains a network: Colab opens them on a GPU runtime.
-GPU_NOTEBOOKS = {"04", "05", "06", "07", "08", "09", "10"}
+GPU_NOTEBOOKS = {"04", "05", "06", "07", "08", "09", "10", "11"}
 
 # The setup cell.  On Colab it installs nbhelpers at REF and lime, once per VM (a marker
 # file in ~/.cache; "Restart session" keeps it, a new VM does not), pinning every package

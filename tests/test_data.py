@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -49,30 +50,71 @@ def _save(path: Path, img: Image.Image, fmt: str, **kw) -> Path:
     return path
 
 
-#: file (relative to the root) -> (status, problem) the report must give it.
+#: file (relative to the root) -> (status, problem, a phrase its detail must contain).
 EXPECTED = {
-    "cats/truncated.jpg": ("skipped", "truncated"),
-    "cats/empty.jpg": ("skipped", "empty"),
-    "cats/notes.jpg": ("skipped", "not an image"),
-    "cats/photo.webp": ("skipped", "unsupported"),
-    "cats/png_inside.jpg": ("kept", "wrong extension"),
-    "cats/gray.jpg": ("converted", "grayscale"),
-    "cats/rgba.png": ("converted", "RGBA"),
-    "cats/cmyk.jpg": ("converted", "CMYK"),
-    "cats/anim.gif": ("converted", "palette"),
-    "cats/holiday/2019/nested.jpg": ("ok", ""),
-    "cats/chat_été_ü.jpg": ("ok", ""),
-    "dogs/犬_1.png": ("ok", ""),
-    "dogs/bitmap.bmp": ("ok", ""),
-    "dogs/one_bit.bmp": ("converted", "grayscale"),
-    "dogs/dog_00_copy.jpg": ("skipped", "duplicate"),
-    "stray.jpg": ("skipped", "outside a class folder"),
+    "cats/truncated.jpg": ("skipped", "truncated", "interrupted copy or download"),
+    "cats/truncated.png": ("skipped", "truncated", "interrupted copy or download"),
+    "cats/truncated.webp": ("skipped", "truncated", "shorter than its header says"),
+    "cats/empty.jpg": ("skipped", "empty", "zero-byte file"),
+    "cats/notes.jpg": ("skipped", "not an image", "PIL cannot identify its content (named .jpg)"),
+    "cats/readme.txt": ("skipped", "not an image", "a text file (.txt)"),
+    "cats/clip.mp4": ("skipped", "not an image", "a video"),
+    "cats/saved_page.jpg": ("skipped", "not an image", "a web page (HTML)"),
+    "cats/iphone.heic": ("skipped", "unsupported", "pip install pillow-heif"),
+    "cats/photo.webp": ("converted", "WebP", "WebP is read by PIL, not by TensorFlow"),
+    "cats/scan.tiff": ("converted", "TIFF", "TIFF is read by PIL, not by TensorFlow"),
+    "cats/pages.tif": ("converted", "TIFF; several pages", "TIFF with 3 pages: the first one"),
+    "cats/png_inside.jpg": ("kept", "wrong extension", "PNG content in a .jpg file"),
+    "cats/IMG_0002": ("kept", "no extension", "JPEG content in a file without an extension"),
+    "cats/IMG_0001.JPG": ("ok", "", ""),
+    "cats/tiny.jpg": ("kept", "small", "12x10 px, smaller than 32 px on a side"),
+    "cats/gray.jpg": ("converted", "grayscale", "one channel copied"),
+    "cats/deep.png": ("converted", "grayscale", "16-bit grayscale -> 8-bit RGB"),
+    "cats/deep.tif": ("converted", "grayscale; TIFF", "16-bit grayscale"),
+    "cats/rgba.png": ("converted", "RGBA", "transparency channel dropped"),
+    "cats/cmyk.jpg": ("converted", "CMYK", "print colours"),
+    "cats/anim.gif": ("converted", "palette; animated", "GIF with 3 frames: the first one"),
+    "cats/anim.png": ("converted", "animated", "PNG with 2 frames: the first one"),
+    "cats/holiday/2019/nested.jpg": ("ok", "", ""),
+    "cats/chat_été_ü.jpg": ("ok", "", ""),
+    "cats/.DS_Store": ("skipped", "OS clutter", "macOS Finder's folder settings"),
+    "cats/._cat_00.jpg": ("skipped", "OS clutter", "AppleDouble file (the metadata of 'cat_00.jpg'"),
+    "cats/.secret.jpg": ("skipped", "hidden file", "hidden files are not read"),
+    "cats/.ipynb_checkpoints": ("skipped", "OS clutter", "Jupyter's checkpoint copies"),
+    "cats/from_elsewhere.jpg": ("ok", "", ""),  # a link to a file outside the folder
+    "cats/broken.jpg": ("skipped", "broken link", "which does not exist"),
+    "cats/loop.jpg": ("skipped", "link loop", "back to itself"),
+    "cats/up": ("skipped", "link to a folder", "following it would loop forever"),
+    "cats/pipe.jpg": ("skipped", "not a file", "a named pipe, not a regular file"),
+    "cats/conflict.jpg": ("skipped", "label conflict",
+                          "cats/conflict.jpg (class 'cats') and dogs/conflict_copy.jpg (class 'dogs')"),
+    "dogs/conflict_copy.jpg": ("skipped", "label conflict", "neither copy is used"),
+    "dogs/犬_1.png": ("ok", "", ""),
+    "dogs/bitmap.bmp": ("ok", "", ""),
+    "dogs/one_bit.bmp": ("converted", "grayscale", "1-bit black and white"),
+    "dogs/palette.bmp": ("converted", "palette", "palette (indexed colours)"),
+    "dogs/dog_00_copy.jpg": ("skipped", "duplicate", "same content as dogs/dog_00.jpg (same class)"),
+    "dogs/link_to_dog_01.jpg": ("skipped", "duplicate", "same content as dogs/dog_01.jpg"),
+    "dogs/Thumbs.db": ("skipped", "OS clutter", "Windows' thumbnail cache"),
+    "__MACOSX": ("skipped", "OS clutter", "macOS metadata left in a zip archive"),
+    "linked_class": ("skipped", "link to a folder", "not followed"),
+    "stray.jpg": ("skipped", "outside a class folder", "<class name>/"),
 }
 
 
 @pytest.fixture(scope="module")
-def messy(tmp_path_factory) -> Path:
-    """cats/ and dogs/ with good and bad files, an empty class fish/, hidden clutter."""
+def elsewhere(tmp_path_factory) -> Path:
+    """A folder outside the data folder: targets of links."""
+    out = tmp_path_factory.mktemp("elsewhere")
+    _save(out / "outside.jpg", _photo(300, 0), "JPEG")
+    for i in range(3):
+        _save(out / "more" / f"{i}.jpg", _photo(310 + i, 1), "JPEG")
+    return out
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory, elsewhere) -> Path:
+    """cats/ and dogs/ with good and bad files, an empty class fish/, clutter and links."""
     root = tmp_path_factory.mktemp("messy")
     for i in range(8):
         _save(root / "cats" / f"cat_{i:02d}.jpg", _photo(i, 0), "JPEG")
@@ -80,33 +122,73 @@ def messy(tmp_path_factory) -> Path:
     cats = root / "cats"
     good = _jpeg_bytes(_photo(50, 0, size=120))
     (cats / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    for fmt in ("PNG", "WEBP"):
+        buf = io.BytesIO()
+        _photo(70, 0, size=120).save(buf, fmt)
+        (cats / f"truncated.{fmt.lower()}").write_bytes(buf.getvalue()[: buf.tell() * 2 // 3])
     (cats / "empty.jpg").write_bytes(b"")
     (cats / "notes.jpg").write_text("these are not the pixels you are looking for\n")
+    (cats / "readme.txt").write_text("photos of my cats\n")
+    (cats / "clip.mp4").write_bytes(b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2mp41" + bytes(64))
+    (cats / "saved_page.jpg").write_text("<!DOCTYPE html><html><body>403 Forbidden</body></html>")
+    # The first bytes of an iPhone photo; without pillow-heif PIL cannot read it.
+    (cats / "iphone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(200))
     _save(cats / "photo.webp", _photo(51, 0), "WEBP")
+    _save(cats / "scan.tiff", _photo(63, 0), "TIFF")
+    pages = [_photo(64 + k, 0) for k in range(3)]
+    pages[0].save(cats / "pages.tif", "TIFF", save_all=True, append_images=pages[1:])
     _save(cats / "png_inside.jpg", _photo(52, 0), "PNG")
+    (cats / "IMG_0002").write_bytes(_jpeg_bytes(_photo(67, 0)))
+    _save(cats / "IMG_0001.JPG", _photo(68, 0), "JPEG")
+    _save(cats / "tiny.jpg", _photo(69, 0).resize((12, 10)), "JPEG")
     _save(cats / "gray.jpg", _photo(53, 0).convert("L"), "JPEG")
+    ramp = (np.linspace(0, 65535, 40 * 40).reshape(40, 40)).astype(np.uint16)
+    _save(cats / "deep.png", Image.fromarray(ramp), "PNG")
+    _save(cats / "deep.tif", Image.fromarray(ramp[::-1].copy()), "TIFF")
     _save(cats / "rgba.png", _photo(54, 0).convert("RGBA"), "PNG")
     _save(cats / "cmyk.jpg", _photo(55, 0).convert("CMYK"), "JPEG")
     frames = [_photo(56 + k, 0).convert("P") for k in range(3)]
     frames[0].save(cats / "anim.gif", "GIF", save_all=True, append_images=frames[1:])
+    _photo(71, 0).save(cats / "anim.png", "PNG", save_all=True, append_images=[_photo(72, 0)])
     _save(cats / "holiday" / "2019" / "nested.jpg", _photo(59, 0), "JPEG")
     _save(cats / "chat_été_ü.jpg", _photo(60, 0), "JPEG")
+    (cats / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1junk")
+    (cats / "._cat_00.jpg").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    _save(cats / ".secret.jpg", _photo(61, 0), "JPEG")
+    _save(cats / ".ipynb_checkpoints" / "cat_00-checkpoint.jpg", _photo(62, 0), "JPEG")
+    (cats / "from_elsewhere.jpg").symlink_to(elsewhere / "outside.jpg")
+    (cats / "broken.jpg").symlink_to(root / "gone" / "deleted.jpg")
+    (cats / "loop.jpg").symlink_to(cats / "loop.jpg")
+    (cats / "up").symlink_to(root, target_is_directory=True)
+    os.mkfifo(cats / "pipe.jpg")  # opening it for reading would wait forever
+    twin = _jpeg_bytes(_photo(73, 1))
+    (cats / "conflict.jpg").write_bytes(twin)
     dogs = root / "dogs"
+    (dogs / "conflict_copy.jpg").write_bytes(twin)
     _save(dogs / "犬_1.png", _photo(160, 2), "PNG")
     _save(dogs / "bitmap.bmp", _photo(161, 2), "BMP")
     _save(dogs / "one_bit.bmp", _photo(162, 2).convert("1"), "BMP")
+    _save(dogs / "palette.bmp", _photo(163, 2).convert("P"), "BMP")
     (dogs / "dog_00_copy.jpg").write_bytes((dogs / "dog_00.jpg").read_bytes())
+    (dogs / "link_to_dog_01.jpg").symlink_to(dogs / "dog_01.jpg")
+    (dogs / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0junk")
     (root / "fish").mkdir()
     _save(root / "stray.jpg", _photo(200, 1), "JPEG")
-    (root / ".ipynb_checkpoints").mkdir()
-    _save(root / ".ipynb_checkpoints" / "x.jpg", _photo(201, 1), "JPEG")
-    (cats / ".DS_Store").write_bytes(b"\x00\x01junk")
+    _save(root / "__MACOSX" / "cats" / "._cat_01.jpg", _photo(201, 1), "JPEG")
+    (root / "linked_class").symlink_to(elsewhere / "more", target_is_directory=True)
     return root
 
 
 @pytest.fixture(scope="module")
-def report(messy):
+def report(messy, monkeypatch_module):
+    monkeypatch_module.setattr(data, "_heif_available", lambda: False)  # as without pillow-heif
     return data.scan(messy)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
 
 
 # ------------------------------------------------------------------ registry and faces
@@ -140,31 +222,199 @@ def test_faces_are_written_once_as_pngs(cfg):
 # ------------------------------------------------------------------ validation report
 @pytest.mark.parametrize("file", sorted(EXPECTED))
 def test_report_names_each_file_correctly(report, file):
-    status, problem = EXPECTED[file]
+    status, problem, phrase = EXPECTED[file]
     row = report.files[report.files["file"] == file]
     assert len(row) == 1, f"{file} missing from the report"
-    assert row.iloc[0]["status"] == status, row.iloc[0].to_dict()
-    assert row.iloc[0]["problem"] == problem, row.iloc[0].to_dict()
+    got = row.iloc[0].to_dict()
+    assert (got["status"], got["problem"]) == (status, problem), got
+    assert phrase in got["detail"], got["detail"]
+
+
+def test_every_file_and_folder_is_reported(report, messy):
+    """Nothing below the folder is silently left out: every entry has a row or is inside one."""
+    rows = set(report.files["file"])
+    for path in messy.rglob("*"):
+        rel = path.relative_to(messy).as_posix()
+        if path.is_dir() and not path.is_symlink():
+            continue
+        assert any(rel == r or rel.startswith(r + "/") for r in rows), f"{rel} not reported"
 
 
 def test_report_table_and_skipped_list(report, messy):
     table = report.table
-    assert set(table["file"]) == {f for f, (s, _) in EXPECTED.items() if s != "ok"}
-    assert set(report.skipped) == {messy / f for f, (s, _) in EXPECTED.items() if s == "skipped"}
+    assert set(table["file"]) >= {f for f, (s, _, _) in EXPECTED.items() if s != "ok"}
+    assert set(report.skipped) == {messy / f for f, (s, _, _) in EXPECTED.items() if s == "skipped"}
     assert messy / "cats" / "cmyk.jpg" in report.converted
-    assert report.problems("truncated") == ["cats/truncated.jpg"]
-    # hidden files and folders are ignored, not reported
-    assert not any(".ipynb_checkpoints" in f or "DS_Store" in f for f in report.files["file"])
-    assert "skipped cats/truncated.jpg: truncated" in report.summary()
+    assert report.problems("truncated") == ["cats/truncated.jpg", "cats/truncated.png",
+                                            "cats/truncated.webp"]
+    summary = report.summary()
+    assert "skipped cats/truncated.jpg: truncated" in summary
+    assert "warning cats/tiny.jpg: 12x10 px, too small to be useful" in summary
+    assert "kept with a warning" in summary
+
+
+def test_a_label_conflict_is_reported_once_and_keeps_no_copy(report):
+    assert report.conflicts == [["cats/conflict.jpg", "dogs/conflict_copy.jpg"]]
+    lines = [ln for ln in report.summary().splitlines() if "conflict" in ln]
+    assert lines == ["  label conflict: cats/conflict.jpg ('cats') = dogs/conflict_copy.jpg ('dogs'): "
+                     "the same image in different classes; none of the copies is used"]
+    assert not report.usable["file"].isin(["cats/conflict.jpg", "dogs/conflict_copy.jpg"]).any()
+
+
+def test_a_conflict_with_three_copies_skips_all_of_them(tmp_path):
+    img = _photo(5, 0)
+    _save(tmp_path / "a" / "x.jpg", img, "JPEG")
+    (tmp_path / "a" / "x_again.jpg").write_bytes((tmp_path / "a" / "x.jpg").read_bytes())
+    (tmp_path / "b" / "x.jpg").parent.mkdir()
+    (tmp_path / "b" / "x.jpg").write_bytes((tmp_path / "a" / "x.jpg").read_bytes())
+    rep = data.scan(tmp_path)
+    assert rep.conflicts == [["a/x.jpg", "a/x_again.jpg", "b/x.jpg"]]
+    assert rep.problems("label conflict") == ["a/x.jpg", "a/x_again.jpg", "b/x.jpg"]
+    assert "none of the copies is used" in rep.files["detail"].iloc[0]
+    assert rep.class_counts == {"a": 0, "b": 0}
+
+
+def test_links_are_followed_to_files_and_recorded(report, elsewhere):
+    row = report.files[report.files["file"] == "cats/from_elsewhere.jpg"].iloc[0]
+    assert row["link"] == str((elsewhere / "outside.jpg").resolve())
+    assert row["sha1"] == hashlib.sha1((elsewhere / "outside.jpg").read_bytes()).hexdigest()
+    assert "linked_class" not in report.classes  # a link to a folder is not a class
 
 
 def test_class_counts_and_imbalance(report):
     assert report.classes == ["cats", "dogs", "fish"]
-    # cats: 8 good + png_inside, gray, rgba, cmyk, anim, nested, non-ASCII = 15
-    # dogs: 8 good + png, bmp, 1-bit bmp = 11 (the duplicate is not counted)
-    assert report.class_counts == {"cats": 15, "dogs": 11, "fish": 0}
+    # cats: 8 good + webp, tiff, pages, png_inside, IMG_0002, IMG_0001.JPG, tiny, gray, deep.png,
+    #       deep.tif, rgba, cmyk, anim.gif, anim.png, nested, non-ASCII, from_elsewhere = 25
+    # dogs: 8 good + png, bmp, 1-bit bmp, palette bmp = 12 (duplicates, conflicts not counted)
+    assert report.class_counts == {"cats": 25, "dogs": 12, "fish": 0}
     assert report.imbalance_ratio == float("inf")
     assert "fish=0" in report.summary()
+
+
+def test_counting_has_one_definition():
+    from nbhelpers import balance
+
+    assert balance.class_counts is data.class_counts
+    assert balance.imbalance_ratio is data.imbalance_ratio
+    assert data.class_counts([("a.png", 2), ("b.png", 0)]).tolist() == [1, 0, 1]
+    assert data.imbalance_ratio([0, 0, 0, 2]) == 3.0  # class 1 absent: not counted ...
+    assert data.imbalance_ratio([0, 0, 0, 2], num_classes=3) == float("inf")  # ... unless named
+    with pytest.raises(ValueError, match="no labels"):
+        data.imbalance_ratio([])
+
+
+def test_16_bit_images_are_scaled_not_clipped(report, messy, cfg):
+    """PIL's convert("RGB") turns 16-bit gray white; copy and read_image scale it like TensorFlow."""
+    ramp = np.linspace(0, 65535, 40 * 40).reshape(40, 40) / 257
+    png = data.read_image(messy / "cats" / "deep.png")
+    tif = data.read_image(messy / "cats" / "deep.tif")
+    assert np.abs(png[..., 0] - ramp).max() <= 1 and np.abs(tif[..., 0] - ramp[::-1]).max() <= 1
+    assert row_of(report, "cats/deep.png")["tf_decodes"]  # TensorFlow's PNG decoder scales it
+    assert not row_of(report, "cats/deep.tif")["tf_decodes"]
+
+
+def row_of(report, file):
+    return report.files[report.files["file"] == file].iloc[0]
+
+
+def test_tensorflow_reads_what_pil_reads_for_every_usable_file(report, messy, cfg):
+    """Nothing crashes the pipeline, and each file decodes to the picture PIL shows.
+
+    Files claimed readable by TensorFlow are decoded by it; the others through
+    the PNG copy (as the pipeline does).  Both must match PIL's reading.
+    """
+    copies = data._pil_copies(report, cfg.cache_dir)
+    assert messy / "dogs" / "palette.bmp" in copies  # TensorFlow would read its indices as gray
+    for _, row in report.usable.iterrows():
+        path = copies.get(row["path"], row["path"])
+        got = data.decode_and_resize(str(path), 32).numpy().astype(float)
+        want = data.read_image(row["path"], size=32).astype(float)
+        assert np.abs(got - want).mean() < 8, row["file"]
+
+
+def test_an_unreadable_file_is_reported(tmp_path, monkeypatch):
+    for cls in ("a", "b"):
+        for i in range(3):
+            _save(tmp_path / cls / f"{i}.jpg", _photo(10 * len(cls) + i, 0), "JPEG")
+    locked = tmp_path / "a" / "locked.jpg"
+    _save(locked, _photo(40, 0), "JPEG")
+    locked.chmod(0)
+    real_open = open
+
+    def fake_open(file, *args, **kw):  # tests may run as root, whom chmod does not stop
+        if Path(file) == locked:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kw)
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    row = row_of(data.scan(tmp_path), "a/locked.jpg")
+    assert (row["status"], row["problem"]) == ("skipped", "unreadable")
+    assert "Permission denied" in row["detail"] and "chmod u+r" in row["detail"]
+
+
+def test_an_unreadable_folder_is_reported(tmp_path, monkeypatch):
+    for cls in ("a", "b"):
+        for i in range(3):
+            _save(tmp_path / cls / f"{i}.jpg", _photo(10 * len(cls) + i, 0), "JPEG")
+    _save(tmp_path / "a" / "private" / "x.jpg", _photo(50, 0), "JPEG")
+    real = os.scandir
+
+    def fake_scandir(path="."):
+        if Path(path).name == "private":
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", fake_scandir)
+    row = row_of(data.scan(tmp_path), "a/private")
+    assert (row["status"], row["problem"]) == ("skipped", "unreadable")
+    assert "cannot list the folder: Permission denied" in row["detail"]
+
+
+def test_a_file_name_that_is_not_utf8_is_read_through_a_copy(tmp_path, cfg):
+    for cls, tint in (("a", 0), ("b", 2)):
+        for i in range(4):
+            _save(tmp_path / cls / f"{i}.jpg", _photo(20 * tint + i, tint), "JPEG")
+    odd = Path(os.fsdecode(os.fsencode(tmp_path / "a") + b"/caf\xe9.jpg"))  # Latin-1 from an old zip
+    _save(odd, _photo(99, 0), "JPEG")
+    p = data.prepare(cfg, tmp_path, val_fraction=0.25, test_fraction=0.25, verbose=False)
+    row = row_of(p.report, odd.relative_to(tmp_path).as_posix())
+    assert (row["status"], row["problem"]) == ("converted", "odd file name")
+    assert "not valid UTF-8" in row["detail"] and odd in p.readable
+    str(p.report).encode("utf-8")  # printing the report cannot fail on the name
+    for split in ("train", "val", "test"):
+        x, _ = data.load_split(p, split, cfg)
+        assert len(x) == len(p.split(split))
+
+
+def test_a_scan_cache_made_without_pillow_heif_is_not_reused_with_it(monkeypatch, tmp_path):
+    """Installing pillow-heif must not leave HEIC photos reported from the old scan."""
+    root = tmp_path / "imgs"
+    for cls in ("a", "b"):
+        _save(root / cls / "0.jpg", _photo(len(cls), 0), "JPEG")
+    cache = tmp_path / "scan.json"
+    opened = []
+    inspect = data._inspect
+    monkeypatch.setattr(data, "_inspect", lambda p, r: opened.append(p) or inspect(p, r))
+    monkeypatch.setattr(data, "_heif_available", lambda: False)
+    data.scan(root, cache_file=cache)
+    data.scan(root, cache_file=cache)
+    assert len(opened) == 2  # the second scan came from the cache
+    monkeypatch.setattr(data, "_heif_available", lambda: True)
+    data.scan(root, cache_file=cache)
+    assert len(opened) == 4  # other decoders: every file opened again
+
+
+def test_small_images_are_judged_against_the_profile(tmp_path, cfg):
+    for cls, tint in (("a", 0), ("b", 2)):
+        for i in range(4):
+            _save(tmp_path / cls / f"{i}.png", _photo(20 * tint + i, tint, size=25), "PNG")
+    _save(tmp_path / "a" / "icon.png", _photo(7, 0, size=12), "PNG")
+    # offline: 64 px input, so 25 px is fine (stretched 2.6 times) and 12 px is not
+    p = data.prepare(cfg, tmp_path, val_fraction=0.25, test_fraction=0.25, verbose=False)
+    assert p.report.problems("small") == ["a/icon.png"]
+    assert "smaller than 16 px on a side" in row_of(p.report, "a/icon.png")["detail"]
+    # a plain scan uses 32 px
+    assert len(data.scan(tmp_path).problems("small")) == 9
 
 
 def test_an_empty_class_is_a_clear_error(messy, cfg):
@@ -549,3 +799,115 @@ def test_exif_rotated_photos_are_read_upright(tmp_path, cfg):
     x, _ = data.load_split(p, split, cfg)
     img = x[[q for q, _ in p.split(split)].index(sideways)]
     assert img[2, :, 2].mean() > 200 and img[2, :, 0].mean() < 60, "tf.data must see it upright"
+
+
+# ------------------------------------------------------------------ cache identity
+def _two_classes(root: Path, n: int = 6, seed: int = 0) -> Path:
+    for cls, tint in (("tabby cat", 0), ("red fox", 2)):
+        for i in range(n):
+            _save(root / cls / f"{i}.jpg", _photo(seed + 10 * tint + i, tint), "JPEG")
+    return root
+
+
+def test_a_changed_file_is_seen_even_with_the_same_size_and_time(tmp_path):
+    root = _two_classes(tmp_path / "imgs")
+    cache = tmp_path / "scan.json"
+    first = data.scan(root, cache_file=cache)
+    victim = root / "red fox" / "2.jpg"
+    st = victim.stat()
+    other = _jpeg_bytes(_photo(999, 2))
+    body = (other + bytes(st.st_size))[: st.st_size]  # same length, other bytes
+    victim.write_bytes(body)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))  # as `cp -p` or a sync tool would
+    assert victim.stat().st_size == st.st_size and victim.stat().st_mtime_ns == st.st_mtime_ns
+    again = data.scan(root, cache_file=cache)
+    before, after = (row_of(r, "red fox/2.jpg")["sha1"] for r in (first, again))
+    assert before != after == hashlib.sha1(body).hexdigest(), "a stale scan came from the cache"
+
+
+def test_the_scan_cache_is_keyed_by_the_resolved_folder(tmp_path, cfg, monkeypatch):
+    a = _two_classes(tmp_path / "A")
+    b = _two_classes(tmp_path / "B", seed=500)  # same names, other pictures
+    (tmp_path / "link_to_A").symlink_to(a, target_is_directory=True)
+    key = data._scan_cache_file
+    monkeypatch.chdir(tmp_path)
+    assert key(cfg, Path("A")) == key(cfg, a) == key(cfg, tmp_path / "link_to_A")
+    assert key(cfg, a) != key(cfg, b)
+    pa = data.prepare(cfg, a, verbose=False)
+    pb = data.prepare(cfg, b, verbose=False)
+    assert set(pa.report.files["sha1"]).isdisjoint(pb.report.files["sha1"])
+    assert pb.report.files["sha1"].tolist() == [
+        hashlib.sha1(Path(p).read_bytes()).hexdigest() for p in pb.report.files["path"]]
+    # even handed A's cache file, a scan of B does not use A's rows
+    rep = data.scan(b, cache_file=key(cfg, a))
+    assert rep.files["sha1"].tolist() == pb.report.files["sha1"].tolist()
+    assert pa.fingerprint != pb.fingerprint
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return _two_classes(tmp_path / "mine", n=8)
+
+
+def test_fingerprint_is_stable_when_nothing_changed(folder, cfg, tmp_path):
+    import dataclasses
+    import shutil
+
+    p = data.prepare(cfg, folder, verbose=False)
+    assert len(p.fingerprint) == 16 and set(p.split_fingerprints) == {"train", "val", "test"}
+    assert p.fingerprint == data.fingerprint(p)
+    assert p.split_fingerprints["train"] == data.fingerprint(p, "train")
+    assert len(set(p.split_fingerprints.values())) == 3
+    for path in folder.rglob("*.jpg"):  # touch every file
+        os.utime(path, ns=(time.time_ns(), time.time_ns()))
+    elsewhere = dataclasses.replace(cfg, cache_dir=tmp_path / "other_cache")  # no scan cache
+    shutil.rmtree(cfg.cache_dir / "scans", ignore_errors=True)
+    for again in (data.prepare(cfg, folder, verbose=False),
+                  data.prepare(elsewhere, Path(os.path.relpath(folder)), verbose=True)):
+        assert again.fingerprint == p.fingerprint
+        assert again.split_fingerprints == p.split_fingerprints
+
+
+def _split_of(p, path: Path) -> str:
+    return next(s for s in ("train", "val", "test") if any(q == path for q, _ in p.split(s)))
+
+
+def test_fingerprint_changes_when_an_image_is_added_removed_or_changed(folder, cfg):
+    base = data.prepare(cfg, folder, verbose=False)
+    seen = {base.fingerprint}
+
+    def changed(what: str):
+        p = data.prepare(cfg, folder, verbose=False)
+        assert p.fingerprint not in seen, f"{what} did not change the fingerprint"
+        seen.add(p.fingerprint)
+        return p
+
+    new = _save(folder / "red fox" / "new.jpg", _photo(777, 2), "JPEG")
+    p = changed("adding an image")
+    assert p.split_fingerprints[_split_of(p, new)] != base.split_fingerprints[_split_of(p, new)]
+    new.unlink()
+    assert data.prepare(cfg, folder, verbose=False).fingerprint == base.fingerprint
+    victim = base.train[0][0]
+    victim.write_bytes(_jpeg_bytes(_photo(778, 0)))
+    p = changed("changing an image")
+    assert p.split_fingerprints["train"] != base.split_fingerprints["train"]
+    assert p.split_fingerprints["test"] == base.split_fingerprints["test"]
+    victim.unlink()
+    changed("removing an image")
+    (folder / "red fox" / "3.jpg").rename(folder / "red fox" / "three.jpg")
+    changed("renaming an image")
+    (folder / "red fox").rename(folder / "arctic fox")
+    changed("renaming a class")
+
+
+def test_fingerprint_of_a_copied_folder_names_its_own_root(folder, cfg, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)  # same names, bytes and modification times
+    a = data.prepare(cfg, folder, verbose=False)
+    b = data.prepare(cfg, copy, verbose=False)
+    assert [str(q.relative_to(copy)) for q, _ in b.train] == \
+        [str(q.relative_to(folder)) for q, _ in a.train]
+    assert a.fingerprint != b.fingerprint
+    assert a.split_fingerprints["train"] != b.split_fingerprints["train"]

@@ -50,7 +50,7 @@ def colab(monkeypatch):
     monkeypatch.setitem(sys.modules, "google.colab", colab_mod)
     monkeypatch.setitem(sys.modules, "google.colab.drive", drive)
     monkeypatch.setenv("NBH_DATA_DIR", config.data_dir().as_posix())  # restored afterwards
-    monkeypatch.setattr(config, "_CURRENT", config._CURRENT)  # so is the current setup()
+    monkeypatch.setattr(config, "_CURRENT", list(config._CURRENT))  # so is the current setup()
     return drive
 
 
@@ -67,8 +67,10 @@ def test_use_drive_mounts_once_and_points_the_data_folder_at_drive(colab, tmp_pa
 
 
 def test_use_drive_after_setup_survives_into_the_artifacts(colab, tmp_path):
+    import nbhelpers as nbh
+
     path = env.use_drive(mount_point=str(tmp_path / "drive"))
-    cfg = config.setup("offline", quiet=True)
+    cfg = nbh.setup("offline", quiet=True)
     assert cfg.data_dir == path.resolve()
     assert cfg.artifacts_dir.is_relative_to(path.resolve()) and cfg.artifacts_dir.is_dir()
 

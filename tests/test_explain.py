@@ -28,7 +28,7 @@ KW = {
 
 @pytest.fixture(scope="module")
 def cfg():
-    return ex.nbh_offline()
+    return nbh_config.make_config("offline")
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,8 @@ def test_gap_classifier_shapes_counts_and_flat_graph(name, backbones):
     model = models.build_classifier(base_model, head="gap", num_classes=2, dropout=0.5)
     c = CHANNELS[name]
     assert model.output.shape == (None, 1)
-    assert [layer.name for layer in model.layers[-3:]] == ["head_pool", "head_dropout", "predictions"]
+    assert [layer.name for layer in model.layers[-4:]] == ["head_pool", "head_dropout", "logits",
+                                                       "predictions"]
     # only the head trains: one unit on c pooled features
     assert _params(model.trainable_weights) == c + 1
     assert _params(model.weights) == _params(base_model.weights) + c + 1
@@ -134,6 +135,23 @@ def test_softmax_for_more_than_two_classes(name, backbones):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_the_head_ends_in_logits_then_an_activation(backbones):
+    """The scores stay reachable: a confident logit of 30 is not flattened into p = 1."""
+    model = models.build_classifier(backbones["vgg16"], head="gap", num_classes=2, dropout=0.0)
+    assert models.logits_layer(model) == "logits"
+    kernel, bias = model.get_layer("logits").get_weights()
+    model.get_layer("logits").set_weights([np.zeros_like(kernel), np.full_like(bias, 30.0)])
+    scores = keras.Model(model.input, model.get_layer("logits").output)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(scores(_images(2))), 30.0)
+    probs = keras.ops.convert_to_numpy(model(_images(2)))
+    assert probs.dtype == np.float32 and np.all(probs == 1.0)  # saturated, as float32 does
+
+
+def test_old_head_name_says_its_new_name(backbones):
+    with pytest.raises(ValueError, match="now called 'flatten'"):
+        models.build_classifier(backbones["vgg16"], head="seed")
+
+
 def test_sigmoid_for_two_classes(backbones):
     model = models.build_classifier(backbones["vgg16"], head="gap", num_classes=2)
     assert model.get_layer("predictions").activation.__name__ == "sigmoid"
@@ -141,9 +159,10 @@ def test_sigmoid_for_two_classes(backbones):
     assert probs.shape == (3, 1) and np.all((probs > 0) & (probs < 1))
 
 
-def test_seed_head_is_the_articles(vgg64):
-    model = models.build_classifier(vgg64, head="seed", num_classes=2, dropout=0.0)
-    assert [layer.name for layer in model.layers[-3:]] == ["head_flatten", "head_dense", "predictions"]
+def test_flatten_head_is_the_articles(vgg64):
+    model = models.build_classifier(vgg64, head="flatten", num_classes=2, dropout=0.0)
+    assert [layer.name for layer in model.layers[-4:]] == ["head_flatten", "head_dense", "logits",
+                                                       "predictions"]
     dense = model.get_layer("head_dense")
     assert dense.units == 256 and dense.activation.__name__ == "relu"
     assert model.output.shape == (None, 1)
@@ -155,7 +174,7 @@ def test_seed_head_is_the_articles(vgg64):
 def test_seed_head_needs_a_fixed_input_size():
     base_model = models.load_backbone("vgg16", None, (None, None, 3))
     with pytest.raises(ValueError, match="fixed input size"):
-        models.build_classifier(base_model, head="seed")
+        models.build_classifier(base_model, head="flatten")
     model = models.build_classifier(base_model, head="gap")
     assert model(_images(1, (48, 40, 3))).shape == (1, 1)
 
@@ -173,7 +192,7 @@ def test_l2_adds_a_loss(backbones):
     assert not models.build_classifier(backbones["vgg16"], head="gap").losses
 
 
-@pytest.mark.parametrize("head", ["gap", "seed"])
+@pytest.mark.parametrize("head", ["gap", "flatten"])
 def test_standalone_head_trained_weights_move_to_the_classifier(head, vgg64):
     keras.utils.set_random_seed(3)
     model = models.build_classifier(vgg64, head=head, num_classes=3)
@@ -193,7 +212,7 @@ def test_standalone_head_trained_weights_move_to_the_classifier(head, vgg64):
 def test_copy_head_weights_refuses_a_different_head(vgg64):
     model = models.build_classifier(vgg64, head="gap")
     with pytest.raises(ValueError, match="no layer 'head_dense'"):
-        models.copy_head_weights(models.build_head((2, 2, 512), head="seed"), model)
+        models.copy_head_weights(models.build_head((2, 2, 512), head="flatten"), model)
 
 
 # --------------------------------------------------------------------------- freezing
@@ -205,10 +224,10 @@ def _trainable_names(model: keras.Model) -> list[str]:
 
 def test_freeze_and_unfreeze_change_exactly_the_intended_layers(backbones):
     model = models.build_classifier(backbones["vgg16"], head="gap")
-    assert _trainable_names(model) == ["predictions"]
+    assert _trainable_names(model) == ["logits"]
 
     unfrozen = models.unfreeze_from(model, "block5")
-    assert unfrozen == ["block5_conv1", "block5_conv2", "block5_conv3", "predictions"]
+    assert unfrozen == ["block5_conv1", "block5_conv2", "block5_conv3", "logits"]
     assert _trainable_names(model) == unfrozen
     assert _params(model.trainable_weights) == 7_079_424 + 513
 
@@ -216,7 +235,7 @@ def test_freeze_and_unfreeze_change_exactly_the_intended_layers(backbones):
     assert model.get_layer("block4_conv2").trainable is False
 
     models.freeze(model)
-    assert _trainable_names(model) == ["predictions"]
+    assert _trainable_names(model) == ["logits"]
     models.freeze(model, include_head=True)
     assert model.trainable_weights == []
 
@@ -227,7 +246,7 @@ def test_freeze_and_unfreeze_change_exactly_the_intended_layers(backbones):
 def test_unfreeze_keeps_batchnorm_frozen_unless_asked(backbones):
     model = models.build_classifier(backbones["resnet50"], head="gap")
     unfrozen = models.unfreeze_from(model, "conv5")
-    assert unfrozen and all(n.startswith("conv5_") or n == "predictions" for n in unfrozen)
+    assert unfrozen and all(n.startswith("conv5_") or n == "logits" for n in unfrozen)
     assert not any(n.endswith("_bn") for n in unfrozen)
     assert model.get_layer("conv4_block6_out") is not None
     assert model.get_layer("conv4_block6_3_conv").trainable is False
@@ -340,16 +359,19 @@ def test_imagenet_offline_fails_fast_with_a_clear_message(name, shape, tmp_path,
         assert "_160_no_top.h5" in message
 
 
-def test_weights_registry_matches_prefetch_and_config():
-    assert models.weights_file("vgg16") == config.VGG16_NOTOP_FILE
-    assert models.weights_url("vgg16") == config.VGG16_NOTOP_URL
+def test_weights_registry_names_the_files_keras_downloads():
+    assert models.weights_file("vgg16") == "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert models.weights_url("vgg16") == (
+        "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    assert models.BACKBONES["vgg16"].top_weights_url.endswith("/vgg16_weights_tf_dim_ordering_tf_kernels.h5")
     assert models.weights_file("mobilenetv2", (100, 100, 3)).endswith("_224_no_top.h5")
 
 
 # --------------------------------------------------------------------------- saving
 
 
-@pytest.mark.parametrize("head", ["gap", "seed"])
+@pytest.mark.parametrize("head", ["gap", "flatten"])
 def test_save_and_load_with_safe_mode(head, vgg64, tmp_path):
     model = models.build_classifier(vgg64, head=head, num_classes=3)
     models.unfreeze_from(model, "block5")

@@ -30,11 +30,11 @@ def test_offline_names_each_url_and_folder(capsys):
 
 def test_cached_items_are_not_fetched_again(monkeypatch, capsys):
     calls = []
-    fake = [prefetch.Item("a", "https://x/a.h5", "a.h5", config.keras_cache_dir(),
+    fake = [prefetch.Download("a", "https://x/a.h5", "a.h5", config.keras_cache_dir(),
                           lambda: calls.append("a"))]
     fake[0].folder.mkdir(parents=True, exist_ok=True)
     fake[0].path.write_bytes(b"w")
-    fake.append(prefetch.Item("b", "https://x/b.h5", "b.h5", config.keras_cache_dir(),
+    fake.append(prefetch.Download("b", "https://x/b.h5", "b.h5", config.keras_cache_dir(),
                               lambda: calls.append("b")))
     monkeypatch.setattr(prefetch, "items", lambda: fake)
     assert prefetch.prefetch(online=True) == 0
@@ -47,7 +47,7 @@ def test_a_failed_fetch_is_reported_and_counted(monkeypatch, capsys):
         raise OSError("connection reset")
 
     monkeypatch.setattr(prefetch, "items", lambda: [
-        prefetch.Item("w", "https://x/w.h5", "w.h5", config.keras_cache_dir(), boom)])
+        prefetch.Download("w", "https://x/w.h5", "w.h5", config.keras_cache_dir(), boom)])
     assert prefetch.prefetch(online=True) == 1
     out = capsys.readouterr().out
     assert "FAILED" in out and "connection reset" in out and "https://x/w.h5" in out

@@ -7,7 +7,6 @@ Tiny inputs (32 px VGG16, a handful of images) keep the file fast.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import keras
 import numpy as np
@@ -19,19 +18,10 @@ from nbhelpers import models, training
 SIZE = 32
 
 
-@pytest.fixture(scope="module")
-def mirrored():
-    """One MirroredStrategy over the two logical CPUs (conftest.py), shared by the tests:
-    two instances in one process would number their collective ops alike and clash."""
-    strategy = nbh.env.strategy(prefer="mirrored")
-    assert strategy.num_replicas_in_sync == 2
-    return strategy
-
-
 @pytest.fixture
 def cfg(tmp_path):
     """The offline profile, with artifacts and caches in a fresh folder."""
-    base = nbh.setup("offline", quiet=True)
+    base = nbh.config.make_config("offline")
     return dataclasses.replace(base, cache_dir=tmp_path / "cache",
                                artifacts_dir=tmp_path / "artifacts")
 
@@ -84,18 +74,19 @@ def test_frozen_base_does_not_change_while_the_head_trains(cfg):
     before = weights_by_layer(model)
     x, y = images()
     training.fit(model, (x, y), (x, y), epochs=2, name="frozen", cfg=cfg, checkpoint=False)
-    assert changed_layers(before, model) == ["predictions"]
+    assert changed_layers(before, model) == ["logits"]
 
 
 def test_finetuning_changes_only_the_unfrozen_block_and_the_head(cfg):
     _, model = vgg_classifier()
     x, y = images()
     training.compile_model(model, 1e-2)
-    training.fit(model, (x, y), epochs=1, name="head", cfg=cfg, checkpoint=False, patience=None)
+    training.fit(model, (x, y), None, cfg, epochs=1, name="head", checkpoint=False,
+                 patience=None)
     names = training.prepare_finetuning(model, cfg, learning_rate=1e-3)
-    assert names == ["block5_conv1", "block5_conv2", "block5_conv3", "predictions"]
+    assert names == ["block5_conv1", "block5_conv2", "block5_conv3", "logits"]
     before = weights_by_layer(model)
-    training.fit(model, (x, y), epochs=1, name="ft", cfg=cfg, checkpoint=False, patience=None)
+    training.fit(model, (x, y), None, epochs=1, name="ft", cfg=cfg, checkpoint=False, patience=None)
     assert changed_layers(before, model) == sorted(names)
 
 
@@ -132,14 +123,28 @@ def test_cached_features_equal_fresh_ones(cfg):
     first = training.extract_features(base_model, (x, y), key="train", cfg=cfg, batch_size=4)
     files = list((cfg.cache_dir / "features").glob("*.npz"))
     assert len(files) == 1
-    assert files[0].name.startswith("vgg16-32px-faces-train-offline-")
+    assert files[0].name.startswith("vgg16-32px-train-offline-data")
+    written = files[0].stat().st_mtime_ns
     fresh = np.asarray(base_model.predict(x, verbose=0))
-    cached = training.extract_features(base_model, (x * 0, y), key="train", cfg=cfg)
-    # The second call read the file (its images were zeros, the features are not).
+    cached = training.extract_features(base_model, (x, y), key="train", cfg=cfg)
+    assert files[0].stat().st_mtime_ns == written  # read, not recomputed
     np.testing.assert_allclose(cached.x, fresh, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(first.x, cached.x)
     np.testing.assert_array_equal(cached.y, y)
     assert cached.x.shape == (10, 1, 1, 512)
+
+
+def test_changed_images_never_read_stale_features(cfg):
+    base_model, _ = vgg_classifier()
+    x, y = images(6)
+    first = training.extract_features(base_model, (x, y), key="train", cfg=cfg)
+    x2 = x.copy()
+    x2[0] = 255.0 - x2[0]  # one image changed
+    second = training.extract_features(base_model, (x2, y), key="train", cfg=cfg)
+    assert len(list((cfg.cache_dir / "features").glob("*.npz"))) == 2
+    assert not np.allclose(first.x[0], second.x[0])
+    np.testing.assert_allclose(second.x[0], np.asarray(base_model(x2[:1]))[0], rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_feature_cache_is_keyed_by_split_and_weights(cfg):
@@ -235,9 +240,9 @@ def test_a_finished_run_starts_afresh(cfg):
     x, y = tiny_data()
     model = tiny_model()
     training.compile_model(model, 1e-2)
-    training.fit(model, (x, y), epochs=2, name="again", cfg=cfg, patience=None, checkpoint=False)
+    training.fit(model, (x, y), None, epochs=2, name="again", cfg=cfg, patience=None, checkpoint=False)
     runs = EpochsRun()
-    history = training.fit(model, (x, y), epochs=2, name="again", cfg=cfg, patience=None,
+    history = training.fit(model, (x, y), None, epochs=2, name="again", cfg=cfg, patience=None,
                            checkpoint=False, callbacks=[runs])
     assert runs.epochs == [0, 1] and history["epoch"] == [0, 1]
 
@@ -252,30 +257,8 @@ def test_callbacks_early_stopping_restores_best_and_checkpoint_is_keras(cfg):
     model = tiny_model()
     training.compile_model(model, 1e-2)
     training.fit(model, (x, y), (x, y), epochs=2, name="cb", cfg=cfg)
-    reloaded = training.load_saved_model(cfg.artifacts_dir / "runs" / "cb" / "best.keras")
+    reloaded = nbh.course.load_saved_model(cfg.artifacts_dir / "runs" / "cb" / "best.keras")
     assert reloaded.output_shape == (None, 1)
-
-
-# --------------------------------------------------------------------------- saving
-
-
-def test_saved_and_reloaded_model_gives_identical_predictions(cfg):
-    _, model = vgg_classifier()
-    training.compile_model(model, 1e-3)
-    x, _ = images(4)
-    path = training.save_artifact(model, "head", {"epochs": 0, "history": {}}, cfg)
-    assert path.suffix == ".keras"
-    reloaded = training.load_saved_model(path)
-    np.testing.assert_array_equal(model.predict(x, verbose=0), reloaded.predict(x, verbose=0))
-    assert reloaded.get_layer("preprocess") is not None
-    record = training.load_record("head", cfg)
-    assert record["profile"] == "offline" and record["dataset"] == "faces"
-    assert record["versions"]["keras"] == keras.__version__
-
-
-def test_load_record_names_the_missing_stage(cfg):
-    with pytest.raises(FileNotFoundError, match="get_model"):
-        training.load_record("finetuned", cfg)
 
 
 # --------------------------------------------------------------------------- strategy
@@ -291,78 +274,6 @@ def test_fit_runs_under_a_mirrored_strategy_over_two_cpus(cfg, mirrored):
     history = training.fit(model, (x, y), (x, y), epochs=1, name="mirrored", cfg=cfg)
     assert len(history["loss"]) == 1
     assert changed_layers(before, model) == ["hidden", "predictions"]
-
-
-# --------------------------------------------------------------------------- get_model
-
-
-@pytest.fixture
-def small_cfg(cfg):
-    """The offline recipe at 32 px on 12 faces per class, one epoch per stage."""
-    profile = dataclasses.replace(cfg.profile, image_size=SIZE, max_images_per_class=12,
-                                  head_epochs=2, finetune_epochs=1, batch_size=8)
-    return dataclasses.replace(cfg, profile=profile)
-
-
-def test_get_model_trains_saves_then_loads_under_a_mirrored_strategy(small_cfg, capsys, mirrored):
-    strategy = mirrored
-    model = training.get_model("finetuned", small_cfg, strategy=strategy)
-    out = capsys.readouterr().out
-    assert "Trained 'head'" in out and "Trained 'finetuned'" in out
-    head, fine = (training.load_record(s, small_cfg) for s in ("head", "finetuned"))
-    assert head["stages"] == ["head"] and fine["stages"] == ["head", "finetuned"]
-    assert fine["initial_epoch"] == head["epochs"] == 2 and fine["epochs"] == 1
-    assert set(fine["history"]) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
-    assert fine["trainable_params"] > head["trainable_params"] == 513
-    assert {"wall_time_s", "versions", "metrics", "profile", "dataset"} <= set(fine)
-    assert (fine["strategy"], fine["replicas"]) == ("MirroredStrategy", 2)
-    json.dumps(fine)
-
-    again = training.get_model("finetuned", small_cfg, strategy=strategy)
-    assert "Loaded 'finetuned'" in capsys.readouterr().out
-    x = np.random.default_rng(0).uniform(0, 255, (3, SIZE, SIZE, 3)).astype("float32")
-    np.testing.assert_array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
-
-
-
-def test_get_model_retrains_when_the_settings_changed(cfg, monkeypatch, capsys):
-    _, model = vgg_classifier()
-    training.save_stage(model, "finetuned", {"loss": [0.5]}, cfg, wall_time_s=1.0,
-                        metrics={"val_accuracy": 0.5})
-    trained = []
-    monkeypatch.setattr(training, "train_stage",
-                        lambda stage, cfg, **kw: trained.append(stage) or (model, {}))
-    assert training.get_model("finetuned", cfg) is not model  # same settings: loaded
-    assert trained == [] and "Loaded 'finetuned'" in capsys.readouterr().out
-
-    changed = dataclasses.replace(cfg, profile=dataclasses.replace(cfg.profile, finetune_epochs=9))
-    assert training.get_model("finetuned", changed) is model
-    assert trained == ["finetuned"] and "other settings: retraining" in capsys.readouterr().out
-    training.get_model("finetuned", cfg, retrain=True)
-    assert trained == ["finetuned", "finetuned"]
-
-
-def test_get_model_retrains_when_the_saved_model_cannot_be_loaded(cfg, monkeypatch, capsys):
-    """A model saved by a newer Keras (e.g. another environment sharing data/) is retrained."""
-    _, model = vgg_classifier()
-    training.save_stage(model, "finetuned", {"loss": [0.5]}, cfg, wall_time_s=1.0,
-                        metrics={"val_accuracy": 0.5})
-    trained = []
-    monkeypatch.setattr(training, "train_stage",
-                        lambda stage, cfg, **kw: trained.append(stage) or (model, {}))
-
-    def unreadable(path):
-        raise TypeError("GlorotUniform.__init__() got an unexpected keyword argument")
-
-    monkeypatch.setattr(training, "load_saved_model", unreadable)
-    assert training.get_model("finetuned", cfg) is model
-    assert trained == ["finetuned"]
-    assert "could not be loaded by Keras" in capsys.readouterr().out
-
-
-def test_get_model_rejects_unknown_stages(cfg):
-    with pytest.raises(ValueError, match="stage"):
-        training.get_model("best", cfg)
 
 
 # --------------------------------------------------------------------------- figure

@@ -1,0 +1,235 @@
+"""A demo web app for your model: upload a photo, see the classes, probabilities and Grad-CAM.
+
+Taught in ``11_using_your_model``.  Built with Gradio (Colab ships it; the lock pins the
+same version) from an exported model (``nbhelpers.deploy.export_all``)::
+
+    python -m nbhelpers.app --model data/artifacts/offline/export          # the export folder
+    python -m nbhelpers.app --model path/to/model.keras --classes cat,dog  # any .keras file
+    python -m nbhelpers.app --model path/to/model_int8.tflite              # a TFLite form
+
+A ``.keras`` model gives the probabilities and the Grad-CAM.  A ``.tflite`` file (or a
+SavedModel folder) gives the probabilities; the Grad-CAM then comes from the ``.keras``
+file of the same export folder when there is one.  Class names come from the export's
+``manifest.json`` or ``--classes``.  Anything that is not an image gets a message in the
+page, not a stack trace.
+
+From a notebook: ``demo, url = nbh.app.launch(nbh.app.build_app(classifier))`` returns at
+once (the server runs in a thread; ``demo.close()`` stops it); on Colab it makes a public
+``*.gradio.live`` link (``share=True``), elsewhere a local URL.  Gradio is imported only
+when an app is built, so ``import nbhelpers`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Classifier", "Answer", "answer_text", "build_app", "launch", "main"]
+
+_INTRO = "Upload a photo (JPEG, PNG, BMP or GIF): the model says what it sees and why."
+
+
+def answer_text(prediction: Any) -> str:
+    """The sentence the app shows for a prediction (the browser test reads it).
+
+    Example:
+        >>> from nbhelpers.deploy import Prediction
+        >>> answer_text(Prediction(None, np.zeros((1, 1, 3)), np.array([0.25, 0.75]), ["cat", "dog"]))
+        'Predicted: **dog** with probability 75.0%'
+    """
+    return f"Predicted: **{prediction.label}** with probability {prediction.confidence:.1%}"
+
+
+@dataclass
+class Answer:
+    """What the page shows for one upload: a message, class probabilities and the overlay.
+
+    ``ok`` is False for a file that could not be classified; then only ``message``
+    (what was wrong and what to upload instead) is set.
+    """
+
+    ok: bool
+    message: str
+    probabilities: dict[str, float] | None = None
+    overlay: np.ndarray | None = None
+    prediction: Any = None
+
+
+@dataclass
+class Classifier:
+    """The model behind the app: any export form, the class names, a Keras model for Grad-CAM.
+
+    Build it with :meth:`from_path` (a ``.keras``/``.tflite`` file, a SavedModel or an
+    export folder) or directly from a Keras model in memory.
+    """
+
+    model: Any
+    class_names: list[str]
+    gradcam_model: Any = None
+    label: str = ""
+    source: str = "a Keras model in memory"
+
+    @classmethod
+    def from_path(cls, path: str | Path, class_names: Sequence[str] | None = None) -> Classifier:
+        """Load the model a path names; class names from ``class_names`` or ``manifest.json``.
+
+        Example:
+            >>> Classifier.from_path("/no/such/model.keras")
+            Traceback (most recent call last):
+            ...
+            FileNotFoundError: No model at /no/such/model.keras: ...
+        """
+        from . import deploy
+
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(
+                f"No model at {path}: pass an export folder (nbh.deploy.export_all), a .keras "
+                f"file, a .tflite file or a SavedModel folder.")
+        is_saved_model = path.is_dir() and (path / "saved_model.pb").is_file()
+        folder = path.parent if path.is_file() or is_saved_model else path
+        manifest_path = folder / deploy.MANIFEST
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        files = {k: folder / v for k, v in manifest.get("files", {}).items()}
+        if is_saved_model:
+            form = "saved_model"
+        elif path.is_dir():
+            if "keras" not in files:
+                raise FileNotFoundError(f"{path} holds no {deploy.MANIFEST} with a Keras model, "
+                                        f"nor a saved_model.pb: pass a model file.")
+            path, form = files["keras"], "keras"
+        elif path.suffix == ".keras":
+            form = "keras"
+        elif path.suffix == ".tflite":
+            form = "tflite_float32"  # any TFLite form loads the same way
+        else:
+            raise ValueError(f"{path.name}: not a model file (.keras or .tflite) or folder.")
+        model = deploy.load_form(form, path)
+        gradcam_model = model if form == "keras" else (
+            deploy.load_form("keras", files["keras"]) if "keras" in files and files["keras"].is_file()
+            else None)
+        names = list(class_names) if class_names else manifest.get("class_names")
+        if not names:
+            raise ValueError(f"No class names for {path.name}: pass --classes a,b,... (in training "
+                             f"order) or use an export folder with a {deploy.MANIFEST}.")
+        source = path.name + ("" if gradcam_model is None or form == "keras"
+                              else f" (Grad-CAM from {files['keras'].name})")
+        return cls(model, [str(n) for n in names], gradcam_model, manifest.get("label", ""), source)
+
+    def answer(self, file_path: str | Path | None) -> Answer:
+        """Classify an uploaded file; never raises: a bad file gives ``ok=False`` and a message.
+
+        Example:
+            >>> from nbhelpers import deploy
+            >>> c = Classifier(deploy.tiny_classifier(16), ["a", "b"])
+            >>> c.answer(None).message
+            'Upload a photo first.'
+        """
+        from . import deploy, plots_deploy
+
+        if not file_path:
+            return Answer(False, "Upload a photo first.")
+        name = Path(file_path).name
+        try:
+            pred = deploy.classify_file(self.model, file_path, self.class_names,
+                                        gradcam=self.gradcam_model is not None,
+                                        gradcam_model=self.gradcam_model)
+        except deploy.NotAnImageError as exc:
+            return Answer(False, f"**Not an image.** {exc}")
+        except Exception as exc:  # the page says what happened; the console gets the traceback
+            traceback.print_exc()
+            return Answer(False, f"**Could not classify {name}**: {type(exc).__name__}: {exc}")
+        overlay = None
+        if pred.explanation is not None:
+            overlay = plots_deploy.overlay_array(pred.image, pred.explanation)
+        lines = [answer_text(pred)]
+        if self.label:
+            lines.append(f"*{self.label}*")
+        return Answer(True, "\n\n".join(lines), pred.as_dict(), overlay, pred)
+
+
+def build_app(classifier: Classifier, title: str = "What does the model see?") -> Any:
+    """The Gradio ``Blocks`` page: a file upload, the answer, the classes and the Grad-CAM.
+
+    Element ids for tests and styling: ``photo`` (upload), ``classify`` (button),
+    ``answer`` (the sentence), ``classes`` (probabilities), ``gradcam`` (overlay).
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    def respond(file_path: str | None) -> tuple[str, Any, Any]:
+        a = classifier.answer(file_path)
+        return a.message, a.probabilities, a.overlay
+
+    with gr.Blocks(title=title) as demo:
+        gr.Markdown(f"# {title}\n{_INTRO}\n\nModel: `{classifier.source}`, classes: "
+                    f"{', '.join(classifier.class_names)}."
+                    + (f"\n\n**{classifier.label}**" if classifier.label else ""))
+        with gr.Row():
+            with gr.Column():
+                photo = gr.File(label="Photo", type="filepath", elem_id="photo")
+                button = gr.Button("Classify", variant="primary", elem_id="classify")
+            with gr.Column():
+                answer = gr.Markdown("Upload a photo to classify it.", elem_id="answer")
+                classes = gr.Label(num_top_classes=min(5, len(classifier.class_names)),
+                                   label="Class probabilities", elem_id="classes")
+                overlay = gr.Image(label="Grad-CAM: where the evidence for the answer is",
+                                   type="numpy", interactive=False, elem_id="gradcam")
+        photo.upload(respond, photo, [answer, classes, overlay])
+        button.click(respond, photo, [answer, classes, overlay])
+    return demo
+
+
+def launch(demo: Any, *, share: bool | None = None, host: str = "127.0.0.1",
+           port: int | None = None, block: bool = False, quiet: bool = True) -> tuple[Any, str]:
+    """Start the app; return ``(demo, url)``.  ``share`` defaults to "on Colab".
+
+    ``block=False`` (for notebooks) returns at once, the server running in a thread
+    until ``demo.close()``; the command line blocks until Ctrl-C.  On Colab a local URL
+    is not reachable from your browser, so ``share=True`` asks Gradio for a public
+    ``https://*.gradio.live`` link (valid for a week; anyone with it can use the app).
+    """
+    from . import env
+
+    if share is None:
+        share = env.in_colab()
+    demo.launch(share=share, server_name=host, server_port=port, prevent_thread_lock=not block,
+                quiet=quiet, inline=False)
+    url = (demo.share_url if share and demo.share_url else demo.local_url) or ""
+    return demo, url
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m nbhelpers.app --model PATH [--classes a,b] [--port N] [--share]``."""
+    ap = argparse.ArgumentParser(prog="python -m nbhelpers.app", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True,
+                    help="an export folder, a .keras file, a .tflite file or a SavedModel folder")
+    ap.add_argument("--classes", help="class names in training order, comma-separated "
+                                      "(default: the export's manifest.json)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: the network)")
+    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--share", action="store_true", help="a public gradio.live link")
+    args = ap.parse_args(argv)
+    try:
+        classifier = Classifier.from_path(
+            args.model, [c.strip() for c in args.classes.split(",")] if args.classes else None)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    demo = build_app(classifier)
+    print(f"Serving {classifier.source} on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    launch(demo, share=args.share, host=args.host, port=args.port, block=True, quiet=False)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - the command line
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The shared kit of ``nbhelpers.plots``: the course style and the small helpers every figure uses.
+
+Only ``set_style`` is public (re-exported as ``nbh.plots.set_style``); the rest
+are building blocks for the subject modules:
+
+* ``_as_display``: an image scaled to what ``imshow`` expects;
+* ``_grid``: a figure of square, axis-free panels (image grids);
+* ``_colorbar``: a labelled colour bar for one panel or a group of panels;
+* ``_finish``: the common ending, an optional figure title and a tidy layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+__all__ = ["set_style"]
+
+
+def set_style() -> None:
+    """The course's plotting defaults: readable fonts, no top/right spines.
+
+    ``nbh.setup()`` calls it; notebooks that draw before ``setup`` call it
+    themselves.  Taught in notebooks 01 and 02.
+
+    Example:
+        >>> set_style(); plt.rcParams["axes.spines.top"]
+        False
+    """
+    plt.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "figure.figsize": (7, 4),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "image.cmap": "viridis",
+        }
+    )
+
+
+def _as_display(img: np.ndarray) -> np.ndarray:
+    """Scale an image to what imshow expects: uint8, or floats in [0, 1].
+
+    Example:
+        >>> _as_display(np.array([[-1.0, 1.0]])).tolist()
+        [[0.0, 1.0]]
+    """
+    a = np.asarray(img)
+    if a.dtype == np.uint8:
+        return a
+    a = a.astype("float32")
+    if a.max(initial=0) > 1.0 or a.min(initial=0) < 0.0:
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    return a
+
+
+def _as_unit_float(img: np.ndarray) -> np.ndarray:
+    """An image as float64 in [0, 1] (what ``skimage.segmentation.mark_boundaries`` wants)."""
+    a = _as_display(img).astype("float64")
+    return a / 255.0 if a.max(initial=0) > 1 else a
+
+
+def _grid(n: int, ncols: int, size: float, extra_height: float = 0.3) -> tuple[plt.Figure, list]:
+    """A figure of ``n`` axis-free square panels, ``ncols`` wide; unused panels hidden.
+
+    Example:
+        >>> fig, axes = _grid(5, 3, 1.0)
+        >>> len(axes), sum(ax.get_visible() for ax in fig.axes)
+        (5, 5)
+    """
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + extra_height),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        ax.set_visible(i < n)
+    return fig, list(axes.flat[:n])
+
+
+def _colorbar(mappable, ax: plt.Axes | Sequence[plt.Axes], label: str, **kwargs):
+    """A colour bar that says what its colours measure, beside ``ax`` (one panel or several).
+
+    Example:
+        >>> fig, ax = plt.subplots(); im = ax.imshow(np.eye(2))
+        >>> _colorbar(im, ax, "value").ax.get_ylabel()
+        'value'
+    """
+    kwargs.setdefault("fraction", 0.046)
+    kwargs.setdefault("pad", 0.03)
+    fig = (ax if isinstance(ax, plt.Axes) else np.ravel(ax)[0]).figure
+    bar = fig.colorbar(mappable, ax=ax, **kwargs)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return bar
+
+
+def _finish(fig: plt.Figure, title: str | None = None, **suptitle_kwargs) -> plt.Figure:
+    """The common ending: the figure's title (if any), then a tidy layout; returns ``fig``.
+
+    Figures made with ``layout="constrained"`` (those with colour bars spanning
+    several panels) keep their layout engine; the others get ``tight_layout``.
+
+    Example:
+        >>> fig = _finish(plt.figure(), "t")
+        >>> fig.get_suptitle()
+        't'
+    """
+    if title:
+        fig.suptitle(title, **suptitle_kwargs)
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        fig.tight_layout()
+    return fig
+
+
+def _is_colorbar(ax: plt.Axes) -> bool:
+    """True for the axes of a colour bar (so tests and helpers can skip them)."""
+    return ax.get_label() == "<colorbar>"

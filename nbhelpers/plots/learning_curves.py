@@ -1,0 +1,145 @@
+"""Learning curves: a metric per epoch (training and validation), and a score per data size.
+
+Taught in notebooks 04 and 05 (``training_curves``: head, then fine-tuning)
+and 09 (``learning_curves_grid``, ``data_size_curve``: over-fitting).  Named
+``learning_curves`` rather than ``training`` so that ``nbh.plots.learning_curves``
+(figures of histories) is never mistaken for ``nbh.training`` (fitting models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ._kit import _finish
+
+__all__ = ["training_curves", "learning_curves_grid", "data_size_curve"]
+
+
+def training_curves(
+    histories: dict[str, dict[str, list[float]]],
+    metrics: Sequence[str] = ("accuracy", "loss"),
+    starts: dict[str, int] | None = None,
+    boundaries: dict[str, int] | None = None,
+    title: str | None = None,
+    size: tuple[float, float] = (4.2, 3.0),
+) -> plt.Figure:
+    """Learning curves: one panel per metric, training solid and validation dashed, per run.
+
+    ``histories`` maps a run's name to a Keras history dict (``"loss"``,
+    ``"val_loss"``, ``"accuracy"``, ...).  ``starts`` gives a run's first
+    epoch (0 if absent), so a fine-tuning run continues where the head's run
+    ended; ``boundaries`` draws a labelled vertical line at an epoch (e.g.
+    ``{"fine-tuning starts": 8}``).  Validation loss rising while training
+    loss falls is over-fitting.  Taught in notebooks 04 and 05.
+
+    Example:
+        >>> h = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.9], "accuracy": [0.5, 0.7],
+        ...      "val_accuracy": [0.5, 0.6]}
+        >>> fig = training_curves({"head": h, "fine-tuned": h}, starts={"fine-tuned": 2},
+        ...                       boundaries={"fine-tuning": 2})
+        >>> [ax.get_title() for ax in fig.axes], len(fig.axes[0].lines)
+        (['accuracy', 'loss'], 5)
+        >>> [float(v) for v in fig.axes[0].lines[2].get_xdata()]
+        [3.0, 4.0]
+    """
+    if not histories:
+        raise ValueError("training_curves got no histories; pass {run name: history.history}")
+    starts = starts or {}
+    metrics = list(metrics)
+    fig, axes = plt.subplots(1, len(metrics), squeeze=False,
+                             figsize=(size[0] * len(metrics), size[1] + 0.4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0", "C1", "C2"])
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (name, h) in enumerate(histories.items()):
+            color = colors[i % len(colors)]
+            start = int(starts.get(name, 0))
+            for key, part, style in ((metric, "training", "-"), (f"val_{metric}", "validation", "--")):
+                values = h.get(key)
+                if values:
+                    epochs = np.arange(start + 1, start + len(values) + 1)
+                    ax.plot(epochs, values, style, color=color, marker=".",
+                            label=f"{name}: {part}")
+        for label, epoch in (boundaries or {}).items():
+            ax.axvline(epoch + 0.5, color="grey", lw=1, ls=":")
+            ax.annotate(label, (epoch + 0.5, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -12), textcoords="offset points", fontsize=8, color="grey")
+        ax.set_title(metric)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+    axes[0, 0].legend(fontsize=8)
+    return _finish(fig, title)
+
+
+def learning_curves_grid(
+    histories: dict[str, dict[str, list[float]]],
+    metric: str = "loss",
+    ncols: int = 3,
+    suptitle: str | None = None,
+    size: tuple[float, float] = (3.2, 2.4),
+) -> plt.Figure:
+    """One small panel per run: ``metric`` on training and validation data per epoch.
+
+    ``histories`` maps a run's name to a Keras history dict (``"loss"``,
+    ``"val_loss"``, ...).  All panels share the y axis (labelled on the left
+    column), so runs can be compared at a glance: a widening gap between the
+    two curves is over-fitting.  Taught in notebook 09.
+
+    Example:
+        >>> h = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.9]}
+        >>> fig = learning_curves_grid({"a": h, "b": h}, ncols=2)
+        >>> [ax.get_title() for ax in fig.axes], len(fig.axes[0].lines)
+        (['a', 'b'], 2)
+    """
+    names = list(histories)
+    if not names:
+        raise ValueError("learning_curves_grid got no histories; pass {run name: history.history}")
+    ncols = max(1, min(ncols, len(names)))
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, sharey=True, squeeze=False,
+                             figsize=(size[0] * ncols, size[1] * nrows + 0.4))
+    for ax, name in zip(axes.flat, names, strict=False):
+        h = histories[name]
+        for key, label, style in ((metric, "training", "-"), (f"val_{metric}", "validation", "--")):
+            if key in h:
+                ax.plot(np.arange(1, len(h[key]) + 1), h[key], style, marker=".", label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(metric)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    return _finish(fig, suptitle)
+
+
+def data_size_curve(
+    n_train: list[int],
+    scores: list[float],
+    ylabel: str = "validation accuracy",
+    title: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """A score against the number of training images (a learning curve over data size).
+
+    Taught in notebook 09: more data, not less, is what reduces over-fitting.
+
+    Example:
+        >>> fig = data_size_curve([10, 20, 40], [0.6, 0.7, 0.8])
+        >>> fig.axes[0].get_xlabel()
+        'training images'
+    """
+    if len(n_train) != len(scores):
+        raise ValueError(f"data_size_curve got {len(n_train)} sizes but {len(scores)} scores; "
+                         "pass one score per training-set size")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+    else:
+        fig = ax.figure
+    ax.plot(n_train, scores, marker="o")
+    ax.set_xlabel("training images")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or f"{ylabel} against training-set size")
+    return _finish(fig)
