@@ -4,7 +4,8 @@
 #   make lab    JupyterLab on notebooks/
 #   make bench  run benchmarks/ and rewrite benchmarks/RESULTS.md
 #   make rehearse  every notebook on the real path (PROFILE=cpu|full) on stand-in files
-# More: make prefetch | make student | make nav | make test-colab | make test-folder | make rehearse-ci | make clean
+# More: make prefetch | make student | make nav | make test-colab | make test-folder |
+#       make rehearse-ci | make release | make binder-check | make colab-requirements | make clean
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -22,11 +23,22 @@ NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sani
                 --nbval-cell-timeout=600 -p no:cacheprovider
 
 .PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv \
-        test-folder rehearse rehearse-ci clean
+        test-folder rehearse rehearse-ci release binder-check colab-requirements clean
+
+# The lock is made for Python 3.11: refuse an older interpreter before building anything.
+# $(call need_python,INTERPRETER,WHAT)
+define need_python
+@$(1) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+  echo "make $(2) needs Python 3.11 or newer, but '$(1)' is $$(command -v $(1) >/dev/null && $(1) --version 2>&1 || echo 'not found')."; \
+  echo "Install Python 3.11 (python.org, your package manager, or 'pyenv install 3.11'),"; \
+  echo "then run: make $(2) PYTHON=python3.11   (or delete $(VENV) if it was made with an older one)"; \
+  exit 1; }
+endef
 
 venv: $(STAMP)
 
 $(STAMP): requirements-lock.txt pyproject.toml
+	$(call need_python,$(if $(wildcard $(PY)),$(PY),$(PYTHON)),venv)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-lock.txt
@@ -113,6 +125,31 @@ rehearse: venv
 
 rehearse-ci: venv
 	$(PY) scripts/rehearse.py --ci $(if $(OVERRIDES),--overrides "$(OVERRIDES)")
+
+# Version = tag = what the notebooks install; sdist + wheel in build/dist; the unit tests
+# on the installed wheel in a clean venv (docs/publishing.md).
+release: venv
+	$(PY) scripts/release.py
+
+# As close to mybinder.org as a laptop gets: a clean Python 3.11 venv from
+# binder/requirements.txt, then binder/postBuild, then the offline profile's setup.
+BINDER_VENV := build/binder-venv
+binder-check:
+	$(call need_python,$(PYTHON),binder-check)
+	rm -rf $(BINDER_VENV) && $(PYTHON) -m venv $(BINDER_VENV)
+	$(BINDER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	    -r binder/requirements.txt
+	KERNEL_PYTHON_PREFIX=$(CURDIR)/$(BINDER_VENV) binder/postBuild
+	$(BINDER_VENV)/bin/python -m pip check
+	cd build && NBH_PROFILE=offline NBH_DATA_DIR=$(CURDIR)/build/binder-data \
+	    $(CURDIR)/$(BINDER_VENV)/bin/python -c "import nbhelpers as nbh, lime, shap, ipykernel; \
+	    cfg = nbh.setup(); print('binder environment ok:', nbh.__file__)"
+
+# Rewrite requirements-colab.txt from Colab's newest published `pip freeze`
+# (github.com/googlecolab/backend-info); needs Python 3.13 and the network.
+colab-requirements:
+	@test -n "$(COLAB_PYTHON)" || { echo "needs Python 3.13 (set COLAB_PYTHON=...)"; exit 1; }
+	$(COLAB_PYTHON) scripts/colab_requirements.py --python $(COLAB_PYTHON)
 
 clean:
 	rm -rf build .pytest_cache

@@ -48,9 +48,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ._release import VERSION as __version__
 from .config import Config, current
 
-__version__ = "0.1.0"
 
 _SUBMODULES = (
     "config",

@@ -11,9 +11,14 @@ import importlib.metadata as md
 import os
 import platform
 import sys
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["in_colab", "versions", "devices", "gpus", "gpu_compute_capability", "report", "strategy", "require_tensorflow"]
+__all__ = ["in_colab", "versions", "devices", "gpus", "gpu_compute_capability", "report",
+           "strategy", "require_tensorflow", "use_drive"]
+
+#: The extra that installs what Colab has preinstalled (TensorFlow, OpenCV) elsewhere.
+LOCAL_EXTRA = "local"
 
 #: Packages whose versions the course reports (distribution name -> import name).
 PACKAGES = {
@@ -71,10 +76,11 @@ def require_tensorflow() -> Any:
     """
     try:
         return importlib.import_module("tensorflow")
-    except ImportError as exc:  # pragma: no cover - depends on the machine
+    except ImportError as exc:
         raise ImportError(
-            "TensorFlow is not installed. Locally: `make test` or `make run` create .venv "
-            "with it; by hand: `pip install 'nbhelpers[tf]'`. On Colab it is preinstalled."
+            "TensorFlow is not installed. Locally: `make run` or `make lab` create .venv "
+            f"with it; by hand: `pip install 'nbhelpers[{LOCAL_EXTRA}]'` (TensorFlow and "
+            "OpenCV). On Colab it is preinstalled."
         ) from exc
 
 
@@ -174,3 +180,47 @@ def strategy() -> Any:
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def use_drive(folder: str = "nbhelpers_data", mount_point: str = "/content/drive") -> Path:
+    """On Colab: keep downloads, caches, artifacts and backups on Google Drive.
+
+    Colab recycles its VM after a disconnect or a few idle hours, and with it
+    ``~/nbhelpers_data``.  This mounts your Drive (Colab asks you to allow it, once
+    per VM), creates ``MyDrive/<folder>`` and points ``NBH_DATA_DIR`` there, so a
+    trained model, cached features and training backups survive and a resumed run
+    continues.  Run ``cfg = nbh.setup()`` again afterwards: setup reads the folder.
+    Call it in every new VM (the mount and the variable do not outlive it).
+
+    Elsewhere nothing is mounted and nothing changes: it says so and returns the
+    data folder in use.  Nothing happens unless you call it.
+
+    Example:
+        >>> from nbhelpers.config import data_dir
+        >>> path = use_drive()  # doctest: +ELLIPSIS
+        Not on Google Colab: Drive not mounted; data stays in ...
+        >>> path == data_dir()
+        True
+    """
+    rel = PurePosixPath(folder)
+    if not folder or rel.is_absolute() or ".." in rel.parts:
+        raise ValueError(f"folder must be a relative path inside MyDrive, like "
+                         f"'nbhelpers_data' or 'courses/vgg16', not {folder!r}")
+    from . import config
+
+    if not in_colab():
+        here = config.data_dir()
+        print(f"Not on Google Colab: Drive not mounted; data stays in {here} "
+              "(set NBH_DATA_DIR to keep it elsewhere).")
+        return here
+    root = Path(mount_point)
+    if not (root / "MyDrive").is_dir():
+        from google.colab import drive  # only on Colab
+
+        drive.mount(str(root))
+    target = root / "MyDrive" / rel
+    target.mkdir(parents=True, exist_ok=True)
+    os.environ["NBH_DATA_DIR"] = str(target)
+    print(f"NBH_DATA_DIR={target}: downloads, artifacts and backups now survive a new VM. "
+          "Run `cfg = nbh.setup()` again so the course uses it.")
+    return target

@@ -17,7 +17,7 @@ import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -50,6 +50,7 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     nb = nbformat.read(path, as_version=4)
     nb.cells = list(prepend or []) + nb.cells
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            config=nbtools.kernel_config(),
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     error = None
@@ -88,7 +89,7 @@ def index_page(results: list[dict]) -> str:
         warn = ("<p style='background:#fee;padding:.6em;border:1px solid #c00'><b>Offline profile:</b> "
                 "untrained (random) weights and tiny bundled images. Every number in these pages "
                 "is a smoke test that the code runs, not a result.</p>")
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     total = sum(r["seconds"] for r in results)
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Fine-tuning a pretrained image model: executed notebooks</title>
@@ -118,7 +119,7 @@ def record_timings(results: list[dict], extra: dict | None = None) -> None:
     real size); ``units`` per notebook comes from each result.
     """
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
     for r in results:
         if r["ok"] and r["profile"] != "unknown":
             entry = {"seconds": r["seconds"], "date": when, "cpus": os.cpu_count(), **(extra or {})}

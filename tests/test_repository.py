@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,28 +25,72 @@ def lock_pins() -> list[str]:
             if ln.strip() and not ln.startswith("#")]
 
 
-def env_pins() -> tuple[str, list[str]]:
+def env_pins() -> tuple[str, list[str], list[str]]:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    return python, [p for p in pip if p != "-e ."]
+    return python, [p for p in pip if p != "-e ."], pip
 
 
-def test_lock_and_environment_agree():
-    python, pins = env_pins()
-    lock = lock_pins()
-    assert sorted(pins) == sorted(lock), (
-        "environment.yml and requirements-lock.txt disagree; run `python scripts/lock.py --env-only`"
-    )
-    assert python == f"python={nbtools_python()}"
-    assert "-e ." in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"][-1]["pip"]
+def binder_pins() -> list[str]:
+    return [ln.strip() for ln in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")]
 
 
-def nbtools_python() -> str:
+def lock_module():
     sys.path.insert(0, str(ROOT / "scripts"))
     import lock
 
-    return lock.PYTHON
+    return lock
+
+
+def test_learner_environments_are_the_locks_pins():
+    """environment.yml and binder/ pin exactly what the lock pins, for what they install."""
+    lock = lock_module()
+    python, conda, raw = env_pins()
+    pins, binder = lock_pins(), binder_pins()
+    assert python == f"python={lock.PYTHON}"
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == f"python-{lock.PYTHON}"
+    assert raw[-1] == "-e ."  # conda, on your own machine: the checkout, editable
+    for name, chosen in (("environment.yml", conda), ("binder/requirements.txt", binder)):
+        stray = [p for p in chosen if p not in pins]
+        assert not stray, f"{name} pins what the lock does not: {stray} (run scripts/lock.py)"
+        assert chosen == [p for p in pins if p in chosen], f"{name}: not in the lock's order"
+    assert set(binder) <= set(conda), "binder/ needs something the conda environment lacks"
+    names = {lock.pin_name(p) for p in binder}
+    for req in lock.roots("binder"):
+        name = lock.norm(re.split(r"[<>=!~ \[]", req)[0])
+        assert lock.ALIASES.get(name, name) in names, f"binder/requirements.txt lacks {name}"
+    conda_names = {lock.pin_name(p) for p in conda}
+    assert {"jupyterlab", "nbclient", "ipykernel"} <= conda_names
+    assert not {"pytest", "ruff", "playwright", "hypothesis", "build"} & conda_names, (
+        "the learners' environments carry no test or release tools")
+
+
+def _lock_is_installed() -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pinned = dict(p.split("==", 1) for p in lock_pins() if ";" not in p)
+    try:
+        return all(version(n) == pinned[n] for n in ("keras", "numpy", "jupyterlab"))
+    except (PackageNotFoundError, KeyError):
+        return False
+
+
+@pytest.mark.skipif(not _lock_is_installed(), reason="needs the lock's venv (make venv)")
+def test_learner_environments_are_complete():
+    """Everything the roots need, as installed from the lock, is pinned (and nothing else)."""
+    lock = lock_module()
+    _, conda, _ = env_pins()
+    assert lock.learner_pins("conda") == conda, "run `python scripts/lock.py --env-only`"
+    assert lock.learner_pins("binder") == binder_pins(), "run `python scripts/lock.py --env-only`"
+
+
+def test_binder_post_build_installs_the_checkout_without_touching_the_pins():
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert post.startswith("#!/bin/bash") and "set -euo pipefail" in post
+    assert "--no-deps -e ." in post and "KERNEL_PYTHON_PREFIX" in post
+    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
 
 
 def test_lock_pins_every_runtime_dependency_exactly():
@@ -61,6 +107,7 @@ def test_lock_pins_every_runtime_dependency_exactly():
 def test_colab_stack_satisfies_the_ranges():
     """Installing nbhelpers on Colab must not upgrade anything Colab ships."""
     import tomllib
+
     from packaging.requirements import Requirement
 
     colab = {}
@@ -161,7 +208,7 @@ def test_exercise_check_catches_a_missing_solution():
 def test_setup_cell_installs_only_on_colab():
     src = nbtools.SETUP_SOURCE
     assert 'if "google.colab" in sys.modules:' in src
-    assert "@" + nbtools.RELEASE in src and "lime" in src
+    assert f'"{nbtools.REF}"' in src and "git+{REPO}@{REF}" in src and '"lime"' in src
     assert "cfg = nbh.setup()" in src
 
 
@@ -178,10 +225,51 @@ def test_ci_runs_make_test():
 
 def test_class_index_ships_inside_the_package():
     """Colab installs nbhelpers from git: data/ is not there, the package's resources are."""
-    from importlib.resources import files
-
     import tomllib
+    from importlib.resources import files
 
     assert (files("nbhelpers") / "resources" / "imagenet_class_index.json").is_file()
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "resources/*.json" in setuptools["package-data"]["nbhelpers"]
+
+
+def _old_python() -> str | None:
+    pyenv = sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.10*/bin/python3.10")))
+    return pyenv[0] if pyenv else shutil.which("python3.10")
+
+
+@pytest.mark.skipif(_old_python() is None or shutil.which("make") is None,
+                    reason="needs make and a Python 3.10 to refuse")
+def test_make_venv_refuses_an_old_python_before_building(tmp_path):
+    venv = tmp_path / "venv"
+    result = subprocess.run(["make", "-C", str(ROOT), "venv", f"PYTHON={_old_python()}",
+                             f"VENV={venv}"], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "make venv needs Python 3.11 or newer" in result.stdout
+    assert "is Python 3.10" in result.stdout and "PYTHON=python3.11" in result.stdout
+    assert not venv.exists(), "nothing may be built with the wrong interpreter"
+
+
+def test_colab_lane_says_where_it_came_from_and_how_to_refresh():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import colab_requirements
+
+    text = (ROOT / "requirements-colab.txt").read_text()
+    source = re.search(r"^# Source: github\.com/googlecolab/backend-info@([0-9a-f]{7,40})", text, re.M)
+    assert source, "requirements-colab.txt must name the backend-info commit it came from"
+    assert "make colab-requirements" in text and "colab-requirements:" in (ROOT / "Makefile").read_text()
+    pins = colab_requirements.parse_freeze(text)
+    # The headline versions in the header are the pins below it.
+    for name, version in re.findall(r"(tensorflow|keras|numpy|ipython|protobuf) (\d[\w.]*)", text):
+        assert pins[name][1] == version, f"header says {name} {version}, pin is {pins[name][1]}"
+    assert "lime" in pins and "nbval" in pins
+
+
+def test_colab_freeze_parser_skips_links_and_comments():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import colab_requirements
+
+    freeze = colab_requirements.parse_freeze(
+        "# comment\nKeras==3.13.2\ntorch @ https://download.pytorch.org/x.whl\n"
+        "google-colab @ file:///colabtools/dist/google_colab-1.0.0.tar.gz\nml_dtypes==0.6.0\n")
+    assert freeze == {"keras": ("Keras", "3.13.2"), "ml-dtypes": ("ml_dtypes", "0.6.0")}

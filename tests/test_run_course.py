@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -67,7 +70,7 @@ def test_timings_table_shows_units_and_labels_the_rehearsal():
     assert table.splitlines()[0] == "| notebook | offline (s) | cpu (s) | cpu (units) |"
     assert "| 00 Start here | 12 | 40 | 2.0 |" in table
     assert "| 05 Fine-tuning the top of the base |  | 1800 | 90.0 |" in table
-    assert "| **all notebooks** | 12 (1 of 11) | 1840 (2 of 11) | 92.0 (2 of 11) |" in table
+    assert "| **all notebooks** | 12 (1 of 13) | 1840 (2 of 13) | 92.0 (2 of 13) |" in table
     assert "stand-in weights of the real size" in table and "20.0 s there" in table
     assert "offline: measured 2026-11-28 on 2 CPU cores;" in table  # no rehearsal label
 
@@ -81,3 +84,38 @@ def test_record_timings_keeps_the_rehearsals_units(tmp_path, monkeypatch):
 
     entry = json.loads((tmp_path / "t.json").read_text())["cpu"]["00_start_here"]
     assert entry["units"] == 0.6 and entry["standins"] is True and entry["unit_seconds"] == 20.5
+
+
+KERNEL_RUN = """\
+import sys
+import nbformat
+from nbclient import NotebookClient
+sys.path.insert(0, sys.argv[1])
+import nbtools
+
+nb = nbformat.v4.new_notebook()
+nb.cells = [nbformat.v4.new_code_cell("print(6 * 7)")]
+config = nbtools.kernel_config() if sys.argv[2] == "course" else None
+kw = {"config": config} if config is not None else {}
+NotebookClient(nb, timeout=60, kernel_name="python3", **kw).execute()
+print("OUT", nb.cells[0].outputs[0]["text"].strip())
+"""
+
+
+def _run_kernel(how: str):
+    return subprocess.run([sys.executable, "-c", KERNEL_RUN, str(ROOT / "scripts"), how],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_make_run_kernels_do_not_warn_about_unencrypted_tcp():
+    """ipykernel warns at every start unless the manager provisions CurveZMQ keys."""
+    import zmq
+    from jupyter_client import KernelManager
+
+    if "transport_encryption" not in KernelManager.class_trait_names() or not zmq.has("curve"):
+        pytest.skip("this jupyter_client/pyzmq has no transport encryption (and no warning)")
+    plain = _run_kernel("plain")
+    course = _run_kernel("course")
+    assert "OUT 42" in plain.stdout and "OUT 42" in course.stdout, plain.stderr + course.stderr
+    assert "without encryption" in plain.stderr  # what `make run` printed per notebook
+    assert "without encryption" not in course.stderr, course.stderr

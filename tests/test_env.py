@@ -1,0 +1,91 @@
+"""nbhelpers.env: what to install when TensorFlow is missing, and Drive on Colab."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+import types
+from pathlib import Path
+
+import pytest
+
+from nbhelpers import config, env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_require_tensorflow_names_an_extra_that_exists(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # import fails as if not installed
+    with pytest.raises(ImportError) as info:
+        env.require_tensorflow()
+    message = str(info.value)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert f"nbhelpers[{env.LOCAL_EXTRA}]" in message
+    assert any(r.startswith("tensorflow") for r in extras[env.LOCAL_EXTRA])
+    assert "nbhelpers[tf]" not in message
+
+
+class FakeDrive:
+    """google.colab.drive as Colab has it: mount() makes <mount_point>/MyDrive appear."""
+
+    def __init__(self):
+        self.mounts: list[str] = []
+
+    def mount(self, mount_point: str, force_remount: bool = False) -> None:
+        self.mounts.append(mount_point)
+        (Path(mount_point) / "MyDrive").mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture
+def colab(monkeypatch):
+    drive = FakeDrive()
+    try:
+        import google  # noqa: F401 - the namespace protobuf installs
+    except ImportError:
+        google = types.ModuleType("google")
+        google.__path__ = []  # a package, so `from google.colab import drive` resolves
+        monkeypatch.setitem(sys.modules, "google", google)
+    colab_mod = types.ModuleType("google.colab")
+    colab_mod.drive = drive
+    monkeypatch.setitem(sys.modules, "google.colab", colab_mod)
+    monkeypatch.setitem(sys.modules, "google.colab.drive", drive)
+    monkeypatch.setenv("NBH_DATA_DIR", config.data_dir().as_posix())  # restored afterwards
+    monkeypatch.setattr(config, "_CURRENT", list(config._CURRENT))  # so is the current setup()
+    return drive
+
+
+def test_use_drive_mounts_once_and_points_the_data_folder_at_drive(colab, tmp_path, capsys):
+    mount = tmp_path / "drive"
+    path = env.use_drive("courses/vgg16", mount_point=str(mount))
+    assert path == mount / "MyDrive" / "courses" / "vgg16" and path.is_dir()
+    assert colab.mounts == [str(mount)]
+    assert config.data_dir() == path.resolve()  # what the next nbh.setup() will use
+    assert "Run `cfg = nbh.setup()` again" in capsys.readouterr().out
+
+    again = env.use_drive("courses/vgg16", mount_point=str(mount))
+    assert again == path and colab.mounts == [str(mount)], "an already mounted Drive is reused"
+
+
+def test_use_drive_after_setup_survives_into_the_artifacts(colab, tmp_path):
+    import nbhelpers as nbh
+
+    path = env.use_drive(mount_point=str(tmp_path / "drive"))
+    cfg = nbh.setup("offline", quiet=True)
+    assert cfg.data_dir == path.resolve()
+    assert cfg.artifacts_dir.is_relative_to(path.resolve()) and cfg.artifacts_dir.is_dir()
+
+
+def test_use_drive_elsewhere_changes_nothing_and_says_so(monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    before = config.data_dir()
+    assert env.use_drive() == before
+    out = capsys.readouterr().out
+    assert "Not on Google Colab: Drive not mounted" in out and str(before) in out
+    assert config.data_dir() == before
+
+
+@pytest.mark.parametrize("bad", ["", "/content/x", "../outside", "a/../../b"])
+def test_use_drive_refuses_a_folder_outside_my_drive(bad):
+    with pytest.raises(ValueError, match="relative path inside MyDrive"):
+        env.use_drive(bad)
