@@ -51,7 +51,6 @@ from typing import Any
 from ._release import VERSION as __version__
 from .config import Config, current
 
-
 _SUBMODULES = (
     "config",
     "env",

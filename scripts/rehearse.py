@@ -43,7 +43,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(r["seconds"] for r in results)
     report = {
         "banner": standins.BANNER, "profile": profile, "overrides": overrides or None,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.platform()}, {os.cpu_count()} CPU cores",
         "unit": {**unit, "definition": f"VGG16 base, forward pass over {UNIT_IMAGES} images at "
                                        f"{UNIT_SIZE} px, batch {UNIT_BATCH}: best of 2 "

@@ -110,7 +110,7 @@ def test_another_url_is_one_value(monkeypatch):
     assert nbtools.pyproject_text((ROOT / "pyproject.toml").read_text()).count(moved) == 1
     assert f'repository-code: "{moved}"' in nbtools.citation_text(
         (ROOT / "CITATION.cff").read_text())
-    assert "someone-else/vgg-course" in nbtools.header_source("04_adding_a_head")
+    assert "someone-else/vgg-course" in nbtools.header_source("05_adding_a_head")
 
 
 def test_only_generated_files_name_the_repository():

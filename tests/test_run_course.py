@@ -35,7 +35,7 @@ def test_timings_table_has_a_column_per_profile():
             "cpu": {"05_adding_a_head": {"seconds": 300.0, "date": "2026-11-29", "cpus": 8}}}
     table = run_course.timings_table(data)
     assert table.splitlines()[0] == "| notebook | offline (s) | cpu (s) |"
-    assert "| 00 Start here | 12 |  |" in table and "| 04 Adding a classification head |  | 300 |" in table
+    assert "| 00 Start here | 12 |  |" in table and "| 05 Adding a classification head |  | 300 |" in table
     assert "cpu: measured 2026-11-29 on 8 CPU cores" in table
 
 
@@ -69,7 +69,7 @@ def test_timings_table_shows_units_and_labels_the_rehearsal():
     table = run_course.timings_table(data)
     assert table.splitlines()[0] == "| notebook | offline (s) | cpu (s) | cpu (units) |"
     assert "| 00 Start here | 12 | 40 | 2.0 |" in table
-    assert "| 05 Fine-tuning the top of the base |  | 1800 | 90.0 |" in table
+    assert "| 06 Fine-tuning the top of the base |  | 1800 | 90.0 |" in table
     assert "| **all notebooks** | 12 (1 of 13) | 1840 (2 of 13) | 92.0 (2 of 13) |" in table
     assert "stand-in weights of the real size" in table and "20.0 s there" in table
     assert "offline: measured 2026-11-28 on 2 CPU cores;" in table  # no rehearsal label

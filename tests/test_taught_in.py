@@ -20,4 +20,4 @@ def test_the_check_finds_a_wrong_note():
     assert taught_in.callers("training", "fit", code) == {"04"}
     assert taught_in.callers("evaluate", "", code) == {"06"}
     assert taught_in.mentioned("Taught in ``05_adding_a_head`` and notebook 06 (tf.data)") == {
-        "04", "06"}
+        "05", "06"}
