@@ -139,5 +139,5 @@ def check_claim(
     """
     cfg = cfg or current()
     print(format_claim(text, held, why_not, evidence=evidence, imagenet_only=imagenet_only,
-                       depends_on_weights=depends_on_weights, profile=cfg.profile.name))
+                       depends_on_weights=depends_on_weights, profile=cfg.name))
     return _as_bool(held)

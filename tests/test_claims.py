@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 import nbhelpers as nbh
 from nbhelpers import claims
-from nbhelpers.config import PROFILES
 
 
 def cfg_for(profile: str):
-    return dataclasses.replace(nbh.setup("offline", quiet=True), profile=PROFILES[profile])
+    return nbh.config.make_config(profile)
 
 
 def test_a_claim_that_held_prints_a_tick_and_returns_true(capsys):
