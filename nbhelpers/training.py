@@ -515,11 +515,26 @@ def train_head_on_features(
                                    dropout=dropout, l2=l2)
     compile_model(head_model, learning_rate or cfg.head_learning_rate, optimizer,
                   weight_decay=weight_decay)
-    history = fit(head_model, (train.x, train.y), None if val is None else (val.x, val.y),
+    history = fit(head_model, _feature_batches(train, cfg, shuffle_seed=cfg.seed if seed is None
+                                               else seed),
+                  None if val is None else _feature_batches(val, cfg),
                   epochs=epochs or cfg.head_epochs, name=name, cfg=cfg, patience=patience,
                   checkpoint=checkpoint and val is not None, callbacks=callbacks,
-                  shuffle=True, class_weight=class_weight)
+                  class_weight=class_weight)
     return head_model, history
+
+
+def _feature_batches(f: Features, cfg: Config, shuffle_seed: int | None = None) -> Any:
+    """Features as a batched ``tf.data`` pipeline: cheaper per epoch than NumPy arrays in ``fit``.
+
+    Shuffled (a new order every epoch, the same orders for one seed) when ``shuffle_seed`` is given.
+    """
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((f.x, np.asarray(f.y)))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(f.y), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(cfg.batch_size).prefetch(2)
 
 
 def prepare_finetuning(

@@ -236,7 +236,7 @@ def test_head_on_features_class_weight_moves_the_decision(cfg):
     for favoured in (0, 1):
         weights = {favoured: 1.0, 1 - favoured: 0.0}
         head, _ = training.train_head_on_features(
-            f, f, cfg, epochs=5, learning_rate=0.1, dropout=0.0, name=f"cw{favoured}",
+            f, f, cfg, epochs=10, learning_rate=0.1, dropout=0.0, name=f"cw{favoured}",
             class_weight=weights, patience=None, checkpoint=False, seed=0)
         mean_p[favoured] = float(np.mean(head.predict(f.x, verbose=0)))
     assert mean_p[1] > 0.8 and mean_p[0] < 0.2
