@@ -216,25 +216,56 @@ def extract_features(
 # --------------------------------------------------------------------------- compile / callbacks
 
 
-def compile_model(model: keras.Model, learning_rate: float, optimizer: str = "adam") -> keras.Model:
+def compile_model(
+    model: keras.Model,
+    learning_rate: float,
+    optimizer: str | keras.optimizers.Optimizer = "adam",
+    *,
+    weight_decay: float | None = None,
+) -> keras.Model:
     """Compile for classification: binary cross-entropy for one sigmoid unit, else sparse CE.
 
     A *new* optimizer each call (Adam, or SGD with momentum 0.9 for
     ``optimizer="sgd"``), created with ``learning_rate=`` (Keras 3 rejects the
-    old ``lr=``).  Call it again after changing any layer's ``trainable``.
+    old ``lr=``); or pass a Keras optimizer of your own.  Call it again after
+    changing any layer's ``trainable``.
+
+    ``weight_decay`` is Keras 3's *decoupled* weight decay: after each step
+    every trainable weight is multiplied by ``1 - learning_rate * weight_decay``
+    (``Optimizer._apply_weight_decay``), whatever the optimizer, so
+    ``optimizer="adam", weight_decay=...`` is AdamW (Loshchilov & Hutter).  An
+    L2 penalty in the loss (``nbh.models.build_head(..., l2=)``) is not the
+    same under Adam: Adam divides the penalty's gradient by its running size,
+    so every weight shrinks by about the same step, large or small.  Taught in
+    ``10_imbalance_and_overfitting``.
 
     Example:
         >>> inp = keras.Input((3,)); m = keras.Model(inp, keras.layers.Dense(1, "sigmoid")(inp))
         >>> compile_model(m, 1e-3).loss
         'binary_crossentropy'
+        >>> compile_model(m, 1e-3, "sgd", weight_decay=0.1).optimizer.weight_decay
+        0.1
     """
+    if weight_decay is not None and (isinstance(weight_decay, bool) or weight_decay < 0):
+        raise ValueError(f"weight_decay must be a number >= 0 (or None), got {weight_decay!r}")
     opt: keras.optimizers.Optimizer
-    if optimizer == "adam":
-        opt = keras.optimizers.Adam(learning_rate=learning_rate)
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        if weight_decay is not None:
+            raise ValueError(
+                "weight_decay= is for optimizer='adam' or 'sgd'; an optimizer you built "
+                "yourself takes it in its constructor, e.g. keras.optimizers.Adam("
+                "learning_rate=1e-3, weight_decay=1e-2)."
+            )
+        opt = optimizer
+    elif optimizer == "adam":
+        opt = keras.optimizers.Adam(learning_rate=learning_rate, weight_decay=weight_decay)
     elif optimizer == "sgd":
-        opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+        opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9,
+                                   weight_decay=weight_decay)
     else:
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+        raise ValueError(
+            f"optimizer must be 'adam', 'sgd' or a keras.optimizers.Optimizer, got {optimizer!r}"
+        )
     binary = model.output_shape[-1] == 1
     model.compile(
         optimizer=opt,
@@ -415,7 +446,7 @@ def fit(
 
 def train_head_on_features(
     train: Features,
-    val: Features,
+    val: Features | None,
     cfg: Config | None = None,
     *,
     num_classes: int = 2,
@@ -425,11 +456,30 @@ def train_head_on_features(
     learning_rate: float | None = None,
     name: str = "head_features",
     patience: int | None = 3,
+    class_weight: dict[int, float] | None = None,
+    l2: float = 0.0,
+    optimizer: str | keras.optimizers.Optimizer = "adam",
+    weight_decay: float | None = None,
+    seed: int | None = None,
+    checkpoint: bool = True,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> tuple[keras.Model, dict[str, list]]:
     """The fast path: a standalone head (``nbh.models.build_head``) trained on cached features.
 
     Returns ``(head, history)``; put the head onto a classifier with
-    ``nbh.models.copy_head_weights(head, model)``.  Taught in ``05_adding_a_head``.
+    ``nbh.models.copy_head_weights(head, model)``.  ``num_classes`` decides the
+    output: one sigmoid unit for two classes, a softmax over ``num_classes``
+    for more (and the loss that goes with it, :func:`compile_model`).
+
+    The knobs notebook 10 turns, all optional: ``class_weight`` (Keras'
+    per-class loss weights, e.g. ``nbh.balance.class_weights(y)``), ``l2`` (an
+    L2 penalty on the head's kernels, added to the loss), ``optimizer`` and
+    ``weight_decay`` (decoupled weight decay, see :func:`compile_model`),
+    ``seed`` (seed everything first, so runs that differ in one knob start
+    from the same weights), ``checkpoint`` and extra ``callbacks`` (passed to
+    :func:`fit`).  ``val=None`` trains without a validation set (then
+    ``patience`` must be None: early stopping watches the validation loss).
+    Taught in ``05_adding_a_head``; the knobs in ``10_imbalance_and_overfitting``.
 
     Example:
         >>> import numpy as np
@@ -438,15 +488,57 @@ def train_head_on_features(
         >>> head, h = train_head_on_features(f, f, epochs=1, cfg=cfg, name="doctest")
         >>> head.output.shape, len(h["loss"])
         ((None, 1), 1)
+        >>> f3 = Features(f.x, np.arange(8) % 3)
+        >>> head, h = train_head_on_features(f3, f3, num_classes=3, epochs=1, cfg=cfg,
+        ...                                  name="doctest3", class_weight={0: 1, 1: 2, 2: 1})
+        >>> head.output.shape, head.loss
+        ((None, 3), 'sparse_categorical_crossentropy')
     """
     cfg = cfg or _config.current()
+    if val is None and patience is not None:
+        raise ValueError(
+            "Early stopping watches the validation loss: with val=None pass patience=None."
+        )
+    labels = np.unique(np.asarray(train.y))
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"The training labels go from {labels.min()} to {labels.max()}, but "
+            f"num_classes={num_classes}: pass num_classes=len(class_names)."
+        )
+    if class_weight is not None:
+        missing = sorted(set(int(c) for c in labels) - set(int(c) for c in class_weight))
+        if missing:
+            raise ValueError(
+                f"class_weight has no weight for class(es) {missing}; give every class one "
+                f"(nbh.balance.class_weights(y) does)."
+            )
+        class_weight = {int(c): float(w) for c, w in class_weight.items()}
+    if seed is not None:
+        _config.seed_everything(seed)
     head_model = models.build_head(train.x.shape[1:], head=head, num_classes=num_classes,
-                                   dropout=dropout)
-    compile_model(head_model, learning_rate or cfg.head_learning_rate)
-    history = fit(head_model, (train.x, train.y), (val.x, val.y),
+                                   dropout=dropout, l2=l2)
+    compile_model(head_model, learning_rate or cfg.head_learning_rate, optimizer,
+                  weight_decay=weight_decay)
+    history = fit(head_model, _feature_batches(train, cfg, shuffle_seed=cfg.seed if seed is None
+                                               else seed),
+                  None if val is None else _feature_batches(val, cfg),
                   epochs=epochs or cfg.head_epochs, name=name, cfg=cfg, patience=patience,
-                  shuffle=True)
+                  checkpoint=checkpoint and val is not None, callbacks=callbacks,
+                  class_weight=class_weight)
     return head_model, history
+
+
+def _feature_batches(f: Features, cfg: Config, shuffle_seed: int | None = None) -> Any:
+    """Features as a batched ``tf.data`` pipeline: cheaper per epoch than NumPy arrays in ``fit``.
+
+    Shuffled (a new order every epoch, the same orders for one seed) when ``shuffle_seed`` is given.
+    """
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((f.x, np.asarray(f.y)))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(f.y), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(cfg.batch_size).prefetch(2)
 
 
 def prepare_finetuning(

@@ -181,6 +181,93 @@ def test_head_on_features_transfers_to_the_classifier(cfg):
                                rtol=1e-5, atol=1e-6)
 
 
+def features(n=24, classes=2, seed=0, shape=(1, 1, 6)):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, *shape)).astype("float32")
+    return training.Features(x, (np.arange(n) % classes).astype("int32"))
+
+
+def one_step(model, x, y):
+    """Weights of the model's 'logits' kernel before and after one training step."""
+    before = model.get_layer("logits").get_weights()[0].copy()
+    model.fit(x, y, batch_size=len(y), epochs=1, verbose=0, shuffle=False)
+    return before, model.get_layer("logits").get_weights()[0]
+
+
+def test_weight_decay_is_decoupled_but_l2_under_adam_is_not():
+    """Zero inputs give the kernel a zero data gradient: only the regulariser moves it."""
+    lr, amount = 1e-2, 0.5
+    x, y = np.zeros((8, 1, 1, 4), "float32"), np.arange(8) % 2
+    keras.utils.set_random_seed(0)
+    decayed = models.build_head((1, 1, 4), dropout=0.0)
+    training.compile_model(decayed, lr, weight_decay=amount)
+    before, after = one_step(decayed, x, y)
+    # decoupled: every weight multiplied by the same factor, in proportion to its size
+    np.testing.assert_allclose(after, before * (1 - lr * amount), rtol=1e-5)
+
+    keras.utils.set_random_seed(0)
+    penalised = models.build_head((1, 1, 4), dropout=0.0, l2=amount)
+    training.compile_model(penalised, lr)
+    before, after = one_step(penalised, x, y)
+    # L2 through Adam: the step is normalised, so every weight moves by about lr, whatever its size
+    np.testing.assert_allclose(np.abs(after - before), lr, rtol=1e-3)
+    assert np.all(np.sign(after - before) == -np.sign(before))
+
+
+def test_compile_model_options_and_clear_errors():
+    model = models.build_head((1, 1, 4), num_classes=3)
+    training.compile_model(model, 1e-3, "sgd", weight_decay=1e-2)
+    assert type(model.optimizer).__name__ == "SGD" and model.optimizer.weight_decay == 1e-2
+    assert model.loss == "sparse_categorical_crossentropy"
+    own = keras.optimizers.RMSprop(learning_rate=1e-3)
+    assert training.compile_model(model, 1e-3, own).optimizer is own
+    with pytest.raises(ValueError, match="'adam', 'sgd'"):
+        training.compile_model(model, 1e-3, "adagrad")
+    with pytest.raises(ValueError, match="in its constructor"):
+        training.compile_model(model, 1e-3, own, weight_decay=0.1)
+    with pytest.raises(ValueError, match=">= 0"):
+        training.compile_model(model, 1e-3, weight_decay=-1.0)
+
+
+def test_head_on_features_class_weight_moves_the_decision(cfg):
+    """Weight one class 0 and the head learns to answer the other one."""
+    f = features(40)
+    mean_p = {}
+    for favoured in (0, 1):
+        weights = {favoured: 1.0, 1 - favoured: 0.0}
+        head, _ = training.train_head_on_features(
+            f, f, cfg, epochs=10, learning_rate=0.1, dropout=0.0, name=f"cw{favoured}",
+            class_weight=weights, patience=None, checkpoint=False, seed=0)
+        mean_p[favoured] = float(np.mean(head.predict(f.x, verbose=0)))
+    assert mean_p[1] > 0.8 and mean_p[0] < 0.2
+
+
+def test_head_on_features_l2_seed_and_more_classes(cfg):
+    f3 = features(30, classes=3)
+    runs = [training.train_head_on_features(f3, f3, cfg, num_classes=3, epochs=2, seed=5,
+                                            l2=1e-2, name=f"seeded{i}", patience=None)
+            for i in range(2)]
+    (a, ha), (b, hb) = runs
+    assert a.output.shape == (None, 3) and a.loss == "sparse_categorical_crossentropy"
+    np.testing.assert_array_equal(a.get_layer("logits").get_weights()[0],
+                                  b.get_layer("logits").get_weights()[0])  # same seed, same run
+    assert ha["loss"] == hb["loss"]
+    assert a.get_layer("logits").kernel_regularizer is not None and a.losses  # the penalty is on
+
+
+def test_head_on_features_without_validation_and_bad_input(cfg):
+    f = features(12)
+    head, history = training.train_head_on_features(f, None, cfg, epochs=2, patience=None,
+                                                    name="noval")
+    assert len(history["loss"]) == 2 and "val_loss" not in history
+    with pytest.raises(ValueError, match="patience=None"):
+        training.train_head_on_features(f, None, cfg, epochs=1)
+    with pytest.raises(ValueError, match="num_classes=len"):
+        training.train_head_on_features(features(12, classes=3), f, cfg, epochs=1)
+    with pytest.raises(ValueError, match=r"no weight for class\(es\) \[1\]"):
+        training.train_head_on_features(f, f, cfg, epochs=1, class_weight={0: 1.0})
+
+
 # --------------------------------------------------------------------------- resuming
 
 
