@@ -38,7 +38,7 @@ def _manifest(root: Path, weights: list[standins.WeightFile], train: int, valida
 @pytest.fixture
 def cfg(tmp_path, monkeypatch):
     monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path / "data"))
-    return config.make_config(config.resolve_profile("offline"))
+    return config.make_config("offline")
 
 
 @pytest.mark.parametrize("train,validation", [(3, 2), (1, 1)])
