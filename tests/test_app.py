@@ -10,12 +10,11 @@ The ``Classifier.answer`` tests below need neither.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 
 import numpy as np
 import pytest
+from browser_kit import CHROMIUM, CHROMIUM_ARGS, free_port
 from PIL import Image
 
 from nbhelpers import app, deploy
@@ -23,17 +22,7 @@ from nbhelpers import config as nbh_config
 from nbhelpers import explain as ex
 
 SIZE = 24
-CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
-                             "/usr/bin/chromium") if p and os.path.exists(p)), None)
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
