@@ -615,6 +615,11 @@ class TFLiteModel:
         if np.dtype(self._output["dtype"]) != np.float32:
             scale, zero = self._output["quantization"]
             out = (out.astype("float32") - zero) * scale
+            if out.ndim == 2 and out.shape[1] > 1:
+                # A softmax stored in 8 bits: each probability is off by up to half a step,
+                # so a row no longer sums to 1. Renormalise; the ranking is unchanged.
+                out = np.clip(out, 0.0, None)
+                out = out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
         return np.asarray(out, dtype="float32")
 
     def __call__(self, images: Any, training: bool = False) -> np.ndarray:

@@ -315,3 +315,15 @@ def test_the_export_leaves_the_optimizer_state_behind(images, tmp_path, cfg):
     e = deploy.export_all(m, tmp_path / "export", ["cat", "dog"], cfg, forms=["keras"])
     assert deploy.size_on_disk(e.paths["keras"]) < deploy.size_on_disk(tmp_path / "compiled.keras")
     assert np.allclose(e.load("keras").predict(x, verbose=0), m.predict(x, verbose=0), atol=1e-6)
+
+
+def test_an_int8_softmax_reads_as_probabilities(tmp_path):
+    """Three classes through full-integer TFLite: rows sum to 1 again, so evaluate accepts them."""
+    model = deploy.tiny_classifier(SIZE, num_classes=3, seed=2)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (6, SIZE, SIZE, 3)).astype("float32")
+    exported = deploy.export_all(model, tmp_path, ["a", "b", "c"],
+                                 nbh_config.make_config("offline"), forms=["keras", "tflite_int8"],
+                                 representative=x)
+    probs = exported.load("tflite_int8")(x)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
