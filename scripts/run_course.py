@@ -126,6 +126,10 @@ def record_timings(results: list[dict], extra: dict | None = None) -> None:
             if "units" in r:
                 entry["units"] = r["units"]
             data.setdefault(r["profile"], {})[r["notebook"]] = entry
+    course = {c[0] for c in nbtools.COURSE}
+    for entries in data.values():  # a renamed or removed notebook's old time is not kept
+        for stem in [s for s in entries if s not in course]:
+            del entries[stem]
     TIMINGS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     if GUIDE.exists():
         text = GUIDE.read_text()

@@ -170,6 +170,30 @@ def test_anatomy(path):
     assert not nbtools.exercise_problems(nb, path.name)
 
 
+def _unchecked_claims(nb) -> list[str]:
+    """Code cells that announce a result check but print it without nbh.claims.check_claim."""
+    marked = re.compile(r"#\s*(checked in this run|claims:)")
+    calls = re.compile(r"\b(check_claim|claim)\(")
+    return [c.source.splitlines()[0][:60] for c in nb.cells
+            if c.cell_type == "code" and marked.search(c.source) and not calls.search(c.source)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_result_checks_go_through_check_claim(path):
+    # A sentence about this run's result is checked by nbh.claims.check_claim, which says
+    # whether it held and, where not, why that can happen in the profile (issue 15).
+    bad = _unchecked_claims(nbformat.read(path, as_version=4))
+    assert not bad, f"{path.name}: cells marked as checking a claim without check_claim: {bad}"
+
+
+def test_unchecked_claim_detector_finds_a_bare_print():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('# checked in this run: "x"\nprint("x:", 1 < 2)')]
+    assert _unchecked_claims(nb)
+    nb.cells[0].source += '\nnbh.claims.check_claim("x", 1 < 2)'
+    assert not _unchecked_claims(nb)
+
+
 def test_navigation_is_current():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "nbtools.py"), "check"],
                             capture_output=True, text=True)

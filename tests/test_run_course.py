@@ -86,6 +86,20 @@ def test_record_timings_keeps_the_rehearsals_units(tmp_path, monkeypatch):
     assert entry["units"] == 0.6 and entry["standins"] is True and entry["unit_seconds"] == 20.5
 
 
+def test_record_timings_drops_notebooks_no_longer_in_the_course(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(run_course, "GUIDE", tmp_path / "missing.md")
+    timings = tmp_path / "t.json"
+    old = {"seconds": 52.1, "date": "2026-11-28", "cpus": 2}
+    timings.write_text(json.dumps({"offline": {"04_adding_a_head": old, "00_start_here": old}}))
+    monkeypatch.setattr(run_course, "TIMINGS", timings)
+    run_course.record_timings(results())
+    data = json.loads(timings.read_text())["offline"]
+    assert "04_adding_a_head" not in data  # renamed since: its old time would mislead
+    assert data["00_start_here"]["seconds"] == 12.3
+
+
 KERNEL_RUN = """\
 import sys
 import nbformat
