@@ -121,23 +121,22 @@ def check_claim(
     imagenet_only: bool = False,
     depends_on_weights: bool = True,
     cfg: Config | None = None,
-) -> bool:
-    """Print whether a sentence about this run's results held in this run; return ``held``.
+) -> None:
+    """Print whether a sentence about this run's results held in this run.
 
     ``text`` is the sentence as the prose states it; ``held`` the check,
     computed from this run's numbers (``True`` / ``False``, e.g.
     ``history["loss"][-1] < history["loss"][0]``); ``why_not`` why it can fail in
     this profile (the profile's usual reason when empty); ``evidence`` the
     numbers, shown beside the verdict.  ``cfg`` defaults to the last
-    ``nbh.setup()``.  See :func:`format_claim` for the wording.
+    ``nbh.setup()``.  See :func:`format_claim` for the wording.  It returns
+    nothing, so a call that ends a cell shows its line and no stray ``True``.
 
     Example:
         >>> cfg = __import__("nbhelpers").setup("offline", quiet=True)
         >>> check_claim("two is more than one", 2 > 1, cfg=cfg)
         ✓ held in this run: two is more than one
-        True
     """
     cfg = cfg or current()
     print(format_claim(text, held, why_not, evidence=evidence, imagenet_only=imagenet_only,
                        depends_on_weights=depends_on_weights, profile=cfg.name))
-    return _as_bool(held)

@@ -221,6 +221,10 @@ def setup(profile: str | None = None, seed: int | None = None, quiet: bool = Fal
         (True, 64)
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:  # first, so that TensorFlow's start-up notices do not bury the banner
+        env.load_tensorflow()
+    except ImportError:  # said clearly where TensorFlow is first needed
+        pass
     res = resolve_profile(profile)
     cfg = _config.make_config(res.name, requested=res.requested, reason=res.reason, seed=seed,
                               overrides=overrides)

@@ -6,16 +6,22 @@ Taught in ``00_start_here``; ``nbhelpers.course`` trains inside
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata as md
+import logging
 import os
 import platform
+import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 __all__ = ["in_colab", "versions", "devices", "gpus", "gpu_compute_capability", "report",
-           "strategy", "require_tensorflow", "use_drive"]
+           "strategy", "require_tensorflow", "use_drive", "NATIVE_NOISE", "native_noise_filtered",
+           "load_tensorflow"]
 
 #: The extra that installs what Colab has preinstalled (TensorFlow, OpenCV) elsewhere.
 LOCAL_EXTRA = "local"
@@ -82,6 +88,91 @@ def require_tensorflow() -> Any:
             f"with it; by hand: `pip install 'nbhelpers[{LOCAL_EXTRA}]'` (TensorFlow and "
             "OpenCV). On Colab it is preinstalled."
         ) from exc
+
+
+#: Notices TensorFlow's C++ layer writes to the process's stderr on every machine when it
+#: loads: information for its developers, not errors, and
+#: shown in red under a notebook's setup cell.  ``TF_CPP_MIN_LOG_LEVEL`` does not silence
+#: the absl ones (tensorflow/tensorflow#79029).  Any other line is passed through.
+NATIVE_NOISE: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
+    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"oneDNN custom operations are on",
+    r"Unable to register (cuDNN|cuFFT|cuBLAS) factory",
+    r"computation placer already registered",
+    r"This TensorFlow binary is optimized to use available CPU instructions",
+    r"To enable the following instructions: .* rebuild TensorFlow",
+    r"TF-TRT Warning: Could not find TensorRT",
+))
+
+
+@contextlib.contextmanager
+def native_noise_filtered(noise: tuple[re.Pattern[str], ...] = NATIVE_NOISE) -> Iterator[None]:
+    """Hold back, inside the block, the C++ notices in :data:`NATIVE_NOISE`; pass the rest on.
+
+    The C++ layer writes to file descriptor 2, below Python's ``sys.stderr``, so
+    the block sends descriptor 2 to a temporary file, and at its end writes
+    every line that is not a known notice to ``sys.stderr`` (a real warning or
+    error is never lost).  Plumbing used by :func:`load_tensorflow`.
+
+    Example:
+        >>> with native_noise_filtered():
+        ...     _ = os.write(2, b"oneDNN custom operations are on.\n")
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2 (an embedded interpreter): nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode("utf-8", errors="replace").splitlines()
+            kept = [line for line in lines
+                    if line.strip() and not any(p.search(line) for p in noise)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
+class _QuietRetracing(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning, passes every other record.
+
+    Each new model, ``compile`` or input shape traces its functions anew: the
+    course builds many small models on purpose, and the warning's advice
+    (``reduce_retracing``, moving a function out of a loop) does not apply to
+    a learner's cell.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def load_tensorflow() -> Any:
+    """Import TensorFlow and list its devices, without its start-up notices (:data:`NATIVE_NOISE`).
+
+    Called by ``nbh.setup()`` before anything else touches TensorFlow, so a
+    notebook's first output is the course's banner rather than red C++ log
+    lines; whatever else TensorFlow prints (a CUDA library it cannot load,
+    say) still shows.  It also drops TensorFlow's "triggered tf.function
+    retracing" warning, which every new model in a notebook would set off.
+
+    Example:
+        >>> load_tensorflow().__name__
+        'tensorflow'
+    """
+    if "tensorflow" not in sys.modules:
+        with native_noise_filtered():
+            require_tensorflow().config.list_physical_devices()
+    tf = sys.modules["tensorflow"]
+    logger = tf.get_logger()
+    if not any(isinstance(f, _QuietRetracing) for f in logger.filters):
+        logger.addFilter(_QuietRetracing())
+    return tf
 
 
 def devices() -> dict[str, list[str]]:
@@ -151,6 +242,7 @@ def report(print_it: bool = True) -> dict[str, Any]:
         print(f"Platform: {info['platform']}, {info['cpus']} CPU cores, Colab: {info['colab']}")
         for k, v in info["versions"].items():
             print(f"  {k:<13} {v}")
+        print("TensorFlow's devices (all CPU cores count as one CPU device):")
         for kind, names in info["devices"].items():
             print(f"  {kind}: {len(names)} ({', '.join(names)})")
     return info

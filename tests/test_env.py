@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import tomllib
 import types
@@ -89,3 +91,50 @@ def test_use_drive_elsewhere_changes_nothing_and_says_so(monkeypatch, capsys):
 def test_use_drive_refuses_a_folder_outside_my_drive(bad):
     with pytest.raises(ValueError, match="relative path inside MyDrive"):
         env.use_drive(bad)
+
+
+NOISY = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+         b"I0000 00:00:1796172902.205183     548 port.cc:153] oneDNN custom operations are on. "
+         b"You may see slightly different numerical results.\n"
+         b"E0000 00:00:1.0 cuda_dnn.cc:8310] Unable to register cuDNN factory: Attempting to "
+         b"register factory for plugin cuDNN when one has already been registered\n"
+         b"W0000 real trouble: could not load dynamic library 'libcudart.so.12'\n")
+
+
+def _run(code: str, **extra_env) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    environ.update(PYTHONPATH=str(ROOT), **extra_env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environ, cwd=ROOT, timeout=300)
+
+
+def test_native_noise_is_held_back_and_every_other_line_passed_on():
+    code = ("import os\nfrom nbhelpers import env\nwith env.native_noise_filtered():\n"
+            f"    os.write(2, {NOISY!r})\nos.write(2, b'after the block\\n')\n")
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert "real trouble: could not load dynamic library" in out.stderr
+    assert "after the block" in out.stderr  # descriptor 2 is restored
+    for notice in ("absl::InitializeLog", "oneDNN", "Unable to register cuDNN"):
+        assert notice not in out.stderr
+
+
+def test_setup_shows_the_banner_without_tensorflows_start_up_notices(tmp_path):
+    out = _run("import nbhelpers as nbh\nnbh.setup('offline')\nimport tensorflow as tf\n"
+               "print(float(tf.reduce_sum(tf.ones(3))))", NBH_DATA_DIR=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "OFFLINE PROFILE" in out.stdout and "3.0" in out.stdout
+    assert "oneDNN" not in out.stderr and "absl::InitializeLog" not in out.stderr, out.stderr
+
+
+def test_the_retracing_warning_is_dropped_and_other_warnings_kept(caplog):
+    tf = env.load_tensorflow()
+    env.load_tensorflow()  # twice: one filter, not two
+    logger = tf.get_logger()
+    assert sum(isinstance(f, env._QuietRetracing) for f in logger.filters) == 1
+    with caplog.at_level("WARNING", logger=logger.name):
+        logger.warning("5 out of the last 5 calls to <function f> triggered tf.function "
+                       "retracing. Tracing is expensive.")
+        logger.warning("Gradients do not exist for variables ['dense/kernel']")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["Gradients do not exist for variables ['dense/kernel']"]

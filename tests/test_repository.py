@@ -194,6 +194,14 @@ def test_unchecked_claim_detector_finds_a_bare_print():
     assert not _unchecked_claims(nb)
 
 
+def test_instructor_guide_has_an_objective_row_per_notebook():
+    # One row per notebook, in the course's order: a renumbering cannot leave it behind.
+    guide = (ROOT / "docs" / "instructor_guide.md").read_text(encoding="utf-8")
+    section = guide.split("## Learning objectives per notebook", 1)[1].split("\n## ", 1)[0]
+    numbers = re.findall(r"^\| (\d\d) ", section, re.M)
+    assert numbers == [c[0][:2] for c in nbtools.COURSE]
+
+
 def test_navigation_is_current():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "nbtools.py"), "check"],
                             capture_output=True, text=True)
