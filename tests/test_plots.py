@@ -272,6 +272,12 @@ def test_lime_boundaries_says_what_it_needs():
     assert fig.axes[1].get_title() == "top 2 for class 1"  # only segments with weight > 0
 
 
+def test_randomisation_maps_title_carries_the_label():
+    fig = plots.randomisation_maps(IMG, {"a": [np.eye(8)] * 2}, [0, 1], title="[profile: cpu]")
+    assert fig.get_suptitle().endswith("\n[profile: cpu]")
+    assert "\n" not in plots.randomisation_maps(IMG, {"a": [np.eye(8)] * 2}, [0, 1]).get_suptitle()
+
+
 def test_randomisation_maps_one_colour_bar_per_method():
     fig = plots.randomisation_maps(IMG, {"a": [np.eye(8)] * 3, "b": [-np.eye(8)] * 3}, [0, 1, 2])
     bars = [ax for ax in fig.axes if _is_colorbar(ax)]

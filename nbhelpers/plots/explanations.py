@@ -235,10 +235,12 @@ def randomisation_curves(table, title: str = "Model-parameter randomisation test
     return _finish(fig)
 
 
-def randomisation_maps(image: np.ndarray, maps: dict, step_labels) -> plt.Figure:
+def randomisation_maps(image: np.ndarray, maps: dict, step_labels,
+                       title: str | None = None) -> plt.Figure:
     """The maps themselves as the model is randomised: one row per method, one column per step.
 
-    Each row has a colour bar on the relative scale.  Taught in notebook 09.
+    Each row has a colour bar on the relative scale.  ``title`` is added to the
+    figure's heading (e.g. ``cfg.label()``).  Taught in notebook 09.
 
     Example:
         >>> fig = randomisation_maps(np.zeros((8, 8, 3)), {"m": [np.ones((8, 8))] * 2}, ["0", "1"])
@@ -266,7 +268,8 @@ def randomisation_maps(image: np.ndarray, maps: dict, step_labels) -> plt.Figure
             if i == 0:
                 axes[i, j + 1].set_title(str(step_labels[j]), fontsize=8)
         _colorbar(heat, list(axes[i, 1:]), "relative attribution", fraction=0.03, pad=0.01)
-    return _finish(fig, "explanations as the model is randomised (left to right)")
+    heading = "explanations as the model is randomised (left to right)"
+    return _finish(fig, f"{heading}\n{title}" if title else heading)
 
 
 def faithfulness_curves(curves: dict, title: str | None = None) -> plt.Figure:
