@@ -160,6 +160,30 @@ def test_tta_comparison_measures_against_the_single_pass(model, images, cfg):
     assert t.loc[0, "accuracy"] == pytest.approx(expected)
 
 
+def test_tta_comparison_computes_the_views_once_and_matches_tta_predict(model, images, cfg,
+                                                                        monkeypatch):
+    x, y = images
+    calls = []
+    real = deploy.predict_function
+
+    def counting(*args, **kwargs):
+        f = real(*args, **kwargs)
+        return lambda batch: (calls.append(len(batch)), f(batch))[1]
+
+    monkeypatch.setattr(deploy, "predict_function", counting)
+    t = deploy.tta_comparison(model, x, y, views=(1, 2, 4), cfg=cfg, seed=1)
+    # one warm-up call on one image, then 4 passes over x (not 1 + 2 + 4 = 7)
+    assert sorted(calls) == [1] + [len(x)] * 4
+    monkeypatch.setattr(deploy, "predict_function", real)
+    for k in (2, 4):  # the first k views of the longer run are tta_predict's k views
+        p = deploy.tta_predict(model, x, k, cfg, seed=1)
+        row = t[t["views"] == k].iloc[0]
+        assert row["accuracy"] == pytest.approx(float(np.mean((p[:, 1] >= 0.5).astype(int) == y)))
+        ll = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
+        assert row["log_loss"] == pytest.approx(ll, rel=1e-5)
+    assert t["seconds"].is_monotonic_increasing  # k views take longer than fewer
+
+
 def test_representative_sample_is_stratified():
     x = np.arange(20, dtype="float32").reshape(20, 1, 1, 1) * np.ones((1, 2, 2, 3), "float32")
     y = np.array([0] * 16 + [1] * 4)
