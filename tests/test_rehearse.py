@@ -89,3 +89,11 @@ def test_same_value_compares_an_override_with_the_profile_field():
     assert rehearse.same_value(0.001, "1e-3") and rehearse.same_value(40, "40")
     assert rehearse.same_value(None, "None") and not rehearse.same_value(None, "0")
     assert not rehearse.same_value(300, "40") and rehearse.same_value("cats", "cats")
+
+
+def test_the_unit_is_the_less_disturbed_of_its_two_measurements():
+    u, note = rehearse.settled_unit(10.38, 4.89)  # a neighbour's burst before the notebooks
+    assert u == 4.89 and "unsteady" in note and "10.38 s before" in note
+    u, note = rehearse.settled_unit(4.9, 5.1)
+    assert u == 4.9 and "unsteady" not in note
+    assert rehearse.settled_unit(5.0, None) == (5.0, "measured 5.00 s before the notebooks")
