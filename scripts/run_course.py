@@ -144,10 +144,13 @@ def _profile_note(profile: str, entries: dict) -> str:
     note = (f"{profile}: measured {max(v['date'] for v in values)} on "
             f"{max(v['cpus'] or 0 for v in values)} CPU cores")
     if any(v.get("standins") for v in values):
-        unit = max(v["unit_seconds"] for v in values if v.get("unit_seconds"))
+        units = sorted({round(v["unit_seconds"], 1) for v in values if v.get("unit_seconds")})
+        there = (f"{units[0]:.1f} s there" if len(units) == 1 else
+                 f"{units[0]:.1f}-{units[-1]:.1f} s there (rehearsals on different days or "
+                 f"loads; each notebook's units use the unit measured in its own run)")
         note += (" by `make rehearse`, timed with stand-in weights of the real size (compute "
                  "time does not depend on the weights' values); 1 unit = the time VGG16's base "
-                 f"takes for a forward pass over 100 images at 160 px, {unit:.1f} s there")
+                 f"takes for a forward pass over 100 images at 160 px, {there}")
     return note
 
 

@@ -133,3 +133,12 @@ def test_make_run_kernels_do_not_warn_about_unencrypted_tcp():
     assert "OUT 42" in plain.stdout and "OUT 42" in course.stdout, plain.stderr + course.stderr
     assert "without encryption" in plain.stderr  # what `make run` printed per notebook
     assert "without encryption" not in course.stderr, course.stderr
+
+
+def test_timings_note_gives_the_range_when_rehearsals_measured_different_units():
+    entry = {"date": "2026-12-02", "cpus": 2, "standins": True}
+    data = {"cpu": {"00_start_here": {"seconds": 5.0, "units": 1.0, "unit_seconds": 4.89, **entry},
+                    "06_fine_tuning": {"seconds": 244.6, "units": 43.4, "unit_seconds": 5.63,
+                                       **entry}}}
+    table = run_course.timings_table(data)
+    assert "4.9-5.6 s there" in table and "its own run" in table
