@@ -116,7 +116,7 @@ def native_noise_filtered(noise: tuple[re.Pattern[str], ...] = NATIVE_NOISE) -> 
 
     Example:
         >>> with native_noise_filtered():
-        ...     _ = os.write(2, b"oneDNN custom operations are on.\n")
+        ...     _ = os.write(2, b"oneDNN custom operations are on.\\n")
     """
     try:
         sys.stderr.flush()
