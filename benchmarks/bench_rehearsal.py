@@ -88,7 +88,7 @@ def main(images: int = 64, size: int = 160, batch: int = 32, rounds: int = 2) ->
     import nbhelpers as nbh
     from nbhelpers import config, models, training
 
-    cfg = config.make_config(config.Resolution(config.PROFILES["cpu"], "cpu", "benchmark"))
+    cfg = config.make_config("cpu")
     wf = next(w for w in standins.weight_files() if w.backbone == "vgg16" and not w.include_top)
     shape, unit_shape = (size, size, 3), (rehearse.UNIT_SIZE, rehearse.UNIT_SIZE, 3)
     keras.utils.set_random_seed(0)
