@@ -749,7 +749,7 @@ def test_a_validation_image_that_is_also_in_training_is_dropped(tmp_path, cfg):
     for half, n in (("train", 5), ("validation", 4)):
         for cls, tint in (("cats", 0), ("dogs", 2)):
             for i in range(n):
-                _save(root / half / cls / f"{i}.jpg", _photo(hash((half, cls)) % 97 * 10 + i, tint),
+                _save(root / half / cls / f"{i}.jpg", _photo(int(hashlib.sha1(f"{half}/{cls}".encode()).hexdigest(), 16) % 97 * 10 + i, tint),
                       "JPEG")
     twin = root / "validation" / "dogs" / "twin.jpg"
     twin.write_bytes((root / "train" / "dogs" / "0.jpg").read_bytes())
