@@ -25,7 +25,9 @@ Environment variables:
 ``NBH_ARTIFACTS_DIR``  trained models and their records (default:
                        ``$NBH_DATA_DIR/artifacts/<profile>``)
 ``NBH_SEED``           the global seed (default 42)
-``NBH_DATA_SOURCE``    a folder of your own images (``root/<class>/*``) that every
+``NBH_DATA_SOURCE``    a folder of your own images (``root/<class>/*``, a folder
+                       already split into ``train/`` ``validation/`` ``test/``, or
+                       a ``.zip`` of either) that every
                        notebook's ``nbh.data.prepare(cfg)`` uses instead of the
                        profile's data set (see ``03_preparing_the_data``)
 """

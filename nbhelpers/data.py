@@ -75,6 +75,10 @@ __all__ = [
     "ValidationReport",
     "Prepared",
     "prepare",
+    "folder_layout",
+    "Layout",
+    "SPLIT_FOLDER_NAMES",
+    "ARCHIVE_EXTENSIONS",
     "split_files",
     "check_splits",
     "make_datasets",
@@ -1491,6 +1495,25 @@ def _check_classes(report: ValidationReport, allow_empty_classes: bool) -> list[
     return classes
 
 
+def _check_split_classes(report: ValidationReport, role: str, classes: list[str],
+                         halves: dict[str, Path]) -> None:
+    """A validation or test folder must not hold classes the training folder lacks."""
+    counts = report.class_counts
+    unknown = [c for c, n in counts.items() if n > 0 and c not in classes]
+    if unknown:
+        raise DataError(
+            f"{halves[role]} has class folder(s) that {halves['train']} lacks: "
+            + ", ".join(repr(c) for c in unknown)
+            + ". The model could never predict them. Add training images for them (a folder "
+            "of the same name in the training folder), or leave those folders out. "
+            f"Training classes: {', '.join(classes)}.")
+    if not any(n > 0 for n in counts.values()):
+        raise EmptyClassError(
+            f"The {role} folder {halves[role]} has no usable image. Put images in "
+            f"{halves[role]}/<class name>/, or remove the folder to have the {role} split "
+            "taken from the training images.")
+
+
 def _to_rgb(im: Any) -> Any:
     """A PIL image as 8-bit RGB, upright: what TensorFlow would see, for every mode.
 
@@ -1561,12 +1584,16 @@ def prepare(
     """Fetch (if needed), validate and split a data set into train / validation / test.
 
     ``source`` is a registry name (``"cats_and_dogs"``, ``"faces"``) or the path
-    of a folder of your own (``root/<class>/*.jpg``); ``None`` means
+    of a folder of your own (``root/<class>/*.jpg``, a folder already split into
+    ``train/``, ``validation/`` and perhaps ``test/``, or a ``.zip`` of either:
+    :func:`folder_layout` says which it found); ``None`` means
     ``$NBH_DATA_SOURCE`` when set (so every notebook uses your folder), else
     the profile's data set.  Splits are stratified and seeded by ``cfg.seed``:
-    ``class_folders`` data is split three ways (``val_fraction``,
-    ``test_fraction``); a ``train_validation`` data set keeps its training half
-    and splits its validation half evenly into validation and test.
+    one folder per class is split three ways (``val_fraction``,
+    ``test_fraction``); data that come split keep their splits -- with no test
+    folder the validation half is split evenly into validation and test (as for
+    ``cats_and_dogs``), with no validation folder ``val_fraction`` of the
+    training images validates.
     ``max_images_per_class`` (default: the profile's) keeps a stratified,
     seeded subset of each class before splitting.  Duplicate files (same
     bytes) are kept once, so no image is in two splits; an image found in two
@@ -1590,35 +1617,43 @@ def prepare(
         source = os.environ.get("NBH_DATA_SOURCE") or cfg.dataset
     cap = cfg.max_images_per_class if max_images_per_class == "profile" else max_images_per_class
     name = str(source)
+    notes: list[str] = []
     if isinstance(source, str) and source in REGISTRY:
         entry = REGISTRY[source]
         root = fetch(entry, cfg, verbose=verbose)
-        layout = entry.layout
+        halves = ({"train": root / "train", "validation": root / "validation"}
+                  if entry.layout == "train_validation" else {})
     else:
-        root = Path(source).expanduser()
-        layout = "class_folders"
+        layout = folder_layout(source, cfg)
+        root, halves, notes = layout.root, layout.splits, layout.notes
         name = "folder"
+    if verbose:
+        for note in notes:
+            print(f"note: {note}")
 
     min_side = min_useful_side(cfg.image_size)
     cache = Path(cfg.cache_dir)
-    if layout == "train_validation":
-        parts = {half: scan(root / half, cache_file=_scan_cache_file(cfg, root / half),
+    if halves:
+        parts = {role: scan(folder, cache_file=_scan_cache_file(cfg, folder),
                             duplicates=False, min_side=min_side)
-                 for half in ("train", "validation")}
-        # Training copies come first, so a duplicate leaves the validation half.
-        rows = {half: rep.files.to_dict("records") for half, rep in parts.items()}
-        for half, half_rows in rows.items():
-            for row in half_rows:
-                row["file"] = f"{half}/{row['file']}"
-        _mark_duplicates(rows["train"] + rows["validation"])
-        for half, rep in parts.items():
-            for row in rows[half]:
+                 for role, folder in halves.items()}
+        # Training copies come first, so a duplicate leaves the validation or test half.
+        rows = {role: rep.files.to_dict("records") for role, rep in parts.items()}
+        for role, part_rows in rows.items():
+            for row in part_rows:
+                row["file"] = f"{role}/{row['file']}"
+        _mark_duplicates([row for part_rows in rows.values() for row in part_rows])
+        for role, rep in parts.items():
+            for row in rows[role]:
                 row["file"] = row["file"].split("/", 1)[1]
-            rep.files = type(rep.files)(rows[half], columns=rep.files.columns)
+            rep.files = type(rep.files)(rows[role], columns=rep.files.columns)
         readable = {k: v for rep in parts.values() for k, v in _pil_copies(rep, cache).items()}
         classes = _check_classes(parts["train"], allow_empty_classes)
-        _check_classes(parts["validation"], allow_empty_classes)
-        report = _merge_reports(root, parts)
+        for role, rep in parts.items():
+            if role != "train":
+                _check_split_classes(rep, role, classes, halves)
+        report = _merge_reports(root, {folder.relative_to(root).as_posix(): parts[role]
+                                       for role, folder in halves.items()})
     else:
         report = scan(root, cache_file=_scan_cache_file(cfg, root), min_side=min_side)
         readable = _pil_copies(report, cache)
@@ -1630,16 +1665,23 @@ def prepare(
         return [(Path(p), label_of[c]) for p, c in zip(use["path"], use["class"], strict=True)]
 
     seed = int(cfg.seed)
-    if layout == "train_validation":
-        train_pool = items(parts["train"])
-        val_pool = items(parts["validation"])
-        if cap is not None:  # same fraction of both halves: their ratio is kept
-            frac = _cap_fractions(train_pool + val_pool, cap)
-            train_pool = _subsample(train_pool, frac, seed, 1)
-            val_pool = _subsample(val_pool, frac, seed, 2)
-        # The validation half is cut in two, stratified: one half validates, one tests.
-        test, val, _ = split_files(val_pool, (0.5, 0.0), seed)
-        train, val, test = (sorted(s, key=_key) for s in (train_pool, val, test))
+    if halves:
+        pools = {role: items(rep) for role, rep in parts.items()}
+        if cap is not None:  # the same fraction of every split: their ratio is kept
+            frac = _cap_fractions([it for pool in pools.values() for it in pool], cap)
+            pools = {role: _subsample(pool, frac, seed, salt)
+                     for salt, (role, pool) in enumerate(pools.items(), start=1)}
+        if "validation" in pools and "test" in pools:
+            train, val, test = pools["train"], pools["validation"], pools["test"]
+        elif "validation" in pools:
+            # The validation half is cut in two, stratified: one half validates, one tests.
+            train = pools["train"]
+            test, val, _ = split_files(pools["validation"], (0.5, 0.0), seed)
+        else:
+            # A test folder but no validation folder: validation comes out of training.
+            train, val, _ = split_files(pools["train"], (val_fraction, 0.0), seed)
+            test = pools["test"]
+        train, val, test = (sorted(s, key=_key) for s in (train, val, test))
     else:
         pool = items(report)
         if cap is not None:
@@ -1678,6 +1720,213 @@ def _merge_reports(root: Path, parts: dict[str, ValidationReport]) -> Validation
         root=root, files=pd.concat(frames, ignore_index=True), classes=classes,
         seconds=sum(rep.seconds for rep in parts.values()),
     )
+
+
+# --------------------------------------------------------------------------- your folder's layout
+#: Folder names (lower case; spaces and dashes read as ``_``) that name a split, not a
+#: class: ``root/train/<class>/...`` is a data set that comes already split.
+SPLIT_FOLDER_NAMES: dict[str, str] = {
+    **dict.fromkeys(("train", "training", "train_set", "training_set", "trainset",
+                     "training_data", "train_data"), "train"),
+    **dict.fromkeys(("val", "valid", "validation", "dev", "val_set", "valid_set",
+                     "validation_set", "validation_data", "val_data"), "validation"),
+    **dict.fromkeys(("test", "testing", "test_set", "testset", "test_data", "testing_data",
+                     "testing_set"), "test"),
+}
+#: Endings of archives that :func:`folder_layout` extracts (your folder, zipped).
+ARCHIVE_EXTENSIONS: tuple[str, ...] = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2",
+                                       ".tbz2", ".tar.xz", ".txz")
+_IMAGE_ENDINGS = (*SUPPORTED_EXTENSIONS, ".tif", ".tiff", ".webp", ".heic", ".heif", ".avif")
+
+
+@dataclass
+class Layout:
+    """How a folder of your own is laid out, as :func:`folder_layout` found it.
+
+    ``root`` is the folder that holds the data (after extracting an archive and
+    stepping into a lone wrapper folder); ``splits`` is empty for one folder
+    per class (``root/<class>/...``, split three ways by :func:`prepare`) and
+    maps ``"train"``, ``"validation"``, ``"test"`` to their folders for a data
+    set that comes already split (``root/train/<class>/...``); ``notes`` says,
+    in words, each decision taken.
+
+    Reached through the helpers that notebook 03 calls.
+
+    Example:
+        >>> Layout(Path("photos")).describe()
+        'one folder per class in photos'
+    """
+
+    root: Path
+    splits: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line: which layout, and where."""
+        if not self.splits:
+            return f"one folder per class in {self.root}"
+        parts = ", ".join(f"{role} = {p.relative_to(self.root).as_posix()}/"
+                          for role, p in self.splits.items())
+        return f"already split in {self.root}: {parts}"
+
+
+def _visible_folders(folder: Path) -> list[Path]:
+    """Sub-folders :func:`scan` would read (no links, hidden folders or OS clutter)."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [p for p in entries if p.is_dir() and not p.is_symlink() and p.name not in _CLUTTER_DIRS
+            and not _is_hidden(p.name) and not p.name.startswith("_")]
+
+
+def _has_images(folder: Path) -> bool:
+    """Whether image-looking files lie directly in ``folder`` (by their ending; cheap)."""
+    try:
+        return any(p.suffix.lower() in _IMAGE_ENDINGS and not _is_hidden(p.name)
+                   for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return False
+
+
+def _step_into_wrappers(folder: Path, notes: list[str], what: str,
+                        into_splits: bool = True) -> Path:
+    """Step into a lone sub-folder while ``folder`` holds nothing else (an unzipped wrapper).
+
+    With ``into_splits=False`` a lone folder named like a split (``train/``) is
+    not stepped into: :func:`folder_layout` reads it as a split.
+    """
+    for _ in range(4):
+        inner = _visible_folders(folder)
+        if len(inner) != 1 or _has_images(folder) or not _visible_folders(inner[0]):
+            break
+        if not into_splits and _split_role(inner[0].name) is not None:
+            break
+        notes.append(f"{what} {folder} holds only the folder {inner[0].name!r} (and no images): "
+                     f"reading {inner[0]} instead")
+        folder = inner[0]
+    return folder
+
+
+def _split_role(name: str) -> str | None:
+    return SPLIT_FOLDER_NAMES.get(name.strip().lower().replace("-", "_").replace(" ", "_"))
+
+
+def _extract_archive(archive: Path, cfg: Config) -> Path:
+    """Extract an archive of your images once into the cache (keyed by its content's SHA-1)."""
+    import shutil
+    import tarfile
+    import zipfile
+
+    digest = file_hash(archive, "sha1")[:16]
+    stem = archive.name
+    for ext in ARCHIVE_EXTENSIONS:
+        if stem.lower().endswith(ext):
+            stem = stem[: -len(ext)]
+            break
+    dest = Path(cfg.cache_dir) / "your_archives" / f"{stem}-{digest}"
+    if (dest / ".extracted-ok").is_file():
+        return dest
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(tmp)  # names with .. or absolute paths are made safe by zipfile
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                t.extractall(tmp, filter="data")  # no links out, no absolute paths
+        else:
+            raise DataError(
+                f"{archive} ends like an archive but is neither a zip nor a tar file (damaged, "
+                "or only partly downloaded?). Download it again, or unpack it yourself and "
+                "pass the folder.")
+    except (OSError, zipfile.BadZipFile, tarfile.TarError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"Could not extract {archive}: {err}. Download it again, or unpack "
+                        "it yourself and pass the folder.") from err
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    (dest / ".extracted-ok").write_text(digest + "\n")
+    return dest
+
+
+def folder_layout(source: str | Path, cfg: Config | None = None) -> Layout:
+    """Find how a folder of your own images is laid out (what :func:`prepare` reads).
+
+    Three things real folders do are recognised, each said in ``notes``:
+
+    - **an archive** (``.zip``, ``.tar.gz``, ...): extracted once into
+      ``cfg.cache_dir/your_archives/<name>-<SHA-1>/`` (a changed archive gets a
+      new folder, so a stale copy is never read);
+    - **a wrapper folder**: a folder that holds only one folder (what unzipping
+      often gives) is stepped into;
+    - **already split**: when every folder inside is a split's name (``train``,
+      ``training_set``, ``val``, ``validation``, ``test``, ..., any case) and
+      holds class folders, the splits are kept as given -- reading ``train`` and
+      ``test`` as two *classes* would teach the model nothing but where a file
+      was stored.
+
+    Anything else is one folder per class: ``root/<class>/...``.
+
+    Raises:
+        MissingFolderError: ``source`` does not exist.
+        DataError: an archive that cannot be read; two folders for one split.
+
+    Reached through the helpers that notebook 03 calls.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for split, cls in [("train", "cat"), ("train", "dog"), ("val", "cat"), ("val", "dog")]:
+        ...     (root / "photos" / split / cls).mkdir(parents=True)
+        >>> layout = folder_layout(root)
+        >>> layout.root.name, sorted(layout.splits)
+        ('photos', ['train', 'validation'])
+    """
+    cfg = cfg or current()
+    path = Path(source).expanduser()
+    notes: list[str] = []
+    if not path.exists():
+        raise MissingFolderError(
+            f"The data folder {path} does not exist. Expected one folder per class inside it "
+            f"({path}/<class name>/<image files>), a folder already split into "
+            f"train/ and validation/ (and test/), or a .zip of either.")
+    if path.is_file():
+        if not path.name.lower().endswith(ARCHIVE_EXTENSIONS):
+            raise MissingFolderError(
+                f"{path} is a file, not a folder. Pass the folder that holds one folder per "
+                f"class, or a .zip / .tar.gz archive of it.")
+        root = _extract_archive(path, cfg)
+        notes.append(f"extracted the archive {path.name} into {root}")
+    else:
+        root = path
+    root = _step_into_wrappers(root, notes, "the data folder", into_splits=False)
+    top = _visible_folders(root)
+    roles = {p: _split_role(p.name) for p in top}
+    if not top or any(r is None for r in roles.values()) or "train" not in roles.values():
+        return Layout(root, {}, notes)
+    splits: dict[str, Path] = {}
+    for folder, role in roles.items():
+        assert role is not None
+        inner = _step_into_wrappers(folder, notes, "the split folder")
+        if role in splits:
+            raise DataError(
+                f"{root} has two folders for the {role} split: {splits[role].name}/ and "
+                f"{folder.name}/. Merge them, or rename one so that its role is clear.")
+        splits[role] = inner
+    if not all(_visible_folders(p) for p in splits.values()):
+        return Layout(root, {}, notes)  # e.g. classes that happen to be called train and test
+    if list(splits) == ["train"]:
+        notes.append(f"{root} holds only a training folder: it is split three ways as one "
+                     "folder per class")
+        return Layout(splits["train"], {}, notes)
+    order = [r for r in ("train", "validation", "test") if r in splits]
+    notes.append("the data come already split ("
+                 + ", ".join(f"{splits[r].relative_to(root).as_posix()}/ -> {r}" for r in order)
+                 + "): the splits are kept as given")
+    return Layout(root, {r: splits[r] for r in order}, notes)
 
 
 # --------------------------------------------------------------------------- pipelines

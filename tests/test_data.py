@@ -911,3 +911,125 @@ def test_fingerprint_of_a_copied_folder_names_its_own_root(folder, cfg, tmp_path
         [str(q.relative_to(folder)) for q, _ in a.train]
     assert a.fingerprint != b.fingerprint
     assert a.split_fingerprints["train"] != b.split_fingerprints["train"]
+
+
+# ------------------------------------------------------------------ your folder's layout
+def _split_folder(root: Path, splits: dict[str, int], classes=("tabby cat", "red fox"),
+                  seed: int = 0) -> Path:
+    """``root/<split>/<class>/*.jpg`` with ``splits[split]`` images a class, all different."""
+    k = seed
+    for split, n in splits.items():
+        for tint, cls in enumerate(classes):
+            for i in range(n):
+                k += 1
+                _save(root / split / cls / f"{i}.jpg", _photo(k, tint), "JPEG")
+    return root
+
+
+def _classes_by_split(p) -> dict[str, set[str]]:
+    """Which folder each split's files come from, as 'split-folder/class'."""
+    return {s: {"/".join(Path(path).parts[-3:-1]) for path, _ in p.split(s)}
+            for s in ("train", "val", "test")}
+
+
+def test_a_folder_already_split_keeps_its_splits_and_its_real_classes(tmp_path, cfg, capsys):
+    # Mixed case, as photo tools and Kaggle name them; a README beside the splits.
+    root = _split_folder(tmp_path / "pets", {"Train": 8, "Validation": 3, "TEST": 3})
+    (root / "README.txt").write_text("pets, split by hand")
+    p = data.prepare(cfg, root, max_images_per_class=None)
+    out = capsys.readouterr().out
+    assert p.class_names == ["red fox", "tabby cat"], "the split folders were read as classes"
+    assert _classes_by_split(p) == {
+        "train": {"Train/red fox", "Train/tabby cat"},
+        "val": {"Validation/red fox", "Validation/tabby cat"},
+        "test": {"TEST/red fox", "TEST/tabby cat"}}
+    assert (len(p.train), len(p.val), len(p.test)) == (16, 6, 6)
+    assert "already split" in out and "TEST/ -> test" in out
+    # labels follow the class folder, whatever the split
+    for s in ("train", "val", "test"):
+        assert all(p.class_names[y] == Path(path).parent.name for path, y in p.split(s))
+
+
+def test_kaggle_style_double_folders_and_a_wrapper_are_stepped_into(tmp_path, cfg, capsys):
+    # archive/ -> dataset/ -> training_set/training_set/<class> and test_set/test_set/<class>
+    base = tmp_path / "archive" / "dataset"
+    for split, n in (("training_set", 9), ("test_set", 3)):
+        _split_folder(base / split, {split: n}, seed=100 if split == "test_set" else 0)
+    p = data.prepare(cfg, tmp_path / "archive", max_images_per_class=None)
+    out = capsys.readouterr().out
+    assert p.class_names == ["red fox", "tabby cat"]
+    # no validation folder: validation comes out of training, the test folder is kept
+    assert _classes_by_split(p)["test"] == {"test_set/red fox", "test_set/tabby cat"}
+    assert _classes_by_split(p)["val"] <= {"training_set/red fox", "training_set/tabby cat"}
+    assert len(p.test) == 6 and len(p.train) + len(p.val) == 18 and len(p.val) >= 2
+    assert "holds only the folder 'dataset'" in out and "holds only the folder 'training_set'" in out
+
+
+def test_train_and_validation_only_split_validation_in_two(tmp_path, cfg):
+    root = _split_folder(tmp_path / "tv", {"train": 6, "val": 4})
+    p = data.prepare(cfg, root, max_images_per_class=None, verbose=False)
+    assert (len(p.train), len(p.val), len(p.test)) == (12, 4, 4)
+    assert _classes_by_split(p)["test"] == {"val/red fox", "val/tabby cat"}
+
+
+def test_classes_that_happen_to_be_called_train_and_test_stay_classes(tmp_path, cfg):
+    root = tmp_path / "railway"
+    for tint, cls in enumerate(("train", "test")):  # images directly inside: classes
+        for i in range(6):
+            _save(root / cls / f"{i}.jpg", _photo(i + 10 * tint, tint), "JPEG")
+    layout = data.folder_layout(root, cfg)
+    assert layout.splits == {} and layout.root == root
+    assert data.prepare(cfg, root, verbose=False).class_names == ["test", "train"]
+
+
+def test_a_validation_class_the_training_folder_lacks_is_refused(tmp_path, cfg):
+    root = _split_folder(tmp_path / "odd", {"train": 4})
+    _split_folder(root, {"validation": 3}, classes=("tabby cat", "red fox", "hamster"), seed=50)
+    with pytest.raises(data.DataError, match=r"'hamster'.*could never predict"):
+        data.prepare(cfg, root, verbose=False)
+
+
+def test_two_folders_for_one_split_are_refused(tmp_path, cfg):
+    root = _split_folder(tmp_path / "twice", {"train": 4, "val": 2, "validation": 2})
+    with pytest.raises(data.DataError, match="two folders for the validation split"):
+        data.folder_layout(root, cfg)
+
+
+def test_a_zipped_folder_is_extracted_once_and_a_changed_archive_is_never_stale(tmp_path, cfg):
+    import dataclasses
+    import shutil
+
+    cfg = dataclasses.replace(cfg, cache_dir=tmp_path / "cache")
+    src = _split_folder(tmp_path / "src" / "my photos", {"train": 5, "validation": 3})
+    archive = Path(shutil.make_archive(str(tmp_path / "photos"), "zip", tmp_path / "src"))
+    first = data.prepare(cfg, archive, max_images_per_class=None, verbose=False)
+    assert first.class_names == ["red fox", "tabby cat"] and len(first.train) == 10
+    where = data.folder_layout(archive, cfg).root
+    assert where.is_relative_to(tmp_path / "cache" / "your_archives")
+    marker = next((tmp_path / "cache" / "your_archives").glob("*/.extracted-ok"))
+    stamp = marker.stat().st_mtime_ns
+    again = data.prepare(cfg, archive, max_images_per_class=None, verbose=False)
+    assert marker.stat().st_mtime_ns == stamp, "the archive was extracted a second time"
+    assert again.fingerprint == first.fingerprint
+    # the same name, other contents: a new extraction, not the old copy
+    _save(src / "train" / "red fox" / "extra.jpg", _photo(999, 1), "JPEG")
+    archive.unlink()
+    shutil.make_archive(str(tmp_path / "photos"), "zip", tmp_path / "src")
+    changed = data.prepare(cfg, archive, max_images_per_class=None, verbose=False)
+    assert len(changed.train) == 11 and changed.fingerprint != first.fingerprint
+    # a tar.gz works the same way
+    tgz = Path(shutil.make_archive(str(tmp_path / "photos"), "gztar", tmp_path / "src"))
+    assert len(data.prepare(cfg, tgz, max_images_per_class=None, verbose=False).train) == 11
+
+
+def test_a_broken_archive_or_a_plain_file_says_what_to_do(tmp_path, cfg):
+    bad = tmp_path / "photos.zip"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(data.DataError, match="Download it again, or unpack it yourself"):
+        data.folder_layout(bad, cfg)
+    note = tmp_path / "labels.csv"
+    note.write_text("a,b")
+    with pytest.raises(data.MissingFolderError, match="is a file, not a folder"):
+        data.prepare(cfg, note, verbose=False)
+    with pytest.raises(data.MissingFolderError, match="does not exist"):
+        data.prepare(cfg, tmp_path / "nowhere", verbose=False)
