@@ -23,7 +23,7 @@ NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sani
                 --nbval-cell-timeout=600 -p no:cacheprovider
 
 .PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv \
-        test-folder rehearse rehearse-ci release binder-check colab-requirements clean
+        test-folder rehearse rehearse-ci rehearse-folder release binder-check colab-requirements clean
 
 # The lock is made for Python 3.11: refuse an older interpreter before building anything.
 # $(call need_python,INTERPRETER,WHAT)
@@ -115,12 +115,23 @@ test-folder: venv
 #   make rehearse PROFILE=full            the full profile (slow on a CPU)
 #   make rehearse OVERRIDES="head_epochs=1,max_images_per_class=40"   smaller budgets
 #   make rehearse ONLY="00 02"            some notebooks
+#   make rehearse SOURCE=path/to/folder   the real path on your own folder (or zip)
 #   make rehearse-ci                      cpu path, small budgets, fails when a notebook fails
+#   make rehearse-folder                  rehearse-ci's path on a generated four-class folder
 PROFILE   ?= cpu
 OVERRIDES ?=
 ONLY      ?=
+SOURCE    ?=
 rehearse: venv
 	$(PY) scripts/rehearse.py --profile $(PROFILE) \
+	  $(if $(OVERRIDES),--overrides "$(OVERRIDES)") $(if $(ONLY),--only $(ONLY)) \
+	  $(if $(SOURCE),--source "$(SOURCE)")
+
+# Four classes (40/30/20/16 photos of 192 px, names with spaces) plus every kind of odd file.
+REHEARSAL_FOLDER := $(CURDIR)/build/rehearsal-folder-source
+rehearse-folder: venv
+	$(PY) scripts/make_folder.py $(REHEARSAL_FOLDER) --classes 4 --size 192 --messy --force
+	$(PY) scripts/rehearse.py --ci --source $(REHEARSAL_FOLDER) \
 	  $(if $(OVERRIDES),--overrides "$(OVERRIDES)") $(if $(ONLY),--only $(ONLY))
 
 rehearse-ci: venv

@@ -2,6 +2,7 @@
 
     python scripts/rehearse.py [--profile cpu|full] [--only 00 02] [--overrides "k=v,..."]
                                [--ci] [--no-record] [--keep-data] [--timeout 3600]
+                               [--source FOLDER]
 
 REHEARSAL: stand-in weights, numbers meaningless, timings real.  The ImageNet
 weights and the cats-vs-dogs archive cannot be downloaded here, so this runs
@@ -29,6 +30,11 @@ rebuilt when the generator changes):
    overridden -- records them in ``docs/timings.json`` and the instructor guide's
    table (seconds and units, labelled as timed with stand-in weights; with
    ``--only`` just those notebooks' entries are replaced).
+
+``--source FOLDER``: the same real path (stand-in ImageNet weights, the
+profile's size and branches) on a folder of your own classes instead of the
+stand-in archive -- ``make rehearse-folder`` runs it on a generated
+three-class folder; nothing is recorded.
 
 ``--ci``: the cpu profile with small budgets (:data:`CI_OVERRIDES`, or
 ``--overrides``), nothing recorded; exits 1 when a notebook fails or the
@@ -191,8 +197,13 @@ BANNER_CELL = ("# Plumbing (added by scripts/rehearse.py; not part of the course
                "print(_REHEARSAL_BANNER)")
 
 
-def kernel_env(profile: str, out: Path, manifest: dict, overrides: str) -> dict:
-    """The environment of the rehearsal's kernels (and of the unit's measurement)."""
+def kernel_env(profile: str, out: Path, manifest: dict, overrides: str,
+               source: Path | None = None) -> dict:
+    """The environment of the rehearsal's kernels (and of the unit's measurement).
+
+    ``source``: a folder (or archive) of images read instead of the stand-in
+    archive (``NBH_DATA_SOURCE``): the real path on someone's own classes.
+    """
     env = dict(os.environ)
     for var in ("NBH_ARTIFACTS_DIR", "NBH_DATA_SOURCE", "NBH_OVERRIDES"):
         env.pop(var, None)
@@ -209,6 +220,8 @@ def kernel_env(profile: str, out: Path, manifest: dict, overrides: str) -> dict:
     })
     if overrides:
         env["NBH_OVERRIDES"] = overrides
+    if source is not None:
+        env["NBH_DATA_SOURCE"] = str(Path(source).resolve())
     return env
 
 
@@ -250,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep the previous rehearsal's data folder (trained artifacts)")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     ap.add_argument("--standins", type=Path, default=standins.DEFAULT_ROOT)
+    ap.add_argument("--source", type=Path, default=None,
+                    help="your own folder (or zip) instead of the stand-in archive "
+                         "(NBH_DATA_SOURCE); into build/rehearsal-<profile>-folder, never recorded")
     ap.add_argument("--measure-unit-here", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.measure_unit_here:
@@ -269,7 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.ci and not overrides:
         overrides = CI_OVERRIDES
     parse_overrides(overrides)  # fail early on a typo
-    out = BUILD / f"rehearsal-{profile}"
+    if args.source is not None and not args.source.exists():
+        print(f"--source {args.source}: no such folder or file")
+        return 1
+    out = BUILD / (f"rehearsal-{profile}" + ("-folder" if args.source is not None else ""))
     t_all = time.perf_counter()
 
     print(standins.banner_text(), flush=True)
@@ -284,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.keep_data and (out / "data").exists():
         shutil.rmtree(out / "data")
-    env = kernel_env(profile, out, manifest, overrides)
+    env = kernel_env(profile, out, manifest, overrides, args.source)
     unit = measure(env)
     u = unit["unit_seconds"]
     print(f"unit (before the notebooks): {u:.2f} s = VGG16 base (stand-in ImageNet weights), forward pass over "
@@ -300,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
 
     budgets = f"budget overrides: {overrides}" if overrides else "the profile's full budgets"
+    if args.source is not None:
+        budgets += f"; data: {args.source} (NBH_DATA_SOURCE), not the stand-in archive"
     banner = standins.banner_text(
         f"profile {profile}, {budgets}; stand-ins: {manifest['root']} "
         f"(generator {manifest['generator']}); 1 unit = {u:.2f} s on this machine (measured "
@@ -341,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(r["seconds"] for r in results)
     report = {
         "banner": standins.BANNER, "profile": profile, "overrides": overrides or None,
+        "source": str(args.source) if args.source is not None else None,
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.platform()}, {os.cpu_count()} CPU cores",
         "unit": {**unit, "note": unit_note,
@@ -355,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "html").mkdir(parents=True, exist_ok=True)
     (out / "html" / "index.html").write_text(run_course.index_page(results), encoding="utf-8")
     (out / "timings.json").write_text(json.dumps(report, indent=1) + "\n")
-    record = not (args.ci or args.no_record or overrides)
+    record = not (args.ci or args.no_record or overrides or args.source is not None)
     if record:
         run_course.record_timings(results, extra={"standins": True, "unit_seconds": u})
 

@@ -37,6 +37,15 @@ def test_kernel_env_points_at_the_standins(tmp_path, monkeypatch):
     assert env["NBH_OVERRIDES"] == "head_epochs=1"
     assert "NBH_DATA_SOURCE" not in env and "NBH_ARTIFACTS_DIR" not in env
     assert "NBH_OVERRIDES" not in rehearse.kernel_env("cpu", tmp_path, manifest, "")
+    # --source: the kernels read that folder (absolute, so a notebook's cwd does not matter)
+    monkeypatch.chdir(tmp_path)
+    mine = rehearse.kernel_env("cpu", tmp_path, manifest, "", Path("photos"))
+    assert mine["NBH_DATA_SOURCE"] == str(tmp_path / "photos")
+
+
+def test_a_missing_source_stops_before_anything_runs(tmp_path, capsys):
+    assert rehearse.main(["--ci", "--source", str(tmp_path / "nowhere")]) == 1
+    assert "no such folder or file" in capsys.readouterr().out
 
 
 @pytest.mark.slow
