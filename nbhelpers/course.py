@@ -181,16 +181,17 @@ def banner(cfg: Config) -> str:
         >>> "OFFLINE" in banner(_config.make_config("offline"))
         True
     """
+    mine = os.environ.get("NBH_DATA_SOURCE")
+    data = (f"your folder {mine} (NBH_DATA_SOURCE, instead of {cfg.dataset})" if mine
+            else cfg.dataset)
     lines = [
         f"nbhelpers profile: {cfg.name}  ({cfg.description})",
         f"  why: {cfg.reason}",
-        f"  data: {cfg.dataset} at {cfg.image_size}x{cfg.image_size} px, batch "
+        f"  data: {data} at {cfg.image_size}x{cfg.image_size} px, batch "
         f"{cfg.batch_size}; seed {cfg.seed}",
         f"  files: {cfg.data_dir}  (artifacts: {cfg.artifacts_dir})",
         f"  precision: {cfg.precision}",
     ]
-    if os.environ.get("NBH_DATA_SOURCE"):
-        lines.insert(3, f"  your folder: {os.environ['NBH_DATA_SOURCE']} (NBH_DATA_SOURCE)")
     if cfg.overrides:
         lines.append("  overrides (NBH_OVERRIDES): "
                      + ", ".join(f"{k}={v}" for k, v in cfg.overrides.items()))

@@ -105,6 +105,16 @@ def test_setup_prints_offline_banner(capsys, monkeypatch, tmp_path):
     assert config.current() is cfg
 
 
+def test_the_banner_names_your_folder_not_the_profiles_data_set(monkeypatch, tmp_path):
+    cfg = config.make_config("cpu")
+    monkeypatch.delenv("NBH_DATA_SOURCE", raising=False)
+    assert "  data: cats_and_dogs at 160x160 px" in course.banner(cfg)
+    monkeypatch.setenv("NBH_DATA_SOURCE", str(tmp_path / "my photos"))
+    line = next(x for x in course.banner(cfg).splitlines() if x.startswith("  data:"))
+    assert line.startswith(f"  data: your folder {tmp_path / 'my photos'} (NBH_DATA_SOURCE, "
+                           "instead of cats_and_dogs) at 160x160 px")
+
+
 def test_setup_shows_and_records_overrides(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("NBH_OVERRIDES", "head_epochs=1,lime_samples=10")
