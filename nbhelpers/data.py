@@ -1872,7 +1872,8 @@ def folder_layout(source: str | Path, cfg: Config | None = None) -> Layout:
 
     Raises:
         MissingFolderError: ``source`` does not exist.
-        DataError: an archive that cannot be read; two folders for one split.
+        DataError: an archive that cannot be read; two folders for one split;
+            split folders whose images sit in no class folder (labels cannot be read).
 
     Reached through the helpers that notebook 03 calls.
 
@@ -1916,8 +1917,19 @@ def folder_layout(source: str | Path, cfg: Config | None = None) -> Layout:
                 f"{root} has two folders for the {role} split: {splits[role].name}/ and "
                 f"{folder.name}/. Merge them, or rename one so that its role is clear.")
         splits[role] = inner
-    if not all(_visible_folders(p) for p in splits.values()):
-        return Layout(root, {}, notes)  # e.g. classes that happen to be called train and test
+    flat = [role for role, p in splits.items() if not _visible_folders(p)]
+    if flat:
+        # Reading them as classes would teach the model where a file was stored.
+        names = ", ".join(f"{p.name}/" for p in splits.values())
+        raise DataError(
+            f"{root} holds {names}: folders named like splits, but "
+            + ", ".join(f"{splits[r].name}/" for r in flat)
+            + (" hold" if len(flat) > 1 else " holds")
+            + " images without class folders. The course reads each image's label from "
+            "the name of its folder: put the images in <split>/<class name>/ (for example "
+            f"{splits[flat[0]]}/<class name>/), or, if the labels sit in a spreadsheet, sort the "
+            "images into one folder per class first. If these folder names really are your "
+            "class names, rename them (for example 'train' -> 'trains').")
     if list(splits) == ["train"]:
         notes.append(f"{root} holds only a training folder: it is split three ways as one "
                      "folder per class")

@@ -972,14 +972,21 @@ def test_train_and_validation_only_split_validation_in_two(tmp_path, cfg):
     assert _classes_by_split(p)["test"] == {"val/red fox", "val/tabby cat"}
 
 
-def test_classes_that_happen_to_be_called_train_and_test_stay_classes(tmp_path, cfg):
-    root = tmp_path / "railway"
-    for tint, cls in enumerate(("train", "test")):  # images directly inside: classes
+def test_split_folders_without_class_folders_are_refused_not_read_as_classes(tmp_path, cfg):
+    root = tmp_path / "kaggle"
+    for tint, split in enumerate(("train", "valid", "test")):  # labels in a CSV, not folders
         for i in range(6):
-            _save(root / cls / f"{i}.jpg", _photo(i + 10 * tint, tint), "JPEG")
-    layout = data.folder_layout(root, cfg)
-    assert layout.splits == {} and layout.root == root
-    assert data.prepare(cfg, root, verbose=False).class_names == ["test", "train"]
+            _save(root / split / f"{i}.jpg", _photo(i + 10 * tint, tint % 3), "JPEG")
+    (root / "labels.csv").write_text("file,label\n")
+    with pytest.raises(data.DataError, match=r"test/, train/, valid/.*hold images without class folders.*"
+                                             r"rename them"):
+        data.prepare(cfg, root, verbose=False)
+    # a class that merely shares a name with a split, beside other classes, is a class
+    for tint, cls in enumerate(("train", "bus")):
+        for i in range(6):
+            _save(tmp_path / "vehicles" / cls / f"{i}.jpg", _photo(i + 10 * tint, tint), "JPEG")
+    assert data.folder_layout(tmp_path / "vehicles", cfg).splits == {}
+    assert data.prepare(cfg, tmp_path / "vehicles", verbose=False).class_names == ["bus", "train"]
 
 
 def test_a_validation_class_the_training_folder_lacks_is_refused(tmp_path, cfg):
