@@ -754,7 +754,10 @@ def choose_threshold(
 
     Choose it on the *validation* set, then report the test set at that threshold:
     a threshold tuned on the test set makes the test numbers optimistic.  Candidates
-    come from scikit-learn's ``precision_recall_curve``.
+    come from scikit-learn's ``precision_recall_curve``.  A very confident model can
+    land on a threshold of 1.0 (or within ``1e-6`` of it): its P(class 1) is exactly 1.0
+    in float32 for every logit above about 17, so only those saturated predictions pass;
+    it warns then, since a new image with P = 0.99 would be called class 0.
 
     More than two classes have no single threshold (the prediction is the arg-max);
     for one class ``k`` ask the two-class question, one-vs-rest:
@@ -794,6 +797,18 @@ def choose_threshold(
         raise ValueError(f"goal must be 'recall', 'precision' or 'f1', not {goal!r}")
     if i is None:
         raise ValueError(f"no threshold reaches {goal} >= {target} on these data")
+    if thresholds[i] > 1.0 - 1e-6:
+        p1 = y_prob[:, 1]
+        below = p1[p1 < thresholds[i]]
+        warnings.warn(
+            f"the chosen threshold is {thresholds[i]:.8g}: P(class 1) is saturated (within 1e-6 "
+            f"of 1.0) for {int((p1 >= thresholds[i]).sum())} of these {len(p1)} examples, and "
+            f"any threshold above {below.max() if len(below) else 0.0:.3g} gives the same {goal} "
+            f"on them. Only saturated predictions pass this one: a new image with P(class 1) = "
+            f"0.99 would be called class 0. These probabilities cannot place the threshold; "
+            f"keep 0.5, or choose it on softened probabilities (apply_temperature(logits, T) "
+            f"with T > 1 keeps the logits' ranking) and apply it to those.",
+            stacklevel=2)
     return ThresholdChoice(float(thresholds[i]), float(precision[i]), float(recall[i]),
                            goal, target)
 
@@ -953,7 +968,11 @@ def fit_temperature(
     test set's with :func:`apply_temperature`.  One parameter, so it cannot over-fit
     much and it keeps every prediction's class; it only makes the probabilities honest
     (Guo et al., 2017).  It needs **logits**: a probability of exactly 1.0 no longer
-    says how confident the model was.  If you only have probabilities, pass
+    says how confident the model was.  It also needs **mistakes**: if every example's
+    true class already has the largest logit (a validation set the model gets all
+    right), the NLL keeps falling as ``T -> 0`` and has no minimum, so any ``T`` the
+    search stopped at would be an accident of rounding; then it warns and returns
+    ``1.0`` (the model's own probabilities).  If you only have probabilities, pass
     :func:`to_logits` of them, knowing that it clips (``tests/test_evaluate.py`` shows
     a model with logits of +-30 where that fallback fits a temperature half the true one).  The NLL is computed from the
     logits with ``log_softmax`` (scikit-learn's ``log_loss`` of the same probabilities,
@@ -976,6 +995,18 @@ def fit_temperature(
         raise ValueError("no examples to fit a temperature on")
     if y_true.min() < 0 or y_true.max() >= z.shape[1]:
         raise ValueError(f"labels must be 0..{z.shape[1] - 1}")
+    rows = np.arange(len(z))
+    margins = z[rows, y_true][:, None] - z  # true-class logit minus each logit
+    margins[rows, y_true] = np.inf
+    if margins.min() >= 0:
+        warnings.warn(
+            f"every one of the {len(z)} examples is classified right (its true class has the "
+            f"largest logit), so the negative log-likelihood keeps falling as T -> 0 and has "
+            f"no minimum: there is no mistake to calibrate against. Returning T = 1.0 (the "
+            f"model's own probabilities); fit the temperature on a set where the model makes "
+            f"some mistakes, or report that it made none.",
+            stacklevel=2)
+        return 1.0
     res = minimize_scalar(lambda log_t: _nll(y_true, z / np.exp(log_t)),
                           bounds=tuple(np.log(bounds)), method="bounded",
                           options={"xatol": 1e-6})
