@@ -19,7 +19,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from scipy.special import softmax  # noqa: E402
 
+from nbhelpers import config as nbh_config  # noqa: E402
 from nbhelpers import evaluate as ev  # noqa: E402
+from nbhelpers import explain as ex  # noqa: E402
+
+SIZE = 32
+LOGIT = 50.0
 
 # Two classes, every one right with a probability of exactly 0 or 1 (float32 sigmoid of +-80).
 Y_SURE = np.array([0, 1] * 20)
@@ -30,6 +35,11 @@ Y3_SURE = np.array([0, 1, 2] * 10)
 Z3_SURE = np.full((30, 3), -40.0)
 Z3_SURE[np.arange(30), Y3_SURE] = 50.0
 P3_SURE = softmax(Z3_SURE.astype("float32"), axis=1)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return nbh_config.make_config("offline")
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -119,3 +129,161 @@ def test_evaluation_figures_of_degenerate_inputs_draw(recwarn):
     plots.confusion_heatmap(ev.confusion(Y_SURE, np.ones(40)), ["a", "b"]).canvas.draw()
     plots.interval_plot(["accuracy"], [0.0], [0.0], [0.0], reference=0.0).canvas.draw()
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def saturated(classes=1, logit=LOGIT, scale=25.0):
+    """``left_half_model`` with its logits layer scaled by ``scale`` and shifted so that the
+    first toy image scores ``logit`` (its margin, for the softmax): every image it is shown,
+    however perturbed, gets a probability of exactly 1.0 (or 0.0) in float32."""
+    m = ex.left_half_model(SIZE, classes=classes)
+    image = ex.toy_images(1, SIZE)[0]
+    layer = m.get_layer("logits")
+    w, b = layer.get_weights()
+    layer.set_weights([w * np.float32(scale), b * np.float32(scale)])
+    z = np.asarray(ev.logits_model(m)(image[None]))[0]
+    shift = logit - (z[0] if classes == 1 else z[1] - z[0])
+    offset = np.float32([shift]) if classes == 1 else np.float32([-shift / 2, shift / 2])
+    layer.set_weights([w * np.float32(scale), b * np.float32(scale) + offset])
+    return m
+
+
+@pytest.fixture(scope="module")
+def sure():
+    return {c: saturated(c) for c in (1, 2)}
+
+
+@pytest.fixture(scope="module")
+def image():
+    return ex.toy_images(1, SIZE)[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("classes", [1, 2])
+def test_lime_of_a_saturated_probability_warns_and_reports_no_fit(classes, sure, image, cfg):
+    """Every sample gets P = 1.0: the weights are 0 and lime's R^2 of that constant fit is
+    1.0, which read as a perfect explanation; it is NaN now, with a warning."""
+    model = sure[classes]
+    assert ex.predict_fn(model)(image[None])[0, 1] == 1.0
+    with pytest.warns(UserWarning, match="saturated"):
+        e = ex.explain("lime", model, image, cfg=cfg, num_samples=40, segmentation="slic")
+    assert e.extras["p_range"] == (1.0, 1.0) and np.isnan(e.extras["score"])
+    assert not e.attribution.any() and not np.isnan(e.scaled()).any()
+
+
+@pytest.mark.slow
+def test_shap_partition_of_a_saturated_probability_warns(sure, image, cfg):
+    with pytest.warns(UserWarning, match="saturated"):
+        e = ex.explain("shap_partition", sure[1], image, cfg=cfg, max_evals=40)
+    assert e.extras["p_range"] == (1.0, 1.0) and not e.attribution.any()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("classes", [1, 2])
+def test_gradient_methods_of_a_saturated_model_still_find_the_left_half(classes, sure, image, cfg):
+    """Checked fine: Grad-CAM and the GradientExplainer differentiate the logit."""
+    for method, kw in [("gradcam", {}),
+                       ("shap_gradient", {"nsamples": 16, "background": ex.toy_images(4, SIZE, seed=1)})]:
+        a = np.abs(ex.explain(method, sure[classes], image, cfg=cfg, **kw).attribution)
+        assert np.isfinite(a).all() and a.sum() > 0
+        assert a[:, : SIZE // 2].sum() / a.sum() > 0.9
+
+
+def test_rank_correlation_of_a_constant_map_is_undefined():
+    a = np.arange(16.0).reshape(4, 4)
+    zero = np.zeros((4, 4))
+    assert np.isnan(ex.rank_correlation(zero, zero))  # it was 0: "unrelated to itself"
+    assert np.isnan(ex.rank_correlation(a, zero)) and np.isnan(ex.rank_correlation(zero, a))
+    assert ex.rank_correlation(a, a) == 1.0
+
+
+@pytest.mark.slow
+def test_an_empty_map_does_not_pass_the_randomisation_test(sure, image, cfg):
+    """An empty LIME map scored 0 ("changed completely") at every step, step 0 included:
+    it looked like a method that passes the sanity check."""
+    with pytest.warns(UserWarning, match="constant"):
+        table, _ = ex.cascading_randomisation(
+            sure[1], image, ["gradcam", "lime"], cfg=cfg, max_steps=1,
+            method_kw={"lime": {"num_samples": 20, "segmentation": "slic"}})
+    lime = table[table.method == "lime"]
+    assert lime["spearman"].isna().all() and lime["spearman_abs"].isna().all()
+    assert table[(table.method == "gradcam") & (table.step == 0)]["spearman"].item() == 1.0
+
+
+@pytest.mark.slow
+def test_deletion_insertion_of_a_saturated_model(sure, image, cfg):
+    """The probability stays at 1.0 whatever is deleted (every map ties with the random one):
+    a warning; ``score="logit"`` follows the class score, which moves."""
+    model = sure[1]
+    e = ex.explain("gradcam", model, image, cfg=cfg)
+    with pytest.warns(UserWarning, match="score='logit'"):
+        flat = ex.deletion_insertion(model, image, e.attribution, e.target, steps=4)
+    assert (flat["deletion"] == 1.0).all() and flat["score"] == "probability"
+    table, curves = ex.faithfulness_table(model, image, [e], steps=4, score="logit")
+    assert curves["gradcam"]["score"] == "logit"
+    assert curves["gradcam"]["deletion"][0] == pytest.approx(LOGIT, abs=1e-3)
+    assert np.ptp(curves["gradcam"]["deletion"]) > 1.0 and np.ptp(curves["random"]["insertion"]) > 1.0
+    assert table["deletion_auc"].nunique() == 2
+    from nbhelpers import plots
+
+    assert "logit" in plots.faithfulness_curves(curves).axes[0].get_ylabel()
+    with pytest.raises(ValueError, match="score must be"):
+        ex.deletion_insertion(model, image, e.attribution, e.target, steps=2, score="margin")
+
+
+def test_empty_and_constant_maps_draw_without_nan(recwarn):
+    """Checked fine: an all-zero map is drawn as zeros, not 0 / 0."""
+    from nbhelpers import plots
+
+    zero = np.zeros((8, 8), "float32")
+    fig = plots.explanation_overlay(np.zeros((8, 8, 3)), zero)
+    assert np.isfinite(np.asarray(fig.axes[0].images[1].get_array())).all()
+    plots.explanations_side_by_side(np.zeros((1, 8, 8, 3)), {"lime": [zero]}).canvas.draw()
+    plots.randomisation_maps(np.zeros((8, 8, 3)), {"lime": [zero, zero]}, ["0", "1"]).canvas.draw()
+    assert not np.isnan(ex.Explanation("lime", zero, 1, 0.0).scaled()).any()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+# --------------------------------------------------------------------------- deploy
+
+
+def saturated_classifier(num_classes):
+    """``deploy.tiny_classifier`` with its last layer scaled so its logits are about +-60."""
+    from nbhelpers import deploy
+
+    m = deploy.tiny_classifier(16, num_classes=num_classes)
+    layer = m.get_layer("predictions")
+    w, b = layer.get_weights()
+    x = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")
+    f = np.float32(60.0 / np.abs(np.asarray(ev.logits_model(m)(x))).mean())
+    layer.set_weights([w * f, b * f])
+    return m, x
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_deploy_with_saturated_outputs(num_classes, cfg, tmp_path):
+    """Checked fine: a prediction, TTA, the TTA log loss, int8 export and agreement."""
+    from nbhelpers import deploy
+
+    model, x = saturated_classifier(num_classes)
+    names = ["a", "b", "c"][:num_classes]
+    p = deploy.predict_function(model)(x)
+    assert (p.max(axis=1) == 1.0).all()
+    pred = deploy.classify_image(model, x[0], names, gradcam=True)
+    assert pred.confidence == 1.0 and pred.top(2)[1][1] < 1e-20
+    assert np.isfinite(pred.explanation.attribution).all()
+    np.testing.assert_allclose(deploy.tta_predict(model, x, views=2, cfg=cfg).sum(axis=1), 1.0)
+    y = p.argmax(axis=1)
+    y[:2] = (y[:2] + 1) % num_classes  # confidently wrong on two: P(true class) = 0
+    tta = deploy.tta_comparison(model, x, y, views=(1,), cfg=cfg)
+    assert tta["log_loss"].item() == pytest.approx(-2 * np.log(1e-7) / len(y), rel=1e-4)
+    exported = deploy.export_all(model, tmp_path, names, cfg, representative=x,
+                                 forms=["tflite_int8"])
+    out = deploy.TFLiteModel(exported.paths["tflite_int8"])(x)
+    probs = deploy.predict_function(deploy.TFLiteModel(exported.paths["tflite_int8"]))(x)
+    assert np.isfinite(out).all() and np.allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    table = deploy.compare_exports(model, exported, x, y, latency_images=1)
+    assert (table["agreement"] == 1.0).all() and (table["max_prob_diff"] <= 1 / 255).all()
