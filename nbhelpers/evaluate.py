@@ -533,6 +533,22 @@ def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, 
     return float(low), float(high), len(ok)
 
 
+def _warn_zero_width(names: Sequence[str], columns: Sequence[np.ndarray], n: int) -> None:
+    """Warn when every resample of a metric gave the same value: zero width is not certainty."""
+    same = []
+    for name, values in zip(names, columns, strict=True):
+        ok = values[np.isfinite(values)]
+        if len(ok) > 1 and np.ptp(ok) == 0:
+            same.append(f"{name} = {ok[0]:.3g}")
+    if same:
+        warnings.warn(
+            f"every resample gave the same value ({', '.join(same)}), so the interval has zero "
+            f"width: these {n} examples show no variation to resample (no mistakes, say), which "
+            f"is not certainty. With no mistakes in {n} images the error rate can still be up to "
+            f"about 3/{n} = {3 / n:.3f} (95%, the rule of three).",
+            stacklevel=3)
+
+
 def bootstrap_ci(
     y_true: Sequence[int] | np.ndarray,
     y_prob: np.ndarray,
@@ -549,7 +565,10 @@ def bootstrap_ci(
     ``cfg.bootstrap``, seed ``cfg.seed``), recompute the metric on each resample, and
     take the middle ``confidence`` of those values.  The interval says how much the
     number would move with a different test set of the same size -- not how good the
-    model is on other data.  ``metric`` is a name in :data:`METRICS` or a function
+    model is on other data.  It can only show variation the test set has: a model with
+    no mistakes gets ``1.0 to 1.0`` on every resample, which is not certainty, so it
+    warns then (with ``n`` images and no mistakes the error rate can still be about
+    ``3 / n``, the rule of three).  ``metric`` is a name in :data:`METRICS` or a function
     ``(y_true, y_prob, threshold) -> float``; it receives ``y_prob`` as ``(N, C)``
     class probabilities (two classes too).  Taught in notebook 07.
 
@@ -567,6 +586,8 @@ def bootstrap_ci(
     with _fast_sklearn():
         values = np.array([_quiet_call(fn, y_true[i], y_prob[i], threshold) for i in idx])
     low, high, n_ok = _percentile_interval(values, confidence)
+    name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
+    _warn_zero_width([name], [values], len(y_true))
     return Interval(value, low, high, confidence, n_ok)
 
 
@@ -582,7 +603,8 @@ def score_table(
     """Every metric of :func:`scores` with its bootstrap interval, one row per metric.
 
     Columns ``value``, ``ci_low``, ``ci_high``; every metric is computed on the same
-    resamples (the same as :func:`bootstrap_ci` with the same seed).  Taught in notebook 07.
+    resamples (the same as :func:`bootstrap_ci` with the same seed), and it warns, as
+    :func:`bootstrap_ci` does, about intervals of zero width.  Taught in notebook 07.
 
     Example:
         >>> t = score_table([0, 0, 1, 1, 0, 1], np.array([.1, .6, .4, .8, .2, .9]),
@@ -604,6 +626,7 @@ def score_table(
         ])
     rows = [(point[name], *_percentile_interval(resampled[:, j], confidence)[:2])
             for j, name in enumerate(point)]
+    _warn_zero_width(list(point), list(resampled.T), len(y_true))
     return pd.DataFrame(rows, columns=["value", "ci_low", "ci_high"],
                         index=pd.Index(list(point), name="metric"))
 

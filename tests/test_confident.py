@@ -91,9 +91,11 @@ def test_choose_threshold_on_graded_probabilities_does_not_warn():
 def test_metrics_of_a_perfect_saturated_model_are_finite(y, p):
     """Checked fine: scores, intervals, curves, calibration and errors with p in {0, 1}."""
     assert ev.scores(y, p) == {k: 1.0 for k in ev.METRICS}
-    table = ev.score_table(y, p, n_resamples=50, seed=0)
+    with pytest.warns(UserWarning, match="zero width"):
+        table = ev.score_table(y, p, n_resamples=50, seed=0)
     assert (table.to_numpy() == 1.0).all()
-    auc = ev.bootstrap_ci(y, p, "roc_auc", n_resamples=50, seed=0)
+    with pytest.warns(UserWarning, match="zero width"):
+        auc = ev.bootstrap_ci(y, p, "roc_auc", n_resamples=50, seed=0)
     assert (auc.value, auc.low, auc.high, auc.n_resamples) == (1.0, 1.0, 1.0, 50)
     n = ev.num_classes(p)
     np.testing.assert_array_equal(ev.confusion(y, p, normalize="true"), np.eye(n))
@@ -106,6 +108,24 @@ def test_metrics_of_a_perfect_saturated_model_are_finite(y, p):
     assert len(cases["confidently_wrong"]) == 0 and len(cases["least_confident"]) == 6
     same = ev.compare(y, p, p, "roc_auc", n_resamples=50, seed=0)
     assert (same.difference, same.low, same.high) == (0.0, 0.0, 0.0)
+
+
+def test_an_interval_of_zero_width_says_it_is_not_certainty():
+    """No mistake in 40 images: every resample scores 1.0 and the interval is "1.000 to 1.000",
+    which read as certainty; the error rate can still be about 3/40 (the rule of three)."""
+    with pytest.warns(UserWarning, match=r"accuracy = 1\b.*3/40 = 0\.075"):
+        ci = ev.bootstrap_ci(Y_SURE, P_SURE, "accuracy", n_resamples=50, seed=0)
+    assert (ci.low, ci.high) == (1.0, 1.0)
+    with pytest.warns(UserWarning, match="accuracy = 1, precision = 1, recall = 1, f1 = 1, roc_auc = 1"):
+        ev.score_table(Y_SURE, P_SURE, n_resamples=50, seed=0)
+    import warnings
+
+    with warnings.catch_warnings():  # one mistake: the resamples vary, no warning
+        warnings.simplefilter("error")
+        p = P_SURE.copy()
+        p[0] = 1.0
+        ci = ev.bootstrap_ci(Y_SURE, p, "accuracy", n_resamples=200, seed=0)
+    assert ci.low < 1.0 == ci.high
 
 
 def test_confidently_wrong_predictions_give_finite_numbers():
