@@ -354,11 +354,14 @@ def tta_comparison(model: Any, x: np.ndarray, y: np.ndarray, views: Sequence[int
 
     Rows: ``views`` (1 = single pass), ``accuracy``, ``log_loss``, ``changed`` (answers
     that differ from the single pass), ``seconds``, ``time_ratio`` (against the single
-    pass).  Measure on the validation split: choosing the number of views is a
-    decision, and the test split is for the final number only.  The views are
-    computed once, for the largest count: ``k`` views are the first ``k`` of them
-    (exactly what :func:`tta_predict` gives for ``k``), and their ``seconds`` the
-    time those ``k`` took, so the table costs ``max(views)`` passes, not their sum.
+    pass).  ``log_loss`` clips P(true class) to at least ``1e-7`` (``nbh.evaluate.EPS``),
+    so an image a confident model gets wrong -- P(true class) exactly 0 in float32 --
+    costs ``-log(1e-7) = 16.1``, not infinity.  Measure on the validation split:
+    choosing the number of views is a decision, and the test split is for the final
+    number only.  The views are computed once, for the largest count: ``k`` views
+    are the first ``k`` of them (exactly what :func:`tta_predict` gives for ``k``),
+    and their ``seconds`` the time those ``k`` took, so the table costs ``max(views)``
+    passes, not their sum.
     Taught in ``12_using_your_model``.
 
     Example:
@@ -389,7 +392,7 @@ def tta_comparison(model: Any, x: np.ndarray, y: np.ndarray, views: Sequence[int
         pred = evaluate.predicted_labels(p)
         if single is None:
             single = (pred, seconds)
-        ll = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
+        ll = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], evaluate.EPS, 1.0))))
         rows.append({"method": "single pass" if k == 1 else f"TTA, {k} views", "views": k,
                      "accuracy": float(np.mean(pred == y)), "log_loss": ll,
                      "changed": int(np.sum(pred != single[0])), "seconds": seconds,

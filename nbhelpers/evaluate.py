@@ -533,6 +533,22 @@ def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, 
     return float(low), float(high), len(ok)
 
 
+def _warn_zero_width(names: Sequence[str], columns: Sequence[np.ndarray], n: int) -> None:
+    """Warn when every resample of a metric gave the same value: zero width is not certainty."""
+    same = []
+    for name, values in zip(names, columns, strict=True):
+        ok = values[np.isfinite(values)]
+        if len(ok) > 1 and np.ptp(ok) == 0:
+            same.append(f"{name} = {ok[0]:.3g}")
+    if same:
+        warnings.warn(
+            f"every resample gave the same value ({', '.join(same)}), so the interval has zero "
+            f"width: these {n} examples show no variation to resample (no mistakes, say), which "
+            f"is not certainty. With no mistakes in {n} images the error rate can still be up to "
+            f"about 3/{n} = {3 / n:.3f} (95%, the rule of three).",
+            stacklevel=3)
+
+
 def bootstrap_ci(
     y_true: Sequence[int] | np.ndarray,
     y_prob: np.ndarray,
@@ -549,7 +565,10 @@ def bootstrap_ci(
     ``cfg.bootstrap``, seed ``cfg.seed``), recompute the metric on each resample, and
     take the middle ``confidence`` of those values.  The interval says how much the
     number would move with a different test set of the same size -- not how good the
-    model is on other data.  ``metric`` is a name in :data:`METRICS` or a function
+    model is on other data.  It can only show variation the test set has: a model with
+    no mistakes gets ``1.0 to 1.0`` on every resample, which is not certainty, so it
+    warns then (with ``n`` images and no mistakes the error rate can still be about
+    ``3 / n``, the rule of three).  ``metric`` is a name in :data:`METRICS` or a function
     ``(y_true, y_prob, threshold) -> float``; it receives ``y_prob`` as ``(N, C)``
     class probabilities (two classes too).  Taught in notebook 07.
 
@@ -567,6 +586,8 @@ def bootstrap_ci(
     with _fast_sklearn():
         values = np.array([_quiet_call(fn, y_true[i], y_prob[i], threshold) for i in idx])
     low, high, n_ok = _percentile_interval(values, confidence)
+    name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
+    _warn_zero_width([name], [values], len(y_true))
     return Interval(value, low, high, confidence, n_ok)
 
 
@@ -582,7 +603,8 @@ def score_table(
     """Every metric of :func:`scores` with its bootstrap interval, one row per metric.
 
     Columns ``value``, ``ci_low``, ``ci_high``; every metric is computed on the same
-    resamples (the same as :func:`bootstrap_ci` with the same seed).  Taught in notebook 07.
+    resamples (the same as :func:`bootstrap_ci` with the same seed), and it warns, as
+    :func:`bootstrap_ci` does, about intervals of zero width.  Taught in notebook 07.
 
     Example:
         >>> t = score_table([0, 0, 1, 1, 0, 1], np.array([.1, .6, .4, .8, .2, .9]),
@@ -604,6 +626,7 @@ def score_table(
         ])
     rows = [(point[name], *_percentile_interval(resampled[:, j], confidence)[:2])
             for j, name in enumerate(point)]
+    _warn_zero_width(list(point), list(resampled.T), len(y_true))
     return pd.DataFrame(rows, columns=["value", "ci_low", "ci_high"],
                         index=pd.Index(list(point), name="metric"))
 
@@ -754,7 +777,10 @@ def choose_threshold(
 
     Choose it on the *validation* set, then report the test set at that threshold:
     a threshold tuned on the test set makes the test numbers optimistic.  Candidates
-    come from scikit-learn's ``precision_recall_curve``.
+    come from scikit-learn's ``precision_recall_curve``.  A very confident model can
+    land on a threshold of 1.0 (or within ``1e-6`` of it): its P(class 1) is exactly 1.0
+    in float32 for every logit above about 17, so only those saturated predictions pass;
+    it warns then, since a new image with P = 0.99 would be called class 0.
 
     More than two classes have no single threshold (the prediction is the arg-max);
     for one class ``k`` ask the two-class question, one-vs-rest:
@@ -794,6 +820,18 @@ def choose_threshold(
         raise ValueError(f"goal must be 'recall', 'precision' or 'f1', not {goal!r}")
     if i is None:
         raise ValueError(f"no threshold reaches {goal} >= {target} on these data")
+    if thresholds[i] > 1.0 - 1e-6:
+        p1 = y_prob[:, 1]
+        below = p1[p1 < thresholds[i]]
+        warnings.warn(
+            f"the chosen threshold is {thresholds[i]:.8g}: P(class 1) is saturated (within 1e-6 "
+            f"of 1.0) for {int((p1 >= thresholds[i]).sum())} of these {len(p1)} examples, and "
+            f"any threshold above {below.max() if len(below) else 0.0:.3g} gives the same {goal} "
+            f"on them. Only saturated predictions pass this one: a new image with P(class 1) = "
+            f"0.99 would be called class 0. These probabilities cannot place the threshold; "
+            f"keep 0.5, or choose it on softened probabilities (apply_temperature(logits, T) "
+            f"with T > 1 keeps the logits' ranking) and apply it to those.",
+            stacklevel=2)
     return ThresholdChoice(float(thresholds[i]), float(precision[i]), float(recall[i]),
                            goal, target)
 
@@ -953,7 +991,11 @@ def fit_temperature(
     test set's with :func:`apply_temperature`.  One parameter, so it cannot over-fit
     much and it keeps every prediction's class; it only makes the probabilities honest
     (Guo et al., 2017).  It needs **logits**: a probability of exactly 1.0 no longer
-    says how confident the model was.  If you only have probabilities, pass
+    says how confident the model was.  It also needs **mistakes**: if every example's
+    true class already has the largest logit (a validation set the model gets all
+    right), the NLL keeps falling as ``T -> 0`` and has no minimum, so any ``T`` the
+    search stopped at would be an accident of rounding; then it warns and returns
+    ``1.0`` (the model's own probabilities).  If you only have probabilities, pass
     :func:`to_logits` of them, knowing that it clips (``tests/test_evaluate.py`` shows
     a model with logits of +-30 where that fallback fits a temperature half the true one).  The NLL is computed from the
     logits with ``log_softmax`` (scikit-learn's ``log_loss`` of the same probabilities,
@@ -976,6 +1018,18 @@ def fit_temperature(
         raise ValueError("no examples to fit a temperature on")
     if y_true.min() < 0 or y_true.max() >= z.shape[1]:
         raise ValueError(f"labels must be 0..{z.shape[1] - 1}")
+    rows = np.arange(len(z))
+    margins = z[rows, y_true][:, None] - z  # true-class logit minus each logit
+    margins[rows, y_true] = np.inf
+    if margins.min() >= 0:
+        warnings.warn(
+            f"every one of the {len(z)} examples is classified right (its true class has the "
+            f"largest logit), so the negative log-likelihood keeps falling as T -> 0 and has "
+            f"no minimum: there is no mistake to calibrate against. Returning T = 1.0 (the "
+            f"model's own probabilities); fit the temperature on a set where the model makes "
+            f"some mistakes, or report that it made none.",
+            stacklevel=2)
+        return 1.0
     res = minimize_scalar(lambda log_t: _nll(y_true, z / np.exp(log_t)),
                           bounds=tuple(np.log(bounds)), method="bounded",
                           options={"xatol": 1e-6})

@@ -62,7 +62,7 @@ import numpy as np
 
 from . import progress
 from .config import Config, current
-from .evaluate import _class_probabilities, _logits_output
+from .evaluate import _class_probabilities, _logits_output, logits_model
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     import keras
@@ -185,6 +185,49 @@ def _class_score(logits: Any, target: int) -> Any:
     if not 0 <= int(target) < logits.shape[-1]:
         raise ValueError(f"target {target} is not a class of a {logits.shape[-1]}-class model")
     return logits[:, int(target)]
+
+
+#: Answers of the model that vary by no more than this many float32 rounding steps (of
+#: their size) are *flat*: a saturated probability (exactly 1.0 in float32 for a logit
+#: above about 17, where one step is 6e-8) that hiding parts of the image does not move,
+#: so methods that only query the model see nothing to explain.  Near 0 the steps are
+#: tiny, so probabilities of 1e-7 that move by 1e-7 still count as moving.
+FLAT_STEPS = 16
+
+
+def _is_flat(values: np.ndarray) -> bool:
+    """True when ``values`` vary by no more than :data:`FLAT_STEPS` float32 steps."""
+    v = np.asarray(values, dtype="float64")
+    lo, hi = float(v.min()), float(v.max())
+    return hi - lo <= FLAT_STEPS * float(np.spacing(np.float32(max(abs(lo), abs(hi)))))
+
+
+def _recording(predict: Callable[[np.ndarray], np.ndarray], target: int,
+               seen: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """``predict``, keeping P(``target``) of every image it is asked about in ``seen``."""
+
+    def f(images: np.ndarray) -> np.ndarray:
+        p = predict(images)
+        seen.append(np.asarray(p)[:, target])
+        return p
+
+    return f
+
+
+def _answer_range(method: str, seen: list[np.ndarray], target: int) -> tuple[float, float]:
+    """(lowest, highest) P(``target``) the model gave; warns when they are flat (:func:`_is_flat`)."""
+    p = np.concatenate(seen) if seen else np.zeros(0)
+    if not len(p):
+        return float("nan"), float("nan")
+    lo, hi = float(p.min()), float(p.max())
+    if _is_flat(p):
+        warnings.warn(
+            f"{method}: P(class {target}) was {hi:.7g} on all {len(p)} images it asked the model "
+            f"about (it moved by {hi - lo:.1g}): the probability is saturated, so hiding parts of "
+            f"the image did not change it, and the map is empty (zero, or rounding noise). "
+            f"Explain the class score instead: 'gradcam' and 'shap_gradient' use the logit.",
+            stacklevel=3)
+    return lo, hi
 
 
 def _check_image(image: Any) -> np.ndarray:
@@ -330,7 +373,12 @@ def explain_lime(
     perturbations, so the same call gives the same explanation.  The
     attribution of a pixel is its superpixel's weight; ``extras`` holds the
     ``segments``, the ``weights`` per segment, the ``score`` (R^2 of the local
-    linear model) and lime's own ``lime_explanation``.
+    linear model), ``p_range`` (the lowest and highest P(``target``) over the
+    samples) and lime's own ``lime_explanation``.  LIME explains the
+    *probability*: when the model is so confident that no sample moves it (it is
+    exactly 1.0 in float32 for a logit above about 17), the weights are zero, it
+    warns, and ``score`` is NaN (scikit-learn would report a perfect R^2 of 1.0 for
+    fitting a constant).
     Reached through the helpers that notebook 08 calls.
 
     Example:
@@ -350,10 +398,11 @@ def explain_lime(
     seg_kw = dict(segmentation_kw or {})
     segments = segment(img, segmentation, seed=seed, **seg_kw)
     explainer = lime_image.LimeImageExplainer(random_state=seed)
+    seen: list[np.ndarray] = []
     with _no_lime_progress_bar(lime_image):
         result = explainer.explain_instance(
             img / 255.0,
-            predict_fn(model, predict_batch, scale=255.0),
+            _recording(predict_fn(model, predict_batch, scale=255.0), target, seen),
             labels=(target,),
             top_labels=None,
             hide_color=hide_color,
@@ -367,6 +416,8 @@ def explain_lime(
     for s, w in weights.items():
         table[int(s)] = w
     attribution = table[segments]
+    p_range = _answer_range("lime", seen, target)
+    flat = _is_flat(np.asarray(p_range))
     seconds = time.perf_counter() - t0
     settings = {
         "num_samples": n,
@@ -377,7 +428,8 @@ def explain_lime(
         "hide_color": "segment mean" if hide_color is None else hide_color,
         "seed": seed,
     }
-    extras = {"segments": segments, "weights": table, "score": float(result.score),
+    extras = {"segments": segments, "weights": table,
+              "score": float("nan") if flat else float(result.score), "p_range": p_range,
               "lime_explanation": result}
     return Explanation("lime", attribution, target, seconds, settings, extras)
 
@@ -610,7 +662,10 @@ def explain_shap_partition(
     are replaced by ``mask_value`` (default a box blur of a quarter of the
     image's size, ``"blur(k,k)"``; ``"inpaint_telea"`` or a number also work).
     ``max_evals`` (default ``cfg.shap_evals``) is the budget of model calls:
-    more evaluations, finer regions.  Deterministic.
+    more evaluations, finer regions.  Deterministic.  It explains the
+    *probability*: when hiding regions never moves it (saturated, see
+    :func:`explain_lime`) the map is zero and it warns; ``extras["p_range"]`` holds
+    the lowest and highest P(``target``) it saw.
     Reached through the helpers that notebook 09 calls.
 
     Example:
@@ -630,15 +685,18 @@ def explain_shap_partition(
         k = max(3, img.shape[0] // 4)
         mask_value = f"blur({k},{k})"
     masker = shap.maskers.Image(mask_value, shape=img.shape)
-    explainer = shap.Explainer(predict_fn(model, batch_size), masker)
+    seen: list[np.ndarray] = []
+    explainer = shap.Explainer(_recording(predict_fn(model, batch_size), target, seen), masker)
     # shap draws its own tqdm bar once a run passes 10 s; the course's switch governs it.
     result = explainer(img[None], max_evals=n, batch_size=batch_size, outputs=[target],
                        silent=not progress.enabled())
     values = normalise_shap_values(result, 0, sample_ndim=3)[0]
     attribution = values.sum(axis=-1).astype("float32")
+    p_range = _answer_range("shap_partition", seen, target)
     seconds = time.perf_counter() - t0
     settings = {"max_evals": n, "mask_value": mask_value, "batch_size": batch_size}
-    return Explanation("shap_partition", attribution, target, seconds, settings)
+    return Explanation("shap_partition", attribution, target, seconds, settings,
+                       {"p_range": p_range})
 
 
 # --------------------------------------------------------------------------- Grad-CAM
@@ -827,12 +885,17 @@ def rank_correlation(a: np.ndarray, b: np.ndarray, absolute: bool = False) -> fl
 
     ``absolute=True`` compares magnitudes only (Adebayo et al. report both,
     since a sign flip alone would otherwise look like a total change).  A
-    constant map carries no ranking: the correlation is then 0.
+    constant map (an empty one: LIME or the Partition explainer of a saturated
+    probability) carries no ranking, so the correlation is undefined: NaN, not
+    0, which would read as "unrelated" -- the answer a method *passes* the
+    randomisation test with -- even for a map compared with itself.
 
     Example:
         >>> a = np.arange(16.0).reshape(4, 4)
         >>> rank_correlation(a, a ** 2), rank_correlation(a, -a), rank_correlation(a, -a, absolute=True)
         (1.0, -1.0, 1.0)
+        >>> rank_correlation(np.zeros((4, 4)), np.zeros((4, 4)))
+        nan
     """
     from scipy import stats
 
@@ -841,7 +904,7 @@ def rank_correlation(a: np.ndarray, b: np.ndarray, absolute: bool = False) -> fl
     if absolute:
         x, y = np.abs(x), np.abs(y)
     if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return 0.0
+        return float("nan")
     return float(round(stats.spearmanr(x, y).statistic, 6))
 
 
@@ -919,7 +982,9 @@ def cascading_randomisation(
     correlated while the model is destroyed is showing the image, not the
     model.  Returns the table and the explanations per method and step.
     ``reference`` (``{method: Explanation}`` of this image by the trained
-    model, same target) saves recomputing step 0.
+    model, same target) saves recomputing step 0.  A method whose step-0 map is
+    constant (empty: a saturated probability, see :func:`explain_lime`) has
+    nothing to compare: its correlations are NaN, and it warns.
     Taught in ``09_explaining_with_shap``.
 
     Example:
@@ -954,6 +1019,11 @@ def cascading_randomisation(
                 e = explain(m, current_model, img, target, cfg, **method_kw.get(m, {}))
             maps[m].append(e)
             ref = maps[m][0].attribution
+            if step == 0 and np.ptp(np.asarray(ref, dtype="float64")) == 0:
+                warnings.warn(
+                    f"{m}'s map of the trained model is constant ({float(np.ravel(ref)[0]):g} "
+                    f"everywhere): it ranks no pixel, so the randomisation test cannot judge it; "
+                    f"its correlations are NaN", stacklevel=2)
             rows.append({"method": m, "step": step, "randomised": label,
                          "layers_randomised": len(done),
                          "spearman": rank_correlation(ref, e.attribution),
@@ -974,6 +1044,7 @@ def deletion_insertion(
     steps: int = 20,
     baseline: str | float = "blur",
     batch_size: int = 64,
+    score: str = "probability",
 ) -> dict[str, Any]:
     """Deletion and insertion curves of one attribution map, and their areas.
 
@@ -984,6 +1055,13 @@ def deletion_insertion(
     area).  ``baseline`` is ``"blur"`` (a strongly blurred copy, as in RISE's
     insertion), ``"mean"`` (the image's mean colour) or a grey level.  All
     ``2 * (steps + 1)`` images go through the model in batches.
+
+    ``score="probability"`` records P(target), as RISE does.  A confident model's
+    probability is exactly 1.0 in float32 for any logit above about 17, so its
+    curves can stay flat at 1.0 whatever is deleted: every map, the random one
+    included, gets the same areas, and it warns.  ``score="logit"`` records the
+    class score before the sigmoid/softmax instead (as Grad-CAM uses, see
+    :func:`explain_gradcam`), which keeps moving; its areas are in logit units.
     Reached through the helpers that notebook 09 calls.
 
     Example:
@@ -1013,11 +1091,26 @@ def deletion_insertion(
         i[top] = flat_img[top]
         deleted.append(d.reshape(img.shape))
         inserted.append(i.reshape(img.shape))
-    probs = predict_fn(model, batch_size)(np.stack(deleted + inserted))[:, target]
-    deletion, insertion = probs[: steps + 1], probs[steps + 1:]
+    batch = np.stack(deleted + inserted)
+    if score == "probability":
+        values = predict_fn(model, batch_size)(batch)[:, target]
+        if _is_flat(values):
+            warnings.warn(
+                f"deletion_insertion: P(class {target}) was {values.max():.7g} on all "
+                f"{len(values)} images: the probability is saturated, so the curves are flat "
+                f"and every map (the random one too) gets the same areas. Pass score='logit' "
+                f"to follow the class score, which does not saturate.", stacklevel=2)
+    elif score == "logit":
+        scores_model = logits_model(model)
+        z = np.concatenate([np.asarray(scores_model(batch[i:i + batch_size], training=False))
+                            for i in range(0, len(batch), batch_size)])
+        values = np.asarray(_class_score(z, target), dtype="float64")
+    else:
+        raise ValueError(f"score must be 'probability' or 'logit', not {score!r}")
+    deletion, insertion = values[: steps + 1], values[steps + 1:]
     return {"fractions": fractions, "deletion": deletion, "insertion": insertion,
             "deletion_auc": float(np.trapezoid(deletion, fractions)),
-            "insertion_auc": float(np.trapezoid(insertion, fractions))}
+            "insertion_auc": float(np.trapezoid(insertion, fractions)), "score": score}
 
 
 def faithfulness_table(
@@ -1029,11 +1122,14 @@ def faithfulness_table(
     baseline: str | float = "blur",
     random_reference: bool = True,
     seed: int = 0,
+    score: str = "probability",
 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Deletion/insertion areas per method for one image, with a random ranking for reference.
 
     Returns the table (``method``, ``deletion_auc`` -- lower is better,
     ``insertion_auc`` -- higher is better) and the curves per method.
+    ``score``: ``"probability"`` or, for a model so confident that its probability
+    stays at 1.0, ``"logit"`` (see :func:`deletion_insertion`).
     Taught in ``09_explaining_with_shap``.
 
     Example:
@@ -1052,10 +1148,11 @@ def faithfulness_table(
     curves: dict[str, dict[str, Any]] = {}
     for e in explanations:
         curves[e.method] = deletion_insertion(model, img, e.attribution, e.target, steps=steps,
-                                              baseline=baseline)
+                                              baseline=baseline, score=score)
     if random_reference:
         noise = np.random.default_rng(seed).random(img.shape[:2])
-        curves["random"] = deletion_insertion(model, img, noise, target, steps=steps, baseline=baseline)
+        curves["random"] = deletion_insertion(model, img, noise, target, steps=steps,
+                                              baseline=baseline, score=score)
     table = pd.DataFrame([{"method": m, "deletion_auc": round(c["deletion_auc"], 4),
                            "insertion_auc": round(c["insertion_auc"], 4)}
                           for m, c in curves.items()])

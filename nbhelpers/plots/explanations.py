@@ -275,7 +275,8 @@ def randomisation_maps(image: np.ndarray, maps: dict, step_labels,
 def faithfulness_curves(curves: dict, title: str | None = None) -> plt.Figure:
     """Deletion and insertion curves per method, with their areas in the legend.
 
-    ``curves`` is ``{method: result of nbhelpers.explain.deletion_insertion}``.
+    ``curves`` is ``{method: result of nbhelpers.explain.deletion_insertion}``; the
+    y axis is P(explained class), or its logit for curves made with ``score="logit"``.
     Taught in notebook 09.
 
     Example:
@@ -295,7 +296,8 @@ def faithfulness_curves(curves: dict, title: str | None = None) -> plt.Figure:
     for ax, verb in zip(axes, ("removed", "inserted"), strict=True):
         ax.set_xlabel(f"fraction of pixels {verb}, most important first")
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("P(explained class)")
+    logit = any(c.get("score") == "logit" for c in curves.values())
+    axes[0].set_ylabel("score (logit) of the explained class" if logit else "P(explained class)")
     return _finish(fig, title)
 
 
