@@ -78,6 +78,9 @@ __all__ = [
     "explain_shap_partition",
     "explain_gradcam",
     "predict_fn",
+    "class_log_odds",
+    "choose_output",
+    "SURE_LOG_ODDS",
     "segment",
     "normalise_shap_values",
     "choose_background",
@@ -135,7 +138,8 @@ class Explanation:
 # --------------------------------------------------------------------------- predictions
 
 
-def predict_fn(model: keras.Model, batch_size: int = 64, scale: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
+def predict_fn(model: keras.Model, batch_size: int = 64, scale: float = 1.0,
+               output: str = "probability") -> Callable[[np.ndarray], np.ndarray]:
     """A function ``images -> (N, C)`` class probabilities that runs the model in batches.
 
     This is the *batched predict function* LIME and SHAP call: it calls the
@@ -145,23 +149,93 @@ def predict_fn(model: keras.Model, batch_size: int = 64, scale: float = 1.0) -> 
     ``[0, 255]``: ``scale=255``).  Its output follows :mod:`nbhelpers.evaluate`'s
     convention: ``(N, C)``, ``C >= 2``, also for a one-unit sigmoid model
     (``[1 - p, p]``); the same numbers as ``nbh.evaluate.predict_proba(model, images)``.
+    ``output="log_odds"`` gives each class's log-odds instead
+    (:func:`class_log_odds`, from the logits: it never saturates).
     Taught in ``08_explaining_with_lime``.
 
     Example:
         >>> f = predict_fn(left_half_model(16))
         >>> p = f(toy_images(3, 16)); p.shape, p.sum(axis=1).round(6).tolist()
         ((3, 2), [1.0, 1.0, 1.0])
+        >>> lo = predict_fn(left_half_model(16), output="log_odds")(toy_images(3, 16))
+        >>> bool(np.allclose(lo, np.log(p / (1 - p)), atol=1e-4))
+        True
     """
+    if output not in ("probability", "log_odds"):
+        raise ValueError(f"output must be 'probability' or 'log_odds', not {output!r}")
+    net = logits_model(model) if output == "log_odds" else model
 
     def predict(images: np.ndarray) -> np.ndarray:
         x = np.asarray(images, dtype="float32")
         if scale != 1.0:
             x = x * np.float32(scale)
-        outs = [np.asarray(model(x[i:i + batch_size], training=False))
-                for i in range(0, len(x), batch_size)]
-        return _class_probabilities(np.concatenate(outs, axis=0))
+        outs = np.concatenate([np.asarray(net(x[i:i + batch_size], training=False))
+                               for i in range(0, len(x), batch_size)], axis=0)
+        return class_log_odds(outs) if output == "log_odds" else _class_probabilities(outs)
 
     return predict
+
+
+#: A class's log-odds beyond which ``output="auto"`` explains the log-odds, not the
+#: probability: 9 is P above 0.9999 (or below 0.0001).  There, hiding part of the image
+#: moves the probability by little or -- exactly 1.0 in float32 beyond about 17 -- not at
+#: all, so LIME and the Partition explainer would fit rounding noise.
+SURE_LOG_ODDS = 9.0
+
+
+def class_log_odds(logits: Any) -> np.ndarray:
+    """Each class's log-odds ``log P(c) / (1 - P(c))``, ``(N, C)``, computed from logits.
+
+    One sigmoid unit ``(N, 1)``: ``[-z, z]``.  Softmax logits ``(N, C)``:
+    ``z_c - logsumexp(z_j, j != c)``, which for two classes is ``z_1 - z_0``.
+    Unlike the probability it keeps moving when the model is sure: P = 1.0 in
+    float32 for any log-odds above about 17, the log-odds stay 17, 30 or 80.
+    Reached through the helpers that notebooks 08 and 09 call.
+
+    Example:
+        >>> class_log_odds(np.array([[2.0]])).tolist()
+        [[-2.0, 2.0]]
+        >>> np.round(class_log_odds(np.array([[3.0, 1.0, 1.0]])), 3).tolist()
+        [[1.307, -2.127, -2.127]]
+    """
+    z = np.asarray(logits, dtype="float64")
+    if z.ndim != 2:
+        raise ValueError(f"logits must be (N, C), got shape {z.shape}")
+    if z.shape[1] == 1:
+        return np.concatenate([-z, z], axis=1)
+    out = np.empty_like(z)
+    for c in range(z.shape[1]):
+        others = np.delete(z, c, axis=1)
+        m = others.max(axis=1, keepdims=True)
+        out[:, c] = z[:, c] - (m[:, 0] + np.log(np.exp(others - m).sum(axis=1)))
+    return out
+
+
+def choose_output(model: keras.Model, image: np.ndarray, target: int,
+                  output: str = "auto") -> str:
+    """What a perturbation method explains: ``"probability"`` or ``"log_odds"``.
+
+    ``"auto"``: the probability, unless the model is so sure of ``target`` on this
+    image (``|log-odds| > SURE_LOG_ODDS``, P above 0.9999 or below 0.0001) that
+    hiding parts of it would hardly move the probability; then the log-odds.
+    ``"probability"`` and ``"log_odds"`` are returned as they are.
+    Reached through the helpers that notebooks 08 and 09 call.
+
+    Example:
+        >>> m = left_half_model(16); x = toy_images(1, 16)[0]
+        >>> choose_output(m, x, 1), choose_output(m, x, 1, "log_odds")
+        ('probability', 'log_odds')
+    """
+    if output in ("probability", "log_odds"):
+        return output
+    if output != "auto":
+        raise ValueError(f"output must be 'auto', 'probability' or 'log_odds', not {output!r}")
+    lo = predict_fn(model, output="log_odds")(_check_image(image)[None])[0, int(target)]
+    return "log_odds" if abs(float(lo)) > SURE_LOG_ODDS else "probability"
+
+
+def _quantity(output: str, target: int) -> str:
+    return f"P(class {target})" if output == "probability" else f"the log-odds of class {target}"
 
 
 def _target(model: keras.Model, image: np.ndarray, target: int | None) -> int:
@@ -214,18 +288,21 @@ def _recording(predict: Callable[[np.ndarray], np.ndarray], target: int,
     return f
 
 
-def _answer_range(method: str, seen: list[np.ndarray], target: int) -> tuple[float, float]:
-    """(lowest, highest) P(``target``) the model gave; warns when they are flat (:func:`_is_flat`)."""
+def _answer_range(method: str, seen: list[np.ndarray], target: int,
+                  output: str = "probability") -> tuple[float, float]:
+    """(lowest, highest) answer about ``target`` the model gave; warns when they are flat."""
     p = np.concatenate(seen) if seen else np.zeros(0)
     if not len(p):
         return float("nan"), float("nan")
     lo, hi = float(p.min()), float(p.max())
     if _is_flat(p):
+        cure = ("Pass output='log_odds' (or 'auto'), which does not saturate, or use 'gradcam' "
+                "and 'shap_gradient'" if output == "probability" else
+                "the model ignores what was hidden")
         warnings.warn(
-            f"{method}: P(class {target}) was {hi:.7g} on all {len(p)} images it asked the model "
-            f"about (it moved by {hi - lo:.1g}): the probability is saturated, so hiding parts of "
-            f"the image did not change it, and the map is empty (zero, or rounding noise). "
-            f"Explain the class score instead: 'gradcam' and 'shap_gradient' use the logit.",
+            f"{method}: {_quantity(output, target)} was {hi:.7g} on all {len(p)} images it asked "
+            f"the model about (it moved by {hi - lo:.1g}): hiding parts of the image did not "
+            f"change it, and the map is empty (zero, or rounding noise). {cure}.",
             stacklevel=3)
     return lo, hi
 
@@ -360,6 +437,7 @@ def explain_lime(
     batch_size: int | None = None,
     predict_batch: int = 64,
     hide_color: float | None = None,
+    output: str = "auto",
 ) -> Explanation:
     """LIME: turn superpixels off at random, fit a weighted linear model to the answers.
 
@@ -373,12 +451,14 @@ def explain_lime(
     perturbations, so the same call gives the same explanation.  The
     attribution of a pixel is its superpixel's weight; ``extras`` holds the
     ``segments``, the ``weights`` per segment, the ``score`` (R^2 of the local
-    linear model), ``p_range`` (the lowest and highest P(``target``) over the
-    samples) and lime's own ``lime_explanation``.  LIME explains the
-    *probability*: when the model is so confident that no sample moves it (it is
-    exactly 1.0 in float32 for a logit above about 17), the weights are zero, it
-    warns, and ``score`` is NaN (scikit-learn would report a perfect R^2 of 1.0 for
-    fitting a constant).
+    linear model), ``p_range`` (the lowest and highest answer about ``target``
+    over the samples) and lime's own ``lime_explanation``.  ``output`` is what is
+    explained (:func:`choose_output`; ``settings["output"]`` records it): by default
+    the probability, or the class's log-odds when the model is so sure on this
+    image (P above 0.9999) that hiding superpixels hardly moves the probability --
+    it is exactly 1.0 in float32 beyond a log-odds of about 17, where every weight
+    would be zero.  If the answers still do not move it warns, and ``score`` is
+    NaN (scikit-learn would report a perfect R^2 of 1.0 for fitting a constant).
     Reached through the helpers that notebook 08 calls.
 
     Example:
@@ -397,12 +477,14 @@ def explain_lime(
     seed = int(cfg.seed if seed is None else seed)
     seg_kw = dict(segmentation_kw or {})
     segments = segment(img, segmentation, seed=seed, **seg_kw)
+    output = choose_output(model, img, target, output)
     explainer = lime_image.LimeImageExplainer(random_state=seed)
     seen: list[np.ndarray] = []
     with _no_lime_progress_bar(lime_image):
         result = explainer.explain_instance(
             img / 255.0,
-            _recording(predict_fn(model, predict_batch, scale=255.0), target, seen),
+            _recording(predict_fn(model, predict_batch, scale=255.0, output=output), target,
+                       seen),
             labels=(target,),
             top_labels=None,
             hide_color=hide_color,
@@ -416,7 +498,7 @@ def explain_lime(
     for s, w in weights.items():
         table[int(s)] = w
     attribution = table[segments]
-    p_range = _answer_range("lime", seen, target)
+    p_range = _answer_range("lime", seen, target, output)
     flat = _is_flat(np.asarray(p_range))
     seconds = time.perf_counter() - t0
     settings = {
@@ -427,6 +509,7 @@ def explain_lime(
         "batch_size": int(batch_size or n),
         "hide_color": "segment mean" if hide_color is None else hide_color,
         "seed": seed,
+        "output": output,
     }
     extras = {"segments": segments, "weights": table,
               "score": float("nan") if flat else float(result.score), "p_range": p_range,
@@ -655,6 +738,7 @@ def explain_shap_partition(
     max_evals: int | None = None,
     mask_value: str | float | None = None,
     batch_size: int = 64,
+    output: str = "auto",
 ) -> Explanation:
     """SHAP's Partition explainer with ``shap.maskers.Image``: Owen values of image regions.
 
@@ -662,10 +746,11 @@ def explain_shap_partition(
     are replaced by ``mask_value`` (default a box blur of a quarter of the
     image's size, ``"blur(k,k)"``; ``"inpaint_telea"`` or a number also work).
     ``max_evals`` (default ``cfg.shap_evals``) is the budget of model calls:
-    more evaluations, finer regions.  Deterministic.  It explains the
-    *probability*: when hiding regions never moves it (saturated, see
-    :func:`explain_lime`) the map is zero and it warns; ``extras["p_range"]`` holds
-    the lowest and highest P(``target``) it saw.
+    more evaluations, finer regions.  Deterministic.  ``output`` is what is
+    explained, as for :func:`explain_lime`: the probability, or the log-odds when
+    the model is sure (``settings["output"]``); when hiding regions never moves it
+    the map is zero and it warns; ``extras["p_range"]`` holds the lowest and
+    highest answer it saw.
     Reached through the helpers that notebook 09 calls.
 
     Example:
@@ -685,16 +770,19 @@ def explain_shap_partition(
         k = max(3, img.shape[0] // 4)
         mask_value = f"blur({k},{k})"
     masker = shap.maskers.Image(mask_value, shape=img.shape)
+    output = choose_output(model, img, target, output)
     seen: list[np.ndarray] = []
-    explainer = shap.Explainer(_recording(predict_fn(model, batch_size), target, seen), masker)
+    explainer = shap.Explainer(
+        _recording(predict_fn(model, batch_size, output=output), target, seen), masker)
     # shap draws its own tqdm bar once a run passes 10 s; the course's switch governs it.
     result = explainer(img[None], max_evals=n, batch_size=batch_size, outputs=[target],
                        silent=not progress.enabled())
     values = normalise_shap_values(result, 0, sample_ndim=3)[0]
     attribution = values.sum(axis=-1).astype("float32")
-    p_range = _answer_range("shap_partition", seen, target)
+    p_range = _answer_range("shap_partition", seen, target, output)
     seconds = time.perf_counter() - t0
-    settings = {"max_evals": n, "mask_value": mask_value, "batch_size": batch_size}
+    settings = {"max_evals": n, "mask_value": mask_value, "batch_size": batch_size,
+                "output": output}
     return Explanation("shap_partition", attribution, target, seconds, settings,
                        {"p_range": p_range})
 
@@ -1044,7 +1132,7 @@ def deletion_insertion(
     steps: int = 20,
     baseline: str | float = "blur",
     batch_size: int = 64,
-    score: str = "probability",
+    score: str = "auto",
 ) -> dict[str, Any]:
     """Deletion and insertion curves of one attribution map, and their areas.
 
@@ -1057,11 +1145,13 @@ def deletion_insertion(
     ``2 * (steps + 1)`` images go through the model in batches.
 
     ``score="probability"`` records P(target), as RISE does.  A confident model's
-    probability is exactly 1.0 in float32 for any logit above about 17, so its
+    probability is exactly 1.0 in float32 for any log-odds above about 17, so its
     curves can stay flat at 1.0 whatever is deleted: every map, the random one
-    included, gets the same areas, and it warns.  ``score="logit"`` records the
-    class score before the sigmoid/softmax instead (as Grad-CAM uses, see
-    :func:`explain_gradcam`), which keeps moving; its areas are in logit units.
+    included, gets the same areas, and it warns.  ``score="log_odds"`` records
+    the class's log-odds instead (:func:`class_log_odds`), which keeps moving; its
+    areas are in log-odds units.  ``"auto"`` (default) chooses as
+    :func:`choose_output` does, from the model's answer on the whole image; the
+    result's ``"score"`` says which was used.
     Reached through the helpers that notebook 09 calls.
 
     Example:
@@ -1092,21 +1182,15 @@ def deletion_insertion(
         deleted.append(d.reshape(img.shape))
         inserted.append(i.reshape(img.shape))
     batch = np.stack(deleted + inserted)
-    if score == "probability":
-        values = predict_fn(model, batch_size)(batch)[:, target]
-        if _is_flat(values):
-            warnings.warn(
-                f"deletion_insertion: P(class {target}) was {values.max():.7g} on all "
-                f"{len(values)} images: the probability is saturated, so the curves are flat "
-                f"and every map (the random one too) gets the same areas. Pass score='logit' "
-                f"to follow the class score, which does not saturate.", stacklevel=2)
-    elif score == "logit":
-        scores_model = logits_model(model)
-        z = np.concatenate([np.asarray(scores_model(batch[i:i + batch_size], training=False))
-                            for i in range(0, len(batch), batch_size)])
-        values = np.asarray(_class_score(z, target), dtype="float64")
-    else:
-        raise ValueError(f"score must be 'probability' or 'logit', not {score!r}")
+    score = choose_output(model, img, target, score)
+    values = np.asarray(predict_fn(model, batch_size, output=score)(batch)[:, target],
+                        dtype="float64")
+    if score == "probability" and _is_flat(values):
+        warnings.warn(
+            f"deletion_insertion: P(class {target}) was {values.max():.7g} on all "
+            f"{len(values)} images: the probability is saturated, so the curves are flat "
+            f"and every map (the random one too) gets the same areas. Pass score='log_odds' "
+            f"(or 'auto') to follow the class's log-odds, which do not saturate.", stacklevel=2)
     deletion, insertion = values[: steps + 1], values[steps + 1:]
     return {"fractions": fractions, "deletion": deletion, "insertion": insertion,
             "deletion_auc": float(np.trapezoid(deletion, fractions)),
@@ -1122,14 +1206,15 @@ def faithfulness_table(
     baseline: str | float = "blur",
     random_reference: bool = True,
     seed: int = 0,
-    score: str = "probability",
+    score: str = "auto",
 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Deletion/insertion areas per method for one image, with a random ranking for reference.
 
     Returns the table (``method``, ``deletion_auc`` -- lower is better,
     ``insertion_auc`` -- higher is better) and the curves per method.
-    ``score``: ``"probability"`` or, for a model so confident that its probability
-    stays at 1.0, ``"logit"`` (see :func:`deletion_insertion`).
+    ``score``: ``"probability"``, ``"log_odds"`` or ``"auto"`` (see
+    :func:`deletion_insertion`), decided once for every method and the random
+    reference, so that their areas compare.
     Taught in ``09_explaining_with_shap``.
 
     Example:
@@ -1145,6 +1230,7 @@ def faithfulness_table(
         raise ValueError("faithfulness_table needs at least one explanation")
     img = _check_image(image)
     target = explanations[0].target
+    score = choose_output(model, img, target, score)
     curves: dict[str, dict[str, Any]] = {}
     for e in explanations:
         curves[e.method] = deletion_insertion(model, img, e.attribution, e.target, steps=steps,

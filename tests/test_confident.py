@@ -187,16 +187,35 @@ def test_lime_of_a_saturated_probability_warns_and_reports_no_fit(classes, sure,
     1.0, which read as a perfect explanation; it is NaN now, with a warning."""
     model = sure[classes]
     assert ex.predict_fn(model)(image[None])[0, 1] == 1.0
-    with pytest.warns(UserWarning, match="saturated"):
-        e = ex.explain("lime", model, image, cfg=cfg, num_samples=40, segmentation="slic")
+    with pytest.warns(UserWarning, match="did not change it"):
+        e = ex.explain("lime", model, image, cfg=cfg, num_samples=40, segmentation="slic",
+                       output="probability")
     assert e.extras["p_range"] == (1.0, 1.0) and np.isnan(e.extras["score"])
     assert not e.attribution.any() and not np.isnan(e.scaled()).any()
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("classes", [1, 2])
+@pytest.mark.parametrize("method, kw", [("lime", {"num_samples": 60, "segmentation": "slic"}),
+                                        ("shap_partition", {"max_evals": 60})])
+def test_a_sure_model_is_explained_through_its_log_odds(classes, method, kw, sure, image, cfg,
+                                                        recwarn):
+    """By default (output='auto') the perturbation methods see that P is saturated and
+    explain the class's log-odds: a real map, on the half the model looks at."""
+    e = ex.explain(method, sure[classes], image, cfg=cfg, **kw)
+    assert e.settings["output"] == "log_odds"
+    assert not [w for w in recwarn if "did not change" in str(w.message)]
+    lo, hi = e.extras["p_range"]
+    assert hi - lo > 1.0, "the log-odds should move when parts of the image are hidden"
+    a = np.abs(e.attribution)
+    assert a.sum() > 0 and a[:, : SIZE // 2].sum() > a[:, SIZE // 2:].sum()
+
+
+@pytest.mark.slow
 def test_shap_partition_of_a_saturated_probability_warns(sure, image, cfg):
-    with pytest.warns(UserWarning, match="saturated"):
-        e = ex.explain("shap_partition", sure[1], image, cfg=cfg, max_evals=40)
+    with pytest.warns(UserWarning, match="did not change it"):
+        e = ex.explain("shap_partition", sure[1], image, cfg=cfg, max_evals=40,
+                       output="probability")
     assert e.extras["p_range"] == (1.0, 1.0) and not e.attribution.any()
 
 
@@ -226,7 +245,8 @@ def test_an_empty_map_does_not_pass_the_randomisation_test(sure, image, cfg):
     with pytest.warns(UserWarning, match="constant"):
         table, _ = ex.cascading_randomisation(
             sure[1], image, ["gradcam", "lime"], cfg=cfg, max_steps=1,
-            method_kw={"lime": {"num_samples": 20, "segmentation": "slic"}})
+            method_kw={"lime": {"num_samples": 20, "segmentation": "slic",
+                                "output": "probability"}})
     lime = table[table.method == "lime"]
     assert lime["spearman"].isna().all() and lime["spearman_abs"].isna().all()
     assert table[(table.method == "gradcam") & (table.step == 0)]["spearman"].item() == 1.0
@@ -235,21 +255,22 @@ def test_an_empty_map_does_not_pass_the_randomisation_test(sure, image, cfg):
 @pytest.mark.slow
 def test_deletion_insertion_of_a_saturated_model(sure, image, cfg):
     """The probability stays at 1.0 whatever is deleted (every map ties with the random one):
-    a warning; ``score="logit"`` follows the class score, which moves."""
+    a warning; ``score="log_odds"`` (what "auto" picks here) follows the log-odds, which move."""
     model = sure[1]
     e = ex.explain("gradcam", model, image, cfg=cfg)
-    with pytest.warns(UserWarning, match="score='logit'"):
-        flat = ex.deletion_insertion(model, image, e.attribution, e.target, steps=4)
+    with pytest.warns(UserWarning, match="score='log_odds'"):
+        flat = ex.deletion_insertion(model, image, e.attribution, e.target, steps=4,
+                                     score="probability")
     assert (flat["deletion"] == 1.0).all() and flat["score"] == "probability"
-    table, curves = ex.faithfulness_table(model, image, [e], steps=4, score="logit")
-    assert curves["gradcam"]["score"] == "logit"
+    table, curves = ex.faithfulness_table(model, image, [e], steps=4)
+    assert curves["gradcam"]["score"] == curves["random"]["score"] == "log_odds"
     assert curves["gradcam"]["deletion"][0] == pytest.approx(LOGIT, abs=1e-3)
     assert np.ptp(curves["gradcam"]["deletion"]) > 1.0 and np.ptp(curves["random"]["insertion"]) > 1.0
     assert table["deletion_auc"].nunique() == 2
     from nbhelpers import plots
 
-    assert "logit" in plots.faithfulness_curves(curves).axes[0].get_ylabel()
-    with pytest.raises(ValueError, match="score must be"):
+    assert "log-odds" in plots.faithfulness_curves(curves).axes[0].get_ylabel()
+    with pytest.raises(ValueError, match="must be .auto., .probability. or .log_odds."):
         ex.deletion_insertion(model, image, e.attribution, e.target, steps=2, score="margin")
 
 

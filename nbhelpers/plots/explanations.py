@@ -276,7 +276,7 @@ def faithfulness_curves(curves: dict, title: str | None = None) -> plt.Figure:
     """Deletion and insertion curves per method, with their areas in the legend.
 
     ``curves`` is ``{method: result of nbhelpers.explain.deletion_insertion}``; the
-    y axis is P(explained class), or its logit for curves made with ``score="logit"``.
+    y axis is P(explained class), or its log-odds for curves made with ``score="log_odds"``.
     Taught in notebook 09.
 
     Example:
@@ -296,8 +296,8 @@ def faithfulness_curves(curves: dict, title: str | None = None) -> plt.Figure:
     for ax, verb in zip(axes, ("removed", "inserted"), strict=True):
         ax.set_xlabel(f"fraction of pixels {verb}, most important first")
         ax.legend(fontsize=7)
-    logit = any(c.get("score") == "logit" for c in curves.values())
-    axes[0].set_ylabel("score (logit) of the explained class" if logit else "P(explained class)")
+    log_odds = any(c.get("score") == "log_odds" for c in curves.values())
+    axes[0].set_ylabel("log-odds of the explained class" if log_odds else "P(explained class)")
     return _finish(fig, title)
 
 
