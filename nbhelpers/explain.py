@@ -1318,7 +1318,8 @@ def _ClassScore(index: int, binary: bool, name: str | None = None) -> Any:  # no
     return _layer_class("ClassScore")(index, binary, name=name)
 
 
-def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, classes: int = 1) -> keras.Model:
+def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, classes: int = 1,
+                    scale: float = 1.0) -> keras.Model:
     """A tiny CNN whose answer depends only on one half of the image (default: the left).
 
     Built, not trained: ``preprocess`` (scale to [0, 1]) -> ``conv1`` -> a
@@ -1328,7 +1329,9 @@ def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, cla
     sigmoid), the same ending as the course's classifiers.  Because we *know*
     where it looks, it is the test bench for every explanation method: a
     method that puts its attribution on the other half is wrong.  ``classes=2``
-    gives a softmax output ``(N, 2)`` with the same P(class 1).
+    gives a softmax output ``(N, 2)`` with the same P(class 1).  ``scale``
+    multiplies the logits: ``scale=30`` makes a model as sure as a fine-tuned one
+    (log-odds of tens, probabilities of exactly 0.0 or 1.0 in float32).
     Taught in ``09_explaining_with_shap`` (and used by the unit tests).
 
     Example:
@@ -1363,6 +1366,7 @@ def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, cla
     logits = f @ w
     w = w * np.float32(2.0 / (logits.std() + 1e-9))
     b = -np.float32(np.median(f @ w))
+    w, b = w * np.float32(scale), b * np.float32(scale)
     if classes == 1:
         dense.set_weights([w, np.array([b], "float32")])
     else:  # softmax([-z/2, z/2]) has the same P(class 1) as sigmoid(z)

@@ -328,3 +328,15 @@ def test_deploy_with_saturated_outputs(num_classes, cfg, tmp_path):
     assert np.isfinite(out).all() and np.allclose(probs.sum(axis=1), 1.0, atol=1e-6)
     table = deploy.compare_exports(model, exported, x, y, latency_images=1)
     assert (table["agreement"] == 1.0).all() and (table["max_prob_diff"] <= 1 / 255).all()
+
+
+@pytest.mark.slow
+def test_left_half_model_scale_makes_a_sure_model_with_the_same_ranking():
+    x = ex.toy_images(8, SIZE)
+    calm = ex.predict_fn(ex.left_half_model(SIZE), output="log_odds")(x)[:, 1]
+    sure_model = ex.left_half_model(SIZE, scale=30.0)
+    lo = ex.predict_fn(sure_model, output="log_odds")(x)[:, 1]
+    assert np.allclose(lo, 30.0 * calm, rtol=1e-3, atol=1e-2)
+    p = ex.predict_fn(sure_model)(x)[:, 1]
+    assert ((p == 0.0) | (p == 1.0)).sum() >= 2, "some toy images should saturate in float32"
+    assert {ex.choose_output(sure_model, x[i], 1) for i in range(8)} == {"probability", "log_odds"}
