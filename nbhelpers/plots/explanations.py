@@ -98,11 +98,12 @@ def explanation_overlay(image: np.ndarray, explanation, ax: plt.Axes | None = No
 
 
 def lime_boundaries(image: np.ndarray, explanation, num_features: int = 5,
-                    title: str | None = None) -> plt.Figure:
+                    title: str | None = None, class_names=None) -> plt.Figure:
     """LIME's superpixels: all boundaries, then the ``num_features`` segments that speak most for the class.
 
     ``explanation`` is a LIME ``Explanation`` from ``nbhelpers.explain``
-    (it carries ``extras["segments"]`` and ``extras["weights"]``).  Taught in notebook 08.
+    (it carries ``extras["segments"]`` and ``extras["weights"]``); with
+    ``class_names`` the panel names the explained class.  Taught in notebook 08.
 
     Example:
         >>> from types import SimpleNamespace as NS
@@ -110,6 +111,8 @@ def lime_boundaries(image: np.ndarray, explanation, num_features: int = 5,
         >>> e = NS(extras={"segments": seg, "weights": np.array([0.1, -0.2, 0.3, 0.0])}, target=1)
         >>> len(lime_boundaries(np.zeros((8, 8, 3)), e, num_features=2).axes)
         2
+        >>> lime_boundaries(np.zeros((8, 8, 3)), e, 2, class_names=["cat", "dog"]).axes[1].get_title()
+        "top 2 for 'dog'"
     """
     from skimage.segmentation import mark_boundaries
 
@@ -127,7 +130,9 @@ def lime_boundaries(image: np.ndarray, explanation, num_features: int = 5,
     axes[0].imshow(mark_boundaries(img, seg, color=(1, 1, 0)))
     axes[0].set_title(f"{len(np.unique(seg))} superpixels", fontsize=9)
     axes[1].imshow(mark_boundaries(shown, keep.astype(int), color=(0, 1, 0)))
-    axes[1].set_title(f"top {len(order)} for class {explanation.target}", fontsize=9)
+    name = (repr(class_names[explanation.target]) if class_names is not None
+            else f"class {explanation.target}")
+    axes[1].set_title(f"top {len(order)} for {name}", fontsize=9)
     for ax in axes:
         ax.axis("off")
     return _finish(fig, title)
