@@ -158,15 +158,14 @@ def saturated(classes=1, logit=LOGIT, scale=25.0):
     """``left_half_model`` with its logits layer scaled by ``scale`` and shifted so that the
     first toy image scores ``logit`` (its margin, for the softmax): every image it is shown,
     however perturbed, gets a probability of exactly 1.0 (or 0.0) in float32."""
-    m = ex.left_half_model(SIZE, classes=classes)
+    m = ex.left_half_model(SIZE, classes=classes, scale=scale)
     image = ex.toy_images(1, SIZE)[0]
     layer = m.get_layer("logits")
     w, b = layer.get_weights()
-    layer.set_weights([w * np.float32(scale), b * np.float32(scale)])
     z = np.asarray(ev.logits_model(m)(image[None]))[0]
     shift = logit - (z[0] if classes == 1 else z[1] - z[0])
     offset = np.float32([shift]) if classes == 1 else np.float32([-shift / 2, shift / 2])
-    layer.set_weights([w * np.float32(scale), b * np.float32(scale) + offset])
+    layer.set_weights([w, b + offset])
     return m
 
 
