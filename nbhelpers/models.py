@@ -300,7 +300,10 @@ class Preprocess(keras.layers.Layer):
     def call(self, inputs: Any) -> Any:
         x = ops.cast(inputs, self.compute_dtype)
         if self.mode == "caffe":
-            x = ops.flip(x, axis=-1) - ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=x.dtype)
+            # RGB -> BGR by slicing, not ops.flip: TFLite's int8 REVERSE_V2 copies bytes
+            # between tensors of different scales
+            x = ops.concatenate([x[..., 2:3], x[..., 1:2], x[..., 0:1]], axis=-1)
+            x = x - ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=x.dtype)
         elif self.mode == "tf":
             x = x / 127.5 - 1.0
         return x
