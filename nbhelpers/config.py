@@ -25,6 +25,9 @@ Environment variables:
 ``NBH_ARTIFACTS_DIR``  trained models and their records (default:
                        ``$NBH_DATA_DIR/artifacts/<profile>``)
 ``NBH_SEED``           the global seed (default 42)
+``NBH_PRECISION``      ``float32`` | ``mixed_float16``: force the Keras dtype policy that
+                       ``setup()`` otherwise chooses (mixed_float16 on a GPU with tensor
+                       cores in the ``full`` profile); CI's mixed-precision lane sets it
 ``NBH_DATA_SOURCE``    a folder of your own images (``root/<class>/*``, a folder
                        already split into ``train/`` ``validation/`` ``test/``, or
                        a ``.zip`` of either) that every

@@ -168,6 +168,21 @@ def choose_precision(profile: str, capability: tuple[int, int] | None) -> tuple[
                        f"cores: float32")
 
 
+#: The Keras dtype policies ``NBH_PRECISION`` may force.
+PRECISIONS = ("float32", "mixed_float16")
+
+
+def _forced_precision() -> tuple[str, str] | None:
+    """``NBH_PRECISION`` when set: a GPU's mixed precision run on any machine (CI's lane)."""
+    forced = os.environ.get("NBH_PRECISION", "").strip()
+    if not forced:
+        return None
+    if forced not in PRECISIONS:
+        raise ValueError(f"NBH_PRECISION={forced!r} is not a precision the course knows; "
+                         f"set it to one of {', '.join(PRECISIONS)}, or unset it.")
+    return forced, f"{forced}, forced by NBH_PRECISION (as a GPU would run it)"
+
+
 def _apply_precision(policy: str) -> None:
     import keras
 
@@ -229,7 +244,8 @@ def setup(profile: str | None = None, seed: int | None = None, quiet: bool = Fal
     res = resolve_profile(profile)
     cfg = _config.make_config(res.name, requested=res.requested, reason=res.reason, seed=seed,
                               overrides=overrides)
-    precision, why = choose_precision(cfg.name, env.gpu_compute_capability())
+    precision, why = _forced_precision() or choose_precision(cfg.name,
+                                                             env.gpu_compute_capability())
     cfg = dataclasses.replace(cfg, precision=precision)
     _apply_precision(precision)
     if precision != "float32" and not quiet:

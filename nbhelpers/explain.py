@@ -328,35 +328,32 @@ def _resize(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 # --------------------------------------------------------------------------- layers
 
 
-def _conv_layers(model: keras.Model) -> list[str]:
-    """Names of the layers with a 4-D (N, h, w, c) output, convolutions first choice."""
-    import keras
-
-    names = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            names.append(layer.name)
-    return names
-
-
 def default_layers(model: keras.Model) -> dict[str, str]:
     """The layers the methods use by default: ``gradcam`` and ``shap_gradient``.
 
-    Grad-CAM uses the last convolution (``block5_conv3`` in VGG16); the
-    GradientExplainer uses ``block4_conv3`` when the model has it (as in SHAP's
-    VGG16 example: fine enough to localise, deep enough to be semantic), else
-    the convolution before the last one.
+    For a model built on a backbone of ``nbh.models.BACKBONES``, the table's
+    layers (:func:`nbhelpers.models.explained_layers`): Grad-CAM the last feature
+    map (``block5_conv3`` in VGG16, ``conv5_block3_out`` in ResNet50), the
+    GradientExplainer a block output one stage earlier (``block4_conv3`` in VGG16,
+    as in SHAP's VGG16 example: fine enough to localise, deep enough to be
+    semantic).  For any other model (the toy models), its last ``Conv2D`` and the
+    one before.
 
     Example:
         >>> default_layers(left_half_model(16))
         {'gradcam': 'conv2', 'shap_gradient': 'conv1'}
     """
-    convs = _conv_layers(model)
+    import keras
+
+    from . import models
+
+    table = models.explained_layers(model)
+    if table is not None:
+        return table
+    convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     if not convs:
-        raise ValueError("the model has no Conv2D layer to explain")
-    names = {layer.name for layer in model.layers}
-    shap_layer = "block4_conv3" if "block4_conv3" in names else (convs[-2] if len(convs) > 1 else convs[-1])
-    return {"gradcam": convs[-1], "shap_gradient": shap_layer}
+        raise ValueError("the model has no Conv2D layer to explain; pass layer=...")
+    return {"gradcam": convs[-1], "shap_gradient": convs[-2] if len(convs) > 1 else convs[-1]}
 
 
 # --------------------------------------------------------------------------- LIME
@@ -1267,7 +1264,8 @@ def _keep_region_layer() -> type:
                 cols[:keep] = 1.0
             else:
                 cols[width - keep:] = 1.0
-            return x * keras.ops.convert_to_tensor(cols.reshape(1, 1, width, 1))
+            # The mask in the layer's own dtype: float16 under mixed precision.
+            return x * keras.ops.convert_to_tensor(cols.reshape(1, 1, width, 1), dtype=x.dtype)
 
         def get_config(self) -> dict[str, Any]:
             return {**super().get_config(), "side": self.side, "fraction": self.fraction}
@@ -1353,7 +1351,9 @@ def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, cla
     x = _layer_class("KeepRegion")(side=side, name="keep_" + side)(x)
     features = keras.layers.GlobalAveragePooling2D(name="gap")(conv2(x))
     dense = keras.layers.Dense(classes, name="logits")
-    activation = keras.layers.Activation("sigmoid" if classes == 1 else "softmax", name="predictions")
+    # float32 output under mixed precision too, as the course's classifiers.
+    activation = keras.layers.Activation("sigmoid" if classes == 1 else "softmax",
+                                         dtype="float32", name="predictions")
     model = keras.Model(inp, activation(dense(features)), name=f"{side}_half_model")
     # Zero-mean first kernels: the features respond to texture and edges, not to flat colour.
     k1 = rng.normal(0, 0.5, (3, 3, 3, 8)).astype("float32")

@@ -47,6 +47,7 @@ __all__ = [
     "BACKBONES",
     "LAST_CONV",
     "backbone_of",
+    "explained_layers",
     "weights_cached",
     "CAFFE_MEAN_BGR",
     "WeightsUnavailableError",
@@ -91,14 +92,20 @@ class Backbone:
     inside itself).  ``blocks`` are the block names in graph order, for
     :func:`unfreeze_from` and :func:`parameter_report`; ``top_block`` is the one
     fine-tuning unfreezes (``06_fine_tuning``); ``block_pattern`` finds
-    a layer's block from its name.  ``weights_file`` may contain ``{rows}``
+    a layer's block from its name.  ``last_conv`` is the last feature map the
+    backbone outputs (after batch norm, activation and any residual sum: what
+    Grad-CAM explains); ``mid_feature_map`` is the output of a whole block one
+    stage earlier, on a grid twice as fine (what SHAP's GradientExplainer explains):
+    every path of the network runs through both, so a model cut there is
+    still connected.  ``weights_file`` may contain ``{rows}``
     (MobileNetV2 has one file per input size).
     """
 
     name: str
     constructor: str  # attribute of keras.applications
     preprocessing: str
-    last_conv: str
+    last_conv: str  # the last feature map, after its activation (Grad-CAM's layer)
+    mid_feature_map: str  # a block output one stage before last_conv (SHAP's gradient layer)
     blocks: tuple[str, ...]
     top_block: str  # the block fine-tuning unfreezes (VGG16: its last conv block)
     block_pattern: str
@@ -123,6 +130,7 @@ BACKBONES: dict[str, Backbone] = {
         constructor="VGG16",
         preprocessing="caffe",
         last_conv="block5_conv3",
+        mid_feature_map="block4_conv3",
         blocks=("block1", "block2", "block3", "block4", "block5"),
         top_block="block5",
         block_pattern=r"^(block\d)_",
@@ -135,6 +143,7 @@ BACKBONES: dict[str, Backbone] = {
         constructor="ResNet50",
         preprocessing="caffe",
         last_conv="conv5_block3_out",
+        mid_feature_map="conv4_block6_out",
         blocks=("conv1", "conv2", "conv3", "conv4", "conv5"),
         top_block="conv5",
         block_pattern=r"^(conv\d)_",
@@ -148,6 +157,7 @@ BACKBONES: dict[str, Backbone] = {
         constructor="MobileNetV2",
         preprocessing="tf",
         last_conv="out_relu",
+        mid_feature_map="block_12_add",
         blocks=("stem", "expanded_conv", *(f"block_{i}" for i in range(1, 17)), "top"),
         top_block="block_16",
         block_pattern=r"^(block_\d+|expanded_conv)_",
@@ -162,6 +172,7 @@ BACKBONES: dict[str, Backbone] = {
         constructor="EfficientNetB0",
         preprocessing="none",
         last_conv="top_activation",
+        mid_feature_map="block5c_add",
         blocks=("stem", *(f"block{i}" for i in range(1, 8)), "top"),
         top_block="block7",
         block_pattern=r"^(block\d)[a-z]_",
@@ -174,6 +185,23 @@ BACKBONES: dict[str, Backbone] = {
 
 #: The last convolutional feature map of each backbone (Grad-CAM's default layer).
 LAST_CONV: dict[str, str] = {k: b.last_conv for k, b in BACKBONES.items()}
+
+
+def explained_layers(model: keras.Model) -> dict[str, str] | None:
+    """Grad-CAM's and SHAP's layers for a model built on a backbone of :data:`BACKBONES`.
+
+    ``{"gradcam": last_conv, "shap_gradient": mid_feature_map}`` from the table, or
+    ``None`` when the model is built on none of them (a toy model).
+
+    Example:
+        >>> explained_layers(load_backbone("resnet50", weights=None, input_shape=(32, 32, 3)))
+        {'gradcam': 'conv5_block3_out', 'shap_gradient': 'conv4_block6_out'}
+    """
+    try:
+        spec = BACKBONES[backbone_of(model)]
+    except ValueError:
+        return None
+    return {"gradcam": spec.last_conv, "shap_gradient": spec.mid_feature_map}
 
 
 def backbone_of(model: keras.Model) -> str:
@@ -300,10 +328,12 @@ class Preprocess(keras.layers.Layer):
     def call(self, inputs: Any) -> Any:
         x = ops.cast(inputs, self.compute_dtype)
         if self.mode == "caffe":
-            # RGB -> BGR by slicing, not ops.flip: TFLite's int8 REVERSE_V2 copies bytes
-            # between tensors of different scales
+            # Subtract the mean in RGB order, then RGB -> BGR by slicing.  Not ops.flip:
+            # TFLite's int8 REVERSE_V2 copies bytes between tensors of different scales.
+            # Slices and their concatenation share one int8 scale, that of the centred
+            # values, so the uint8 input keeps one step per pixel value.
+            x = x - ops.convert_to_tensor(CAFFE_MEAN_BGR[::-1], dtype=x.dtype)
             x = ops.concatenate([x[..., 2:3], x[..., 1:2], x[..., 0:1]], axis=-1)
-            x = x - ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=x.dtype)
         elif self.mode == "tf":
             x = x / 127.5 - 1.0
         return x

@@ -82,6 +82,9 @@ def test_an_int8_export_agrees_with_its_float_model_for_every_preprocessing(mode
     saved = deploy.export_saved_model(deploy.inference_model(model), tmp_path / "sm")
     int8 = deploy.TFLiteModel(deploy.convert_tflite(saved, tmp_path / "m.tflite", "int8",
                                                     representative=x[:50]))
+    # One uint8 step per pixel value: the input is not squeezed into a wider range.
+    scale, zero_point = int8.interpreter.get_input_details()[0]["quantization"]
+    assert (scale, zero_point) == (1.0, 0)
     p, q = model.predict(x, verbose=0), int8(x)
     agreement = float(np.mean(p.argmax(1) == q.argmax(1)))
     mean_dp = float(np.abs(p - q)[:, 1].mean())

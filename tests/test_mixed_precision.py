@@ -1,0 +1,73 @@
+"""Mixed precision (``mixed_float16``, what ``setup()`` turns on for a GPU with tensor cores).
+
+On a Colab T4 notebooks 08 and 09 stopped with "'Mul' Op has type float32 that does not
+match type float16": ``explain.left_half_model`` multiplied its float16 feature map by a
+float32 mask.  These tests run the course's own models under the policy on a CPU; CI's
+mixed-precision lane (``make test-mixed``) runs every notebook under it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nbhelpers import course, models
+from nbhelpers import explain as ex
+
+
+@pytest.fixture
+def mixed():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("classes", [1, 2])
+def test_the_toy_model_runs_and_explains_under_mixed_precision(classes):
+    import keras
+
+    x = ex.toy_images(4, 16)
+    maps = {}
+    for policy in ("float32", "mixed_float16"):
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            model = ex.left_half_model(16, classes=classes, scale=60)
+            p = ex.predict_fn(model)(x)
+            assert np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1.0)
+            assert model.output.dtype == "float32"  # probabilities near 0 and 1 stay exact
+            maps[policy] = ex.explain_gradcam(model, x[0], target=1).attribution
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+    cam = maps["mixed_float16"]
+    assert np.isfinite(cam).all()
+    # It looks at the left half: past the 3x3 reach of conv2 over the mask's edge, nothing.
+    assert cam[:, 10:].sum() <= 1e-3 * max(cam.sum(), 1e-9)
+    assert ex.rank_correlation(cam, maps["float32"]) > 0.95
+
+
+def test_a_backbone_classifier_keeps_a_float32_output_under_mixed_precision(mixed):
+    base = models.load_backbone("vgg16", weights=None, input_shape=(32, 32, 3))
+    model = models.build_classifier(base, head="gap", num_classes=3)
+    assert model.get_layer("block1_conv1").compute_dtype == "float16"
+    assert model.output.dtype == "float32"
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_nbh_precision_forces_the_policy(monkeypatch):
+    import keras
+
+    monkeypatch.setenv("NBH_PRECISION", "mixed_float16")
+    try:
+        cfg = course.setup("offline", quiet=True)
+        assert cfg.precision == "mixed_float16"
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    monkeypatch.setenv("NBH_PRECISION", "float16")
+    with pytest.raises(ValueError, match="NBH_PRECISION='float16'.*mixed_float16"):
+        course.setup("offline", quiet=True)
