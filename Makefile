@@ -4,7 +4,7 @@
 #   make lab    JupyterLab on notebooks/
 #   make bench  run benchmarks/ and rewrite benchmarks/RESULTS.md
 #   make rehearse  every notebook on the real path (PROFILE=cpu|full) on stand-in files
-# More: make prefetch | make student | make nav | make test-colab | make test-folder |
+# More: make prefetch | make student | make nav | make test-colab | make test-mixed | make test-folder |
 #       make rehearse-ci | make release | make binder-check | make colab-requirements | make clean
 
 PYTHON ?= python3
@@ -23,7 +23,7 @@ NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sani
                 --nbval-cell-timeout=600 -p no:cacheprovider
 
 .PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv \
-        test-folder rehearse rehearse-ci rehearse-folder release binder-check colab-requirements clean
+        test-mixed test-folder rehearse rehearse-ci rehearse-folder release binder-check colab-requirements clean
 
 # The lock is made for Python 3.11: refuse an older interpreter before building anything.
 # $(call need_python,INTERPRETER,WHAT)
@@ -94,6 +94,15 @@ test-colab: colab-venv
 	NBH_PROFILE=offline NBH_DATA_DIR=$(CURDIR)/build/colab-data \
 	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(CPY) -m pytest notebooks $(NBVAL_ARGS)
+
+# Every notebook with the dtype policy a GPU with tensor cores gets (mixed_float16: float16
+# maths, float32 weights and outputs), at the offline profile's sizes, on a CPU; its own
+# data folder, so nothing trained in float32 is reused.
+MIXED_NOTEBOOKS ?= notebooks
+test-mixed: venv
+	NBH_PROFILE=offline NBH_PRECISION=mixed_float16 NBH_DATA_DIR=$(CURDIR)/build/mixed-data \
+	MPLBACKEND=module://matplotlib_inline.backend_inline \
+	$(PY) -m pytest $(MIXED_NOTEBOOKS) $(NBVAL_ARGS)
 
 # Every notebook on "your own folder": a generated three-class folder (class names with
 # spaces, unequal sizes; scripts/make_folder.py) as NBH_DATA_SOURCE, with its own data

@@ -438,11 +438,14 @@ def representative_sample(x: np.ndarray, y: np.ndarray | None = None, n: int = 1
 
 
 def inference_model(model: keras.Model) -> keras.Model:
-    """The same layers and weights as an uncompiled model: what is worth shipping.
+    """The same layers and weights as an uncompiled float32 model: what is worth shipping.
 
     A compiled model saves its optimizer's state too (Adam keeps two numbers per
     trainable weight) -- needed to resume training, dead weight for serving.  No
-    weights are copied: the layers are shared.
+    weights are copied: the layers are shared.  A model built under mixed precision
+    (float16 maths, what ``setup()`` turns on for a GPU) is rebuilt in float32 with the
+    same weights instead: TensorFlow Lite's int8 converter cannot quantize float16
+    operations, and a phone's CPU has no float16 speed-up to lose.
 
     Example:
         >>> m = tiny_classifier(16); m.compile(optimizer="adam", loss="binary_crossentropy")
@@ -451,11 +454,25 @@ def inference_model(model: keras.Model) -> keras.Model:
     """
     import keras
 
+    if any(layer.compute_dtype != "float32" for layer in model.layers if layer.weights):
+        return _float32_copy(model)
     # One input and one output stay single tensors (not lists): the SavedModel's
     # serve signature then takes the image itself.
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
     return keras.Model(inputs, outputs, name=model.name)
+
+
+def _float32_copy(model: keras.Model) -> keras.Model:
+    """``model`` rebuilt with every layer in float32, holding copies of its weights."""
+    import keras
+
+    def in_float32(layer: keras.layers.Layer) -> keras.layers.Layer:
+        return type(layer).from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=in_float32)
+    copy.set_weights(model.get_weights())
+    return inference_model(copy)
 
 
 def export_keras(model: keras.Model, path: str | Path) -> Path:

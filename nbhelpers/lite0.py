@@ -13,7 +13,8 @@ any pickled code; the weights are converted once into Keras' cache
 The model does **not** normalise its input.  The weights expect
 ``(x - 127) / 128`` on RGB in ``[0, 255]`` (TensorFlow's
 ``efficientnet_lite_builder.py``: ``MEAN_RGB = [127.0] * 3``,
-``STDDEV_RGB = [128.0] * 3``); :func:`preprocess_input` does that.
+``STDDEV_RGB = [128.0] * 3``); the course's ``Preprocess("lite")`` layer and
+``nbhelpers.models.preprocess_input("efficientnet_lite0", x)`` do that.
 
 Architecture as upstream: EfficientNet-B0's stage table, MBConv blocks
 without squeeze-and-excitation, ReLU6, stem (32) and head (1280) not scaled,
@@ -52,7 +53,6 @@ __all__ = [
     "STAGES",
     "UnsafePickleError",
     "read_torch_legacy",
-    "preprocess_input",
     "block_names",
     "EfficientNetLite0",
     "weights_available",
@@ -160,8 +160,9 @@ class _SafeUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED[(module, name)]
         except (KeyError, TypeError):
+            shown = "builtins" if module == "__builtin__" else module  # protocol 2's spelling
             raise UnsafePickleError(
-                f"{self.path}: refusing to load the Python global {module}.{name}: a "
+                f"{self.path}: refusing to load the Python global {shown}.{name}: a "
                 f"weights file needs only tensors, and this one asks for code to run."
             ) from None
 
@@ -179,7 +180,10 @@ class _SafeUnpickler(pickle.Unpickler):
 
 def _load_pickle(f: BinaryIO, path: Path) -> tuple[Any, _SafeUnpickler]:
     unpickler = _SafeUnpickler(f, path)
-    return unpickler.load(), unpickler
+    try:
+        return unpickler.load(), unpickler
+    except EOFError:
+        raise ValueError(f"{path} ends too early: truncated, or not a legacy PyTorch file.") from None
 
 
 def _check_header(f: BinaryIO, path: Path) -> bool:
@@ -188,9 +192,11 @@ def _check_header(f: BinaryIO, path: Path) -> bool:
         raise ValueError(f"{path} is in PyTorch's zip format (torch >= 1.6), not the legacy one.")
     f.seek(0)
     magic, _ = _load_pickle(f, path)
-    protocol, _ = _load_pickle(f, path)
-    if magic != _LEGACY_MAGIC or protocol != _LEGACY_PROTOCOL:
+    if magic != _LEGACY_MAGIC:
         raise ValueError(f"{path} is not a legacy PyTorch file (magic {magic!r:.40}).")
+    protocol, _ = _load_pickle(f, path)
+    if protocol != _LEGACY_PROTOCOL:
+        raise ValueError(f"{path}: legacy protocol {protocol!r:.40} is not {_LEGACY_PROTOCOL}.")
     info, _ = _load_pickle(f, path)
     return not isinstance(info, dict) or bool(info.get("little_endian", True))
 
@@ -204,9 +210,10 @@ def _read_storages(f: BinaryIO, path: Path, keys: Any, storages: dict[str, tuple
         dtype = np.dtype(stype.dtype)
         head = f.read(8)
         count = struct.unpack("<q", head)[0] if len(head) == 8 else -1
-        raw = f.read(max(count, 0) * dtype.itemsize)
-        if count != numel or len(raw) != numel * dtype.itemsize:
+        left = os.fstat(f.fileno()).st_size - f.tell()
+        if count != numel or not 0 <= count * dtype.itemsize <= left:
             raise ValueError(f"{path}: storage {key} is truncated or damaged.")
+        raw = f.read(count * dtype.itemsize)
         arr = np.frombuffer(raw, dtype=dtype if little else dtype.newbyteorder())
         if stype.name == "BFloat16Storage":  # the top half of a float32
             arr = (arr.astype("<u4") << 16).view("<f4")
@@ -243,12 +250,10 @@ def read_torch_legacy(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     (conv ``(out, in, kh, kw)``) and dtype (``num_batches_tracked`` is int64).
 
     Example:
-        >>> import io, pickle, tempfile
-        >>> bad = pickle.dumps(eval, protocol=2)  # a file that asks for builtins.eval
-        >>> with tempfile.NamedTemporaryFile(suffix=".pth") as f:
-        ...     _ = f.write(pickle.dumps(_LEGACY_MAGIC) + pickle.dumps(1001) + pickle.dumps({}) + bad)
-        ...     f.flush()
-        ...     read_torch_legacy(f.name)  # doctest: +ELLIPSIS
+        >>> import pickle, tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "evil.pth"  # a file that asks for builtins.eval
+        >>> _ = path.write_bytes(pickle.dumps(_LEGACY_MAGIC) + pickle.dumps(eval, protocol=2))
+        >>> read_torch_legacy(path)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         nbhelpers.lite0.UnsafePickleError: ...refusing to load the Python global builtins.eval...
     """
@@ -266,16 +271,6 @@ def read_torch_legacy(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- the model
-
-
-def preprocess_input(images: Any) -> np.ndarray:
-    """RGB in ``[0, 255]`` as the weights expect it, ``(x - 127) / 128``, as a new float32 array.
-
-    Example:
-        >>> preprocess_input(np.array([0.0, 127.0, 255.0])).tolist()
-        [-0.9921875, 0.0, 1.0]
-    """
-    return (np.asarray(images, dtype="float32") - MEAN_RGB) / STDDEV_RGB
 
 
 def _blocks() -> list[tuple[str, int, int, int, int, int, float]]:
@@ -355,7 +350,7 @@ def EfficientNetLite0(  # noqa: N802 - named like keras.applications' constructo
 ) -> keras.Model:
     """EfficientNet-Lite0 as a Keras functional model, called like ``EfficientNetB0``.
 
-    Input: images already normalised (see :func:`preprocess_input`), default
+    Input: images already normalised (``nbhelpers.models.preprocess_input("efficientnet_lite0", x)``), default
     ``(224, 224, 3)`` with the top, any size without.  Output: the
     ``top_activation`` feature map ``(None, H/32, W/32, 1280)``, or with
     ``include_top`` the ``predictions`` ``(None, classes)``; ``pooling``
@@ -372,6 +367,8 @@ def EfficientNetLite0(  # noqa: N802 - named like keras.applications' constructo
         raise ValueError(f"weights must be None, 'imagenet' or a weights file; got {weights!r}")
     if weights == "imagenet" and include_top and classes != 1000:
         raise ValueError("With weights='imagenet' and include_top=True, classes must be 1000.")
+    if weights == "imagenet":
+        imagenet_weights_file(include_top)  # fails fast, before building, when it cannot be had
     img_input, inputs = _input(input_tensor, input_shape, include_top)
     x = _conv_bn(img_input, 32, 3, 2, "stem_conv", "stem_bn", "stem_activation")
     for block in _blocks():
@@ -433,9 +430,13 @@ def _unavailable(detail: str) -> Exception:
     )
 
 
+def _package_spec() -> Any:
+    return importlib.util.find_spec(_MODULE)
+
+
 def _pth_path() -> Path:
     """The ``.pth`` file of the pip package, found without importing the package."""
-    spec = importlib.util.find_spec(_MODULE)
+    spec = _package_spec()
     if spec is None:
         raise _unavailable(f"the package {PIP_PACKAGE} that carries them is not installed")
     for folder in spec.submodule_search_locations or ():
@@ -453,7 +454,7 @@ def weights_available() -> bool:
         True
     """
     cached = (_config.keras_cache_dir() / TOP_WEIGHTS_FILE).is_file()
-    return cached or importlib.util.find_spec(_MODULE) is not None
+    return cached or _package_spec() is not None
 
 
 def _bn(state: dict[str, np.ndarray], key: str) -> list[np.ndarray]:

