@@ -1,10 +1,12 @@
 # The course's commands.  Every target creates or updates .venv itself.
 #   make run    execute every notebook (current profile) -> build/executed, build/html
-#   make test   ruff, unit tests + doctests, every notebook under nbval (offline profile)
+#   make test   ruff, unit tests + doctests, every notebook under nbval (offline profile),
+#               the real-network lane (EfficientNet-Lite0's ImageNet weights, real photos)
 #   make lab    JupyterLab on notebooks/
 #   make bench  run benchmarks/ and rewrite benchmarks/RESULTS.md
 #   make rehearse  every notebook on the real path (PROFILE=cpu|full) on stand-in files
-# More: make prefetch | make student | make nav | make test-colab | make test-mixed | make test-folder |
+# More: make prefetch | make student | make nav | make test-colab | make test-mixed |
+#       make test-real | make test-folder |
 #       make rehearse-ci | make release | make binder-check | make colab-requirements | make clean
 
 PYTHON ?= python3
@@ -23,7 +25,7 @@ NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sani
                 --nbval-cell-timeout=600 -p no:cacheprovider
 
 .PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv \
-        test-mixed test-folder rehearse rehearse-ci rehearse-folder release binder-check colab-requirements clean
+        test-mixed test-real test-folder rehearse rehearse-ci rehearse-folder release binder-check colab-requirements clean
 
 # The lock is made for Python 3.11: refuse an older interpreter before building anything.
 # $(call need_python,INTERPRETER,WHAT)
@@ -52,13 +54,18 @@ lint: venv
 	$(PY) -m ruff check .
 
 unit: venv
-	$(PY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider
+	$(PY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not real"
+
+# The real-network lane: EfficientNet-Lite0's ImageNet weights (a pip package, no download)
+# on real photos bundled with scikit-image; prints the measured values (REAL ...).
+test-real: venv
+	$(PY) -m pytest tests -m real -s -p no:cacheprovider
 
 nbtest: venv
 	NBH_PROFILE=offline MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(PY) -m pytest notebooks $(NBVAL_ARGS)
 
-test: lint unit nbtest
+test: lint unit nbtest test-real
 
 # Progress bars on in JupyterLab: tqdm reads any non-empty TQDM_DISABLE (even 0) as "off".
 lab: venv
@@ -90,7 +97,7 @@ $(COLAB_VENV)/.installed: requirements-colab.txt pyproject.toml
 # JupyterLab, which Colab does not use; it runs in `make test`).
 # Its own data folder: models saved by the newer Keras of `make test` need not load here.
 test-colab: colab-venv
-	$(CPY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not browser"
+	$(CPY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not browser and not real"
 	NBH_PROFILE=offline NBH_DATA_DIR=$(CURDIR)/build/colab-data \
 	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(CPY) -m pytest notebooks $(NBVAL_ARGS)

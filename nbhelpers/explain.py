@@ -1130,10 +1130,13 @@ def deletion_insertion(
     baseline: str | float = "blur",
     batch_size: int = 64,
     score: str = "auto",
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Deletion and insertion curves of one attribution map, and their areas.
 
-    Pixels are ranked by attribution, highest first.  *Deletion*: replace the
+    Pixels are ranked by attribution, highest first; pixels of equal attribution
+    (Grad-CAM's zeros after its ReLU, LIME's superpixels) in a random order drawn
+    from ``seed``, not top-left first.  *Deletion*: replace the
     top fraction of pixels by the baseline and record P(target) -- a faithful
     map makes it fall fast (small area).  *Insertion*: start from the baseline
     and put the top pixels back -- a faithful map makes it rise fast (large
@@ -1165,7 +1168,9 @@ def deletion_insertion(
         base = np.broadcast_to(img.mean(axis=(0, 1)), img.shape).astype("float32")
     else:
         base = np.full_like(img, float(baseline))
-    order = np.argsort(-np.asarray(attribution, dtype="float64").ravel(), kind="stable")
+    ranks = -np.asarray(attribution, dtype="float64").ravel()
+    tie_break = np.random.default_rng(seed).random(ranks.size)
+    order = np.lexsort((tie_break, ranks))  # by attribution, ties in a random order
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.round(fractions * h * w).astype(int)
     deleted, inserted = [], []
@@ -1231,7 +1236,7 @@ def faithfulness_table(
     curves: dict[str, dict[str, Any]] = {}
     for e in explanations:
         curves[e.method] = deletion_insertion(model, img, e.attribution, e.target, steps=steps,
-                                              baseline=baseline, score=score)
+                                              baseline=baseline, score=score, seed=seed)
     if random_reference:
         noise = np.random.default_rng(seed).random(img.shape[:2])
         curves["random"] = deletion_insertion(model, img, noise, target, steps=steps,
