@@ -340,11 +340,26 @@ class Config:
         """True in the offline profile: untrained weights, smoke-scale numbers."""
         return self.name == "offline"
 
-    def label(self) -> str:
-        """A short tag to print beside any number: ``[profile: offline, UNTRAINED weights ...]``."""
+    def label(self, weights: str | None = None) -> str:
+        """A short tag to print beside any number: ``[profile: offline, UNTRAINED weights ...]``.
+
+        It says when the backbone's weights are untrained (offline) or a rehearsal's
+        stand-ins (``NBH_REHEARSAL_STANDINS``).  ``weights`` names the weights of a number
+        that does not come from the profile's backbone (``"EfficientNet-Lite0, real
+        ImageNet weights"``), instead of that warning.
+
+        Example:
+            >>> make_config("offline").label(weights="real weights")
+            '[profile: offline; real weights]'
+        """
         extra = f", overrides {_short(self.overrides)}" if self.overrides else ""
+        if weights:
+            return f"[profile: {self.name}{extra}; {weights}]"
         if self.offline:
             return f"[profile: offline{extra}, UNTRAINED weights: a smoke test, not a result]"
+        if os.environ.get("NBH_REHEARSAL_STANDINS"):
+            return (f"[profile: {self.name}{extra}, STAND-IN ImageNet weights (a rehearsal): "
+                    f"timings real, numbers meaningless]")
         return f"[profile: {self.name}{extra}]"
 
     def budgets(self) -> dict[str, Any]:

@@ -43,6 +43,7 @@ __all__ = [
     "setup",
     "banner",
     "choose_precision",
+    "real_imagenet_weights",
     "STAGES",
     "Recipe",
     "RECIPES",
@@ -189,6 +190,20 @@ def _apply_precision(policy: str) -> None:
     keras.mixed_precision.set_global_policy(policy)
 
 
+def real_imagenet_weights(cfg: Config) -> bool:
+    """True when this run's ``keras.applications`` backbones have their real ImageNet weights.
+
+    False in the ``offline`` profile (random weights) and in a rehearsal, whose ImageNet
+    files are generated stand-ins (``NBH_REHEARSAL_STANDINS``).  EfficientNet-Lite0's
+    weights (a pip package) are real in every case.
+
+    Example:
+        >>> real_imagenet_weights(_config.make_config("offline"))
+        False
+    """
+    return not cfg.offline and not os.environ.get("NBH_REHEARSAL_STANDINS")
+
+
 def banner(cfg: Config) -> str:
     """The text ``setup()`` prints at the top of every notebook.
 
@@ -207,6 +222,10 @@ def banner(cfg: Config) -> str:
         f"  files: {cfg.data_dir}  (artifacts: {cfg.artifacts_dir})",
         f"  precision: {cfg.precision}",
     ]
+    if os.environ.get("NBH_REHEARSAL_STANDINS"):
+        lines.append("  weights: REHEARSAL: the ImageNet files are generated stand-ins (random "
+                     "numbers): predictions and accuracies are meaningless, timings are real; "
+                     "EfficientNet-Lite0's weights (a pip package) are the real ones")
     if cfg.overrides:
         lines.append("  overrides (NBH_OVERRIDES): "
                      + ", ".join(f"{k}={v}" for k, v in cfg.overrides.items()))
