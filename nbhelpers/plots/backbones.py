@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -189,9 +190,21 @@ def accuracy_vs_speed(
     else:
         sizes = np.full(len(names), 60.0)
     ax.scatter(images_per_second, accuracy, s=sizes, alpha=0.6)
+    placed: list[tuple[float, float]] = []
+    span = max(max(accuracy) - min(accuracy), 1e-9)
     for name, x, y in zip(names, images_per_second, accuracy, strict=True):
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9)
+        # A label near one already placed (same accuracy, similar speed) goes below its point.
+        near = sum(abs(np.log10(x / px)) < 0.35 and abs(y - py) < 0.06 * span
+                   for px, py in placed)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4 - 12 * near),
+                    fontsize=9)
+        placed.append((x, y))
     ax.set_xscale("log")
+    # Plain numbers on the speed axis (50, 100, 200), not 2 x 10^2.
+    ax.xaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.margins(x=0.15)
     ax.set_xlabel("images per second (measured, log scale)")
     ax.set_ylabel(ylabel)
     ax.set_title(title or "Accuracy against speed" + (" (marker area: parameters)" if params else ""))
