@@ -21,6 +21,10 @@ module         owns                                                 taught in
 ``linear``     a linear classifier trained by hand in NumPy          04
                (Keras' maths: losses, gradients, SGD, Adam)
 ``models``     backbones, preprocessing, heads, freezing            02, 05, 11
+``lite0``      EfficientNet-Lite0's real ImageNet weights from a    11
+               pip package, read without torch
+``photos``     real photos that ship with scikit-image, and what    02, 12
+               ImageNet calls them
 ``training``   feature cache, compiling, callbacks, ``fit``,        05, 06
                fine-tuning
 ``course``     plumbing: ``setup()`` and the banner, recipes,       all
@@ -57,6 +61,8 @@ _SUBMODULES = (
     "conv",
     "data",
     "models",
+    "lite0",
+    "photos",
     "training",
     "course",
     "evaluate",

@@ -614,10 +614,10 @@ def quantization_errors(saved_model: str | Path, representative: np.ndarray) -> 
     import tensorflow as tf
 
     converter = _converter(saved_model, "int8", representative)
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=_calibration(representative))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # it runs tf.lite.Interpreter, which warns it is deprecated
         warnings.simplefilter("ignore")
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=_calibration(representative))
         debugger.run()
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)

@@ -102,7 +102,7 @@ def prefetch(dry_run: bool = False, online: bool | None = None) -> int:
         >>> import contextlib, io
         >>> with contextlib.redirect_stdout(io.StringIO()) as out:
         ...     n = prefetch(dry_run=True, online=False)
-        >>> n == len(items()) and "MISSING" in out.getvalue()
+        >>> n == sum(not cached for _, cached in status()) and "MISSING" in out.getvalue()
         True
     """
     if online is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from nbhelpers import config, prefetch
 
 
@@ -27,12 +29,12 @@ def test_offline_names_each_url_and_folder(capsys):
     missing = prefetch.prefetch(online=False)
     out = capsys.readouterr().out
     downloads = [item for item in prefetch.items() if item.needs_network]
-    assert missing == len(downloads)  # the test's Keras cache is empty
+    assert missing == len(downloads)  # the test's Keras cache holds no download
     for item in downloads:
         assert item.url in out and str(item.folder) in out
     assert "no network" in out
-    # What a pip package carries is converted offline.
-    assert "fetched  EfficientNetLite0 base" in out
+    # What a pip package carries is converted offline (or was, by an earlier test).
+    assert re.search(r"(fetched|cached) +EfficientNetLite0 base", out)
 
 
 def test_cached_items_are_not_fetched_again(monkeypatch, capsys):
