@@ -3,6 +3,10 @@
 Each benchmark module has `main() -> list[dict]` returning rows
 {"benchmark": str, "ratio": float, "detail": str}. Ratios are measured within one
 run on one machine, so they compare like with like; absolute times are only detail.
+
+    python scripts/run_benchmarks.py                     # all, rewrite RESULTS.md
+    python scripts/run_benchmarks.py bench_real          # some, print only
+    python scripts/run_benchmarks.py --merge bench_real  # some, replace their rows in RESULTS.md
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ def machine() -> str:
 def main(argv: list[str]) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MPLBACKEND", "Agg")
-    only = set(argv)
+    merge = "--merge" in argv
+    only = {a for a in argv if a != "--merge"}
     rows, failures = [], []
     for path in sorted(BENCH.glob("bench_*.py")):
         if only and path.stem not in only:
@@ -59,6 +64,8 @@ def main(argv: list[str]) -> int:
             traceback.print_exc()
         print(f"  ({time.perf_counter() - start:.1f} s)")
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if merge and only and not failures:
+        return _merge(rows, only, when)
     lines = [
         "# Benchmark results",
         "",
@@ -79,6 +86,22 @@ def main(argv: list[str]) -> int:
         (BENCH / "RESULTS.md").write_text("\n".join(lines) + "\n")
         print(f"wrote {BENCH / 'RESULTS.md'}")
     return 1 if failures else 0
+
+
+def _merge(rows: list[dict], scripts: set[str], when: str) -> int:
+    """Replace the rows of ``scripts`` in RESULTS.md by ``rows``; say when they were measured."""
+    path = BENCH / "RESULTS.md"
+    names = {f"{s}.py" for s in scripts}
+    kept = [ln for ln in path.read_text().splitlines()
+            if not any(ln.startswith(f"| {n} |") for n in names)
+            and not any(ln.startswith(f"- Rows of {n}:") for n in names)]
+    at = next(i for i, ln in enumerate(kept) if ln.startswith("- Machine:")) + 1
+    notes = [f"- Rows of {n}: measured {when} on {machine()} (`--merge`)" for n in sorted(names)]
+    kept[at:at] = notes
+    kept += [f"| {r['script']} | {r['benchmark']} | {r['ratio']:.2f}x | {r['detail']} |" for r in rows]
+    path.write_text("\n".join(kept) + "\n")
+    print(f"merged {len(rows)} rows into {path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -27,3 +27,32 @@ def test_bench_rehearsal_reports_the_three_epochs_in_units():
     for kind in ("frozen end-to-end epoch", "fine-tuning epoch", "from-scratch epoch"):
         assert any(n.startswith(kind) for n in names), names
     assert all(r["ratio"] > 0 and "1 unit = " in r["detail"] for r in rows[:3])
+
+
+def test_bench_real_reads_the_values_the_real_network_tests_print():
+    bench = _load("bench_real")
+    out = ("....\nREAL Grad-CAM share on its own object: {'cat': 0.929, 'cup': 0.876}\n"
+           "REAL randomisation (step, randomised, method, spearman): [{'step': 0, 'randomised': "
+           "'(none)', 'method': 'gradcam', 'spearman': 1.0}, {'step': 1, 'randomised': 'logits', "
+           "'method': 'gradcam', 'spearman': nan}]\n12 passed\n")
+    rows = bench.rows_from(bench.measured(out))
+    assert [r["benchmark"] for r in rows] == [
+        "Grad-CAM share on its own object: cat", "Grad-CAM share on its own object: cup",
+        "randomisation: gradcam Spearman after step 1 (randomised logits)"]
+    assert rows[0]["ratio"] == 0.929 and "EfficientNet-Lite0" in rows[0]["detail"]
+    assert rows[2]["ratio"] != rows[2]["ratio"]  # NaN: a constant map, reported as it is
+
+
+def test_merging_replaces_only_the_named_scripts_rows(tmp_path, monkeypatch):
+    import run_benchmarks
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n- Date: d\n- Machine: m\n\n| script | benchmark | ratio "
+                       "| detail |\n|---|---|---:|---|\n| bench_a.py | a | 1.00x | old |\n"
+                       "| bench_real.py | r | 0.50x | old |\n")
+    monkeypatch.setattr(run_benchmarks, "BENCH", tmp_path)
+    rows = [{"script": "bench_real.py", "benchmark": "r", "ratio": 0.9, "detail": "new"}]
+    assert run_benchmarks._merge(rows, {"bench_real"}, "today") == 0
+    text = results.read_text()
+    assert "| bench_a.py | a | 1.00x | old |" in text and "| bench_real.py | r | 0.90x | new |" in text
+    assert "0.50x" not in text and "- Rows of bench_real.py: measured today" in text
