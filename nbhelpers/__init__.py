@@ -23,7 +23,7 @@ module         owns                                                 taught in
 ``models``     backbones, preprocessing, heads, freezing            02, 05, 11
 ``lite0``      EfficientNet-Lite0's real ImageNet weights from a    11
                pip package, read without torch
-``photos``     real photos that ship with scikit-image, and what    02, 12
+``photos``     real photos that ship with scikit-image, and what    09, 12
                ImageNet calls them
 ``training``   feature cache, compiling, callbacks, ``fit``,        05, 06
                fine-tuning

@@ -2,9 +2,10 @@
 
 scikit-image bundles a few photographs (``skimage.data``); with EfficientNet-Lite0's
 ImageNet weights (:mod:`nbhelpers.lite0`, from a pip package) they let every profile,
-offline included, show what a trained network predicts and explains.  Used by
-``02_inside_vgg16`` (predictions), ``09_explaining_with_shap`` (a composite with a cat on
-one side and a cup on the other) and the real-network tests.
+offline included, show what a trained network explains and how its exports answer.
+Used in ``09_explaining_with_shap`` (a composite with a cat on one side and a cup on the
+other), ``12_using_your_model`` (a real network through the int8 export) and the
+real-network tests.
 
     photos = real_photos(224)                  # {"chelsea": (224, 224, 3) float32, ...}
     image, halves = cat_and_cup(224)          # halves["cat"]: the cat's half as a mask
