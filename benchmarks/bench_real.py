@@ -34,7 +34,7 @@ def measured(output: str) -> dict[str, object]:
     out = {}
     for what, value in re.findall(r"^REAL (.+?): (.+)$", output, flags=re.M):
         try:
-            out[what] = ast.literal_eval(value.replace("nan", "None"))
+            out[what] = ast.literal_eval(re.sub(r"\bnan\b", "None", value))
         except (ValueError, SyntaxError):
             out[what] = value
     return out

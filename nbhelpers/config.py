@@ -57,6 +57,7 @@ __all__ = [
     "current",
     "seed_everything",
     "data_dir",
+    "standin_weights",
     "keras_cache_dir",
     "network_available",
 ]
@@ -171,6 +172,16 @@ BUDGETS: tuple[str, ...] = (
 )
 
 VALID_PROFILES = ("auto", *PROFILES)
+
+
+def standin_weights() -> bool:
+    """True in a rehearsal, whose ImageNet files are generated stand-ins (``NBH_REHEARSAL_STANDINS``).
+
+    Example:
+        >>> isinstance(standin_weights(), bool)
+        True
+    """
+    return bool(os.environ.get("NBH_REHEARSAL_STANDINS"))
 
 
 def data_dir() -> Path:
@@ -357,7 +368,7 @@ class Config:
             return f"[profile: {self.name}{extra}; {weights}]"
         if self.offline:
             return f"[profile: offline{extra}, UNTRAINED weights: a smoke test, not a result]"
-        if os.environ.get("NBH_REHEARSAL_STANDINS"):
+        if standin_weights():
             return (f"[profile: {self.name}{extra}, STAND-IN ImageNet weights (a rehearsal): "
                     f"timings real, numbers meaningless]")
         return f"[profile: {self.name}{extra}]"

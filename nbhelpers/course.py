@@ -201,7 +201,7 @@ def real_imagenet_weights(cfg: Config) -> bool:
         >>> real_imagenet_weights(_config.make_config("offline"))
         False
     """
-    return not cfg.offline and not os.environ.get("NBH_REHEARSAL_STANDINS")
+    return not cfg.offline and not _config.standin_weights()
 
 
 def banner(cfg: Config) -> str:
@@ -222,7 +222,7 @@ def banner(cfg: Config) -> str:
         f"  files: {cfg.data_dir}  (artifacts: {cfg.artifacts_dir})",
         f"  precision: {cfg.precision}",
     ]
-    if os.environ.get("NBH_REHEARSAL_STANDINS"):
+    if _config.standin_weights():
         lines.append("  weights: REHEARSAL: the ImageNet files are generated stand-ins (random "
                      "numbers): predictions and accuracies are meaningless, timings are real; "
                      "EfficientNet-Lite0's weights (a pip package) are the real ones")

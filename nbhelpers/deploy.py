@@ -30,6 +30,8 @@ it; Colab does not ship ``ai-edge-litert``): see :func:`interpreter_class`.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import threading
 import time
 import warnings
@@ -454,7 +456,7 @@ def inference_model(model: keras.Model) -> keras.Model:
     """
     import keras
 
-    if any(layer.compute_dtype != "float32" for layer in model.layers if layer.weights):
+    if _computes_below_float32(model):
         return _float32_copy(model)
     # One input and one output stay single tensors (not lists): the SavedModel's
     # serve signature then takes the image itself.
@@ -463,16 +465,35 @@ def inference_model(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, outputs, name=model.name)
 
 
+def _layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """Every layer of ``model``, the layers of nested models included."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _layers(layer)
+
+
+def _computes_below_float32(model: keras.Model) -> bool:
+    """True when a layer with weights, nested models' included, computes in float16/bfloat16."""
+    return any(layer.compute_dtype != "float32" for layer in _layers(model)
+               if layer.weights and not hasattr(layer, "layers"))  # a nested model: its layers
+
+
 def _float32_copy(model: keras.Model) -> keras.Model:
-    """``model`` rebuilt with every layer in float32, holding copies of its weights."""
+    """``model`` rebuilt with every layer (nested models' too) in float32, with its weights."""
     import keras
 
     def in_float32(layer: keras.layers.Layer) -> keras.layers.Layer:
         return type(layer).from_config({**layer.get_config(), "dtype": "float32"})
 
-    copy = keras.models.clone_model(model, clone_function=in_float32)
+    copy = keras.models.clone_model(model, clone_function=in_float32, recursive=True)
     copy.set_weights(model.get_weights())
-    return inference_model(copy)
+    if _computes_below_float32(copy):
+        raise ValueError(f"could not rebuild {model.name!r} in float32 for export: build it "
+                         "under keras.mixed_precision.set_global_policy('float32') instead")
+    inputs = copy.inputs[0] if len(copy.inputs) == 1 else copy.inputs
+    outputs = copy.outputs[0] if len(copy.outputs) == 1 else copy.outputs
+    return keras.Model(inputs, outputs, name=model.name)
 
 
 def export_keras(model: keras.Model, path: str | Path) -> Path:
@@ -583,9 +604,13 @@ def convert_tflite(saved_model: str | Path, path: str | Path, quantization: str 
     flat = converter.convert()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(flat)
-    partial.replace(path)
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:  # a unique temporary file, renamed into place: whole or not at all
+        with os.fdopen(fd, "wb") as f:
+            f.write(flat)
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
     return path
 
 
@@ -627,7 +652,7 @@ def quantization_errors(saved_model: str | Path, representative: np.ndarray) -> 
     return pd.DataFrame({
         "op": raw["op_name"], "tensor": raw["tensor_name"], "scale": raw["scale"],
         "rmse": rmse, "max_abs_error": raw["max_abs_error"],
-        "rmse_in_steps": rmse / raw["scale"],
+        "rmse_in_steps": rmse / raw["scale"].where(raw["scale"] > 0),  # NaN where no scale
     })
 
 

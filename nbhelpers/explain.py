@@ -1169,7 +1169,8 @@ def deletion_insertion(
     else:
         base = np.full_like(img, float(baseline))
     ranks = -np.asarray(attribution, dtype="float64").ravel()
-    tie_break = np.random.default_rng(seed).random(ranks.size)
+    # Its own stream: faithfulness_table's random reference draws from default_rng(seed).
+    tie_break = np.random.default_rng([seed, 1]).random(ranks.size)
     order = np.lexsort((tie_break, ranks))  # by attribution, ties in a random order
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.round(fractions * h * w).astype(int)

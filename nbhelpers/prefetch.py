@@ -85,6 +85,13 @@ def _backbone(name: str, shape: tuple[int, int, int]) -> Callable[[], object]:
     return fetch
 
 
+def _how(item: Download) -> str:
+    """What to do by hand for a missing item."""
+    if item.needs_network:
+        return f"download {item.url}\n           and put it in {item.folder}/"
+    return f"{item.url}: converted into {item.folder}/ on first use, no download"
+
+
 def status(selected: list[Download] | None = None) -> list[tuple[Download, bool]]:
     """``(item, cached)`` for each item.
 
@@ -115,19 +122,14 @@ def prefetch(dry_run: bool = False, online: bool | None = None) -> int:
         if dry_run or (not online and item.needs_network):
             missing += 1
             why = "dry run" if dry_run else f"no network ({config.DOWNLOAD_HOST} unreachable)"
-            how = item.url if not item.needs_network else f"download {item.url}"
-            print(f"  MISSING  {item.label} [{why}]\n"
-                  f"           {how}\n"
-                  f"           and put it in {item.folder}/")
+            print(f"  MISSING  {item.label} [{why}]\n           {_how(item)}")
             continue
         try:
             item.fetch()
             print(f"  fetched  {item.label}: {item.path}")
         except Exception as exc:  # keep going: report every item, then the total
             missing += 1
-            how = item.url if not item.needs_network else f"download {item.url} by hand"
-            print(f"  FAILED   {item.label}: {exc}\n"
-                  f"           {how} into {item.folder}/")
+            print(f"  FAILED   {item.label}: {exc}\n           {_how(item)}")
     print("Everything is cached: the notebooks can run offline in the cpu and full profiles."
            if not missing else
            f"{missing} item(s) missing: the cpu/full profiles need them (offline still works).")

@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
         print(f"  ({time.perf_counter() - start:.1f} s)")
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if merge and only and not failures:
-        return _merge(rows, only, when)
+        return merge_rows(rows, only, when)
     lines = [
         "# Benchmark results",
         "",
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
     return 1 if failures else 0
 
 
-def _merge(rows: list[dict], scripts: set[str], when: str) -> int:
+def merge_rows(rows: list[dict], scripts: set[str], when: str) -> int:
     """Replace the rows of ``scripts`` in RESULTS.md by ``rows``; say when they were measured."""
     path = BENCH / "RESULTS.md"
     names = {f"{s}.py" for s in scripts}

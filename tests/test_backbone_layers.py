@@ -42,6 +42,13 @@ def test_default_layers_are_the_tables(classifier):
 
 
 @pytest.mark.slow
+def test_backbone_of_tells_every_backbone_apart(classifier):
+    """EfficientNetB0 and Lite0 share their layer names but for squeeze-and-excitation."""
+    name, model = classifier
+    assert models.backbone_of(model) == name
+
+
+@pytest.mark.slow
 def test_gradcam_and_shap_gradient_run_on_every_backbone(classifier):
     name, model = classifier
     image = np.random.default_rng(0).uniform(0, 255, (SIZE, SIZE, 3)).astype("float32")

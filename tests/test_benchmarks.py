@@ -52,7 +52,7 @@ def test_merging_replaces_only_the_named_scripts_rows(tmp_path, monkeypatch):
                        "| bench_real.py | r | 0.50x | old |\n")
     monkeypatch.setattr(run_benchmarks, "BENCH", tmp_path)
     rows = [{"script": "bench_real.py", "benchmark": "r", "ratio": 0.9, "detail": "new"}]
-    assert run_benchmarks._merge(rows, {"bench_real"}, "today") == 0
+    assert run_benchmarks.merge_rows(rows, {"bench_real"}, "today") == 0
     text = results.read_text()
     assert "| bench_a.py | a | 1.00x | old |" in text and "| bench_real.py | r | 0.90x | new |" in text
     assert "0.50x" not in text and "- Rows of bench_real.py: measured today" in text

@@ -82,3 +82,18 @@ def test_seed_everything_makes_keras_repeatable():
     config.seed_everything(4)
     c = np.asarray(keras.random.uniform((4,)))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_a_rehearsal_says_its_weights_are_stand_ins(monkeypatch):
+    from nbhelpers import course
+
+    cfg = config.make_config("cpu")
+    monkeypatch.delenv("NBH_REHEARSAL_STANDINS", raising=False)
+    assert cfg.label() == "[profile: cpu]" and course.real_imagenet_weights(cfg)
+    monkeypatch.setenv("NBH_REHEARSAL_STANDINS", "/tmp/standins")
+    assert "STAND-IN ImageNet weights" in cfg.label()
+    assert not course.real_imagenet_weights(cfg)
+    assert "REHEARSAL" in course.banner(cfg)
+    # A number from another network's real weights says so instead.
+    assert cfg.label(weights="EfficientNet-Lite0, real ImageNet weights") == (
+        "[profile: cpu; EfficientNet-Lite0, real ImageNet weights]")

@@ -351,3 +351,24 @@ def test_an_int8_softmax_reads_as_probabilities(tmp_path):
                                  representative=x)
     probs = exported.load("tflite_int8")(x)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_tflite_file_is_written_whole_or_not_at_all(model, tmp_path, monkeypatch):
+    """A conversion that fails while writing leaves the old file and no temporary file."""
+    saved = deploy.export_saved_model(model, tmp_path / "sm")
+    target = deploy.convert_tflite(saved, tmp_path / "m.tflite")
+    before = target.read_bytes()
+
+    real_fdopen = os.fdopen
+
+    def full_disk(fd, mode="r", *args, **kwargs):
+        f = real_fdopen(fd, mode, *args, **kwargs)
+        if "w" in mode:
+            f.write = lambda data: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+        return f
+
+    monkeypatch.setattr(deploy.os, "fdopen", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        deploy.convert_tflite(saved, target, "dynamic")
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []

@@ -475,3 +475,20 @@ def test_plots_draw_explanations(models, images, cfg):
                                    ["step 0", "step 1"])
     assert len(fig.axes) >= 3
     plt.close("all")
+
+
+def test_deletion_breaks_ties_at_random_and_reproducibly():
+    """A map that is 0 almost everywhere (Grad-CAM after its ReLU): the zero pixels are
+    deleted in a random order drawn from the seed, not top-left first."""
+    model, image = ex.left_half_model(16), ex.toy_images(1, 16)[0]
+    flat = np.zeros((16, 16))
+    flat[0, 0] = 1.0  # one pixel first, then 255 ties
+    a = ex.deletion_insertion(model, image, flat, target=1, steps=4, seed=0)
+    b = ex.deletion_insertion(model, image, flat, target=1, steps=4, seed=0)
+    c = ex.deletion_insertion(model, image, flat, target=1, steps=4, seed=1)
+    np.testing.assert_array_equal(a["deletion"], b["deletion"])
+    assert not np.array_equal(a["deletion"], c["deletion"])
+    # Top-left first would delete the left half (what the model looks at) before the right.
+    stable = np.arange(256, 0, -1, dtype=float).reshape(16, 16)  # the old tie order
+    left_first = ex.deletion_insertion(model, image, stable, target=1, steps=4, seed=0)
+    assert not np.array_equal(a["deletion"], left_first["deletion"])

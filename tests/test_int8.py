@@ -22,7 +22,7 @@ import pytest
 from nbhelpers import deploy, models
 
 SIZE = 16
-MODES = ("caffe", "tf", "none")
+MODES = models.PREPROCESSING
 
 
 def _affine(mode: str) -> tuple[float, list[int], np.ndarray]:
@@ -31,6 +31,9 @@ def _affine(mode: str) -> tuple[float, list[int], np.ndarray]:
         return 1.0, [2, 1, 0], -np.asarray(models.CAFFE_MEAN_BGR)
     if mode == "tf":
         return 1 / 127.5, [0, 1, 2], -np.ones(3)
+    if mode == "lite":
+        return 1 / 128, [0, 1, 2], -np.full(3, 127 / 128)
+    assert mode == "none", f"a new preprocessing mode {mode!r}: add its affine map here"
     return 1.0, [0, 1, 2], np.zeros(3)
 
 

@@ -109,6 +109,30 @@ def test_reader_offsets_strides_and_truncation(tmp_path, monkeypatch):
         lite0.read_torch_legacy(path)
 
 
+def test_a_tensor_larger_than_its_storage_is_refused(tmp_path, monkeypatch):
+    """Stride 0 repeats elements: 4 stored floats must not become a 40 GB array."""
+    storage = _Storage("1", np.arange(4, dtype="float32"))
+    path = tmp_path / "huge.pth"
+    _write_legacy(path, {"w": _Tensor(storage, 0, (100_000, 100_000), (0, 0))}, [storage],
+                  monkeypatch)
+    with pytest.raises(ValueError, match="claims a storage of 4"):
+        lite0.read_torch_legacy(path)
+
+
+def test_a_pickle_cannot_change_the_readers_storage_types(tmp_path):
+    """BUILD on an allowed stand-in (pickle's state-setting opcode) must fail, not rewrite
+    the dtype every later read uses."""
+    float_storage = pickle.GLOBAL + b"torch\nFloatStorage\n"
+    state = pickle.EMPTY_DICT + pickle.SHORT_BINUNICODE + bytes([5]) + b"dtype"
+    state += pickle.SHORT_BINUNICODE + bytes([3]) + b"<i4" + pickle.SETITEM
+    path = tmp_path / "build.pth"
+    path.write_bytes(pickle.PROTO + bytes([2]) + float_storage + state + pickle.BUILD + pickle.STOP)
+    with pytest.raises(Exception):  # noqa: B017 - any refusal will do; what matters is below
+        with open(path, "rb") as f:
+            lite0._SafeUnpickler(f, path).load()
+    assert lite0._ALLOWED[("torch", "FloatStorage")].dtype == "<f4"
+
+
 class _Evil:
     def __init__(self, func, arg) -> None:
         self.func, self.arg = func, arg

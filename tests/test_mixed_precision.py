@@ -88,3 +88,21 @@ def test_a_mixed_precision_model_exports_to_int8_through_a_float32_copy(mixed, t
     int8 = deploy.TFLiteModel(deploy.convert_tflite(saved, tmp_path / "m.tflite", "int8",
                                                     representative=x))
     assert np.abs(int8(x) - shipped.predict(x, verbose=0)).max() < 0.05
+
+
+def test_a_nested_mixed_precision_model_is_copied_in_float32_once(mixed):
+    """A backbone nested as one layer: the copy reaches its layers (no endless recursion)."""
+    import keras
+
+    from nbhelpers import deploy
+
+    inner = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="c")],
+                             name="inner")
+    outer_in = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inner(outer_in))
+    outer = keras.Model(outer_in, keras.layers.Dense(2, dtype="float32")(pooled))
+    shipped = deploy.inference_model(outer)
+    nested = next(layer for layer in shipped.layers if hasattr(layer, "layers"))
+    assert nested.layers[-1].compute_dtype == "float32"
+    x = np.random.default_rng(0).uniform(0, 1, (3, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(shipped.predict(x, verbose=0), outer.predict(x, verbose=0), atol=5e-3)

