@@ -136,6 +136,15 @@ class Backbone:
         return self.weights_url_folder + self.top_weights_file
 
 
+#: EfficientNet-B0's stage table and layer names, which EfficientNet-Lite0 shares.
+_EFFICIENTNET_LAYOUT: dict[str, Any] = {
+    "last_conv": "top_activation",
+    "mid_feature_map": "block5c_add",
+    "blocks": ("stem", *(f"block{i}" for i in range(1, 8)), "top"),
+    "top_block": "block7",
+    "block_pattern": r"^(block\d)[a-z]_",
+}
+
 BACKBONES: dict[str, Backbone] = {
     "vgg16": Backbone(
         name="vgg16",
@@ -183,11 +192,7 @@ BACKBONES: dict[str, Backbone] = {
         name="efficientnetb0",
         constructor="EfficientNetB0",
         preprocessing="none",
-        last_conv="top_activation",
-        mid_feature_map="block5c_add",
-        blocks=("stem", *(f"block{i}" for i in range(1, 8)), "top"),
-        top_block="block7",
-        block_pattern=r"^(block\d)[a-z]_",
+        **_EFFICIENTNET_LAYOUT,
         weights_file="efficientnetb0_notop.h5",
         weights_url_folder="https://storage.googleapis.com/keras-applications/",
         top_weights_file="efficientnetb0.h5",
@@ -198,11 +203,7 @@ BACKBONES: dict[str, Backbone] = {
         name="efficientnet_lite0",
         constructor="EfficientNetLite0",
         preprocessing="lite",
-        last_conv="top_activation",
-        mid_feature_map="block5c_add",
-        blocks=("stem", *(f"block{i}" for i in range(1, 8)), "top"),
-        top_block="block7",
-        block_pattern=r"^(block\d)[a-z]_",
+        **_EFFICIENTNET_LAYOUT,
         weights_file=_lite0.NOTOP_WEIGHTS_FILE,
         weights_url_folder="",
         top_weights_file=_lite0.TOP_WEIGHTS_FILE,
