@@ -389,7 +389,9 @@ def EfficientNetLite0(  # noqa: N802 - named like keras.applications' constructo
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = layers.Dropout(0.2, name="top_dropout")(x)
-        x = layers.Dense(classes, activation=classifier_activation,
+        # float32 under mixed precision too (the course's rule for outputs): a float16
+        # softmax over 1000 classes sums to 1 only within about 1e-3.
+        x = layers.Dense(classes, activation=classifier_activation, dtype="float32",
                          kernel_initializer=_DENSE_INIT, name="predictions")(x)
     elif pooling in ("avg", "max"):
         pool = layers.GlobalAveragePooling2D if pooling == "avg" else layers.GlobalMaxPooling2D
