@@ -94,13 +94,13 @@ $(COLAB_VENV)/.installed: requirements-colab.txt pyproject.toml
 	@touch $@
 
 # Unit tests, doctests and every notebook on Colab's versions (the browser test needs
-# JupyterLab, which Colab does not use; it runs in `make test`).  The notebooks run as on a
-# Colab T4: mixed_float16 (NBH_PRECISION), the policy setup() picks there; `make test`
-# runs them in float32, `make test-mixed` under mixed_float16 on the lock's versions.
+# JupyterLab, which Colab does not use; it runs in `make test`).  `make test-mixed` runs the
+# notebooks under mixed_float16, the policy a Colab T4 gets (not in CI: it would take CI past
+# 45 minutes; tests/test_mixed_precision.py runs in both unit lanes).
 # Its own data folder: models saved by the newer Keras of `make test` need not load here.
 test-colab: colab-venv
 	$(CPY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not browser and not real"
-	NBH_PROFILE=offline NBH_PRECISION=mixed_float16 NBH_DATA_DIR=$(CURDIR)/build/colab-data \
+	NBH_PROFILE=offline NBH_DATA_DIR=$(CURDIR)/build/colab-data \
 	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(CPY) -m pytest notebooks $(NBVAL_ARGS)
 

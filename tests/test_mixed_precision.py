@@ -2,9 +2,8 @@
 
 On a Colab T4 notebooks 08 and 09 stopped with "'Mul' Op has type float32 that does not
 match type float16": ``explain.left_half_model`` multiplied its float16 feature map by a
-float32 mask.  These tests run the course's own models under the policy on a CPU; CI's
-Colab lane runs every notebook under it on Colab's versions (``make test-mixed`` on the
-lock's).
+float32 mask.  These tests run the course's own models under the policy on a CPU, in both
+unit lanes (the lock's versions and Colab's); ``make test-mixed`` runs every notebook under it.
 """
 
 from __future__ import annotations
