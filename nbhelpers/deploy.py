@@ -457,7 +457,7 @@ def inference_model(model: keras.Model) -> keras.Model:
     import keras
 
     if _computes_below_float32(model):
-        return _float32_copy(model)
+        model = _float32_copy(model)
     # One input and one output stay single tensors (not lists): the SavedModel's
     # serve signature then takes the image itself.
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
@@ -491,9 +491,7 @@ def _float32_copy(model: keras.Model) -> keras.Model:
     if _computes_below_float32(copy):
         raise ValueError(f"could not rebuild {model.name!r} in float32 for export: build it "
                          "under keras.mixed_precision.set_global_policy('float32') instead")
-    inputs = copy.inputs[0] if len(copy.inputs) == 1 else copy.inputs
-    outputs = copy.outputs[0] if len(copy.outputs) == 1 else copy.outputs
-    return keras.Model(inputs, outputs, name=model.name)
+    return copy
 
 
 def export_keras(model: keras.Model, path: str | Path) -> Path:
