@@ -53,8 +53,11 @@ run: venv
 lint: venv
 	$(PY) -m ruff check .
 
+# The unit tests in UNIT_WORKERS processes (pytest-xdist; 0 = one process): two workers on
+# two cores take about two thirds of one's time (much of a test is Python, not TensorFlow).
+UNIT_WORKERS ?= 2
 unit: venv
-	$(PY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not real"
+	$(PY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not real" -n $(UNIT_WORKERS)
 
 # The real-network lane: EfficientNet-Lite0's ImageNet weights (a pip package, no download)
 # on real photos bundled with scikit-image; prints the measured values (REAL ...).
@@ -99,7 +102,8 @@ $(COLAB_VENV)/.installed: requirements-colab.txt pyproject.toml
 # 45 minutes; tests/test_mixed_precision.py runs in both unit lanes).
 # Its own data folder: models saved by the newer Keras of `make test` need not load here.
 test-colab: colab-venv
-	$(CPY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not browser and not real"
+	$(CPY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not browser and not real" \
+	  -n $(UNIT_WORKERS)
 	NBH_PROFILE=offline NBH_DATA_DIR=$(CURDIR)/build/colab-data \
 	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(CPY) -m pytest notebooks $(NBVAL_ARGS)
@@ -148,11 +152,13 @@ rehearse: venv
 	  $(if $(SOURCE),--source "$(SOURCE)")
 
 # Four classes (40/30/20/16 photos of 192 px, names with spaces) plus every kind of odd file.
-# The notebooks whose path depends on the folder (reading, splits, training, evaluation,
-# imbalance, export); the explainers and the backbone table meet a folder's classes in
-# `make test-folder`, and the whole series runs on the cpu path in `make rehearse-ci`.
+# The notebooks where the odd files and the four classes meet the real path: reading and
+# splits (03), a head trained on the folder's classes (05), export and the app (12).
+# Training by hand, fine-tuning, evaluation, imbalance, the explainers and the backbone
+# table meet a folder's classes in `make test-folder`, and the whole series runs on the cpu
+# path in `make rehearse-ci` (CI's 45 minutes: every notebook here costs a minute or two).
 REHEARSAL_FOLDER := $(CURDIR)/build/rehearsal-folder-source
-FOLDER_REHEARSAL ?= 03 04 05 06 07 10 12
+FOLDER_REHEARSAL ?= 03 05 12
 rehearse-folder: venv
 	$(PY) scripts/make_folder.py $(REHEARSAL_FOLDER) --classes 4 --size 192 --messy --force
 	$(PY) scripts/rehearse.py --ci --source $(REHEARSAL_FOLDER) \

