@@ -20,8 +20,9 @@ Environment variables:
                        ``"max_images_per_class=100,head_epochs=3"`` (see :data:`BUDGETS`);
                        recorded in every artifact's settings, so artifacts made with
                        other budgets are never reused
-``NBH_DATA_DIR``       where downloads and artifacts live (default: ``data/`` of the
-                       course checkout, else ``~/nbhelpers_data``)
+``NBH_DATA_DIR``       where downloads and artifacts live (default: on Colab
+                       ``/content/nbhelpers_data``, which its file browser shows; else
+                       ``data/`` of the course checkout, else ``~/nbhelpers_data``)
 ``NBH_ARTIFACTS_DIR``  trained models and their records (default:
                        ``$NBH_DATA_DIR/artifacts/<profile>``)
 ``NBH_SEED``           the global seed (default 42)
@@ -43,6 +44,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .env import in_colab
 
 __all__ = [
     "PROFILES",
@@ -184,11 +187,18 @@ def standin_weights() -> bool:
     return bool(os.environ.get("NBH_REHEARSAL_STANDINS"))
 
 
+#: The data folder on Google Colab: where its file browser looks (not the home folder, /root).
+COLAB_DATA_DIR = Path("/content/nbhelpers_data")
+
+
 def data_dir() -> Path:
     """Where downloads, caches and artifacts live.
 
-    ``NBH_DATA_DIR`` when set; else the ``data/`` folder of the course
-    checkout when nbhelpers is installed from one; else ``~/nbhelpers_data``.
+    ``NBH_DATA_DIR`` when set (``nbh.use_drive()`` sets it to a Drive folder); else,
+    on Google Colab, :data:`COLAB_DATA_DIR` (under ``/content``, the folder Colab's
+    file browser shows, so a learner finds the exported model there); else the
+    ``data/`` folder of the course checkout when nbhelpers is installed from one;
+    else ``~/nbhelpers_data``.
 
     Example:
         >>> isinstance(data_dir(), Path)
@@ -197,6 +207,8 @@ def data_dir() -> Path:
     env = os.environ.get("NBH_DATA_DIR")
     if env:
         return Path(env).expanduser().resolve()
+    if in_colab():
+        return COLAB_DATA_DIR
     checkout = Path(__file__).resolve().parent.parent
     if (checkout / "notebooks").is_dir() and (checkout / "data").is_dir():
         return checkout / "data"

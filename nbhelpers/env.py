@@ -21,7 +21,7 @@ from typing import Any
 
 __all__ = ["in_colab", "versions", "devices", "gpus", "gpu_compute_capability", "report",
            "strategy", "require_tensorflow", "use_drive", "NATIVE_NOISE", "native_noise_filtered",
-           "load_tensorflow"]
+           "load_tensorflow", "where_to_find"]
 
 #: The extra that installs what Colab has preinstalled (TensorFlow, OpenCV) elsewhere.
 LOCAL_EXTRA = "local"
@@ -274,11 +274,44 @@ def strategy() -> Any:
     return tf.distribute.get_strategy()
 
 
+def where_to_find(path: str | Path, colab: bool | None = None) -> str:
+    """One line that tells a learner where a file is and how to get it onto their computer.
+
+    On Google Colab (``colab=None`` asks :func:`in_colab`): its place in the Files
+    pane (the folder icon on the left, which shows ``/content``) and the line that
+    downloads it, ``google.colab.files.download``; a folder cannot be downloaded
+    whole, so its line names its files instead.  Elsewhere: the path, relative to
+    the working folder when it is inside it.  Taught in ``12_using_your_model``.
+
+    Example:
+        >>> where_to_find("/content/nbhelpers_data/export/model_int8.tflite", colab=True)
+        "Files pane (folder icon, left): content/nbhelpers_data/export/model_int8.tflite; to download: from google.colab import files; files.download('/content/nbhelpers_data/export/model_int8.tflite')"
+        >>> where_to_find("/tmp/x/model.keras", colab=False)
+        '/tmp/x/model.keras'
+    """
+    path = Path(path)
+    if colab is None:
+        colab = in_colab()
+    if not colab:
+        try:
+            return str(path.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(path)
+    shown = str(path).lstrip("/")
+    if not str(path).startswith("/content"):
+        shown = f"{path} (outside /content: the Files pane does not show it)"
+    if path.is_dir():
+        return (f"Files pane (folder icon, left): {shown}; a folder downloads file by file: "
+                f"files.download('{path}/<file>')")
+    return (f"Files pane (folder icon, left): {shown}; to download: "
+            f"from google.colab import files; files.download('{path}')")
+
+
 def use_drive(folder: str = "nbhelpers_data", mount_point: str = "/content/drive") -> Path:
     """On Colab: keep downloads, caches, artifacts and backups on Google Drive.
 
     Colab recycles its VM after a disconnect or a few idle hours, and with it
-    ``~/nbhelpers_data``.  This mounts your Drive (Colab asks you to allow it, once
+    ``/content/nbhelpers_data`` (the data folder on Colab, :data:`config.COLAB_DATA_DIR`).  This mounts your Drive (Colab asks you to allow it, once
     per VM), creates ``MyDrive/<folder>`` and points ``NBH_DATA_DIR`` there, so a
     trained model, cached features and training backups survive and a resumed run
     continues.  Run ``cfg = nbh.setup()`` again afterwards: setup reads the folder.

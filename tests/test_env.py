@@ -138,3 +138,21 @@ def test_the_retracing_warning_is_dropped_and_other_warnings_kept(caplog):
         logger.warning("Gradients do not exist for variables ['dense/kernel']")
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["Gradients do not exist for variables ['dense/kernel']"]
+
+
+def test_on_colab_the_data_folder_is_where_the_files_pane_looks(colab, monkeypatch):
+    monkeypatch.delenv("NBH_DATA_DIR")
+    assert config.data_dir() == config.COLAB_DATA_DIR == Path("/content/nbhelpers_data")
+    monkeypatch.setenv("NBH_DATA_DIR", "/content/drive/MyDrive/x")  # use_drive() wins
+    assert config.data_dir() == Path("/content/drive/MyDrive/x")
+
+
+def test_where_to_find_a_file_on_colab_and_elsewhere(colab, tmp_path, monkeypatch):
+    f = Path("/content/nbhelpers_data/artifacts/cpu/export/model_int8.tflite")
+    line = env.where_to_find(f)  # the colab fixture: on Colab
+    assert "Files pane" in line and "content/nbhelpers_data/artifacts" in line
+    assert f"files.download('{f}')" in line
+    assert "outside /content" in env.where_to_find(tmp_path / "model.keras")
+    assert "file by file" in env.where_to_find(tmp_path)  # a folder
+    monkeypatch.chdir(tmp_path)
+    assert env.where_to_find(tmp_path / "export" / "m.tflite", colab=False) == "export/m.tflite"

@@ -103,10 +103,11 @@ def colab_like_python(tmp_path: Path) -> Path:
     return py
 
 
-def run_cell(python: Path, env: dict, tmp_path: Path) -> subprocess.CompletedProcess:
+def run_cell(python: Path, env: dict, tmp_path: Path, before: str = "") -> subprocess.CompletedProcess:
+    """Run the cell's Colab part as Colab would; ``before``: code run first (a simulated fault)."""
     cell = tmp_path / "setup_cell.py"
     cell.write_text(COLAB_PART)
-    return subprocess.run([str(python), "-c", DRIVER, str(cell)], env=env, cwd=tmp_path,
+    return subprocess.run([str(python), "-c", before + DRIVER, str(cell)], env=env, cwd=tmp_path,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
 
 
@@ -192,11 +193,53 @@ def test_unreachable_repository_gives_a_clear_message_not_a_password_prompt(
     env = redirect(base_env(tmp_path), github_without_the_repo)
     result = run_cell(Path(sys.executable), env, tmp_path)
     assert result.returncode != 0
-    assert f"RuntimeError: Cannot reach {nbtools.REPO_URL} at {nbtools.REF}" in result.stderr
-    assert "terminal prompts disabled" in result.stderr  # git was told not to ask
+    assert f"RuntimeError: Cannot install nbhelpers from {nbtools.REPO_URL} at {nbtools.REF}: " \
+           "the repository cannot be read (not published, private, or moved)" in result.stderr
     assert "Nothing was installed." in result.stderr
+    # git was told not to ask for a password, and its own words stay out of the message
+    assert "Username" not in result.stderr and "terminal prompts" not in result.stderr
     assert not marker(env).exists()
     assert "Installed" not in result.stdout
+
+
+def test_no_network_is_told_apart_from_a_missing_repository(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: "Failed to connect", as offline
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = redirect(base_env(tmp_path), f"http://127.0.0.1:{port}/{nbtools.GITHUB_SLUG}")
+    result = run_cell(Path(sys.executable), env, tmp_path)
+    assert result.returncode != 0
+    assert "there is no network (check the runtime's internet connection)" in result.stderr
+    assert "cannot be read" not in result.stderr and "fatal:" not in result.stderr
+    assert not marker(env).exists()
+
+
+def test_a_git_that_never_answers_gets_the_cells_own_timeout_message(tmp_path):
+    hang = ("import subprocess\n_run = subprocess.run\n"
+            "def _hung(args, *a, **k):\n"
+            "    if args[:2] == ['git', 'ls-remote']:\n"
+            "        raise subprocess.TimeoutExpired(args, k.get('timeout'))\n"
+            "    return _run(args, *a, **k)\n"
+            "subprocess.run = _hung\n")
+    env = redirect(base_env(tmp_path), str(tmp_path / "gone"))
+    result = run_cell(Path(sys.executable), env, tmp_path, before=hang)
+    assert result.returncode != 0
+    assert "git had no answer from it within 60 s (a slow or blocked network)" in result.stderr
+    assert "TimeoutExpired" not in result.stderr.splitlines()[-1]
+    assert not marker(env).exists()
+
+
+def test_a_runtime_without_tensorflow_is_named_as_a_tpu_runtime(tmp_path):
+    no_tf = "import sys\nsys.modules['tensorflow'] = None  # Colab's TPU runtime has none\n"
+    env = redirect(base_env(tmp_path), str(tmp_path / "gone"))
+    result = run_cell(Path(sys.executable), env, tmp_path, before=no_tf)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "has no TensorFlow (a TPU runtime?)" in last
+    assert "Runtime > Change runtime type > CPU or T4 GPU" in last
+    assert not marker(env).exists()
 
 
 def test_a_missing_release_tag_is_named(tmp_path):
@@ -205,7 +248,7 @@ def test_a_missing_release_tag_is_named(tmp_path):
     env = redirect(env, str(repo))
     result = run_cell(Path(sys.executable), env, tmp_path)
     assert result.returncode != 0
-    assert f"it has no {nbtools.REF} (not published?)" in result.stderr
+    assert f"the repository has no release {nbtools.REF} (not published yet?)" in result.stderr
     assert not marker(env).exists()
 
 
