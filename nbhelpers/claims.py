@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config, current
+from .config import Config, current, standin_weights
 
 __all__ = ["HELD", "NOT_HELD", "PROFILE_REASONS", "format_claim", "check_claim"]
 
@@ -33,7 +33,8 @@ NOT_HELD = "✗ did not hold in this run:"
 #: Why a result can fail to show in each profile, when the notebook gives no reason of its own.
 PROFILE_REASONS: dict[str, str] = {
     "offline": ("the backbone's weights are random (untrained) and the data set is tiny, "
-                "so the features carry no ImageNet knowledge and every number is a smoke test"),
+                "so the features carry no ImageNet knowledge (notebook 11 measures what a real "
+                "network's features add on the same images)"),
     "cpu": ("this profile trains on a subset of the data for few epochs, so small "
             "differences can go either way from one seed to the next"),
     "full": ("a difference smaller than the run-to-run noise can go either way; "
@@ -41,6 +42,7 @@ PROFILE_REASONS: dict[str, str] = {
 }
 
 _OFFLINE_NOTE = "the offline profile's backbone weights are random"
+_STANDIN_NOTE = "this rehearsal's ImageNet weights are random stand-ins"
 
 
 def _as_bool(held: Any) -> bool:
@@ -64,6 +66,8 @@ def format_claim(
     imagenet_only: bool = False,
     depends_on_weights: bool = True,
     profile: str = "offline",
+    standins: bool = False,
+    overrides: str = "",
 ) -> str:
     """The line :func:`check_claim` prints, for a claim in a given profile (a pure function).
 
@@ -74,7 +78,9 @@ def format_claim(
     ``depends_on_weights=False`` (a claim about arithmetic, say).  An
     ``imagenet_only`` claim is one that is expected with ImageNet weights: on
     random weights its line says that it is not expected to hold, and that a
-    success says little.
+    success says little.  ``standins`` (a rehearsal: random stand-in ImageNet
+    weights) is said like the offline profile's random weights; ``overrides`` (the
+    budgets NBH_OVERRIDES cut, as text) is named in the reason of a failed claim.
 
     Example:
         >>> format_claim("the loss fell", True, evidence="0.69 -> 0.31")
@@ -91,12 +97,14 @@ def format_claim(
     line = f"{HELD if ok else NOT_HELD} {text.strip()}"
     if evidence:
         line += f" ({evidence.strip()})"
-    random_weights = profile == "offline"
+    random_weights = profile == "offline" or standins
+    note = _OFFLINE_NOTE if profile == "offline" else _STANDIN_NOTE
     if ok:
         if imagenet_only and random_weights:
             line += (" — a claim about ImageNet weights: on this run's random weights it "
                      "held by chance or for another reason, so it says little here")
         return line
+    cut = f" (this run's budgets are cut: {overrides})" if overrides else ""
     given = why_not.strip()
     if imagenet_only:
         parts = ["it is what ImageNet weights give"
@@ -108,8 +116,8 @@ def format_claim(
     else:
         why = given or PROFILE_REASONS[profile]
         if random_weights and depends_on_weights and "random" not in why:
-            why += f" ({_OFFLINE_NOTE})"
-    return f"{line} — why this can happen in this profile ({profile}): {why}"
+            why += f" ({note})"
+    return f"{line} — why this can happen in this profile ({profile}): {why}{cut}"
 
 
 def check_claim(
@@ -138,5 +146,7 @@ def check_claim(
         ✓ held in this run: two is more than one
     """
     cfg = cfg or current()
+    overrides = ", ".join(f"{k}={v}" for k, v in (cfg.overrides or {}).items())
     print(format_claim(text, held, why_not, evidence=evidence, imagenet_only=imagenet_only,
-                       depends_on_weights=depends_on_weights, profile=cfg.name))
+                       depends_on_weights=depends_on_weights, profile=cfg.name,
+                       standins=standin_weights(), overrides=overrides))

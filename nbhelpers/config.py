@@ -379,10 +379,10 @@ class Config:
         if weights:
             return f"[profile: {self.name}{extra}; {weights}]"
         if self.offline:
-            return f"[profile: offline{extra}, UNTRAINED weights: a smoke test, not a result]"
+            return f"[profile: offline{extra}, UNTRAINED base weights: not a trained model's results]"
         if standin_weights():
             return (f"[profile: {self.name}{extra}, STAND-IN ImageNet weights (a rehearsal): "
-                    f"timings real, numbers meaningless]")
+                    f"timings real, not a trained model's results]")
         return f"[profile: {self.name}{extra}]"
 
     def budgets(self) -> dict[str, Any]:

@@ -234,8 +234,9 @@ def banner(cfg: Config) -> str:
         lines = [
             bar,
             "!! OFFLINE PROFILE: the backbone has UNTRAINED (random) weights and the",
-            "!! data are tiny bundled images. Every number below is a smoke test that",
-            "!! the code runs -- NOT a result. Run with the cpu or full profile for real ones.",
+            "!! data are tiny bundled images. Accuracies and maps below are NOT a trained",
+            "!! model's results; what holds on any weights is checked as everywhere, and",
+            "!! EfficientNet-Lite0 is real. Run the cpu or full profile for trained results.",
             bar,
             *lines,
         ]

@@ -80,6 +80,7 @@ __all__ = [
     "predict_fn",
     "class_log_odds",
     "choose_output",
+    "hidden_probes",
     "SURE_LOG_ODDS",
     "segment",
     "normalise_shap_values",
@@ -177,10 +178,14 @@ def predict_fn(model: keras.Model, batch_size: int = 64, scale: float = 1.0,
 
 
 #: A class's log-odds beyond which ``output="auto"`` explains the log-odds, not the
-#: probability: 9 is P above 0.9999 (or below 0.0001).  There, hiding part of the image
-#: moves the probability by little or -- exactly 1.0 in float32 beyond about 17 -- not at
-#: all, so LIME and the Partition explainer would fit rounding noise.
-SURE_LOG_ODDS = 9.0
+#: probability: 4.6 is P above 0.99 (or below 0.01), where the sigmoid flattens.  There a
+#: big change of the model's score moves the probability by little (log-odds 5 -> 10:
+#: P 0.9933 -> 0.99995) or -- exactly 1.0 in float32 beyond about 17 -- not at all, so a
+#: linear model of the probability (LIME) fits the bend, or rounding noise, instead of
+#: what the model does.  Measured on ``left_half_model(160)``, whose perturbed answers
+#: reach P 0.9999: LIME of the probability put 50 % of its map on the half the model
+#: never sees, LIME of the log-odds 83 % on the half it does (tests/test_explain.py).
+SURE_LOG_ODDS = 4.6
 
 
 def class_log_odds(logits: Any) -> np.ndarray:
@@ -212,13 +217,16 @@ def class_log_odds(logits: Any) -> np.ndarray:
 
 
 def choose_output(model: keras.Model, image: np.ndarray, target: int,
-                  output: str = "auto") -> str:
+                  output: str = "auto", probes: np.ndarray | None = None) -> str:
     """What a perturbation method explains: ``"probability"`` or ``"log_odds"``.
 
-    ``"auto"``: the probability, unless the model is so sure of ``target`` on this
-    image (``|log-odds| > SURE_LOG_ODDS``, P above 0.9999 or below 0.0001) that
-    hiding parts of it would hardly move the probability; then the log-odds.
-    ``"probability"`` and ``"log_odds"`` are returned as they are.
+    ``"auto"``: the probability, unless the model's answer about ``target`` lies
+    in the flat ends of the sigmoid (``|log-odds| > SURE_LOG_ODDS``: P above 0.99
+    or below 0.01) on the image or on any of ``probes`` -- copies of the image
+    with parts hidden as the method will hide them (:func:`hidden_probes`), since
+    an image the model is unsure of can still be pushed into the flat ends by the
+    perturbations.  Then the log-odds, which keep moving.  ``"probability"`` and
+    ``"log_odds"`` are returned as they are.
     Reached through the helpers that notebooks 08 and 09 call.
 
     Example:
@@ -230,8 +238,34 @@ def choose_output(model: keras.Model, image: np.ndarray, target: int,
         return output
     if output != "auto":
         raise ValueError(f"output must be 'auto', 'probability' or 'log_odds', not {output!r}")
-    lo = predict_fn(model, output="log_odds")(_check_image(image)[None])[0, int(target)]
-    return "log_odds" if abs(float(lo)) > SURE_LOG_ODDS else "probability"
+    batch = _check_image(image)[None]
+    if probes is not None and len(probes):
+        batch = np.concatenate([batch, np.asarray(probes, dtype="float32")])
+    lo = predict_fn(model, output="log_odds")(batch)[:, int(target)]
+    return "log_odds" if float(np.abs(lo).max()) > SURE_LOG_ODDS else "probability"
+
+
+def hidden_probes(image: np.ndarray, segments: np.ndarray, n: int = 16, seed: int = 0,
+                  hide_color: float | None = None) -> np.ndarray:
+    """``n`` copies of ``image`` with a random half of its ``segments`` hidden, ``(n, H, W, 3)``.
+
+    Hidden as LIME hides them: each segment filled with its own mean colour
+    (``hide_color=None``) or with ``hide_color``.  :func:`choose_output` looks at the
+    model's answers on them before a perturbation method runs.
+
+    Example:
+        >>> x = toy_images(1, 16)[0]; seg = segment(x, "slic", n_segments=4)
+        >>> p = hidden_probes(x, seg, n=3); p.shape, bool((p[0] != x).any())
+        ((3, 16, 16, 3), True)
+    """
+    img = _check_image(image)
+    fill = np.empty_like(img)
+    for s in np.unique(segments):
+        region = segments == s
+        fill[region] = img[region].mean(axis=0) if hide_color is None else hide_color
+    shown = np.random.default_rng([seed, 2]).integers(0, 2, (n, int(segments.max()) + 1))
+    return np.stack([np.where(keep.astype(bool)[segments][..., None], img, fill)
+                     for keep in shown]).astype("float32")
 
 
 def _quantity(output: str, target: int) -> str:
@@ -451,10 +485,11 @@ def explain_lime(
     linear model), ``p_range`` (the lowest and highest answer about ``target``
     over the samples) and lime's own ``lime_explanation``.  ``output`` is what is
     explained (:func:`choose_output`; ``settings["output"]`` records it): by default
-    the probability, or the class's log-odds when the model is so sure on this
-    image (P above 0.9999) that hiding superpixels hardly moves the probability --
-    it is exactly 1.0 in float32 beyond a log-odds of about 17, where every weight
-    would be zero.  If the answers still do not move it warns, and ``score`` is
+    the probability, or the class's log-odds when the model's answer on the image or
+    on 16 probe copies with superpixels hidden (:func:`hidden_probes`) is beyond P
+    0.99, where the sigmoid flattens and a linear model of the probability fits the
+    bend -- P is exactly 1.0 in float32 beyond a log-odds of about 17, where every
+    weight would be zero.  If the answers still do not move it warns, and ``score`` is
     NaN (scikit-learn would report a perfect R^2 of 1.0 for fitting a constant).
     Reached through the helpers that notebook 08 calls.
 
@@ -474,7 +509,8 @@ def explain_lime(
     seed = int(cfg.seed if seed is None else seed)
     seg_kw = dict(segmentation_kw or {})
     segments = segment(img, segmentation, seed=seed, **seg_kw)
-    output = choose_output(model, img, target, output)
+    output = choose_output(model, img, target, output,
+                           probes=hidden_probes(img, segments, seed=seed, hide_color=hide_color))
     explainer = lime_image.LimeImageExplainer(random_state=seed)
     seen: list[np.ndarray] = []
     with _no_lime_progress_bar(lime_image):

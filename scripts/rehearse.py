@@ -4,7 +4,7 @@
                                [--ci] [--no-record] [--keep-data] [--timeout 3600]
                                [--source FOLDER]
 
-REHEARSAL: stand-in weights, numbers meaningless, timings real.  The ImageNet
+REHEARSAL: stand-in weights, timings real, learned results not a trained model's.  The ImageNet
 weights and the cats-vs-dogs archive cannot be downloaded here, so this runs
 the notebooks against files with the real names, shapes and layout and random
 contents (``scripts/standins.py``, built once into ``build/standins/`` and

@@ -87,8 +87,9 @@ def index_page(results: list[dict]) -> str:
     warn = ""
     if "offline" in profiles:
         warn = ("<p style='background:#fee;padding:.6em;border:1px solid #c00'><b>Offline profile:</b> "
-                "untrained (random) weights and tiny bundled images. Every number in these pages "
-                "is a smoke test that the code runs, not a result.</p>")
+                "untrained (random) base weights and tiny bundled images. Accuracies and maps in "
+                "these pages are not a trained model's results; what holds on any weights is "
+                "checked as in every profile, and EfficientNet-Lite0's weights are real.</p>")
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     total = sum(r["seconds"] for r in results)
     return f"""<!doctype html><html><head><meta charset="utf-8">

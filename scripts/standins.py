@@ -63,7 +63,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = ROOT / "build" / "standins"
 MANIFEST = "manifest.json"
-BANNER = "REHEARSAL: stand-in weights, numbers meaningless, timings real"
+BANNER = "REHEARSAL: stand-in weights, timings real, learned results not a trained model's"
 
 #: The real archive: 1,000 + 1,000 training and 500 + 500 validation JPEGs.
 REAL_COUNTS = {"train": 1000, "validation": 500}

@@ -80,3 +80,25 @@ def test_check_claim_defaults_to_the_current_config(capsys):
     nbh.setup("offline", quiet=True)
     claims.check_claim("x", False)
     assert "(offline)" in capsys.readouterr().out
+
+
+def test_a_rehearsal_says_its_weights_are_stand_ins_and_names_cut_budgets():
+    line = claims.format_claim("the head reaches 0.9", False, "too few epochs", profile="cpu",
+                               standins=True, overrides="head_epochs=1")
+    assert "random stand-ins" in line and "budgets are cut: head_epochs=1" in line
+    plain = claims.format_claim("the head reaches 0.9", False, "too few epochs", profile="cpu")
+    assert "stand-in" not in plain and "cut" not in plain
+    arithmetic = claims.format_claim("float32 agrees", False, "another device", profile="cpu",
+                                     standins=True, depends_on_weights=False)
+    assert "stand-in" not in arithmetic
+
+
+def test_check_claim_reads_the_rehearsal_and_the_overrides_from_the_run(monkeypatch, capsys):
+    from nbhelpers import config
+
+    monkeypatch.setenv("NBH_OVERRIDES", "head_epochs=1")
+    cfg = config.make_config("cpu")
+    monkeypatch.setattr(claims, "standin_weights", lambda: True)
+    claims.check_claim("the loss fell", False, cfg=cfg)
+    out = capsys.readouterr().out
+    assert "random stand-ins" in out and "budgets are cut: head_epochs=1" in out

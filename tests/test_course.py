@@ -97,7 +97,7 @@ def test_setup_prints_offline_banner(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path))
     cfg = nbh.setup("offline")
     out = capsys.readouterr().out
-    assert "OFFLINE PROFILE" in out and "NOT a result" in out
+    assert "OFFLINE PROFILE" in out and "NOT a trained" in out
     assert cfg.offline and cfg.image_size == 64 and cfg.weights is None
     assert cfg.artifacts_dir == tmp_path / "artifacts" / "offline"
     assert cfg.artifacts_dir.is_dir()

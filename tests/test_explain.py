@@ -492,3 +492,36 @@ def test_deletion_breaks_ties_at_random_and_reproducibly():
     stable = np.arange(256, 0, -1, dtype=float).reshape(16, 16)  # the old tie order
     left_first = ex.deletion_insertion(model, image, stable, target=1, steps=4, seed=0)
     assert not np.array_equal(a["deletion"], left_first["deletion"])
+
+
+def test_lime_explains_the_log_odds_when_hiding_parts_pushes_p_into_the_flat_end():
+    """At 160 px the toy model is unsure of its image (P 0.62), but hiding superpixels pushes
+    P to 0.9999: LIME of the probability then fitted the sigmoid's bend and put half its map on
+    the half the model never sees; "auto" now looks at probe copies and explains the log-odds."""
+    size = 160
+    model = ex.left_half_model(size)
+    image = ex.toy_images(1, size)[0]
+    p = float(ex.predict_fn(model)(image[None])[0, 1])
+    assert 0.05 < p < 0.95, "the image itself is not a sure one: the image rule alone would miss it"
+    e = ex.explain("lime", model, image, num_samples=60, seed=42)
+    a = np.abs(e.attribution)
+    assert e.settings["output"] == "log_odds"
+    assert a[:, : size // 2].sum() / a.sum() > 0.7
+    forced = ex.explain("lime", model, image, num_samples=60, seed=42, output="probability")
+    b = np.abs(forced.attribution)
+    assert b[:, : size // 2].sum() / b.sum() < 0.6  # what "auto" chose before: the bend
+
+
+def test_hidden_probes_hide_segments_with_their_mean_colour():
+    image = ex.toy_images(1, 32)[0]
+    seg = ex.segment(image, "slic", n_segments=6)
+    probes = ex.hidden_probes(image, seg, n=8, seed=0)
+    assert probes.shape == (8, 32, 32, 3)
+    for probe in probes:
+        for s in np.unique(seg):
+            region = seg == s
+            kept = np.allclose(probe[region], image[region])
+            filled = np.allclose(probe[region], image[region].mean(axis=0), atol=1e-3)
+            assert kept or filled
+    assert not np.array_equal(probes[0], probes[1])
+    assert np.array_equal(probes, ex.hidden_probes(image, seg, n=8, seed=0))
