@@ -41,11 +41,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from .env import in_colab
 
 __all__ = [
     "PROFILES",
@@ -60,6 +59,8 @@ __all__ = [
     "current",
     "seed_everything",
     "data_dir",
+    "in_colab",
+    "COLAB_DATA_DIR",
     "standin_weights",
     "keras_cache_dir",
     "network_available",
@@ -185,6 +186,18 @@ def standin_weights() -> bool:
         True
     """
     return bool(os.environ.get("NBH_REHEARSAL_STANDINS"))
+
+
+def in_colab() -> bool:
+    """True inside Google Colab (its kernel imports ``google.colab`` at start).
+
+    Also ``nbh.env.in_colab``.
+
+    Example:
+        >>> in_colab()
+        False
+    """
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
 #: The data folder on Google Colab: where its file browser looks (not the home folder, /root).

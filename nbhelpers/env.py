@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .config import in_colab
+
 __all__ = ["in_colab", "versions", "devices", "gpus", "gpu_compute_capability", "report",
            "strategy", "require_tensorflow", "use_drive", "NATIVE_NOISE", "native_noise_filtered",
            "load_tensorflow", "where_to_find"]
@@ -38,16 +40,6 @@ PACKAGES = {
     "matplotlib": "matplotlib",
     "seaborn": "seaborn",
 }
-
-
-def in_colab() -> bool:
-    """True inside Google Colab (its kernel imports ``google.colab`` at start).
-
-    Example:
-        >>> in_colab()
-        False
-    """
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
 def _dist_version(dist: str) -> str | None:

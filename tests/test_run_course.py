@@ -27,7 +27,7 @@ def test_index_page_lists_every_notebook_with_status_and_profile():
     assert 'href="00_start_here.html"' in page and "12.3" in page
     assert "FAILED: ValueError: boom" in page
     assert "not run" in page  # notebooks 02-10 were not part of this run
-    assert "Offline profile" in page and "not a result" in page
+    assert "Offline profile" in page and "not a trained model's results" in page
 
 
 def test_timings_table_has_a_column_per_profile():
