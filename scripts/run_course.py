@@ -42,15 +42,45 @@ def detect_profile(nb) -> str:
     return "unknown"
 
 
+def peak_resident_mib(pid: int | None) -> float | None:
+    """A process's peak resident memory so far (Linux ``VmHWM``), in MiB; None where unknown.
+
+    Example:
+        >>> peak_resident_mib(os.getpid()) > 0 if sys.platform == "linux" else True
+        True
+        >>> peak_resident_mib(None) is None
+        True
+    """
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = None) -> dict:
     """Execute one notebook in a fresh kernel; write ``out/executed/`` and ``out/html/``.
 
-    ``prepend``: cells put before the notebook's own (the rehearsal's banner).
+    ``prepend``: cells put before the notebook's own (the rehearsal's banner).  The
+    result's ``peak_mib`` is the kernel's peak resident memory (what Binder's 2 GB limit
+    and a laptop's RAM see), read after every cell; None where the system does not say.
     """
     nb = nbformat.read(path, as_version=4)
     nb.cells = list(prepend or []) + nb.cells
+    peak: list[float] = []
+
+    def after_cell(**_: object) -> None:  # the high-water mark only grows: keep the last
+        pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+        mib = peak_resident_mib(pid)
+        if mib is not None:
+            peak.append(mib)
+
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            config=nbtools.kernel_config(),
+                            config=nbtools.kernel_config(), on_cell_executed=after_cell,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     error = None
@@ -67,7 +97,7 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     (out / "html").mkdir(parents=True, exist_ok=True)
     (out / "html" / f"{path.stem}.html").write_text(body, encoding="utf-8")
     return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None,
-            "error": error, "profile": detect_profile(nb)}
+            "error": error, "profile": detect_profile(nb), "peak_mib": max(peak, default=None)}
 
 
 def index_page(results: list[dict]) -> str:
@@ -80,6 +110,8 @@ def index_page(results: list[dict]) -> str:
         else:
             status = "ok" if r["ok"] else f"FAILED: {html.escape(r['error'] or '')}"
             secs, prof = f"{r['seconds']:.1f}", r["profile"]
+            if r.get("peak_mib") is not None:
+                secs += f" ({r['peak_mib']:.0f} MiB)"
             link = f'<a href="{stem}.html">{html.escape(title)}</a>'
         rows.append(f"<tr><td>{stem[:2]}</td><td>{link}</td><td>{html.escape(what)}</td>"
                     f"<td>{prof}</td><td style='text-align:right'>{secs}</td><td>{status}</td></tr>")
@@ -101,7 +133,7 @@ td,th{{padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}}table{
 <p>Executed with <code>make run</code> on {when}, {html.escape(platform.platform())},
 profile(s): <b>{", ".join(profiles) or "none"}</b>. Total wall time {total:.0f} s.</p>
 {warn}
-<table><tr><th>#</th><th>notebook</th><th>what you do</th><th>profile</th><th>seconds</th><th>status</th></tr>
+<table><tr><th>#</th><th>notebook</th><th>what you do</th><th>profile</th><th>seconds (peak memory)</th><th>status</th></tr>
 {"".join(rows)}
 </table></body></html>
 """
@@ -126,6 +158,8 @@ def record_timings(results: list[dict], extra: dict | None = None) -> None:
             entry = {"seconds": r["seconds"], "date": when, "cpus": os.cpu_count(), **(extra or {})}
             if "units" in r:
                 entry["units"] = r["units"]
+            if r.get("peak_mib") is not None:
+                entry["peak_mib"] = r["peak_mib"]
             data.setdefault(r["profile"], {})[r["notebook"]] = entry
     course = {c[0] for c in nbtools.COURSE}
     for entries in data.values():  # a renamed or removed notebook's old time is not kept
@@ -156,7 +190,8 @@ def _profile_note(profile: str, entries: dict) -> str:
 
 
 def timings_table(data: dict) -> str:
-    """The instructor guide's table: seconds per profile, and units where the rehearsal measured them."""
+    """The instructor guide's table: seconds per profile, units where the rehearsal measured
+    them, and the kernel's peak resident memory (MiB) where it was recorded."""
     profiles = [p for p in ("offline", "cpu", "full") if p in data]
     if not profiles:
         return "(no timings recorded yet: run `make run`)"
@@ -165,6 +200,8 @@ def timings_table(data: dict) -> str:
         columns.append((p, "seconds", f"{p} (s)"))
         if any("units" in v for v in data[p].values()):
             columns.append((p, "units", f"{p} (units)"))
+        if any("peak_mib" in v for v in data[p].values()):
+            columns.append((p, "peak_mib", f"{p} (peak MiB)"))
     rows = ["| notebook | " + " | ".join(c[2] for c in columns) + " |",
             "|---|" + "---:|" * len(columns)]
     totals, counts = [0.0] * len(columns), [0] * len(columns)
@@ -173,13 +210,16 @@ def timings_table(data: dict) -> str:
         for i, (p, field_, _h) in enumerate(columns):
             t = data[p].get(stem)
             value = t.get(field_) if t else None
-            totals[i] += value or 0.0
+            if field_ == "peak_mib":  # memory: the series needs the largest, not the sum
+                totals[i] = max(totals[i], value or 0.0)
+            else:
+                totals[i] += value or 0.0
             counts[i] += value is not None
             cells.append("" if value is None else
-                         f"{value:.0f}" if field_ == "seconds" else f"{value:.1f}")
+                         f"{value:.0f}" if field_ in ("seconds", "peak_mib") else f"{value:.1f}")
         rows.append(f"| {stem[:2]} {title} | " + " | ".join(cells) + " |")
     def total(t: float, n: int, c: tuple) -> str:
-        text = f"{t:.0f}" if c[1] == "seconds" else f"{t:.1f}"
+        text = {"seconds": f"{t:.0f}", "peak_mib": f"max {t:.0f}"}.get(c[1], f"{t:.1f}")
         return text if n == len(nbtools.COURSE) else f"{text} ({n} of {len(nbtools.COURSE)})"
 
     rows.append("| **all notebooks** | " + " | ".join(
@@ -207,7 +247,8 @@ def main() -> int:
         r = run_one(path, args.timeout)
         results.append(r)
         status = "ok" if r["ok"] else f"FAILED ({r['error']})"
-        print(f"  {r['seconds']:7.1f} s  profile={r['profile']}  {status}", flush=True)
+        peak = f"  peak {r['peak_mib']:.0f} MiB" if r.get("peak_mib") is not None else ""
+        print(f"  {r['seconds']:7.1f} s{peak}  profile={r['profile']}  {status}", flush=True)
     (BUILD / "html" / "index.html").write_text(index_page(results), encoding="utf-8")
     (BUILD / "timings.json").write_text(json.dumps(results, indent=2))
     record_timings(results)

@@ -142,3 +142,32 @@ def test_timings_note_gives_the_range_when_rehearsals_measured_different_units()
                                        **entry}}}
     table = run_course.timings_table(data)
     assert "4.9-5.6 s there" in table and "its own run" in table
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="VmHWM is Linux's")
+def test_run_one_records_the_kernels_peak_memory(tmp_path):
+    """A notebook that holds 300 MiB peaks at least 300 MiB above one that holds nothing."""
+    import nbformat
+
+    peaks = {}
+    for name, code in (("small", "x = 1"),
+                       ("big", "import numpy as np\nx = np.ones(300 * 2**20 // 8)\nx.sum()")):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(code)]
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(nb, path)
+        r = run_course.run_one(path, 60, out=tmp_path / "out")
+        assert r["ok"], r["error"]
+        peaks[name] = r["peak_mib"]
+    assert peaks["big"] - peaks["small"] > 280
+    assert run_course.peak_resident_mib(None) is None
+
+
+def test_timings_table_shows_peak_memory_with_the_largest_as_total():
+    rows = {"00_start_here": {"seconds": 5.0, "date": "2026-12-06", "cpus": 2, "peak_mib": 400.0},
+            "02_inside_vgg16": {"seconds": 20.0, "date": "2026-12-06", "cpus": 2,
+                                "peak_mib": 1900.4}}
+    table = run_course.timings_table({"offline": rows})
+    assert table.splitlines()[0] == "| notebook | offline (s) | offline (peak MiB) |"
+    assert "| 02 Inside VGG16 | 20 | 1900 |" in table
+    assert "max 1900 (2 of 13)" in table
