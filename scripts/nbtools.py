@@ -74,8 +74,11 @@ COURSE: list[tuple[str, str, str]] = [
      "your own photo, test-time augmentation, export (SavedModel, TFLite, quantized), a demo app"),
 ]
 
-#: Notebooks whose `full` profile trains a network: Colab opens them on a GPU runtime.
-GPU_NOTEBOOKS = {"04", "05", "06", "07", "08", "09", "10", "11"}
+#: Notebooks that train a network or use a trained one: Colab opens them on a GPU runtime,
+#: so a course run that follows the badges gets one profile (`full`) and one set of
+#: artifacts: 12 finds 06's models instead of retraining them on a CPU runtime's `cpu`
+#: profile (tests/test_release.py checks the rule against the notebooks' code).
+GPU_NOTEBOOKS = {"04", "05", "06", "07", "08", "09", "10", "11", "12"}
 
 # The setup cell.  On Colab it installs nbhelpers at REF and lime, once per VM (a marker
 # file in ~/.cache; "Restart session" keeps it, a new VM does not), pinning every package

@@ -155,6 +155,18 @@ def test_colab_asks_for_a_gpu_where_the_full_profile_trains(stem):
         assert "accelerator" not in nb.metadata
 
 
+def test_every_notebook_that_trains_or_uses_a_trained_model_opens_on_a_gpu():
+    """One profile per course run on Colab: a notebook that trains, or loads what 05/06
+    trained, opens on the same runtime as they do, so it finds their artifacts (with
+    `use_drive()`) instead of retraining them in another profile."""
+    uses = ("get_model(", "training.fit(", "train_head_on_features(", "model.fit(")
+    for stem, _, _ in nbtools.COURSE:
+        nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        if any(u in code for u in uses):
+            assert stem[:2] in nbtools.GPU_NOTEBOOKS, f"{stem} trains or loads a model on a CPU runtime"
+
+
 def test_artifact_check_reads_the_wheel(tmp_path):
     """`make release` refuses a wheel without the package data or with another version."""
     wheel = tmp_path / f"nbhelpers-{VERSION}-py3-none-any.whl"
