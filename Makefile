@@ -98,8 +98,8 @@ $(COLAB_VENV)/.installed: requirements-colab.txt pyproject.toml
 
 # Unit tests, doctests and every notebook on Colab's versions (the browser test needs
 # JupyterLab, which Colab does not use; it runs in `make test`).  `make test-mixed` runs the
-# notebooks under mixed_float16, the policy a Colab T4 gets (not in CI: it would take CI past
-# 45 minutes; tests/test_mixed_precision.py runs in both unit lanes).
+# notebooks under mixed_float16, the policy a Colab T4 gets (CI runs that lane on the lock's
+# TensorFlow, where it takes about 5 minutes; on Colab's it takes 11 on a CPU).
 # Its own data folder: models saved by the newer Keras of `make test` need not load here.
 test-colab: colab-venv
 	$(CPY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not browser and not real" \
