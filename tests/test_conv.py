@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from nbhelpers import conv
 
 TOL = 1e-4
-PROPS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples in every run, so CI is reproducible.  Random exploration
+# found a TensorFlow bug on 2026-12-06 (see test_a_strided_conv_that_onednn_gets_wrong).
+PROPS = settings(max_examples=30, deadline=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -52,7 +55,7 @@ def test_conv2d_matches_tensorflow(case):
     assert np.abs(y - expected).max() < TOL
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(conv_case(max_hw=7, max_c=2, max_f=2, max_k=3, max_batch=1))
 def test_conv2d_loop_matches_tensorflow(case):
     x, k, b, stride, padding, dilation = case
@@ -337,3 +340,17 @@ def test_receptive_field_refuses_branching_models_with_a_way_out():
     model = keras.Model(inp, keras.layers.Add()([inp, a]), name="residual")
     with pytest.raises(ValueError, match=r"'residual' branches.*Add.*list of LayerSpec"):
         conv.receptive_field(model)
+
+
+def test_a_strided_conv_that_onednn_gets_wrong():
+    """Found by hypothesis: TensorFlow 2.21's oneDNN convolution on a CPU returned
+    uninitialised values (0, 3.5e-35, -1.6e22) for the second row of this case (stride
+    (1, 2), a 1 x 2 kernel, inputs 3 wide); with TF_ENABLE_ONEDNN_OPTS=0 it agrees with
+    conv.conv2d.  The known answer, by hand: row r is x[r, 0] * k0 + x[r, 1] * k1."""
+    x = np.array([[[[0.12573022], [-0.13210486], [0.64042264]],
+                   [[0.10490011], [-0.5356694], [0.36159506]]]], "float32")
+    k = np.array([[[[-2.3250308]], [[-0.21879166]]]], "float32")
+    y = conv.conv2d(x, k, stride=(1, 2), padding="valid")
+    by_hand = x[0, :, 0, 0] * k[0, 0, 0, 0] + x[0, :, 1, 0] * k[0, 1, 0, 0]
+    assert y.shape == (1, 2, 1, 1)
+    np.testing.assert_allclose(y[0, :, 0, 0], by_hand, rtol=1e-6)
