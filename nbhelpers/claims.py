@@ -146,7 +146,6 @@ def check_claim(
         ✓ held in this run: two is more than one
     """
     cfg = cfg or current()
-    overrides = ", ".join(f"{k}={v}" for k, v in (cfg.overrides or {}).items())
     print(format_claim(text, held, why_not, evidence=evidence, imagenet_only=imagenet_only,
                        depends_on_weights=depends_on_weights, profile=cfg.name,
-                       standins=standin_weights(), overrides=overrides))
+                       standins=standin_weights(), overrides=cfg.overrides_text))

@@ -376,6 +376,16 @@ class Config:
         """True in the offline profile: untrained weights, smoke-scale numbers."""
         return self.name == "offline"
 
+    @property
+    def overrides_text(self) -> str:
+        """The budget overrides as NBH_OVERRIDES writes them (``""`` when none).
+
+        Example:
+            >>> make_config("offline").overrides_text
+            ''
+        """
+        return ",".join(f"{k}={v}" for k, v in self.overrides.items())
+
     def label(self, weights: str | None = None) -> str:
         """A short tag to print beside any number: ``[profile: offline, UNTRAINED weights ...]``.
 
@@ -388,7 +398,7 @@ class Config:
             >>> make_config("offline").label(weights="real weights")
             '[profile: offline; real weights]'
         """
-        extra = f", overrides {_short(self.overrides)}" if self.overrides else ""
+        extra = f", overrides {self.overrides_text}" if self.overrides else ""
         if weights:
             return f"[profile: {self.name}{extra}; {weights}]"
         if self.offline:
@@ -416,10 +426,6 @@ class Config:
         raise AttributeError(
             f"Config has no attribute {item!r}. Its attributes: {', '.join(sorted(names))}."
         )
-
-
-def _short(overrides: dict[str, Any]) -> str:
-    return ",".join(f"{k}={v}" for k, v in overrides.items())
 
 
 def make_config(
