@@ -342,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             status = "ok" if r["ok"] else f"FAILED ({r.get('first_error') or r['error']})"
             over = "  OVER BUDGET" if r["units"] > BUDGET_NOTEBOOK else ""
-            peak = f"  peak {r['peak_mib']:.0f} MiB" if r.get("peak_mib") is not None else ""
-            print(f"  {r['seconds']:7.1f} s  {r['units']:6.1f} units (provisional){peak}  "
+            print(f"  {r['seconds']:7.1f} s  {r['units']:6.1f} units (provisional)"
+                  f"{run_course.peak_text(r)}  "
                   f"profile={r['profile']}  {status}{over}", flush=True)
     finally:
         for k, v in saved.items():

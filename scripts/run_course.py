@@ -62,6 +62,12 @@ def peak_resident_mib(pid: int | None) -> float | None:
     return None
 
 
+def peak_text(result: dict) -> str:
+    """``"  peak 812 MiB"`` for a result that recorded its peak memory, else ``""``."""
+    mib = result.get("peak_mib")
+    return "" if mib is None else f"  peak {mib:.0f} MiB"
+
+
 def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = None) -> dict:
     """Execute one notebook in a fresh kernel; write ``out/executed/`` and ``out/html/``.
 
@@ -71,13 +77,11 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     """
     nb = nbformat.read(path, as_version=4)
     nb.cells = list(prepend or []) + nb.cells
-    peak: list[float] = []
+    peak: dict[str, float | None] = {"mib": None}
 
-    def after_cell(**_: object) -> None:  # the high-water mark only grows: keep the last
+    def after_cell(**_: object) -> None:  # the high-water mark only grows: keep the latest
         pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
-        mib = peak_resident_mib(pid)
-        if mib is not None:
-            peak.append(mib)
+        peak["mib"] = peak_resident_mib(pid) or peak["mib"]
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             config=nbtools.kernel_config(), on_cell_executed=after_cell,
@@ -97,7 +101,7 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     (out / "html").mkdir(parents=True, exist_ok=True)
     (out / "html" / f"{path.stem}.html").write_text(body, encoding="utf-8")
     return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None,
-            "error": error, "profile": detect_profile(nb), "peak_mib": max(peak, default=None)}
+            "error": error, "profile": detect_profile(nb), "peak_mib": peak["mib"]}
 
 
 def index_page(results: list[dict]) -> str:
@@ -247,8 +251,7 @@ def main() -> int:
         r = run_one(path, args.timeout)
         results.append(r)
         status = "ok" if r["ok"] else f"FAILED ({r['error']})"
-        peak = f"  peak {r['peak_mib']:.0f} MiB" if r.get("peak_mib") is not None else ""
-        print(f"  {r['seconds']:7.1f} s{peak}  profile={r['profile']}  {status}", flush=True)
+        print(f"  {r['seconds']:7.1f} s{peak_text(r)}  profile={r['profile']}  {status}", flush=True)
     (BUILD / "html" / "index.html").write_text(index_page(results), encoding="utf-8")
     (BUILD / "timings.json").write_text(json.dumps(results, indent=2))
     record_timings(results)
