@@ -4,8 +4,8 @@ Each notebook shows an idea once, in full, then calls the helper that does it
 here.  Import it as ``import nbhelpers as nbh`` and start with
 ``cfg = nbh.setup()``.
 
-Imports go one way, from the bottom up: ``config`` (and ``env``) at the
-bottom; ``data``, ``models``, ``evaluate``, ``explain``, ``plots`` and the
+Imports go one way, from the bottom up: ``config`` (and ``env``, and
+``artifacts``, which imports nothing of the package) at the bottom; ``data``, ``models``, ``evaluate``, ``explain``, ``plots`` and the
 smaller modules above it; ``training`` above those; ``course`` (the
 plumbing that strings the steps together for the notebooks) on top.
 
@@ -14,6 +14,8 @@ module         owns                                                 taught in
 =============  ===================================================  ==========
 ``config``     profiles, budget overrides, paths, seeds             00
 ``env``        versions, Colab/GPU/TPU detection, strategy          00
+``artifacts``  files written whole or not at all, records that      (03, 05,
+               vouch for their files, locks for two kernels         06, 12)
 ``conv``       convolution and pooling from scratch, receptive      01, 02
                fields
 ``data``       data-set registry, download + cache, validation,     03
@@ -58,6 +60,7 @@ from .config import Config, current
 _SUBMODULES = (
     "config",
     "env",
+    "artifacts",
     "conv",
     "data",
     "models",

@@ -22,7 +22,6 @@ when an app is built, so ``import nbhelpers`` stays light.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
@@ -88,7 +87,7 @@ class Classifier:
             ...
             FileNotFoundError: No model at /no/such/model.keras: ...
         """
-        from . import deploy
+        from . import artifacts, deploy
 
         path = Path(path).expanduser()
         if not path.exists():
@@ -97,9 +96,14 @@ class Classifier:
                 f"file, a .tflite file or a SavedModel folder.")
         is_saved_model = path.is_dir() and (path / "saved_model.pb").is_file()
         folder = path.parent if path.is_file() or is_saved_model else path
-        manifest_path = folder / deploy.MANIFEST
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        files = {k: folder / v for k, v in manifest.get("files", {}).items()}
+        files, manifest_names, label = {}, None, ""
+        if (folder / deploy.MANIFEST).is_file():
+            try:  # checks that the files are the ones the manifest describes
+                exported = deploy.Exported.open(folder)
+                files, manifest_names, label = exported.paths, exported.class_names, exported.label
+            except artifacts.ArtifactError:
+                if not (class_names and path.is_file()):
+                    raise  # the class names would come from a manifest that does not match
         if is_saved_model:
             form = "saved_model"
         elif path.is_dir():
@@ -117,13 +121,13 @@ class Classifier:
         gradcam_model = model if form == "keras" else (
             deploy.load_form("keras", files["keras"]) if "keras" in files and files["keras"].is_file()
             else None)
-        names = list(class_names) if class_names else manifest.get("class_names")
+        names = list(class_names) if class_names else manifest_names
         if not names:
             raise ValueError(f"No class names for {path.name}: pass --classes a,b,... (in training "
                              f"order) or use an export folder with a {deploy.MANIFEST}.")
         source = path.name + ("" if gradcam_model is None or form == "keras"
                               else f" (Grad-CAM from {files['keras'].name})")
-        return cls(model, [str(n) for n in names], gradcam_model, manifest.get("label", ""), source)
+        return cls(model, [str(n) for n in names], gradcam_model, label, source)
 
     def answer(self, file_path: str | Path | None) -> Answer:
         """Classify an uploaded file; never raises: a bad file gives ``ok=False`` and a message.

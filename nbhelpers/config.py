@@ -39,6 +39,7 @@ Environment variables:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import socket
 import sys
@@ -64,6 +65,10 @@ __all__ = [
     "standin_weights",
     "keras_cache_dir",
     "network_available",
+    "SettingError",
+    "MIN_IMAGE_SIZE",
+    "parse_seed",
+    "check_data_dir",
 ]
 
 #: Host that serves Keras' ImageNet weights and the course data set.
@@ -76,6 +81,10 @@ class ProfileError(ValueError):
 
 class OverrideError(ValueError):
     """A budget override that names no budget or has a value of the wrong kind."""
+
+
+class SettingError(ValueError):
+    """A setting (an environment variable or an argument) that cannot work; says which and why."""
 
 
 class ProfileUnavailableError(RuntimeError):
@@ -177,6 +186,10 @@ BUDGETS: tuple[str, ...] = (
 
 VALID_PROFILES = ("auto", *PROFILES)
 
+#: The smallest square image the course's backbones accept: VGG16 halves it five times
+#: (each backbone's own limit is checked when it is built, ``nbh.models.load_backbone``).
+MIN_IMAGE_SIZE = 32
+
 
 def standin_weights() -> bool:
     """True in a rehearsal, whose ImageNet files are generated stand-ins (``NBH_REHEARSAL_STANDINS``).
@@ -270,13 +283,18 @@ def _convert(name: str, raw: Any, default: Any) -> Any:
     if value is None and name == "max_images_per_class":
         return None
     if name.endswith("learning_rate"):
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        ok = (isinstance(value, int | float) and not isinstance(value, bool)
+              and math.isfinite(value) and value > 0)
+    elif name == "image_size" and isinstance(value, int) and 1 <= value < MIN_IMAGE_SIZE:
+        raise OverrideError(f"Override image_size={raw!r} is too small: the backbones need at "
+                            f"least {MIN_IMAGE_SIZE} pixels (VGG16 halves the image five times); "
+                            f"the profile's value is {default!r}.")
     else:
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
     if not ok:
         raise OverrideError(
             f"Override {name}={raw!r} is not valid: it must be a positive "
-            f"{'number' if name.endswith('learning_rate') else 'whole number'} "
+            f"{'finite number' if name.endswith('learning_rate') else 'whole number'} "
             f"(the profile's value is {default!r})."
         )
     return float(value) if name.endswith("learning_rate") else int(value)
@@ -453,8 +471,7 @@ def make_config(
                 f"(set NBH_PROFILE, e.g. `NBH_PROFILE=cpu make run`)."
             )
         profile = PROFILES[key]
-    if seed is None:
-        seed = int(os.environ.get("NBH_SEED", "42"))
+    seed = parse_seed(os.environ.get("NBH_SEED", "42") if seed is None else seed)
     if overrides is None:
         overrides = os.environ.get("NBH_OVERRIDES", "")
     changed = parse_overrides(overrides, profile)
@@ -473,6 +490,54 @@ def make_config(
         artifacts_dir=art,
         overrides=changed,
     )
+
+
+def parse_seed(raw: Any, name: str = "NBH_SEED") -> int:
+    """A seed NumPy, Python and Keras all accept (a whole number from 0 to 2**32 - 1).
+
+    Example:
+        >>> parse_seed("7")
+        7
+        >>> parse_seed("-1")
+        Traceback (most recent call last):
+        ...
+        nbhelpers.config.SettingError: NBH_SEED='-1' is not a seed: use a whole number from 0 to 4294967295 (the course's default is 42).
+    """
+    try:
+        seed = int(str(raw).strip()) if not isinstance(raw, bool) else -1
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2**32:
+        raise SettingError(f"{name}={raw!r} is not a seed: use a whole number from 0 to "
+                           f"{2**32 - 1} (the course's default is 42).")
+    return seed
+
+
+def check_data_dir(path: Path) -> Path:
+    """Create ``path`` (the data folder) if needed and check that files can be written there.
+
+    Raises :class:`SettingError` naming ``NBH_DATA_DIR`` (or saying to set it)
+    when the folder is a file, read-only, or cannot be created.
+
+    Example:
+        >>> import tempfile
+        >>> check_data_dir(Path(tempfile.mkdtemp()) / "new").is_dir()
+        True
+    """
+    path = Path(path)
+    where = (f"NBH_DATA_DIR={os.environ['NBH_DATA_DIR']!r}" if os.environ.get("NBH_DATA_DIR")
+             else f"The data folder {path} (the default)")
+    fix = "Set NBH_DATA_DIR to a folder you can write to (e.g. ~/nbhelpers_data) and run again."
+    if path.exists() and not path.is_dir():
+        raise SettingError(f"{where} is a file, not a folder. {fix}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise SettingError(f"{where} cannot be written to ({err.strerror or err}). {fix}") from err
+    return path
 
 
 _CURRENT: list[Config] = []

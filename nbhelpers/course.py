@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import artifacts, env
 from . import config as _config
-from . import env
 from .config import PROFILES, VALID_PROFILES, Config, ProfileError, ProfileUnavailableError
 
 __all__ = [
@@ -270,7 +270,8 @@ def setup(profile: str | None = None, seed: int | None = None, quiet: bool = Fal
     _apply_precision(precision)
     if precision != "float32" and not quiet:
         print(f"Mixed precision: {why}.")
-    for d in (cfg.data_dir, cfg.cache_dir, cfg.artifacts_dir):
+    _config.check_data_dir(cfg.data_dir)  # a read-only or missing NBH_DATA_DIR, said plainly
+    for d in (cfg.cache_dir, cfg.artifacts_dir):
         d.mkdir(parents=True, exist_ok=True)
     _config.seed_everything(cfg.seed)
     try:
@@ -415,7 +416,13 @@ def load_record(stage: str, cfg: Config | None = None) -> dict[str, Any]:
             f"No record of stage {stage!r} in {record_path.parent}; "
             f"nbh.course.get_model({stage!r}) trains and saves it."
         )
-    return json.loads(record_path.read_text())
+    record = artifacts.read_json(record_path)
+    if record is None:
+        raise artifacts.ArtifactError(
+            f"The record {record_path} is damaged (empty or cut short: an interrupted save?). "
+            f"nbh.course.get_model({stage!r}, retrain=True) trains the stage again and "
+            "rewrites it.")
+    return record
 
 
 def save_stage(
@@ -461,9 +468,10 @@ def save_stage(
     if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
         with model.distribute_strategy.scope():  # the strategy the model was compiled under
             model.optimizer.build(model.trainable_variables)  # so its state reloads cleanly
-    tmp = model_path.with_name(model_path.stem + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(model_path)
+    # The record goes first (a stale one must never vouch for the new model), then the
+    # model (whole or not at all), then the record naming the model's size and hash.
+    record_path.unlink(missing_ok=True)
+    artifacts.write_with(model_path, model.save)
     trainable = training.count_params(model)
     record = {
         "stage": stage,
@@ -489,8 +497,9 @@ def save_stage(
         "replicas": int(strategy.num_replicas_in_sync),
         "versions": env.versions(),
         "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": artifacts.describe_files([model_path]),
     }
-    record_path.write_text(json.dumps(record, indent=1, default=_json_default))
+    artifacts.write_json(record_path, record, indent=1, default=_json_default)
     return load_record(stage, cfg)
 
 
@@ -581,9 +590,17 @@ def _load_if_current(stage: str, cfg: Config, strategy: Any, verbose: bool) -> A
     from . import models
 
     model_path, record_path = artifact_paths(stage, cfg)
-    if not (model_path.exists() and record_path.exists()):
+    if not (model_path.exists() or record_path.exists()):
         return None
-    record = json.loads(record_path.read_text())
+    record = artifacts.read_json(record_path)
+    # The record names the model's size and SHA-256: another model (a 3-class one under a
+    # 2-class record), a cut-short file or a missing one all fail here.
+    damage = artifacts.check_files(record, model_path.parent)
+    if damage is not None:
+        print(f"The saved {stage!r} stage in {model_path.parent} cannot be used ({damage}): "
+              "training it again.")
+        return None
+    assert record is not None
     wanted = json.loads(json.dumps(stage_settings(stage, cfg), default=_json_default))
     if record.get("settings") != wanted:
         if verbose:

@@ -58,6 +58,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import artifacts
+from .artifacts import file_hash
 from .config import Config, current, network_available
 
 if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
@@ -215,9 +217,8 @@ def write_faces(cfg: Config | None = None, force: bool = False) -> Path:
     for path, img in zip(paths, images, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         gray = np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
-        tmp = path.with_suffix(".tmp")
-        Image.fromarray(gray).convert("RGB").save(tmp, format="PNG")
-        os.replace(tmp, path)
+        artifacts.write_with(path, lambda tmp, g=gray: Image.fromarray(g).convert("RGB").save(
+            tmp, format="PNG"))
     return root
 
 
@@ -275,24 +276,6 @@ register(
 
 
 # --------------------------------------------------------------------------- download
-def file_hash(path: str | Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
-    """The hex digest of a file's bytes (read in chunks: fine for big archives).
-
-    Reached through the helpers that notebook 03 calls.
-
-    Example:
-        >>> import tempfile
-        >>> p = Path(tempfile.mkdtemp()) / "x.txt"; _ = p.write_bytes(b"abc")
-        >>> file_hash(p)[:16]
-        'ba7816bf8f01cfea'
-    """
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _by_hand(source: DataSource, cache: Path) -> str:
     return (
         f"To place the file by hand (e.g. from a workshop USB stick): download\n"
@@ -363,8 +346,15 @@ def fetch(source: str | DataSource, cfg: Config | None = None, verbose: bool = T
 
     cache = Path(cfg.cache_dir) / "datasets"
     cache.mkdir(parents=True, exist_ok=True)
-    archive = cache / str(src.archive_name)
     stem = str(src.archive_name).split(".")[0]
+    # One kernel downloads and checks at a time; a second one waits, then reuses the cache.
+    with artifacts.lock(cache / f"{stem}.lock", what=f"fetching {src.name!r}"):
+        return _fetch_archive(src, cfg, cache, stem, verbose)
+
+
+def _fetch_archive(src: DataSource, cfg: Config, cache: Path, stem: str, verbose: bool) -> Path:
+    """:func:`fetch`'s work for a data set with a URL, under its lock."""
+    archive = cache / str(src.archive_name)
     done_marker = cache / f"{stem}.extracted-ok"
     # Extracted before: look in both places Keras versions extract to.
     pinned = done_marker.read_text().strip() if done_marker.is_file() else None
@@ -426,25 +416,16 @@ def fetch(source: str | DataSource, cfg: Config | None = None, verbose: bool = T
         if src.sha256 is None:
             print(f"  (no checksum in the registry for {src.name!r}: pin sha256={digest!r})")
 
-    # Extract with get_file too: it returns the extraction folder in Keras >= 3.6
-    # and the archive's path before; _find_layout_root copes with both.
-    returned = Path(
-        keras.utils.get_file(
-            fname=src.archive_name,
-            origin=src.url,
-            cache_dir=str(cfg.cache_dir),
-            cache_subdir="datasets",
-            extract=True,
-        )
-    )
-    start = returned if returned.is_dir() else returned.parent
+    # Unpacked where Keras >= 3.6's get_file(extract=True) would, but whole or not at
+    # all and one kernel at a time (_unpack); _find_layout_root also reads older layouts.
+    start = _unpack(archive, cache / f"{stem}_extracted", digest)
     root = _find_layout_root(start, src)
     if root is None:
         raise DataError(
             f"{archive} was extracted to {start}, but no folder there has the "
             f"{src.layout!r} layout ({src.folder or '<root>'}/train, /validation)."
         )
-    done_marker.write_text(digest + "\n")
+    artifacts.write_bytes(done_marker, digest + "\n")
     return root
 
 
@@ -515,7 +496,7 @@ _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b
 _RAW_EXTENSIONS = (".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf", ".srw")
 
 #: Bump when :func:`_inspect` changes what it writes: older scan caches are then ignored.
-_SCAN_VERSION = 2
+_SCAN_VERSION = 3
 
 #: Below this many pixels on the shorter side an image holds little to learn from
 #: (CIFAR's 32 x 32 is about the smallest images classifiers are trained on).
@@ -633,6 +614,20 @@ def _truncated(data: bytes) -> bool:
     return False
 
 
+def _tf_decode_problem(data: bytes) -> str:
+    """TensorFlow's complaint about decoding ``data`` as :func:`decode_and_resize` does, or ''."""
+    import re
+
+    import tensorflow as tf
+
+    try:
+        tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    except (tf.errors.InvalidArgumentError, ValueError) as err:
+        text = getattr(err, "message", str(err))
+        return re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\].*$", "", text).strip() or type(err).__name__
+    return ""
+
+
 def _inspect(path: Path, root: Path) -> dict[str, Any]:
     """One row of the report: what this (regular) file is and what will happen to it."""
     from PIL import Image, UnidentifiedImageError
@@ -701,6 +696,13 @@ def _inspect(path: Path, root: Path) -> dict[str, Any]:
         return skip("corrupt", f"{type(err).__name__}: {err}")
 
     row["tf_decodes"] = _tf_decodes(fmt, mode, frames)
+    if row["tf_decodes"] and fmt not in ("JPEG", "MPO"):
+        # PIL pads a PNG whose pixel data ends early; TensorFlow stops training on it.
+        # Decoded here as the pipeline will (PIL's JPEG decoder already read every byte).
+        problem = _tf_decode_problem(data)
+        if problem:
+            return skip("truncated", f"TensorFlow cannot decode it ({problem}): an interrupted "
+                        "copy or download, or a damaged file")
     notes: list[str] = []
     details: list[str] = []
 
@@ -1015,10 +1017,7 @@ def _save_scan_cache(path: Path | None, settings: dict[str, Any],
                      entries: dict[str, Any]) -> None:
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"settings": settings, "files": entries}), encoding="utf-8")
-    os.replace(tmp, path)
+    artifacts.write_json(path, {"settings": settings, "files": entries})
 
 
 _COLUMNS = ["path", "file", "class", "status", "problem", "detail", "format", "mode",
@@ -1372,8 +1371,12 @@ def split_files(
     items: Sequence[Item],
     fractions: tuple[float, float] = (0.15, 0.15),
     seed: int = 0,
+    *,
+    class_names: Sequence[str] | None = None,
 ) -> tuple[list[Item], list[Item], list[Item]]:
     """Stratified, seeded split into train / validation / test.
+
+    ``class_names`` (by label) name a class that has too few images in the error.
 
     Each class is shuffled with its own seeded generator, then cut so that
     about ``fractions[0]`` goes to validation and ``fractions[1]`` to test,
@@ -1404,9 +1407,11 @@ def split_files(
     for label, group in sorted(by_class.items()):
         n = len(group)
         if n < parts_needed:
+            name = (f"class {class_names[label]!r}" if class_names and 0 <= label < len(class_names)
+                    else f"class {label}")
             raise TooFewImagesError(
-                f"class {label} has {n} usable image(s); at least {parts_needed} are needed to "
-                f"put one in each of train, validation and test. Add images to that class "
+                f"The {name} has {n} usable image(s); at least {parts_needed} are needed to "
+                f"put one in each of train, validation and test. Add images to its folder "
                 f"or remove the class folder."
             )
         rng = np.random.default_rng([seed, label])
@@ -1478,6 +1483,15 @@ def _check_classes(report: ValidationReport, allow_empty_classes: bool) -> list[
     """The classes to use; raise a clear error for too few or empty ones."""
     counts = report.class_counts
     empty = [c for c, n in counts.items() if n == 0]
+    files = report.files
+    unreadable = sorted({str(f).split("/")[0] for f in files.loc[files["problem"] == "unreadable",
+                                                                   "file"]} & set(empty))
+    if unreadable:  # its images may well be there: the folder cannot be listed or read
+        raise EmptyClassError(
+            f"Class folder(s) in {report.root} that cannot be read: "
+            + ", ".join(repr(c) for c in unreadable)
+            + " (permission denied, or a cloud folder not yet synced). Make them readable "
+            f"(e.g. chmod -R u+rX {report.root}) or move them out, and run again.")
     if empty and not allow_empty_classes:
         raise EmptyClassError(
             f"Class folder(s) without a usable image in {report.root}: "
@@ -1557,11 +1571,9 @@ def _pil_copies(report: ValidationReport, cache: Path) -> dict[Path, Path]:
         target = cache / "converted" / f"{digest}-v2.png"
         try:
             if not target.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(f".tmp{os.getpid()}")
                 with Image.open(path) as im:
-                    _to_rgb(im).save(tmp, format="PNG")
-                os.replace(tmp, target)
+                    rgb = _to_rgb(im)
+                artifacts.write_with(target, lambda tmp, im=rgb: im.save(tmp, format="PNG"))
         except Exception as err:  # noqa: BLE001 - reported, never raised
             files.loc[index, ["status", "problem", "detail"]] = [
                 "skipped", "conversion failed",
@@ -1676,17 +1688,20 @@ def prepare(
         elif "validation" in pools:
             # The validation half is cut in two, stratified: one half validates, one tests.
             train = pools["train"]
-            test, val, _ = split_files(pools["validation"], (0.5, 0.0), seed)
+            test, val, _ = split_files(pools["validation"], (0.5, 0.0), seed,
+                                       class_names=classes)
         else:
             # A test folder but no validation folder: validation comes out of training.
-            train, val, _ = split_files(pools["train"], (val_fraction, 0.0), seed)
+            train, val, _ = split_files(pools["train"], (val_fraction, 0.0), seed,
+                                        class_names=classes)
             test = pools["test"]
         train, val, test = (sorted(s, key=_key) for s in (train, val, test))
     else:
         pool = items(report)
         if cap is not None:
             pool = _subsample(pool, _cap_fractions(pool, cap), seed, 0)
-        train, val, test = split_files(pool, (val_fraction, test_fraction), seed)
+        train, val, test = split_files(pool, (val_fraction, test_fraction), seed,
+                                       class_names=classes)
         train, val, test = (sorted(s, key=_key) for s in (train, val, test))
 
     prepared = Prepared(
@@ -1796,7 +1811,7 @@ def _step_into_wrappers(folder: Path, notes: list[str], what: str,
     With ``into_splits=False`` a lone folder named like a split (``train/``) is
     not stepped into: :func:`folder_layout` reads it as a split.
     """
-    for _ in range(4):
+    for _ in range(64):  # any depth a real folder has; a loop of links is never followed
         inner = _visible_folders(folder)
         if len(inner) != 1 or _has_images(folder) or not _visible_folders(inner[0]):
             break
@@ -1812,12 +1827,92 @@ def _split_role(name: str) -> str | None:
     return SPLIT_FOLDER_NAMES.get(name.strip().lower().replace("-", "_").replace(" ", "_"))
 
 
-def _extract_archive(archive: Path, cfg: Config) -> Path:
-    """Extract an archive of your images once into the cache (keyed by its content's SHA-1)."""
+#: The most an archive may expand (declared size over archive size): beyond it, a "zip bomb".
+MAX_EXPANSION = 100
+
+
+def _declared_size(archive: Path) -> int:
+    """Bytes the archive's members say they hold (a tar.gz is read through once for this)."""
+    import tarfile
+    import zipfile
+
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            return sum(i.file_size for i in z.infolist())
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as t:
+            return sum(m.size for m in t.getmembers() if m.isfile())
+    raise DataError(
+        f"{archive} ends like an archive but is neither a zip nor a tar file (damaged, or only "
+        "partly downloaded?). Download it again, or unpack it yourself and pass the folder.")
+
+
+def _check_room(archive: Path, dest: Path) -> None:
+    """Refuse an archive that would fill the disk, or that expands suspiciously much."""
+    import shutil
+
+    declared = _declared_size(archive)
+    packed = max(1, archive.stat().st_size)
+    if declared > MAX_EXPANSION * packed + (1 << 20):
+        raise DataError(
+            f"{archive} says it unpacks to {declared / 1e6:,.0f} MB from {packed / 1e6:,.1f} MB "
+            f"(over {MAX_EXPANSION}x: not a folder of photos, or a 'zip bomb'). Unpack it "
+            "yourself if you trust it, and pass the folder.")
+    free = shutil.disk_usage(dest.parent).free
+    if declared * 1.05 + (16 << 20) > free:
+        raise DataError(
+            f"Not enough space to unpack {archive.name}: it needs about {declared / 1e6:,.0f} MB "
+            f"and the disk holding {dest.parent} has {free / 1e6:,.0f} MB free. Free some space, "
+            "or point NBH_DATA_DIR at a bigger disk, and run again.")
+
+
+def _unpack(archive: Path, dest: Path, digest: str) -> Path:
+    """Extract ``archive`` to ``dest`` whole or not at all, one process at a time.
+
+    Under a lock (``<dest>.lock``), into a staging folder of this process's own,
+    with the ``.extracted-ok`` marker written inside before one rename publishes
+    it: a killed run leaves only a staging folder (removed by the next run), and
+    a second kernel waits, then uses the first one's folder.
+    """
     import shutil
     import tarfile
     import zipfile
 
+    marker = dest / ".extracted-ok"
+    with artifacts.lock(dest.with_name(dest.name + ".lock"), what=f"unpacking {archive.name}"):
+        if marker.is_file() and marker.read_text().strip() == digest:
+            return dest  # another kernel unpacked it while we waited
+        artifacts.remove_stale(dest.parent, dest.name, older_than_s=0)  # killed runs' leftovers
+        try:
+            _check_room(archive, dest)
+            staged = artifacts.staging_folder(dest)
+        except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as err:
+            raise DataError(f"Could not read {archive}: {type(err).__name__}: {err}. It is "
+                            "damaged or only partly downloaded: download it again, or unpack it "
+                            "yourself and pass the folder.") from err
+        try:
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as z:
+                    z.extractall(staged)  # names with .. or absolute paths are made safe
+            else:
+                with tarfile.open(archive) as t:
+                    t.extractall(staged, filter="data")  # no links out, no absolute paths
+            (staged / ".extracted-ok").write_text(digest + "\n")
+            artifacts.publish_folder(staged, dest)
+        except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as err:
+            shutil.rmtree(staged, ignore_errors=True)
+            if artifacts.is_disk_full(err):
+                raise DataError(f"The disk filled up while unpacking {archive.name} into "
+                                f"{dest.parent}: free some space (or point NBH_DATA_DIR at a "
+                                "bigger disk) and run again. Nothing half-unpacked was kept.") from err
+            raise DataError(f"Could not unpack {archive}: {type(err).__name__}: {err}. It is "
+                            "damaged or only partly downloaded: download it again, or unpack "
+                            "it yourself and pass the folder.") from err
+    return dest
+
+
+def _extract_archive(archive: Path, cfg: Config) -> Path:
+    """Extract an archive of your images once into the cache (keyed by its content's SHA-1)."""
     digest = file_hash(archive, "sha1")[:16]
     stem = archive.name
     for ext in ARCHIVE_EXTENSIONS:
@@ -1827,29 +1922,27 @@ def _extract_archive(archive: Path, cfg: Config) -> Path:
     dest = Path(cfg.cache_dir) / "your_archives" / f"{stem}-{digest}"
     if (dest / ".extracted-ok").is_file():
         return dest
-    tmp = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as z:
-                z.extractall(tmp)  # names with .. or absolute paths are made safe by zipfile
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as t:
-                t.extractall(tmp, filter="data")  # no links out, no absolute paths
-        else:
-            raise DataError(
-                f"{archive} ends like an archive but is neither a zip nor a tar file (damaged, "
-                "or only partly downloaded?). Download it again, or unpack it yourself and "
-                "pass the folder.")
-    except (OSError, zipfile.BadZipFile, tarfile.TarError) as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise DataError(f"Could not extract {archive}: {err}. Download it again, or unpack "
-                        "it yourself and pass the folder.") from err
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-    (dest / ".extracted-ok").write_text(digest + "\n")
-    return dest
+    return _unpack(archive, dest, digest)
+
+
+def _check_source_text(source: str | Path) -> None:
+    """A URL, or a near miss of a registered name, answered before it is read as a folder."""
+    import difflib
+
+    text = os.fspath(source)
+    via = " (NBH_DATA_SOURCE)" if os.environ.get("NBH_DATA_SOURCE") == text else ""
+    if urllib.parse.urlsplit(text).scheme in ("http", "https", "ftp", "s3", "gs"):
+        raise MissingFolderError(
+            f"{text!r}{via} is a web address; the course reads folders and archives on this "
+            "computer. Download the archive, then pass its path (a .zip or .tar.gz works as "
+            f"it is), or register it as a data set with its URL (nbh.data.register). "
+            f"Registered: {', '.join(REGISTRY)}.")
+    if not Path(text).expanduser().exists():
+        near = difflib.get_close_matches(text.strip().lower(), list(REGISTRY), n=1, cutoff=0.75)
+        if near:
+            raise MissingFolderError(
+                f"{text!r}{via} is neither a folder nor a registered data set; did you mean "
+                f"{near[0]!r}? Registered: {', '.join(REGISTRY)}.")
 
 
 def folder_layout(source: str | Path, cfg: Config | None = None) -> Layout:
@@ -1887,6 +1980,7 @@ def folder_layout(source: str | Path, cfg: Config | None = None) -> Layout:
         ('photos', ['train', 'validation'])
     """
     cfg = cfg or current()
+    _check_source_text(source)
     path = Path(source).expanduser()
     notes: list[str] = []
     if not path.exists():

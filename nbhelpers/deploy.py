@@ -29,9 +29,6 @@ it; Colab does not ship ``ai-edge-litert``): see :func:`interpreter_class`.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import threading
 import time
 import warnings
@@ -42,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import progress
+from . import artifacts, progress
 from .config import Config, current
 from .data import DataError
 
@@ -510,8 +507,7 @@ def export_keras(model: keras.Model, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"a Keras file must end in .keras, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
+    artifacts.write_with(path, model.save)  # whole or not at all
     models.load_saved_model(path)
     return path
 
@@ -531,12 +527,12 @@ def export_saved_model(model: keras.Model, folder: str | Path) -> Path:
     import tensorflow as tf
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel("ERROR")  # not "INFO:tensorflow:Assets written to ..."
-    try:
-        model.export(str(folder), format="tf_saved_model", verbose=False)
+    try:  # built in a folder of its own, then renamed into place (an older one replaced)
+        artifacts.write_with(folder, lambda tmp: model.export(str(tmp), format="tf_saved_model",
+                                                               verbose=False))
     finally:
         logger.setLevel(level)
     return folder
@@ -600,16 +596,7 @@ def convert_tflite(saved_model: str | Path, path: str | Path, quantization: str 
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
     flat = converter.convert()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:  # a unique temporary file, renamed into place: whole or not at all
-        with os.fdopen(fd, "wb") as f:
-            f.write(flat)
-        os.replace(partial, path)
-    finally:
-        Path(partial).unlink(missing_ok=True)
-    return path
+    return artifacts.write_bytes(path, flat)  # whole or not at all
 
 
 def quantization_errors(saved_model: str | Path, representative: np.ndarray) -> pd.DataFrame:
@@ -838,7 +825,14 @@ class Exported:
         if not manifest.is_file():
             raise FileNotFoundError(f"No {MANIFEST} in {folder}: export the model with "
                                     f"nbh.deploy.export_all(model, folder, class_names) first.")
-        m = json.loads(manifest.read_text())
+        m = artifacts.read_json(manifest)
+        damage = artifacts.check_files(
+            {"files": m.get("checksums")} if m else None, folder)
+        if m is None or damage is not None:
+            raise artifacts.ArtifactError(
+                f"The export in {folder} cannot be used: "
+                f"{'its manifest.json is damaged' if m is None else damage}. Export the model "
+                "again (nbh.deploy.export_all(model, folder, class_names)).")
         return cls(folder=folder, paths={k: folder / v for k, v in m["files"].items()},
                    class_names=list(m["class_names"]), image_size=int(m["image_size"]),
                    label=m.get("label", ""), seconds={k: float(v) for k, v in m.get("seconds", {}).items()})
@@ -901,6 +895,8 @@ def export_all(model: keras.Model, folder: str | Path, class_names: Sequence[str
                          "representative=nbh.deploy.representative_sample(x_train, y_train)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    # No manifest while the files change: an old one must never describe new files.
+    (folder / MANIFEST).unlink(missing_ok=True)
     names = [str(c) for c in class_names]
     units = int(model.output_shape[-1])
     _check_names(np.zeros(2 if units == 1 else units), names)
@@ -916,10 +912,6 @@ def export_all(model: keras.Model, folder: str | Path, class_names: Sequence[str
         if form == "keras":
             export_keras(model, target)
         elif form == "saved_model":
-            if target.exists():
-                import shutil
-
-                shutil.rmtree(target)
             export_saved_model(model, target)
         else:
             convert_tflite(paths["saved_model"], target, TFLITE_QUANTIZATION[form],
@@ -929,8 +921,9 @@ def export_all(model: keras.Model, folder: str | Path, class_names: Sequence[str
     size = int(model.input_shape[1])
     manifest = {"files": {k: p.name for k, p in paths.items()}, "class_names": names,
                 "image_size": size, "profile": cfg.name, "label": cfg.label(),
-                "seconds": {k: round(v, 3) for k, v in seconds.items()}}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+                "seconds": {k: round(v, 3) for k, v in seconds.items()},
+                "checksums": artifacts.describe_files(paths.values())}
+    artifacts.write_json(folder / MANIFEST, manifest, indent=1)  # last: it vouches for the files
     return Exported(folder, paths, names, size, cfg.label(), seconds)
 
 

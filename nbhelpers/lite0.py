@@ -32,7 +32,6 @@ import importlib.util
 import os
 import pickle
 import struct
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from . import artifacts
 from . import config as _config
 
 __all__ = [
@@ -516,16 +516,7 @@ def _convert(include_top: bool, target: Path) -> None:
     model = EfficientNetLite0(include_top=include_top, weights=None)
     for layer in _weighted_layers(model):
         layer.set_weights(weights[layer.name])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                               suffix=".weights.h5")
-    os.close(fd)
-    try:
-        model.save_weights(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    artifacts.write_with(target, model.save_weights)
 
 
 def imagenet_weights_file(include_top: bool = True, rebuild: bool = False) -> Path:

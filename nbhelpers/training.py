@@ -43,8 +43,8 @@ from typing import Any, NamedTuple
 import keras
 import numpy as np
 
+from . import artifacts, models, progress
 from . import config as _config
-from . import models, progress
 from .config import Config
 
 __all__ = [
@@ -189,8 +189,9 @@ def extract_features(
         cfg,
     )
     if path is not None and path.exists() and not refresh:
-        with np.load(path, allow_pickle=False) as z:
-            return Features(z["x"], z["y"])
+        cached = _read_features(path)
+        if cached is not None:
+            return cached
     xs, ys = [], []
     if isinstance(ds, tuple | list) and len(ds) == 2:
         x_all, y_all = np.asarray(ds[0]), np.asarray(ds[1])
@@ -206,10 +207,28 @@ def extract_features(
     features = Features(np.concatenate(xs).astype("float32"), np.concatenate(ys))
     if path is None:
         return features
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, x=features.x, y=features.y)
-    tmp.replace(path)  # atomic: a half-written cache file is never read
+    # Whole or not at all, under a name of this write's own (two kernels may race here).
+    artifacts.write_with(path, lambda tmp: np.savez(tmp, x=features.x, y=features.y))
+    return features
+
+
+def _read_features(path: Path) -> Features | None:
+    """The cached features in ``path``, or None (said in one line) when the file is damaged."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            features = Features(np.asarray(z["x"]), np.asarray(z["y"]))
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        # Truncated (BadZipFile, EOFError), not an .npz at all (ValueError about pickles),
+        # or an .npz without our arrays (KeyError): computed again and rewritten.
+        print(f"The cached features {path.name} are damaged ({type(err).__name__}): "
+              "computing them again.")
+        return None
+    if len(features.x) != len(features.y):
+        print(f"The cached features {path.name} are damaged (images and labels differ in "
+              "number): computing them again.")
+        return None
     return features
 
 
@@ -320,6 +339,9 @@ class EpochLog(keras.callbacks.Callback):
 def read_history(path: str | Path) -> dict[str, list]:
     """Read an :class:`EpochLog` file into ``{"epoch": [...], "loss": [...], ...}``.
 
+    A line cut short (the process was killed while appending it) is left out:
+    that epoch is re-run on resume.
+
     Example:
         >>> read_history("/no/such/file.jsonl")
         {}
@@ -329,9 +351,11 @@ def read_history(path: str | Path) -> dict[str, list]:
         return {}
     rows: dict[int, dict] = {}
     for line in path.read_text().splitlines():
-        if line.strip():
+        try:
             row = json.loads(line)
             rows[int(row["epoch"])] = row
+        except (ValueError, KeyError, TypeError):  # a blank line, or one cut short by a kill
+            continue
     out: dict[str, list] = {}
     for epoch in sorted(rows):
         for k, v in rows[epoch].items():

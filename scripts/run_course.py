@@ -155,6 +155,14 @@ def record_timings(results: list[dict], extra: dict | None = None) -> None:
     ``unit_seconds`` and ``standins: true`` (timed with stand-in weights of the
     real size); ``units`` per notebook comes from each result.
     """
+    from nbhelpers import artifacts
+
+    # Two runs finishing at once must not lose each other's rows, nor leave half a file.
+    with artifacts.lock(BUILD / "timings.lock", what="recording timings"):
+        _record(results, extra, artifacts)
+
+
+def _record(results: list[dict], extra: dict | None, artifacts) -> None:
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     when = datetime.now(UTC).strftime("%Y-%m-%d")
     for r in results:
@@ -169,13 +177,14 @@ def record_timings(results: list[dict], extra: dict | None = None) -> None:
     for entries in data.values():  # a renamed or removed notebook's old time is not kept
         for stem in [s for s in entries if s not in course]:
             del entries[stem]
-    TIMINGS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    artifacts.write_bytes(TIMINGS, json.dumps(data, indent=1, sort_keys=True) + "\n")
     if GUIDE.exists():
         text = GUIDE.read_text()
         start, end = "<!-- timings:start -->", "<!-- timings:end -->"
         if start in text and end in text:
             head, rest = text.split(start, 1)
-            GUIDE.write_text(f"{head}{start}\n{timings_table(data)}\n{end}{rest.split(end, 1)[1]}")
+            artifacts.write_bytes(
+                GUIDE, f"{head}{start}\n{timings_table(data)}\n{end}{rest.split(end, 1)[1]}")
 
 
 def _profile_note(profile: str, entries: dict) -> str:

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nbhelpers import artifacts, data, deploy, plots, progress
 from nbhelpers import config as nbh_config
-from nbhelpers import data, deploy, plots, progress
 from nbhelpers import explain as ex
 
 SIZE = 24
@@ -359,16 +359,11 @@ def test_a_tflite_file_is_written_whole_or_not_at_all(model, tmp_path, monkeypat
     target = deploy.convert_tflite(saved, tmp_path / "m.tflite")
     before = target.read_bytes()
 
-    real_fdopen = os.fdopen
+    def full_disk(self, data):
+        raise OSError(28, "No space left on device")
 
-    def full_disk(fd, mode="r", *args, **kwargs):
-        f = real_fdopen(fd, mode, *args, **kwargs)
-        if "w" in mode:
-            f.write = lambda data: (_ for _ in ()).throw(OSError(28, "No space left on device"))
-        return f
-
-    monkeypatch.setattr(deploy.os, "fdopen", full_disk)
-    with pytest.raises(OSError, match="No space"):
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(artifacts.ArtifactError, match="is full"):
         deploy.convert_tflite(saved, target, "dynamic")
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
