@@ -271,6 +271,10 @@ def setup(profile: str | None = None, seed: int | None = None, quiet: bool = Fal
     if precision != "float32" and not quiet:
         print(f"Mixed precision: {why}.")
     _config.check_data_dir(cfg.data_dir)  # a read-only or missing NBH_DATA_DIR, said plainly
+    if os.environ.get("NBH_DATA_SOURCE"):  # a URL or a typo, answered before any work
+        from . import data
+
+        data.check_source(os.environ["NBH_DATA_SOURCE"])
     for d in (cfg.cache_dir, cfg.artifacts_dir):
         d.mkdir(parents=True, exist_ok=True)
     _config.seed_everything(cfg.seed)

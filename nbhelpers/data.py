@@ -92,6 +92,7 @@ __all__ = [
     "augmentation",
     "read_image",
     "file_hash",
+    "check_source",
     "fingerprint",
     "min_useful_side",
     "MIN_SIDE",
@@ -189,6 +190,19 @@ class DataSource:
         return os.path.basename(urllib.parse.urlsplit(self.url).path)
 
 
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _whole_png(path: Path) -> bool:
+    """A PNG file the course wrote that is all there: its last bytes are the IEND chunk."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-len(_PNG_END), os.SEEK_END)
+            return f.read() == _PNG_END
+    except OSError:  # missing, or shorter than the chunk
+        return False
+
+
 def write_faces(cfg: Config | None = None, force: bool = False) -> Path:
     """Write scikit-image's ``lfw_subset`` as PNG files: ``<data_dir>/faces/{face,non_face}``.
 
@@ -208,7 +222,7 @@ def write_faces(cfg: Config | None = None, force: bool = False) -> Path:
     root = Path(cfg.data_dir) / "faces"
     names = [("face", i) for i in range(100)] + [("non_face", i) for i in range(100)]
     paths = [root / cls / f"{cls}_{i:03d}.png" for cls, i in names]
-    if not force and all(p.is_file() and p.stat().st_size > 0 for p in paths):
+    if not force and all(_whole_png(p) for p in paths):
         return root
     from PIL import Image
     from skimage import data as skdata
@@ -1570,7 +1584,7 @@ def _pil_copies(report: ValidationReport, cache: Path) -> dict[Path, Path]:
         # "v2": copies made before 16-bit images were scaled (not clipped) are not reused.
         target = cache / "converted" / f"{digest}-v2.png"
         try:
-            if not target.is_file():
+            if not _whole_png(target):  # absent, or cut short by something outside the course
                 with Image.open(path) as im:
                     rgb = _to_rgb(im)
                 artifacts.write_with(target, lambda tmp, im=rgb: im.save(tmp, format="PNG"))
@@ -1925,11 +1939,27 @@ def _extract_archive(archive: Path, cfg: Config) -> Path:
     return _unpack(archive, dest, digest)
 
 
-def _check_source_text(source: str | Path) -> None:
-    """A URL, or a near miss of a registered name, answered before it is read as a folder."""
+def check_source(source: str | Path) -> None:
+    """Refuse, with what is meant or supported, a data source that cannot be read.
+
+    A registered name passes; so does a folder or archive that exists.  A web
+    address, a near miss of a registered name (``cats-and-dogs``) and a path
+    that does not exist raise :class:`MissingFolderError`, naming
+    ``NBH_DATA_SOURCE`` when the value came from it.  ``nbh.setup()`` calls
+    this for ``NBH_DATA_SOURCE``, :func:`folder_layout` for its argument.
+
+    Example:
+        >>> check_source("faces")
+        >>> check_source("https://example.org/photos.zip")
+        Traceback (most recent call last):
+        ...
+        nbhelpers.data.MissingFolderError: 'https://example.org/photos.zip' is a web address; ...
+    """
     import difflib
 
     text = os.fspath(source)
+    if text in REGISTRY:
+        return
     via = " (NBH_DATA_SOURCE)" if os.environ.get("NBH_DATA_SOURCE") == text else ""
     if urllib.parse.urlsplit(text).scheme in ("http", "https", "ftp", "s3", "gs"):
         raise MissingFolderError(
@@ -1937,12 +1967,19 @@ def _check_source_text(source: str | Path) -> None:
             "computer. Download the archive, then pass its path (a .zip or .tar.gz works as "
             f"it is), or register it as a data set with its URL (nbh.data.register). "
             f"Registered: {', '.join(REGISTRY)}.")
-    if not Path(text).expanduser().exists():
-        near = difflib.get_close_matches(text.strip().lower(), list(REGISTRY), n=1, cutoff=0.75)
-        if near:
-            raise MissingFolderError(
-                f"{text!r}{via} is neither a folder nor a registered data set; did you mean "
-                f"{near[0]!r}? Registered: {', '.join(REGISTRY)}.")
+    path = Path(text).expanduser()
+    if path.exists():
+        return
+    near = difflib.get_close_matches(text.strip().lower(), list(REGISTRY), n=1, cutoff=0.75)
+    if near:
+        raise MissingFolderError(
+            f"{text!r}{via} is neither a folder nor a registered data set; did you mean "
+            f"{near[0]!r}? Registered: {', '.join(REGISTRY)}.")
+    raise MissingFolderError(
+        f"The data folder {path}{via} does not exist. Expected one folder per class inside it "
+        f"({path}/<class name>/<image files>), a folder already split into train/ and "
+        f"validation/ (and test/), or a .zip of either; or a registered data set "
+        f"({', '.join(REGISTRY)}).")
 
 
 def folder_layout(source: str | Path, cfg: Config | None = None) -> Layout:
@@ -1980,14 +2017,12 @@ def folder_layout(source: str | Path, cfg: Config | None = None) -> Layout:
         ('photos', ['train', 'validation'])
     """
     cfg = cfg or current()
-    _check_source_text(source)
+    check_source(source)
     path = Path(source).expanduser()
     notes: list[str] = []
-    if not path.exists():
-        raise MissingFolderError(
-            f"The data folder {path} does not exist. Expected one folder per class inside it "
-            f"({path}/<class name>/<image files>), a folder already split into "
-            f"train/ and validation/ (and test/), or a .zip of either.")
+    if not path.exists():  # a registered name is no folder: prepare(cfg, name) reads it
+        raise MissingFolderError(f"No folder {path}: for the registered data set {source!r}, "
+                                 f"call nbh.data.prepare(cfg, {os.fspath(source)!r}).")
     if path.is_file():
         if not path.name.lower().endswith(ARCHIVE_EXTENSIONS):
             raise MissingFolderError(

@@ -448,6 +448,7 @@ def fit(
     verbose = progress.keras_verbose() if verbose is None else verbose
     run = _run_dir(name, cfg)
     log = run / "history.jsonl"
+    _drop_damaged_backup(run / "backup", name)
     if not (run / "backup" / "training_metadata.json").exists():
         log.unlink(missing_ok=True)  # a fresh run, not a resumed one
     run.mkdir(parents=True, exist_ok=True)
@@ -463,6 +464,32 @@ def fit(
     model.fit(x, y, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,
               callbacks=cbs, verbose=verbose, **fit_kwargs)
     return read_history(log)
+
+
+def _drop_damaged_backup(backup: Path, name: str) -> None:
+    """Delete a ``BackupAndRestore`` folder Keras could not resume from (said in one line).
+
+    A kernel killed while Keras wrote it leaves a cut-short weights file or
+    metadata; Keras would stop every later ``fit`` of the run on it.
+    """
+    import shutil
+
+    import h5py
+
+    weights, meta = backup / "latest.weights.h5", backup / "training_metadata.json"
+    if not backup.exists():
+        return
+    try:
+        if meta.exists():
+            json.loads(meta.read_text())
+        if weights.exists():
+            with h5py.File(weights, "r"):
+                pass
+        return
+    except (OSError, ValueError) as err:
+        print(f"The backup of the interrupted run {name!r} is damaged ({type(err).__name__}): "
+              "this run starts afresh.")
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- recipes in code

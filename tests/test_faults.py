@@ -589,3 +589,43 @@ def test_six_nested_wrapper_folders_are_stepped_through(cfg, tmp_path):
             (inner / cls / f"{i}.png").write_bytes(_png(i + (10 if cls == "b" else 0), 40))
     prepared = data.prepare(cfg, root, verbose=False)
     assert prepared.class_names == ["a", "b"]
+
+
+@pytest.mark.parametrize("damage", ["weights", "metadata"])
+def test_a_damaged_training_backup_starts_the_run_afresh(cfg, capsys, damage):
+    import keras
+
+    inp = keras.Input((2,))
+    model = keras.Model(inp, keras.layers.Dense(1, "sigmoid")(inp))
+    training.compile_model(model, 0.1)
+    x, y = np.random.default_rng(0).uniform(size=(16, 2)), np.arange(16) % 2
+    backup = Path(cfg.artifacts_dir) / "runs" / "faulty" / "backup"
+    backup.mkdir(parents=True)
+    (backup / "training_metadata.json").write_text(
+        '{"epoch": 1' if damage == "metadata" else '{"epoch": 1, "batch": -1}')
+    (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n cut short")
+    history = training.fit(model, (x, y), (x, y), epochs=2, name="faulty", cfg=cfg,
+                           checkpoint=False)
+    assert history["epoch"] == [0, 1]
+    assert "is damaged" in capsys.readouterr().out
+
+
+def test_a_history_line_cut_short_by_a_kill_is_left_out(tmp_path):
+    log = tmp_path / "history.jsonl"
+    log.write_text('{"epoch": 0, "loss": 1.0}\n{"epoch": 1, "loss": 0.5}\n{"epoch": 2, "lo')
+    assert training.read_history(log) == {"epoch": [0, 1], "loss": [1.0, 0.5]}
+
+
+def test_a_cut_short_face_image_is_written_again(cfg):
+    root = data.write_faces(cfg)
+    victim = root / "face" / "face_007.png"
+    whole = victim.read_bytes()
+    victim.write_bytes(whole[: len(whole) // 2])
+    data.write_faces(cfg)
+    assert victim.read_bytes() == whole
+
+
+def test_setup_answers_a_url_as_the_data_source_before_any_work(monkeypatch):
+    monkeypatch.setenv("NBH_DATA_SOURCE", "http://example.org/photos.zip")
+    with pytest.raises(data.MissingFolderError, match="NBH_DATA_SOURCE"):
+        nbh.setup("offline", quiet=True)
