@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -122,6 +123,7 @@ def write_with(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, path.name)  # what writers killed over an hour ago left
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     target = tmp / path.name
     try:
@@ -211,11 +213,14 @@ def describe_files(paths: Iterable[str | Path]) -> dict[str, dict[str, Any]]:
     return {Path(p).name: _entry(Path(p)) for p in paths}
 
 
-def check_files(record: dict[str, Any] | None, folder: str | Path) -> str | None:
+def check_files(record: dict[str, Any] | None, folder: str | Path,
+                required: Iterable[str] = ()) -> str | None:
     """Why the files ``record["files"]`` lists in ``folder`` cannot be used, or None when they can.
 
-    Each listed file must exist with the recorded size and SHA-256.  A record
-    without a ``"files"`` list (an older format) cannot vouch for its files.
+    Each listed file must exist with the recorded size and SHA-256, and every
+    name in ``required`` must be listed (a record that lists nothing vouches for
+    nothing).  A record without a ``"files"`` list (an older format) cannot
+    vouch for its files.
 
     Example:
         >>> d = Path(tempfile.mkdtemp()); p = d / "m.bin"; _ = p.write_bytes(b"abc")
@@ -225,8 +230,12 @@ def check_files(record: dict[str, Any] | None, folder: str | Path) -> str | None
         >>> _ = p.write_bytes(b"abd"); check_files(rec, d)
         'm.bin is not the file its record describes (another write, or an interrupted one)'
     """
-    if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict) \
+            or not record["files"]:
         return "its record is missing, damaged or of an older format"
+    unlisted = [name for name in required if name not in record["files"]]
+    if unlisted:
+        return f"its record does not vouch for {', '.join(unlisted)}"
     folder = Path(folder)
     for name, want in record["files"].items():
         path = folder / name
@@ -292,7 +301,7 @@ def remove_stale(folder: str | Path, name: str, older_than_s: float = 3600) -> i
     """
     removed = 0
     now = time.time()
-    for p in Path(folder).glob(f".{name}.*"):
+    for p in Path(folder).glob(f".{glob.escape(name)}.*"):
         if p.suffix in (".partial", ".old"):
             try:
                 if now - p.stat().st_mtime < older_than_s:

@@ -69,6 +69,8 @@ __all__ = [
     "MIN_IMAGE_SIZE",
     "parse_seed",
     "check_data_dir",
+    "expand_setting",
+    "MAX_IMAGE_SIZE",
 ]
 
 #: Host that serves Keras' ImageNet weights and the course data set.
@@ -189,6 +191,8 @@ VALID_PROFILES = ("auto", *PROFILES)
 #: The smallest square image the course's backbones accept: VGG16 halves it five times
 #: (each backbone's own limit is checked when it is built, ``nbh.models.load_backbone``).
 MIN_IMAGE_SIZE = 32
+#: The largest: a batch of 32 float32 images of 1024 px is already 400 MB before any layer.
+MAX_IMAGE_SIZE = 1024
 
 
 def standin_weights() -> bool:
@@ -230,15 +234,32 @@ def data_dir() -> Path:
         >>> isinstance(data_dir(), Path)
         True
     """
-    env = os.environ.get("NBH_DATA_DIR")
+    env = os.environ.get("NBH_DATA_DIR", "").strip()
     if env:
-        return Path(env).expanduser().resolve()
+        return expand_setting(env, "NBH_DATA_DIR").resolve()
     if in_colab():
         return COLAB_DATA_DIR
     checkout = Path(__file__).resolve().parent.parent
     if (checkout / "notebooks").is_dir() and (checkout / "data").is_dir():
         return checkout / "data"
     return Path.home() / "nbhelpers_data"
+
+
+def expand_setting(value: str, variable: str) -> Path:
+    """``value`` (a path from the environment variable ``variable``) with ``~`` expanded.
+
+    Example:
+        >>> expand_setting("~nosuchuser/x", "NBH_DATA_DIR")
+        Traceback (most recent call last):
+        ...
+        nbhelpers.config.SettingError: NBH_DATA_DIR='~nosuchuser/x': ~nosuchuser names no user on this computer; write the folder's full path.
+    """
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # "Could not determine home directory"
+        user = value.split("/", 1)[0]
+        raise SettingError(f"{variable}={value!r}: {user} names no user on this computer; "
+                           "write the folder's full path.") from None
 
 
 def keras_cache_dir() -> Path:
@@ -289,6 +310,10 @@ def _convert(name: str, raw: Any, default: Any) -> Any:
         raise OverrideError(f"Override image_size={raw!r} is too small: the backbones need at "
                             f"least {MIN_IMAGE_SIZE} pixels (VGG16 halves the image five times); "
                             f"the profile's value is {default!r}.")
+    elif name == "image_size" and isinstance(value, int) and value > MAX_IMAGE_SIZE:
+        raise OverrideError(f"Override image_size={raw!r} is too large: at most {MAX_IMAGE_SIZE} "
+                            "pixels (memory grows with the square of the size; the backbones "
+                            f"were trained at 224); the profile's value is {default!r}.")
     else:
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
     if not ok:
@@ -477,8 +502,9 @@ def make_config(
     changed = parse_overrides(overrides, profile)
     changed = {k: v for k, v in changed.items() if v != getattr(profile, k)}
     root = data_dir()
-    artifacts = os.environ.get("NBH_ARTIFACTS_DIR")
-    art = Path(artifacts).expanduser() if artifacts else root / "artifacts" / profile.name
+    artifacts = os.environ.get("NBH_ARTIFACTS_DIR", "").strip()
+    art = (expand_setting(artifacts, "NBH_ARTIFACTS_DIR") if artifacts
+           else root / "artifacts" / profile.name)
     values = {**dataclasses.asdict(profile), **changed}
     return Config(
         **values,
@@ -513,10 +539,10 @@ def parse_seed(raw: Any, name: str = "NBH_SEED") -> int:
     return seed
 
 
-def check_data_dir(path: Path) -> Path:
-    """Create ``path`` (the data folder) if needed and check that files can be written there.
+def check_data_dir(path: Path, variable: str = "NBH_DATA_DIR") -> Path:
+    """Create ``path`` (the data or artifacts folder) if needed; check that files can be written.
 
-    Raises :class:`SettingError` naming ``NBH_DATA_DIR`` (or saying to set it)
+    Raises :class:`SettingError` naming ``variable`` (or saying to set it)
     when the folder is a file, read-only, or cannot be created.
 
     Example:
@@ -525,9 +551,9 @@ def check_data_dir(path: Path) -> Path:
         True
     """
     path = Path(path)
-    where = (f"NBH_DATA_DIR={os.environ['NBH_DATA_DIR']!r}" if os.environ.get("NBH_DATA_DIR")
-             else f"The data folder {path} (the default)")
-    fix = "Set NBH_DATA_DIR to a folder you can write to (e.g. ~/nbhelpers_data) and run again."
+    where = (f"{variable}={os.environ[variable]!r}" if os.environ.get(variable, "").strip()
+             else f"The folder {path} (the default)")
+    fix = (f"Set {variable} to a folder you can write to (e.g. ~/nbhelpers_data) and run again.")
     if path.exists() and not path.is_dir():
         raise SettingError(f"{where} is a file, not a folder. {fix}")
     try:

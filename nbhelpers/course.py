@@ -211,7 +211,7 @@ def banner(cfg: Config) -> str:
         >>> "OFFLINE" in banner(_config.make_config("offline"))
         True
     """
-    mine = os.environ.get("NBH_DATA_SOURCE")
+    mine = (os.environ.get("NBH_DATA_SOURCE") or "").strip()
     data = (f"your folder {mine} (NBH_DATA_SOURCE, instead of {cfg.dataset})" if mine
             else cfg.dataset)
     lines = [
@@ -271,12 +271,12 @@ def setup(profile: str | None = None, seed: int | None = None, quiet: bool = Fal
     if precision != "float32" and not quiet:
         print(f"Mixed precision: {why}.")
     _config.check_data_dir(cfg.data_dir)  # a read-only or missing NBH_DATA_DIR, said plainly
-    if os.environ.get("NBH_DATA_SOURCE"):  # a URL or a typo, answered before any work
+    if os.environ.get("NBH_DATA_SOURCE", "").strip():  # a URL or a typo, answered at once
         from . import data
 
         data.check_source(os.environ["NBH_DATA_SOURCE"])
-    for d in (cfg.cache_dir, cfg.artifacts_dir):
-        d.mkdir(parents=True, exist_ok=True)
+    _config.check_data_dir(cfg.artifacts_dir, "NBH_ARTIFACTS_DIR")
+    cfg.cache_dir.mkdir(parents=True, exist_ok=True)
     _config.seed_everything(cfg.seed)
     try:
         from . import plots
@@ -599,7 +599,7 @@ def _load_if_current(stage: str, cfg: Config, strategy: Any, verbose: bool) -> A
     record = artifacts.read_json(record_path)
     # The record names the model's size and SHA-256: another model (a 3-class one under a
     # 2-class record), a cut-short file or a missing one all fail here.
-    damage = artifacts.check_files(record, model_path.parent)
+    damage = artifacts.check_files(record, model_path.parent, required=[model_path.name])
     if damage is not None:
         print(f"The saved {stage!r} stage in {model_path.parent} cannot be used ({damage}): "
               "training it again.")
@@ -608,7 +608,7 @@ def _load_if_current(stage: str, cfg: Config, strategy: Any, verbose: bool) -> A
     wanted = json.loads(json.dumps(stage_settings(stage, cfg), default=_json_default))
     if record.get("settings") != wanted:
         if verbose:
-            old = record.get("settings") or {}
+            old = record.get("settings") if isinstance(record.get("settings"), dict) else {}
             changed = sorted(k for k in set(old) | set(wanted) if old.get(k) != wanted.get(k))
             print(f"The saved {stage!r} model was made with other settings "
                   f"({', '.join(changed) or 'an older format'} differ): retraining.")

@@ -372,8 +372,9 @@ def _fetch_archive(src: DataSource, cfg: Config, cache: Path, stem: str, verbose
     done_marker = cache / f"{stem}.extracted-ok"
     # Extracted before: look in both places Keras versions extract to.
     pinned = done_marker.read_text().strip() if done_marker.is_file() else None
-    if pinned and archive.is_file() and (src.sha256 is None or src.sha256.lower() == pinned):
-        for where in (cache / f"{stem}_extracted", cache):
+    if pinned and archive.is_file() and (src.sha256 is None or src.sha256.lower() == pinned) \
+            and _unpacked_ok(cache / f"{stem}_extracted", pinned):
+        for where in (cache / f"{stem}_extracted",):
             root = _find_layout_root(where, src)
             if root is not None:
                 if verbose:
@@ -1024,7 +1025,29 @@ def _load_scan_cache(path: Path | None, settings: dict[str, Any]) -> dict[str, A
         return {}
     if not isinstance(saved, dict) or saved.get("settings") != settings:
         return {}  # another folder, an older scan or other decoders: scan afresh
-    return saved.get("files", {})
+    files = saved.get("files")
+    if not isinstance(files, dict):
+        return {}
+    # An entry that is not what _save_scan_cache writes is scanned afresh, not trusted.
+    return {key: entry for key, entry in files.items() if _cached_entry_ok(key, entry)}
+
+
+_STATUSES = ("ok", "kept", "converted", "skipped")
+
+
+def _cached_entry_ok(key: str, entry: Any) -> bool:
+    """Whether a scan-cache entry has the shape :func:`scan` writes, for the file ``key``."""
+    if not (isinstance(entry, dict) and isinstance(entry.get("stamp"), list)
+            and isinstance(entry.get("row"), dict)):
+        return False
+    row = entry["row"]
+    parts = key.split("/")
+    return (set(row) >= set(_COLUMNS) - {"path"} and row["file"] == key
+            and row["class"] == (parts[0] if len(parts) > 1 else None)
+            and row["status"] in _STATUSES
+            and all(row[k] is None or (isinstance(row[k], int) and not isinstance(row[k], bool))
+                    for k in ("width", "height"))
+            and isinstance(row["bytes"], int) and isinstance(row["tf_decodes"], bool))
 
 
 def _save_scan_cache(path: Path | None, settings: dict[str, Any],
@@ -1640,7 +1663,7 @@ def prepare(
     """
     cfg = cfg or current()
     if source is None:
-        source = os.environ.get("NBH_DATA_SOURCE") or cfg.dataset
+        source = (os.environ.get("NBH_DATA_SOURCE") or "").strip() or cfg.dataset
     cap = cfg.max_images_per_class if max_images_per_class == "profile" else max_images_per_class
     name = str(source)
     notes: list[str] = []
@@ -1880,6 +1903,23 @@ def _check_room(archive: Path, dest: Path) -> None:
             "or point NBH_DATA_DIR at a bigger disk, and run again.")
 
 
+def _tree_size(folder: Path) -> tuple[int, int]:
+    """(files, bytes) below ``folder``, the ``.extracted-ok`` marker left out."""
+    n = size = 0
+    for p in folder.rglob("*"):
+        if p.name != ".extracted-ok" and p.is_file():
+            n, size = n + 1, size + p.stat().st_size
+    return n, size
+
+
+def _unpacked_ok(dest: Path, digest: str) -> bool:
+    """Whether ``dest`` holds, whole, what :func:`_unpack` extracted from the archive ``digest``."""
+    marker = artifacts.read_json(dest / ".extracted-ok")
+    if not marker or marker.get("digest") != digest:
+        return False
+    return [marker.get("files"), marker.get("bytes")] == list(_tree_size(dest))
+
+
 def _unpack(archive: Path, dest: Path, digest: str) -> Path:
     """Extract ``archive`` to ``dest`` whole or not at all, one process at a time.
 
@@ -1892,10 +1932,12 @@ def _unpack(archive: Path, dest: Path, digest: str) -> Path:
     import tarfile
     import zipfile
 
-    marker = dest / ".extracted-ok"
     with artifacts.lock(dest.with_name(dest.name + ".lock"), what=f"unpacking {archive.name}"):
-        if marker.is_file() and marker.read_text().strip() == digest:
+        if _unpacked_ok(dest, digest):
             return dest  # another kernel unpacked it while we waited
+        if dest.exists():
+            print(f"The unpacked copy {dest} is not whole (files missing or changed): "
+                  f"unpacking {archive.name} again.")
         artifacts.remove_stale(dest.parent, dest.name, older_than_s=0)  # killed runs' leftovers
         try:
             _check_room(archive, dest)
@@ -1911,10 +1953,16 @@ def _unpack(archive: Path, dest: Path, digest: str) -> Path:
             else:
                 with tarfile.open(archive) as t:
                     t.extractall(staged, filter="data")  # no links out, no absolute paths
-            (staged / ".extracted-ok").write_text(digest + "\n")
+            files, size = _tree_size(staged)
+            (staged / ".extracted-ok").write_text(json.dumps(
+                {"digest": digest, "files": files, "bytes": size}))
             artifacts.publish_folder(staged, dest)
         except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as err:
             shutil.rmtree(staged, ignore_errors=True)
+            if isinstance(err, tarfile.FilterError):
+                raise DataError(f"{archive} holds a link or path that points outside it "
+                                f"({err}): refused, for safety. Unpack it yourself if you trust "
+                                "it, and pass the folder.") from err
             if artifacts.is_disk_full(err):
                 raise DataError(f"The disk filled up while unpacking {archive.name} into "
                                 f"{dest.parent}: free some space (or point NBH_DATA_DIR at a "
@@ -1934,7 +1982,7 @@ def _extract_archive(archive: Path, cfg: Config) -> Path:
             stem = stem[: -len(ext)]
             break
     dest = Path(cfg.cache_dir) / "your_archives" / f"{stem}-{digest}"
-    if (dest / ".extracted-ok").is_file():
+    if _unpacked_ok(dest, digest):
         return dest
     return _unpack(archive, dest, digest)
 
@@ -1961,13 +2009,20 @@ def check_source(source: str | Path) -> None:
     if text in REGISTRY:
         return
     via = " (NBH_DATA_SOURCE)" if os.environ.get("NBH_DATA_SOURCE") == text else ""
-    if urllib.parse.urlsplit(text).scheme in ("http", "https", "ftp", "s3", "gs"):
+    scheme = urllib.parse.urlsplit(text).scheme
+    if scheme == "file":
+        raise MissingFolderError(
+            f"{text!r}{via} is a file:// address; pass the path itself "
+            f"({urllib.parse.unquote(urllib.parse.urlsplit(text).path)!r}).")
+    if scheme in ("http", "https", "ftp", "s3", "gs"):
         raise MissingFolderError(
             f"{text!r}{via} is a web address; the course reads folders and archives on this "
             "computer. Download the archive, then pass its path (a .zip or .tar.gz works as "
             f"it is), or register it as a data set with its URL (nbh.data.register). "
             f"Registered: {', '.join(REGISTRY)}.")
-    path = Path(text).expanduser()
+    from .config import expand_setting
+
+    path = expand_setting(text, "NBH_DATA_SOURCE" if via else "the data source")
     if path.exists():
         return
     near = difflib.get_close_matches(text.strip().lower(), list(REGISTRY), n=1, cutoff=0.75)
@@ -1976,7 +2031,7 @@ def check_source(source: str | Path) -> None:
             f"{text!r}{via} is neither a folder nor a registered data set; did you mean "
             f"{near[0]!r}? Registered: {', '.join(REGISTRY)}.")
     raise MissingFolderError(
-        f"The data folder {path}{via} does not exist. Expected one folder per class inside it "
+        f"The data folder {str(path)!r}{via} does not exist. Expected one folder per class inside it "
         f"({path}/<class name>/<image files>), a folder already split into train/ and "
         f"validation/ (and test/), or a .zip of either; or a registered data set "
         f"({', '.join(REGISTRY)}).")

@@ -796,6 +796,23 @@ def size_on_disk(path: str | Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def _manifest_problem(m: dict[str, Any] | None) -> str | None:
+    """What is wrong with the shape of a manifest (keys and their types), or None."""
+    if m is None:
+        return "its manifest.json is damaged"
+    files, names, seconds = m.get("files"), m.get("class_names"), m.get("seconds", {})
+    if not (isinstance(files, dict) and files and all(
+            k in EXPORT_FORMS and isinstance(v, str) for k, v in files.items())):
+        return "its manifest.json lists no export files (damaged, or another format)"
+    if not (isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) for n in names)):
+        return "its manifest.json has no list of class names (damaged, or another format)"
+    if not (isinstance(m.get("image_size"), int) and m["image_size"] > 0 and
+            isinstance(seconds, dict) and all(isinstance(v, int | float)
+                                              for v in seconds.values())):
+        return "its manifest.json has no image size (damaged, or another format)"
+    return None
+
+
 @dataclass
 class Exported:
     """The folder :func:`export_all` wrote: a path per form, seconds per form, the manifest.
@@ -826,8 +843,11 @@ class Exported:
             raise FileNotFoundError(f"No {MANIFEST} in {folder}: export the model with "
                                     f"nbh.deploy.export_all(model, folder, class_names) first.")
         m = artifacts.read_json(manifest)
-        damage = artifacts.check_files(
-            {"files": m.get("checksums")} if m else None, folder)
+        damage = _manifest_problem(m)
+        if damage is None:
+            assert m is not None
+            damage = artifacts.check_files({"files": m.get("checksums")}, folder,
+                                           required=m["files"].values())
         if m is None or damage is not None:
             raise artifacts.ArtifactError(
                 f"The export in {folder} cannot be used: "

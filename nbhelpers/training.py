@@ -189,7 +189,7 @@ def extract_features(
         cfg,
     )
     if path is not None and path.exists() and not refresh:
-        cached = _read_features(path)
+        cached = _read_features(path, tuple(base_model.output_shape[1:]))
         if cached is not None:
             return cached
     xs, ys = [], []
@@ -212,24 +212,32 @@ def extract_features(
     return features
 
 
-def _read_features(path: Path) -> Features | None:
-    """The cached features in ``path``, or None (said in one line) when the file is damaged."""
+def _read_features(path: Path, shape: tuple[int | None, ...]) -> Features | None:
+    """The cached features in ``path``, or None (said in one line) when the file is damaged.
+
+    ``shape`` is one image's feature shape (``None`` for a size the model leaves open).
+    """
     import zipfile
 
     try:
         with np.load(path, allow_pickle=False) as z:
-            features = Features(np.asarray(z["x"]), np.asarray(z["y"]))
+            x, y = np.asarray(z["x"]), np.asarray(z["y"])
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
         # Truncated (BadZipFile, EOFError), not an .npz at all (ValueError about pickles),
         # or an .npz without our arrays (KeyError): computed again and rewritten.
         print(f"The cached features {path.name} are damaged ({type(err).__name__}): "
               "computing them again.")
         return None
-    if len(features.x) != len(features.y):
-        print(f"The cached features {path.name} are damaged (images and labels differ in "
-              "number): computing them again.")
+    fits = (x.dtype == np.float32 and y.ndim == 1 and np.issubdtype(y.dtype, np.number)
+            and x.ndim == len(shape) + 1 and len(x) == len(y)
+            and all(want is None or want == have for want, have in zip(shape, x.shape[1:],
+                                                                       strict=True)))
+    if not fits:
+        print(f"The cached features {path.name} are damaged (features {x.dtype} {x.shape}, "
+              f"labels {y.dtype} {y.shape}, expected float32 (n, {', '.join(map(str, shape))}) "
+              "and n numeric labels): computing them again.")
         return None
-    return features
+    return Features(x, y)
 
 
 # --------------------------------------------------------------------------- compile / callbacks
@@ -350,7 +358,9 @@ def read_history(path: str | Path) -> dict[str, list]:
     if not path.exists():
         return {}
     rows: dict[int, dict] = {}
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if "\ufffd" in line:  # a byte that is not UTF-8: the line is damaged
+            continue
         try:
             row = json.loads(line)
             rows[int(row["epoch"])] = row
@@ -448,7 +458,7 @@ def fit(
     verbose = progress.keras_verbose() if verbose is None else verbose
     run = _run_dir(name, cfg)
     log = run / "history.jsonl"
-    _drop_damaged_backup(run / "backup", name)
+    _drop_damaged_backup(run / "backup", name, model)
     if not (run / "backup" / "training_metadata.json").exists():
         log.unlink(missing_ok=True)  # a fresh run, not a resumed one
     run.mkdir(parents=True, exist_ok=True)
@@ -466,30 +476,51 @@ def fit(
     return read_history(log)
 
 
-def _drop_damaged_backup(backup: Path, name: str) -> None:
-    """Delete a ``BackupAndRestore`` folder Keras could not resume from (said in one line).
-
-    A kernel killed while Keras wrote it leaves a cut-short weights file or
-    metadata; Keras would stop every later ``fit`` of the run on it.
-    """
-    import shutil
+def _backup_problem(backup: Path, model: keras.Model) -> str | None:
+    """Why Keras could not resume from ``backup`` into ``model``, or None when it can."""
+    from collections import Counter
 
     import h5py
 
     weights, meta = backup / "latest.weights.h5", backup / "training_metadata.json"
-    if not backup.exists():
-        return
+    if not meta.exists():
+        return None if not weights.exists() else "weights without their epoch"
     try:
-        if meta.exists():
-            json.loads(meta.read_text())
-        if weights.exists():
-            with h5py.File(weights, "r"):
-                pass
-        return
+        info = json.loads(meta.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        print(f"The backup of the interrupted run {name!r} is damaged ({type(err).__name__}): "
+        return f"training_metadata.json: {type(err).__name__}"
+    if not (isinstance(info, dict) and isinstance(info.get("epoch"), int)
+            and isinstance(info.get("batch", -1), int)):
+        return "training_metadata.json has no epoch number"
+    if not weights.exists():
+        return "latest.weights.h5 is missing"
+    shapes: Counter = Counter()
+    try:
+        with h5py.File(weights, "r") as h5:
+            h5.visititems(lambda key, obj: shapes.update([tuple(obj.shape)])
+                          if isinstance(obj, h5py.Dataset) and key.startswith("layers/")
+                          else None)
+    except OSError as err:
+        return f"latest.weights.h5: {err}"
+    if shapes != Counter(tuple(w.shape) for w in model.weights):
+        return "latest.weights.h5 does not hold this model's weights"
+    return None
+
+
+def _drop_damaged_backup(backup: Path, name: str, model: keras.Model) -> None:
+    """Delete a ``BackupAndRestore`` folder Keras could not resume from (said in one line).
+
+    A kernel killed while Keras wrote it leaves a cut-short weights file or
+    metadata, and a backup of another model cannot be restored; Keras would
+    stop every later ``fit`` of the run on it.
+    """
+    import shutil
+
+    problem = _backup_problem(backup, model) if backup.exists() else None
+    if problem is not None:
+        print(f"The backup of the interrupted run {name!r} cannot be resumed ({problem}): "
               "this run starts afresh.")
-    shutil.rmtree(backup, ignore_errors=True)
+        shutil.rmtree(backup, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- recipes in code

@@ -43,7 +43,7 @@ def lab(tmp_path_factory):
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
          f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
          "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-         "jupyterlab.NeverCheckForUpdate"],
+         "jupyterlab.NeverCheckForUpdate", "--LabApp.expose_app_in_browser=True"],
         stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
@@ -80,11 +80,13 @@ def test_notebook_00_runs_in_jupyterlab(lab):
         page.on("pageerror", lambda e: page_errors.append(str(e)))
         page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}", timeout=120_000)
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-        # Wait for the kernel to be ready before running.
+        # Wait until the notebook's kernel is connected and idle (the status bar can say
+        # "idle" earlier, while the connection is still being made).
         page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-Notebook-ExecutionIndicator, "
-            ".jp-KernelStatus')].some(e => /idle/i.test(e.getAttribute('data-status') || "
-            "e.getAttribute('title') || e.textContent))",
+            "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+            " const k = w && w.sessionContext && w.sessionContext.session &&"
+            " w.sessionContext.session.kernel;"
+            " return !!k && k.connectionStatus === 'connected' && k.status === 'idle'; }",
             timeout=120_000)
         def run_all() -> None:
             page.click(".jp-NotebookPanel .jp-Cell")  # give the notebook focus: Run All needs it
@@ -103,7 +105,12 @@ def test_notebook_00_runs_in_jupyterlab(lab):
             done = [t for t in prompts if re.fullmatch(r"\[\d+\]:?", t)]
             if len(done) >= shown and not any("*" in t for t in prompts):
                 break
-            if not done and not any("*" in t for t in prompts) and time.time() - asked > 30:
+            dialog = page.query_selector(".jp-Dialog")
+            if dialog and "Select Kernel" in dialog.inner_text():  # the connection was lost
+                page.click(".jp-Dialog .jp-mod-accept")
+                asked = 0.0
+            if not any("*" in t for t in prompts) and len(done) < shown \
+                    and time.time() - asked > 30:
                 run_all()
                 asked = time.time()
             time.sleep(2)

@@ -591,7 +591,8 @@ def test_six_nested_wrapper_folders_are_stepped_through(cfg, tmp_path):
     assert prepared.class_names == ["a", "b"]
 
 
-@pytest.mark.parametrize("damage", ["weights", "metadata"])
+@pytest.mark.parametrize("damage", ["weights", "metadata", "no epoch", "epoch not a number",
+                                    "a list", "weights of another model", "no weights"])
 def test_a_damaged_training_backup_starts_the_run_afresh(cfg, capsys, damage):
     import keras
 
@@ -601,13 +602,21 @@ def test_a_damaged_training_backup_starts_the_run_afresh(cfg, capsys, damage):
     x, y = np.random.default_rng(0).uniform(size=(16, 2)), np.arange(16) % 2
     backup = Path(cfg.artifacts_dir) / "runs" / "faulty" / "backup"
     backup.mkdir(parents=True)
-    (backup / "training_metadata.json").write_text(
-        '{"epoch": 1' if damage == "metadata" else '{"epoch": 1, "batch": -1}')
-    (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n cut short")
+    meta = {"metadata": '{"epoch": 1', "no epoch": "{}", "epoch not a number": '{"epoch": "x"}',
+            "a list": "[1]"}.get(damage, '{"epoch": 0, "batch": -1}')
+    (backup / "training_metadata.json").write_text(meta)
+    if damage == "weights of another model":
+        other = keras.Model(inp, keras.layers.Dense(3)(inp))
+        other.save_weights(backup / "latest.weights.h5")
+    elif damage != "no weights":
+        (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n cut short")
     history = training.fit(model, (x, y), (x, y), epochs=2, name="faulty", cfg=cfg,
                            checkpoint=False)
     assert history["epoch"] == [0, 1]
-    assert "is damaged" in capsys.readouterr().out
+    assert "cannot be resumed" in capsys.readouterr().out
+    # a run with nothing to resume says nothing
+    training.fit(model, (x, y), (x, y), epochs=1, name="whole", cfg=cfg, checkpoint=False)
+    assert "cannot be resumed" not in capsys.readouterr().out
 
 
 def test_a_history_line_cut_short_by_a_kill_is_left_out(tmp_path):
@@ -629,3 +638,200 @@ def test_setup_answers_a_url_as_the_data_source_before_any_work(monkeypatch):
     monkeypatch.setenv("NBH_DATA_SOURCE", "http://example.org/photos.zip")
     with pytest.raises(data.MissingFolderError, match="NBH_DATA_SOURCE"):
         nbh.setup("offline", quiet=True)
+
+
+# --------------------------------------------------------------------------- a hostile tester's
+# attacks (issue 26's review): each once ended in a bare error, a blocked folder or a wrong result
+
+
+def _two_class_folder(root: Path, n: int = 6) -> Path:
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            (root / cls / f"{i}.png").write_bytes(_png(i + (50 if cls == "b" else 0), 40))
+    return root
+
+
+@pytest.mark.parametrize("damage", ["files a list", "entry a string", "no row", "row a list",
+                                    "no status", "width a word", "another class"])
+def test_a_scan_cache_of_the_wrong_shape_is_scanned_afresh(cfg, tmp_path, damage):
+    root = _two_class_folder(tmp_path / "photos")
+    data.prepare(cfg, root, verbose=False)
+    (cache,) = (cfg.cache_dir / "scans").glob("*.json")
+    saved = json.loads(cache.read_text())
+    entry = saved["files"]["a/0.png"]
+    if damage == "files a list":
+        saved["files"] = list(saved["files"])
+    elif damage == "entry a string":
+        saved["files"]["a/0.png"] = "ok"
+    elif damage == "no row":
+        del entry["row"]
+    elif damage == "row a list":
+        entry["row"] = [1, 2]
+    elif damage == "no status":
+        del entry["row"]["status"]
+    elif damage == "width a word":
+        entry["row"]["width"] = "wide"
+    else:
+        entry["row"]["class"] = "b"  # the folder says a
+    cache.write_text(json.dumps(saved))
+    prepared = data.prepare(cfg, root, verbose=False)
+    labels = {Path(p).as_posix().split("/")[-2]: prepared.class_names[y]
+              for p, y in prepared.train + prepared.val + prepared.test}
+    assert labels == {"a": "a", "b": "b"}
+    assert sum(map(len, (prepared.train, prepared.val, prepared.test))) == 12
+
+
+@pytest.mark.parametrize("damage", ["contents gone", "a class folder gone", "old marker"])
+def test_an_unpacked_copy_that_is_not_whole_is_unpacked_again(cfg, tmp_path, capsys, damage):
+    import shutil
+
+    archive = _zip_of_photos(tmp_path / "photos.zip", n=20)
+    root = data.folder_layout(archive, cfg).root
+    (dest,) = [p for p in (cfg.cache_dir / "your_archives").iterdir() if p.is_dir()]
+    if damage == "contents gone":
+        shutil.rmtree(dest / "photos")
+    elif damage == "a class folder gone":
+        shutil.rmtree(root / "a")
+    else:  # what the first version of the course wrote: the digest alone
+        (dest / ".extracted-ok").write_text(json.loads((dest / ".extracted-ok").read_text())
+                                            ["digest"] + "\n")
+    capsys.readouterr()
+    again = data.folder_layout(archive, cfg).root
+    assert sum(1 for _ in again.rglob("*.png")) == 20
+    if damage != "old marker":
+        assert "not whole" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change", ["no class_names", "no image_size", "no files", "files a list",
+                                    "image_size a word", "seconds a list", "class_names a string",
+                                    "a form whose file is not vouched for", "empty checksums"])
+def test_a_manifest_of_the_wrong_shape_is_refused_by_name(exported, change):
+    from nbhelpers import app
+
+    path = exported.folder / deploy.MANIFEST
+    m = json.loads(path.read_text())
+    key, _, what = change.partition(" ")
+    if change == "a form whose file is not vouched for":
+        m["files"]["tflite_float32"] = "nothere.tflite"
+    elif change == "empty checksums":
+        m["checksums"] = {}
+    elif change.startswith("no "):
+        del m[change[3:]]
+    else:
+        m[key] = {"a list": [], "a word": "big", "a string": "cat,dog"}[what]
+    path.write_text(json.dumps(m))
+    with pytest.raises(artifacts.ArtifactError, match="Export the model again"):
+        deploy.Exported.open(exported.folder)
+    with pytest.raises(artifacts.ArtifactError):
+        app.Classifier.from_path(exported.folder)
+
+
+@pytest.mark.parametrize("record_change", ["files empty", "settings a string"])
+def test_a_stage_record_of_the_wrong_shape_is_never_trusted(cfg, capsys, record_change):
+    _save(cfg, units=2)
+    model_path, record_path = course.artifact_paths("head", cfg)
+    record = json.loads(record_path.read_text())
+    if record_change == "files empty":
+        record["files"] = {}
+        _tiny(3).save(model_path)  # and another model put there
+    else:
+        record["settings"] = "old"
+    record_path.write_text(json.dumps(record))
+    assert _load(cfg) is None
+    out = capsys.readouterr().out
+    assert "training it again" in out or "other settings" in out
+
+
+@pytest.mark.parametrize("stored", ["flattened", "int8", "complex", "string labels", "scalars"])
+def test_features_of_the_wrong_shape_or_type_are_recomputed(cfg, capsys, stored):
+    import keras
+
+    inp = keras.Input((4, 4, 3))
+    base = keras.Model(inp, keras.layers.Conv2D(2, 3)(inp))
+    x = np.random.default_rng(0).uniform(0, 1, (6, 4, 4, 3)).astype("float32")
+    y = np.arange(6)
+    first = _features(cfg, base, x, y)
+    (path,) = (cfg.cache_dir / "features").glob("*.npz")
+    fx, fy = first.x, first.y
+    bad = {"flattened": (fx.reshape(6, -1), fy), "int8": (fx.astype("int8"), fy),
+           "complex": (fx.astype("complex128"), fy), "string labels": (fx, fy.astype(str)),
+           "scalars": (np.float32(1), np.int64(1))}[stored]
+    np.savez(path.with_suffix(""), x=bad[0], y=bad[1])
+    capsys.readouterr()
+    again = _features(cfg, base, x, y)
+    assert "are damaged" in capsys.readouterr().out
+    np.testing.assert_allclose(again.x, fx)
+
+
+@pytest.mark.parametrize("value", ["a file", "under a file", "~nosuchuser/art"])
+def test_an_artifacts_dir_that_cannot_work_names_the_variable(monkeypatch, tmp_path, value):
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    path = {"a file": str(a_file), "under a file": str(a_file / "below")}.get(value, value)
+    monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NBH_ARTIFACTS_DIR", path)
+    with pytest.raises(config.SettingError, match="NBH_ARTIFACTS_DIR"):
+        nbh.setup("offline", quiet=True)
+    assert a_file.read_text() == "x"
+
+
+@pytest.mark.parametrize("variable", ["NBH_DATA_DIR", "NBH_DATA_SOURCE"])
+def test_a_home_folder_of_no_user_names_the_variable(monkeypatch, tmp_path, variable):
+    monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv(variable, "~nosuchuser-nbh/photos")
+    with pytest.raises(config.SettingError, match=variable):
+        nbh.setup("offline", quiet=True)
+
+
+def test_a_blank_data_dir_means_the_default(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NBH_DATA_DIR", "  ")
+    assert config.make_config("offline").data_dir != Path("  ").resolve()
+    assert config.make_config("offline").data_dir == (monkeypatch.delenv("NBH_DATA_DIR")
+                                                     or config.data_dir())
+
+
+def test_a_history_file_with_a_damaged_byte_is_read(tmp_path):
+    log = tmp_path / "history.jsonl"
+    log.write_bytes(b'{"epoch": 0, "loss": 1.0}\n{"epoch": 1, "lo\xffss": 2}\n')
+    assert training.read_history(log) == {"epoch": [0], "loss": [1.0]}
+
+
+def test_a_file_url_and_a_path_with_a_trailing_space_are_said_plainly(cfg, tmp_path):
+    with pytest.raises(data.MissingFolderError, match="pass the path itself"):
+        data.folder_layout((tmp_path / "photos").as_uri(), cfg)
+    with pytest.raises(data.MissingFolderError, match=r"my photos '"):
+        data.folder_layout(str(tmp_path / "my photos "), cfg)
+
+
+def test_a_tar_with_a_link_out_of_it_is_refused_for_what_it_is(cfg, tmp_path):
+    bad = tmp_path / "links.tar"
+    with tarfile.open(bad, "w") as t:
+        for i in range(4):
+            raw = _png(i, 32)
+            info = tarfile.TarInfo(f"photos/{'ab'[i % 2]}/{i}.png")
+            info.size = len(raw)
+            t.addfile(info, io.BytesIO(raw))
+        link = tarfile.TarInfo("photos/a/passwd.png")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        t.addfile(link)
+    with pytest.raises(data.DataError, match="points outside it") as e:
+        data.folder_layout(bad, cfg)
+    assert "download it again" not in str(e.value).lower()
+
+
+def test_an_image_size_that_would_not_fit_in_memory_is_refused():
+    with pytest.raises(config.OverrideError, match="too large"):
+        config.parse_overrides("image_size=10000")
+
+
+def test_what_killed_writers_left_is_cleared_by_a_later_write(tmp_path):
+    target = tmp_path / "model.keras"
+    old = artifacts.staging_folder(target)
+    (old / "model.keras").write_bytes(b"half")
+    hour_ago = time.time() - 7200
+    os.utime(old, (hour_ago, hour_ago))
+    young = artifacts.staging_folder(target)  # another kernel's write in progress
+    artifacts.write_bytes(target, b"whole")
+    assert not old.exists() and young.exists() and target.read_bytes() == b"whole"
