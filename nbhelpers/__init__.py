@@ -29,6 +29,7 @@ module         owns                                                 taught in
                ImageNet calls them
 ``training``   feature cache, compiling, callbacks, ``fit``,        05, 06
                fine-tuning
+``learning_rate`` the range test, warm-up + cosine schedule          05
 ``course``     plumbing: ``setup()`` and the banner, recipes,       all
                saved stages, ``get_model(stage)``
 ``evaluate``   predictions, metrics, intervals, calibration         07, 10
@@ -67,6 +68,7 @@ _SUBMODULES = (
     "lite0",
     "photos",
     "training",
+    "learning_rate",
     "course",
     "evaluate",
     "explain",

@@ -124,6 +124,13 @@ def _lime(seconds=0.1):
 
 IMG = RNG.uniform(0, 255, (8, 8, 3)).astype("float32")
 FRACTIONS = np.linspace(0, 1, 5)
+def _range_table() -> pd.DataFrame:
+    t = pd.DataFrame({"learning_rate": [1e-4, 1e-3, 1e-2, 1e-1], "loss": [0.7, 0.6, 0.4, 2.0],
+                      "smoothed": [0.7, 0.65, 0.5, 1.0]})
+    t.attrs.update(lowest=1e-2, suggested=1e-3, steepest=1e-3)
+    return t
+
+
 CASES = {
     "annotated_matrix": lambda: plots.annotated_matrix(np.arange(4).reshape(2, 2), title="m"),
     "correlation_step": lambda: plots.correlation_step(np.arange(9).reshape(3, 3), np.eye(2),
@@ -143,6 +150,7 @@ CASES = {
     "training_curves": lambda: plots.training_curves({"head": _history()}),
     "learning_curves_grid": lambda: plots.learning_curves_grid({"a": _history(), "b": _history()}),
     "data_size_curve": lambda: plots.data_size_curve([10, 20], [0.6, 0.7]),
+    "lr_range": lambda: plots.lr_range(_range_table()),
     "confusion_heatmap": lambda: plots.confusion_heatmap(np.array([[3, 1], [0, 4]]), ["a", "b"]),
     "roc_pr_curves": lambda: plots.roc_pr_curves({"a": (np.array([0, 1]), np.array([0, 1]))},
                                                  {"a": (np.array([1, 0]), np.array([0.5, 1]))}),

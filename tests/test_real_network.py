@@ -183,14 +183,20 @@ def _faces(size: int = 96) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(x[..., None], 3, axis=-1).astype("float32"), np.repeat([1, 0], 100)
 
 
+RANDOM_SEEDS = (0, 1, 2)  # random features' accuracy depends on the draw: 0.85-0.90 over 5 seeds
+
+
 @pytest.fixture(scope="module")
 def face_features():
+    import keras
+
     x, y = _faces()
     out = {}
-    for weights in ("imagenet", None):
+    for name, weights, seed in [("real", "imagenet", 0)] + [
+            (f"random {s}", None, s) for s in RANDOM_SEEDS]:
+        keras.utils.set_random_seed(seed)  # the same draw whatever ran before
         base = models.load_backbone(NAME, weights=weights, input_shape=x.shape[1:])
-        f = base.predict(x, verbose=0, batch_size=50).mean(axis=(1, 2))
-        out["real" if weights else "random"] = f
+        out[name] = base.predict(x, verbose=0, batch_size=50).mean(axis=(1, 2))
     return out, y
 
 
@@ -211,8 +217,11 @@ def test_a_head_on_real_features_beats_random_features(face_features):
             head = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
             acc[k].append(head.fit(f[train], y[train]).score(f[test], y[test]))
     mean = {k: round(float(np.mean(v)), 3) for k, v in acc.items()}
+    mean["random (mean of draws)"] = round(float(np.mean(
+        [mean[f"random {s}"] for s in RANDOM_SEEDS])), 3)
     report("faces vs non-faces, 10 per class, accuracy of a logistic head", mean)
-    assert mean["real"] > 0.9 and mean["real"] > mean["random"] + 0.05  # measured 0.946, 0.855
+    # measured 0.957 real; random draws 0.876, 0.896, 0.891 (mean 0.888)
+    assert mean["real"] > 0.93 and mean["real"] > mean["random (mean of draws)"] + 0.04
 
 
 def test_temperature_scaling_lowers_the_nll_of_real_logits(face_features):

@@ -84,7 +84,7 @@ from .explanations import (
     randomisation_curves,
     randomisation_maps,
 )
-from .learning_curves import data_size_curve, learning_curves_grid, training_curves
+from .learning_curves import data_size_curve, learning_curves_grid, lr_range, training_curves
 
 __all__ = [
     # _kit
@@ -106,6 +106,7 @@ __all__ = [
     "training_curves",
     "learning_curves_grid",
     "data_size_curve",
+    "lr_range",
     # evaluation (notebooks 07, 10)
     "confusion_heatmap",
     "roc_pr_curves",

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._kit import _finish
 
-__all__ = ["training_curves", "learning_curves_grid", "data_size_curve"]
+__all__ = ["training_curves", "learning_curves_grid", "data_size_curve", "lr_range"]
 
 
 def training_curves(
@@ -143,3 +143,42 @@ def data_size_curve(
     ax.set_ylabel(ylabel)
     ax.set_title(title or f"{ylabel} against training-set size")
     return _finish(fig)
+
+
+def lr_range(table, title: str | None = None, size: tuple[float, float] = (6.0, 3.6)
+             ) -> plt.Figure:
+    """A learning-rate range test: the loss per step against the rate, on a log axis.
+
+    ``table`` is :func:`nbhelpers.learning_rate.range_test`'s result: the batch
+    losses (faint), their smoothed curve, and vertical lines at the rates in
+    ``table.attrs`` (``lowest``, ``steepest`` and the ``suggested`` rate, a
+    tenth of the lowest).  Taught in notebook 05.
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"learning_rate": [1e-3, 1e-2, 1e-1, 1.0],
+        ...                   "loss": [1.0, 0.7, 0.3, 3.0], "smoothed": [1.0, 0.8, 0.5, 1.2]})
+        >>> t.attrs.update(lowest=0.1, suggested=0.01, steepest=0.01)
+        >>> ax = lr_range(t).axes[0]; ax.get_xscale(), ax.get_xlabel()
+        ('log', 'learning rate (log scale)')
+    """
+    fig, ax = plt.subplots(figsize=size)
+    ax.plot(table["learning_rate"], table["loss"], color="C0", alpha=0.3, lw=1,
+            label="loss of each batch")
+    ax.plot(table["learning_rate"], table["smoothed"], color="C0", lw=2, label="smoothed loss")
+    marks = (("lowest", "lowest smoothed loss", "grey", ":"),
+             ("steepest", "steepest descent", "C2", "-."),
+             ("suggested", "suggested: a tenth of the lowest", "C3", "--"))
+    for key, label, color, style in marks:
+        if key in table.attrs:
+            rate = table.attrs[key]
+            ax.axvline(rate, color=color, ls=style, lw=1.3, label=f"{label} ({rate:.1e})")
+    top = float(np.nanmax(table["smoothed"].to_numpy()[: max(1, len(table) - 1)]))
+    low = float(np.nanmin(table["loss"].to_numpy()))
+    ax.set_ylim(max(0.0, low - 0.05 * abs(top)), 1.5 * top)  # the blow-up would hide the rest
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    ax.set_title("learning-rate range test: one short pass, the rate growing each step")
+    ax.legend(fontsize=8)
+    return _finish(fig, title)

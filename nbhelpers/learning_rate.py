@@ -1,0 +1,154 @@
+"""Choosing a learning rate: the range test, and a warm-up + cosine schedule.
+
+The **range test** (Smith 2015, "Cyclical learning rates"; fastai's ``lr_find``)
+trains a fresh model for one short pass while the learning rate grows
+exponentially from tiny to huge, one step per batch, and records the loss.
+Too small a rate and the loss barely moves; a good rate and it falls fast;
+too large and it shoots up.  A rate is then *read off the curve by a stated
+rule*: here a tenth of the rate at the lowest (smoothed) loss, the rule
+fastai's course teaches, with the steepest descent shown beside it.  Keras
+has no built-in range test.
+
+A **schedule** changes the rate during training: :func:`warmup_cosine` rises
+linearly for the first steps (the head starts from random weights: big early
+steps can throw it far), then decays along a cosine to nearly zero (small
+steps at the end settle into a minimum).
+
+Taught in ``05_adding_a_head``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+    import pandas as pd
+
+__all__ = ["range_test", "suggest", "warmup_cosine"]
+
+
+def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int,
+             seed: int) -> Any:
+    """``steps`` batches drawn in shuffled passes over ``(x, y)``."""
+    rng = np.random.default_rng(seed)
+    order: np.ndarray = np.array([], dtype=int)
+    for _ in range(steps):
+        if len(order) < batch_size:
+            order = np.concatenate([order, rng.permutation(len(x))])
+        idx, order = order[:batch_size], order[batch_size:]
+        yield x[idx], y[idx]
+
+
+def range_test(make_model: Callable[[], keras.Model], x: np.ndarray, y: np.ndarray, *,
+               start: float = 1e-6, end: float = 10.0, steps: int = 100,
+               batch_size: int = 32, smoothing: float = 0.9, diverge: float = 4.0,
+               seed: int = 0) -> pd.DataFrame:
+    """One short pass with the learning rate growing from ``start`` to ``end``; the loss per step.
+
+    ``make_model()`` returns a *fresh, compiled* model (the test changes its
+    weights, so it never touches yours).  Step ``i`` trains one batch at
+    ``start * (end / start) ** (i / (steps - 1))``.  The pass stops early once
+    the smoothed loss exceeds ``diverge`` times its lowest value (or is not a
+    number).  Returns a table with columns ``step``, ``learning_rate``,
+    ``loss`` (the batch's) and ``smoothed`` (an exponential moving average with
+    weight ``smoothing``, bias-corrected); ``table.attrs`` holds
+    :func:`suggest`'s ``suggested``, ``lowest`` and ``steepest`` rates and
+    ``rule``.
+
+    Example:
+        >>> import keras
+        >>> def make():
+        ...     m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        ...     m.compile(keras.optimizers.SGD(), "mse"); return m
+        >>> x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+        >>> t = range_test(make, x, x.sum(1), steps=30, batch_size=16)
+        >>> list(t.columns), t.attrs["suggested"] < t.attrs["lowest"]
+        (['step', 'learning_rate', 'loss', 'smoothed'], True)
+    """
+    import keras
+    import pandas as pd
+
+    if not (0 < start < end) or steps < 5:
+        raise ValueError(f"need 0 < start < end and steps >= 5, got start={start}, end={end}, "
+                         f"steps={steps}")
+    keras.utils.set_random_seed(seed)
+    model = make_model()
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError("make_model() must return a compiled model (model.compile(...))")
+    rates = start * (end / start) ** (np.arange(steps) / (steps - 1))
+    rows, average, best = [], 0.0, math.inf
+    x, y = np.asarray(x), np.asarray(y)
+    for i, (xb, yb) in enumerate(_batches(x, y, batch_size, steps, seed)):
+        model.optimizer.learning_rate = float(rates[i])
+        loss = float(np.asarray(model.train_on_batch(xb, yb, return_dict=True)["loss"]))
+        average = smoothing * average + (1 - smoothing) * loss
+        smoothed = average / (1 - smoothing ** (i + 1))
+        rows.append({"step": i, "learning_rate": float(rates[i]), "loss": loss,
+                     "smoothed": smoothed})
+        if not math.isfinite(smoothed) or smoothed > diverge * best:
+            break
+        best = min(best, smoothed)
+    table = pd.DataFrame(rows)
+    table.attrs.update(suggest(table))
+    return table
+
+
+def suggest(table: pd.DataFrame) -> dict[str, Any]:
+    """Rates read off a range test: ``lowest``, ``suggested`` (a tenth of it), ``steepest``.
+
+    ``lowest`` is the rate at the lowest smoothed loss; ``suggested`` the
+    course's rule, a tenth of that (still on the falling part of the curve,
+    well before it turns up); ``steepest`` the rate where the smoothed loss
+    falls fastest per factor of rate (before the lowest point), the other
+    common rule (the first tenth of the steps, where the average is still
+    settling, left out).  ``rule`` says the rule in words.
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"learning_rate": [1e-3, 1e-2, 1e-1, 1.0, 10.0],
+        ...                   "smoothed": [1.0, 0.9, 0.3, 0.25, 2.0]})
+        >>> s = suggest(t); s["lowest"], s["suggested"], s["steepest"]
+        (1.0, 0.1, 0.01)
+    """
+    finite = table[np.isfinite(table["smoothed"])]
+    low = int(finite["smoothed"].to_numpy().argmin())
+    lowest = float(finite["learning_rate"].iloc[low])
+    steepest = lowest
+    skip = len(finite) // 10  # the first steps: the average is still settling
+    if low >= skip + 1:
+        before = finite.iloc[skip: low + 1]
+        slope = np.gradient(before["smoothed"].to_numpy(),
+                            np.log10(before["learning_rate"].to_numpy()))
+        steepest = float(before["learning_rate"].iloc[int(slope.argmin())])
+    return {"lowest": lowest, "suggested": lowest / 10, "steepest": steepest,
+            "rule": "a tenth of the rate at the lowest smoothed loss"}
+
+
+def warmup_cosine(peak: float, total_steps: int, warmup_steps: int | None = None,
+                  final_fraction: float = 0.0) -> keras.optimizers.schedules.LearningRateSchedule:
+    """A rate that rises linearly from 0 to ``peak``, then decays along a cosine to the end.
+
+    ``warmup_steps`` defaults to a tenth of ``total_steps``; the rate ends at
+    ``final_fraction * peak``.  Keras' own ``CosineDecay`` (with its warm-up
+    arguments), so it saves and reloads with the model.  Pass it as an
+    optimizer's ``learning_rate``.
+
+    Example:
+        >>> s = warmup_cosine(1e-3, total_steps=100)
+        >>> [round(float(s(step)), 6) for step in (0, 5, 10, 55, 100)]
+        [0.0, 0.0005, 0.001, 0.0005, 0.0]
+    """
+    import keras
+
+    warmup = int(round(0.1 * total_steps)) if warmup_steps is None else int(warmup_steps)
+    if not (0 <= warmup < total_steps) or peak <= 0:
+        raise ValueError(f"need peak > 0 and 0 <= warmup_steps < total_steps, got peak={peak}, "
+                         f"warmup_steps={warmup}, total_steps={total_steps}")
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=total_steps - warmup, alpha=final_fraction,
+        warmup_target=peak, warmup_steps=warmup)

@@ -1,0 +1,81 @@
+"""The learning-rate range test and the schedule, on a problem whose good range is known.
+
+Least squares with plain SGD: the loss ``mean((X w - y)^2)`` has the Hessian
+``2 X^T X / n``; with columns of variance ``s2`` its eigenvalues are about
+``2 s2``, and gradient descent diverges once the rate passes ``2 / (2 s2) = 1 / s2``.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from nbhelpers import learning_rate as lr
+
+S2 = 4.0  # variance of each input column: the stable rates end near 1 / S2 = 0.25
+LIMIT = 1.0 / S2
+
+
+def _problem(n: int = 512, d: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, np.sqrt(S2), (n, d)).astype("float32")
+    y = x @ rng.normal(size=d).astype("float32") + rng.normal(0.0, 1.0, n).astype("float32")
+    return x, y
+
+
+def _make():
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False)])
+    m.compile(keras.optimizers.SGD(), "mse")
+    return m
+
+
+def _train(rate: float, x, y, steps: int = 60) -> float:
+    keras.utils.set_random_seed(1)
+    m = _make()
+    m.optimizer.learning_rate = rate
+    for xb, yb in lr._batches(x, y, 64, steps, seed=1):
+        m.train_on_batch(xb, yb)
+    return float(np.mean((m.predict(x, verbose=0)[:, 0] - y) ** 2))
+
+
+def test_the_range_test_finds_the_known_stable_range():
+    x, y = _problem()
+    table = lr.range_test(_make, x, y, start=1e-5, end=10.0, steps=200, batch_size=64)
+    last = table["learning_rate"].iloc[-1]
+    assert len(table) < 200 and last < 10, "the pass should stop once the loss blows up"
+    assert LIMIT / 3 < last < 4 * LIMIT  # it blew up where the theory says, not earlier
+    s = table.attrs
+    assert LIMIT / 50 < s["lowest"] < 1.5 * LIMIT
+    assert s["suggested"] < LIMIT and LIMIT / 1000 < s["steepest"] < LIMIT
+    # The rule's rate trains; ten times the lowest-loss rate does not.
+    start = float(np.mean(y ** 2))
+    for rate in (s["suggested"], s["steepest"]):
+        assert _train(rate, x, y) < 0.2 * start  # the noise (variance 1) stays
+    assert not _train(10 * s["lowest"], x, y) < start
+
+
+def test_the_range_test_never_touches_a_model_it_was_not_given():
+    x, y = _problem()
+    mine = _make()
+    before = [w.copy() for w in mine.get_weights()]
+    lr.range_test(_make, x, y, steps=20)
+    assert all(np.array_equal(a, b) for a, b in zip(before, mine.get_weights(), strict=True))
+
+
+def test_the_range_test_refuses_what_cannot_work():
+    x, y = _problem()
+    with pytest.raises(ValueError, match="start < end"):
+        lr.range_test(_make, x, y, start=1.0, end=0.1)
+    with pytest.raises(ValueError, match="compiled"):
+        lr.range_test(lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]), x, y)
+
+
+def test_warmup_cosine_rises_then_falls_to_the_floor():
+    schedule = lr.warmup_cosine(0.01, total_steps=200, warmup_steps=20, final_fraction=0.1)
+    rates = np.array([float(schedule(step)) for step in range(201)])
+    assert rates[0] == 0 and rates.argmax() == 20 and rates.max() == pytest.approx(0.01)
+    assert np.all(np.diff(rates[:21]) > 0) and np.all(np.diff(rates[20:]) <= 1e-12)
+    assert rates[-1] == pytest.approx(0.001)
+    with pytest.raises(ValueError):
+        lr.warmup_cosine(0.01, total_steps=10, warmup_steps=10)
