@@ -41,6 +41,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from . import artifacts
 from . import config as _config
 from . import lite0 as _lite0
 
@@ -496,8 +497,8 @@ def _load_file(spec: Backbone, input_shape: Any, path: Path) -> keras.Model:
             return _flat_application(spec, input_shape, str(path))
         cache = _config.keras_cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
-        if not (cache / path.name).exists():
-            shutil.copyfile(path, cache / path.name)
+        if not (cache / path.name).exists():  # whole or not at all: Keras trusts what is there
+            artifacts.write_with(cache / path.name, lambda tmp: shutil.copyfile(path, tmp))
         return _flat_application(spec, input_shape, "imagenet")
     flat = _flat_application(spec, input_shape, None)
     try:  # weights saved from a model like ours (flat, with the preprocess layer)
