@@ -347,14 +347,21 @@ except ImportError:  # Windows: an exclusively created file stands for the lock
     fcntl = None  # type: ignore[assignment]
 
 
+class _NoFlock(Exception):
+    """The file system refuses ``flock`` (some network and FUSE mounts)."""
+
+
 def _try_flock(path: Path) -> int | None:
     """The locked descriptor of ``path`` (POSIX ``flock``, released by the kernel if we die)."""
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:  # another process holds it
         os.close(fd)
         return None
+    except OSError as err:  # not supported here (e.g. a Drive or NFS mount)
+        os.close(fd)
+        raise _NoFlock(str(err)) from err
     return fd
 
 
@@ -379,8 +386,11 @@ def lock(path: str | Path, *, what: str = "", timeout_s: float = 1800,
     The file names the holder (pid, host, start time, ``what``).  Another
     process waits up to ``timeout_s``, saying once whom it waits for, then
     raises :class:`LockTimeout` naming the holder and the file.  On Linux and
-    macOS the lock is the kernel's (``flock``), so a killed holder releases it;
-    on Windows a lock whose process is older than ``stale_after_s`` is taken over.
+    macOS the lock is the kernel's (``flock``), so a killed holder releases it.
+    Where there is no ``flock`` (Windows, and mounts that refuse it, such as
+    some network drives) the lock is a file created exclusively,
+    ``<path>.held``, taken over once its process is gone or it is older than
+    ``stale_after_s``.
 
     Example:
         >>> p = Path(tempfile.mkdtemp()) / "x.lock"
@@ -392,15 +402,26 @@ def lock(path: str | Path, *, what: str = "", timeout_s: float = 1800,
     path.parent.mkdir(parents=True, exist_ok=True)
     me = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
           "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    held = path if fcntl else Path(f"{path}.held")  # the file that names the holder
     t0, told = time.monotonic(), False
-    while (fd := _try_flock(path) if fcntl else _try_exclusive(path, stale_after_s)) is None:
-        other = _holder(path)
+    while True:
+        if held == path:
+            try:
+                fd = _try_flock(path)
+            except _NoFlock:
+                held = Path(f"{path}.held")
+                continue
+        else:
+            fd = _try_exclusive(held, stale_after_s)
+        if fd is not None:
+            break
+        other = _holder(held)
         who = (f"process {other.get('pid', '?')} on {other.get('host', '?')} since "
                f"{other.get('since', '?')} ({other.get('what') or 'another kernel'})")
         if time.monotonic() - t0 > timeout_s:
-            raise LockTimeout(f"{path} is held by {who}; waited {timeout_s:.0f} s. Let that run "
+            raise LockTimeout(f"{held} is held by {who}; waited {timeout_s:.0f} s. Let that run "
                               f"finish (or stop it) and run again; if that process is gone, "
-                              f"delete {path}.")
+                              f"delete {held}.")
         if not told:
             print(f"Waiting for {who} to finish with {path.parent} ...")
             told = True
@@ -408,12 +429,12 @@ def lock(path: str | Path, *, what: str = "", timeout_s: float = 1800,
     try:
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(me).encode())
-        yield path
+        yield held
     finally:
-        if fcntl:  # the file stays (unlinking a flock'ed file races); the lock goes
+        if held == path:  # the file stays (unlinking a flock'ed file races); the lock goes
             os.ftruncate(fd, 0)
             os.close(fd)
         else:
             os.close(fd)
             with contextlib.suppress(OSError):
-                os.unlink(path)
+                os.unlink(held)

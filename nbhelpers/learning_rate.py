@@ -104,14 +104,15 @@ def suggest(table: pd.DataFrame) -> dict[str, Any]:
     ``lowest`` is the rate at the lowest smoothed loss; ``suggested`` the
     course's rule, a tenth of that (still on the falling part of the curve,
     well before it turns up); ``steepest`` the rate where the smoothed loss
-    falls fastest per factor of rate (before the lowest point), the other
-    common rule (the first tenth of the steps, where the average is still
-    settling, left out).  ``rule`` says the rule in words.
+    falls fastest per factor of rate, the other common rule, read on the
+    falling part only: after the first tenth of the steps (where the average
+    is still settling) and before the lowest point (the lowest rate itself
+    when the curve has no falling part).  ``rule`` says the rule in words.
 
     Example:
         >>> import pandas as pd
-        >>> t = pd.DataFrame({"learning_rate": [1e-3, 1e-2, 1e-1, 1.0, 10.0],
-        ...                   "smoothed": [1.0, 0.9, 0.3, 0.25, 2.0]})
+        >>> t = pd.DataFrame({"learning_rate": [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0],
+        ...                   "smoothed": [1.0, 0.95, 0.5, 0.3, 0.25, 2.0]})
         >>> s = suggest(t); s["lowest"], s["suggested"], s["steepest"]
         (1.0, 0.1, 0.01)
     """
@@ -120,8 +121,8 @@ def suggest(table: pd.DataFrame) -> dict[str, Any]:
     lowest = float(finite["learning_rate"].iloc[low])
     steepest = lowest
     skip = len(finite) // 10  # the first steps: the average is still settling
-    if low >= skip + 1:
-        before = finite.iloc[skip: low + 1]
+    if low - skip >= 2:  # the falling part, the lowest point itself left out
+        before = finite.iloc[skip:low]
         slope = np.gradient(before["smoothed"].to_numpy(),
                             np.log10(before["learning_rate"].to_numpy()))
         steepest = float(before["learning_rate"].iloc[int(slope.argmin())])

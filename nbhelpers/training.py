@@ -545,6 +545,7 @@ def train_head_on_features(
     seed: int | None = None,
     checkpoint: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int | None = None,
 ) -> tuple[keras.Model, dict[str, list]]:
     """The fast path: a standalone head (``nbh.models.build_head``) trained on cached features.
 
@@ -558,8 +559,8 @@ def train_head_on_features(
     L2 penalty on the head's kernels, added to the loss), ``optimizer`` and
     ``weight_decay`` (decoupled weight decay, see :func:`compile_model`),
     ``seed`` (seed everything first, so runs that differ in one knob start
-    from the same weights), ``checkpoint`` and extra ``callbacks`` (passed to
-    :func:`fit`).  ``val=None`` trains without a validation set (then
+    from the same weights), ``checkpoint``, extra ``callbacks`` and ``verbose``
+    (``0``: no line per epoch; passed to :func:`fit`).  ``val=None`` trains without a validation set (then
     ``patience`` must be None: early stopping watches the validation loss).
     Taught in ``05_adding_a_head``; the knobs in ``10_imbalance_and_overfitting``.
 
@@ -606,7 +607,7 @@ def train_head_on_features(
                   None if val is None else _feature_batches(val, cfg),
                   epochs=epochs or cfg.head_epochs, name=name, cfg=cfg, patience=patience,
                   checkpoint=checkpoint and val is not None, callbacks=callbacks,
-                  class_weight=class_weight)
+                  class_weight=class_weight, verbose=verbose)
     return head_model, history
 
 

@@ -226,19 +226,36 @@ def test_a_second_kernel_waits_for_the_lock_and_a_timeout_names_the_holder(tmp_p
 
 def test_the_plain_lock_file_takes_over_a_lock_whose_process_is_gone(tmp_path, monkeypatch):
     monkeypatch.setattr(artifacts, "fcntl", None)  # what Windows gets
-    path = tmp_path / "y.lock"
+    path = tmp_path / "y.lock.held"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True)
     import socket
 
     path.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
-    with artifacts.lock(path, timeout_s=5, what="me"):
-        assert artifacts.read_json(path)["what"] == "me"
+    lock = tmp_path / "y.lock"
+    with artifacts.lock(lock, timeout_s=5, what="me") as held:
+        assert held == path and artifacts.read_json(path)["what"] == "me"
     assert not path.exists()
     path.write_text(json.dumps({"pid": os.getpid(), "host": "another-machine"}))
     with pytest.raises(artifacts.LockTimeout, match="another-machine"):
-        with artifacts.lock(path, timeout_s=0.3):
+        with artifacts.lock(lock, timeout_s=0.3):
             pass
+
+
+def test_a_mount_that_refuses_flock_falls_back_to_the_plain_lock_file(tmp_path, monkeypatch):
+    import fcntl
+
+    def refuse(fd, op):
+        raise OSError(38, "Function not implemented")  # what some FUSE mounts answer
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    lock = tmp_path / "z.lock"
+    with artifacts.lock(lock, timeout_s=2, what="on a drive") as held:
+        assert held.name == "z.lock.held" and artifacts.read_json(held)["what"] == "on a drive"
+        with pytest.raises(artifacts.LockTimeout, match="on a drive"):  # a second one waits
+            with artifacts.lock(lock, timeout_s=0.3):
+                pass
+    assert not held.exists()
 
 
 # --------------------------------------------------------------------------- saved stages

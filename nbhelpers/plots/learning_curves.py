@@ -145,40 +145,48 @@ def data_size_curve(
     return _finish(fig)
 
 
-def lr_range(table, title: str | None = None, size: tuple[float, float] = (6.0, 3.6)
-             ) -> plt.Figure:
+def lr_range(table, current: float | None = None, title: str | None = None,
+             size: tuple[float, float] = (6.4, 3.8)) -> plt.Figure:
     """A learning-rate range test: the loss per step against the rate, on a log axis.
 
     ``table`` is :func:`nbhelpers.learning_rate.range_test`'s result: the batch
     losses (faint), their smoothed curve, and vertical lines at the rates in
     ``table.attrs`` (``lowest``, ``steepest`` and the ``suggested`` rate, a
-    tenth of the lowest).  Taught in notebook 05.
+    tenth of the lowest); ``current`` draws the rate in use (the profile's).
+    The loss axis stops a little above the curve's start, so the fall shows
+    and the blow-up runs off the top.  Taught in notebook 05.
 
     Example:
         >>> import pandas as pd
         >>> t = pd.DataFrame({"learning_rate": [1e-3, 1e-2, 1e-1, 1.0],
         ...                   "loss": [1.0, 0.7, 0.3, 3.0], "smoothed": [1.0, 0.8, 0.5, 1.2]})
         >>> t.attrs.update(lowest=0.1, suggested=0.01, steepest=0.01)
-        >>> ax = lr_range(t).axes[0]; ax.get_xscale(), ax.get_xlabel()
+        >>> ax = lr_range(t, current=1e-3).axes[0]; ax.get_xscale(), ax.get_xlabel()
         ('log', 'learning rate (log scale)')
     """
+    from matplotlib.ticker import FuncFormatter
+
     fig, ax = plt.subplots(figsize=size)
     ax.plot(table["learning_rate"], table["loss"], color="C0", alpha=0.3, lw=1,
             label="loss of each batch")
     ax.plot(table["learning_rate"], table["smoothed"], color="C0", lw=2, label="smoothed loss")
-    marks = (("lowest", "lowest smoothed loss", "grey", ":"),
-             ("steepest", "steepest descent", "C2", "-."),
-             ("suggested", "suggested: a tenth of the lowest", "C3", "--"))
-    for key, label, color, style in marks:
-        if key in table.attrs:
-            rate = table.attrs[key]
-            ax.axvline(rate, color=color, ls=style, lw=1.3, label=f"{label} ({rate:.1e})")
-    top = float(np.nanmax(table["smoothed"].to_numpy()[: max(1, len(table) - 1)]))
-    low = float(np.nanmin(table["loss"].to_numpy()))
-    ax.set_ylim(max(0.0, low - 0.05 * abs(top)), 1.5 * top)  # the blow-up would hide the rest
+    marks = [(table.attrs.get("lowest"), "lowest smoothed loss", "grey", ":", 2.5),
+             (table.attrs.get("steepest"), "steepest descent", "C2", "-.", 1.5),
+             (table.attrs.get("suggested"), "suggested: a tenth of the lowest", "C3", "--", 1.5),
+             (current, "the rate in use", "black", "-", 1.0)]
+    for rate, label, color, style, width in marks:
+        if rate is not None:
+            ax.axvline(rate, color=color, ls=style, lw=width, label=f"{label} ({rate:.1e})")
+    smoothed = table["smoothed"].to_numpy()
+    low = int(np.nanargmin(smoothed))
+    top = float(np.nanmax(smoothed[: low + 1]))  # the start and the fall, not the blow-up
+    bottom = float(np.nanmin(table["loss"].to_numpy()[: low + 1]))
+    pad = 0.1 * max(top - bottom, 1e-6)
+    ax.set_ylim(bottom - pad, top + 3 * pad)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}"))
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
-    ax.set_title("learning-rate range test: one short pass, the rate growing each step")
+    ax.set_title("learning-rate range test: one short pass, the rate growing each batch")
     ax.legend(fontsize=8)
     return _finish(fig, title)
