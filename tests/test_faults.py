@@ -376,8 +376,8 @@ def _features(cfg, base, x, y):
     return training.extract_features(base, (x, y), key="faults", cfg=cfg)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong arrays", "empty"])
-def test_a_damaged_feature_cache_is_recomputed_with_one_line(cfg, capsys, damage):
+def _cached_features(cfg):
+    """A tiny base, its inputs, the features it cached, and the cache file."""
     import keras
 
     inp = keras.Input((4, 4, 3))
@@ -386,6 +386,12 @@ def test_a_damaged_feature_cache_is_recomputed_with_one_line(cfg, capsys, damage
     y = np.arange(6)
     first = _features(cfg, base, x, y)
     (path,) = (cfg.cache_dir / "features").glob("*.npz")
+    return base, x, y, first, path
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong arrays", "empty"])
+def test_a_damaged_feature_cache_is_recomputed_with_one_line(cfg, capsys, damage):
+    base, x, y, first, path = _cached_features(cfg)
     raw = path.read_bytes()
     path.write_bytes({"truncated": raw[: len(raw) // 2], "garbage": b"\x80\x04 pickled?",
                       "empty": b""}.get(damage, b""))
@@ -762,14 +768,7 @@ def test_a_stage_record_of_the_wrong_shape_is_never_trusted(cfg, capsys, record_
 
 @pytest.mark.parametrize("stored", ["flattened", "int8", "complex", "string labels", "scalars"])
 def test_features_of_the_wrong_shape_or_type_are_recomputed(cfg, capsys, stored):
-    import keras
-
-    inp = keras.Input((4, 4, 3))
-    base = keras.Model(inp, keras.layers.Conv2D(2, 3)(inp))
-    x = np.random.default_rng(0).uniform(0, 1, (6, 4, 4, 3)).astype("float32")
-    y = np.arange(6)
-    first = _features(cfg, base, x, y)
-    (path,) = (cfg.cache_dir / "features").glob("*.npz")
+    base, x, y, first, path = _cached_features(cfg)
     fx, fy = first.x, first.y
     bad = {"flattened": (fx.reshape(6, -1), fy), "int8": (fx.astype("int8"), fy),
            "complex": (fx.astype("complex128"), fy), "string labels": (fx, fy.astype(str)),
