@@ -125,6 +125,10 @@ class Backbone:
     extra_blocks: tuple[tuple[str, str], ...] = ()  # (layer-name regex, block) for the rest
     source: str = "keras"
     marker: str = ""
+    # The classifier's hidden Dense widths where they are large enough to build in slices
+    # (VGG16: fc1 holds 103 M weights), and the MD5 Keras checks its top file with.
+    dense_top: tuple[int, ...] = ()
+    top_weights_md5: str = ""
 
     def application(self) -> Callable[..., keras.Model]:
         """The constructor: ``keras.applications``' or, for ``source="pypi"``, nbhelpers'."""
@@ -159,6 +163,8 @@ BACKBONES: dict[str, Backbone] = {
         weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
         weights_url_folder=f"{_KA}/vgg16/",
         top_weights_file="vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+        dense_top=(4096, 4096),
+        top_weights_md5="64373286793e3c8b2b4e3219cbf3544b",  # keras.applications.vgg16's
     ),
     "resnet50": Backbone(
         name="resnet50",
@@ -549,13 +555,18 @@ def load_backbone(
     return _load_file(spec, input_shape, Path(weights).expanduser())
 
 
-def load_imagenet_classifier(name: str = "vgg16", weights: str | None = "imagenet") -> keras.Model:
+def load_imagenet_classifier(name: str = "vgg16", weights: str | Path | None = "imagenet"
+                             ) -> keras.Model:
     """The whole ImageNet model (``include_top=True``, 224 x 224 px, 1000 classes), flat.
 
     Like :func:`load_backbone` it takes raw RGB in ``[0, 255]`` and starts
     with the ``"preprocess"`` layer; offline, ``"imagenet"`` fails at once
     naming the file.  ``weights=None`` gives the same model untrained (the
-    offline profile).  Used in ``02_inside_vgg16`` for top-5 predictions.
+    offline profile); a path loads that weights file.  VGG16's dense top
+    (124 M weights) is filled a slice of rows at a time, so building it costs
+    its own size in memory and no more (Keras' whole-matrix initialisation
+    and loading peak near four times that: over Binder's 2 GB).  Used in
+    ``02_inside_vgg16``.
 
     Example:
         >>> load_imagenet_classifier("mobilenetv2", weights=None).output.shape
@@ -566,8 +577,121 @@ def load_imagenet_classifier(name: str = "vgg16", weights: str | None = "imagene
         _require_weights(spec.top_weights_file, spec.top_weights_url, spec.name)
     inputs = keras.Input(shape=(224, 224, 3), name="image")
     x = Preprocess(spec.preprocessing, name="preprocess")(inputs)
-    app = spec.application()(include_top=True, weights=weights, input_tensor=x)
-    return keras.Model(inputs, app.output, name=f"{spec.name}_imagenet")
+    if not spec.dense_top:
+        app = spec.application()(include_top=True, weights=weights, input_tensor=x)
+        return keras.Model(inputs, app.output, name=f"{spec.name}_imagenet")
+    base = spec.application()(include_top=False, weights=None, input_tensor=x)
+    # Keras' own top and layer names, created with zeros (no whole-matrix random draw)
+    dense = [keras.layers.Dense(units, activation="relu", name=f"fc{i}", kernel_initializer="zeros")
+             for i, units in enumerate(spec.dense_top, start=1)]
+    dense.append(keras.layers.Dense(1000, activation="softmax", name="predictions",
+                                    kernel_initializer="zeros", dtype="float32"))
+    y = keras.layers.Flatten(name="flatten")(base.output)
+    for layer in dense:
+        y = layer(y)
+    model = keras.Model(inputs, y, name=f"{spec.name}_imagenet")
+    if weights is None:
+        _glorot_in_slices(dense)
+        return _predicts_through_xla(model)
+    path = (keras.utils.get_file(spec.top_weights_file, spec.top_weights_url,
+                                 cache_subdir="models", file_hash=spec.top_weights_md5)
+            if weights == "imagenet" else str(Path(weights).expanduser()))
+    load_h5_in_slices(model, path)
+    return _predicts_through_xla(model)
+
+
+def _predicts_through_xla(model: keras.Model) -> keras.Model:
+    """Compile ``model`` so that ``predict`` runs through XLA.
+
+    TensorFlow's oneDNN matrix product keeps a reordered copy of a large Dense
+    kernel after the first call (VGG16's fc1: about 400 MB more, measured);
+    XLA's does not, and predicts as fast on a CPU.
+    """
+    model.compile(jit_compile=True)
+    return model
+
+
+#: Rows of a weight matrix read or drawn at a time (VGG16's fc1: 2048 rows = 32 MiB).
+SLICE_ROWS = 2048
+
+
+def _assign_rows(variable: Any, start: int, rows: Any) -> None:
+    """``variable[start:start + len(rows)] = rows`` in place (TensorFlow's scatter update).
+
+    Slice assignment (``v[a:b].assign``) first reads the whole variable, and the
+    read makes TensorFlow copy the whole matrix before writing into it.
+    """
+    import tensorflow as tf
+
+    variable.value.scatter_update(tf.IndexedSlices(rows, tf.range(start, start + len(rows))))
+
+
+def _glorot_in_slices(layers: Sequence[keras.layers.Layer], rows: int = SLICE_ROWS) -> None:
+    """Dense layers' default kernels (Glorot-uniform, Keras' default), drawn ``rows`` at a time.
+
+    ``keras.utils.set_random_seed`` makes the draw repeatable.
+    """
+    seed = keras.random.SeedGenerator()
+    for layer in layers:
+        fan_in, fan_out = layer.kernel.shape
+        limit = float(np.sqrt(6.0 / (fan_in + fan_out)))
+        for start in range(0, fan_in, rows):
+            part = (min(rows, fan_in - start), fan_out)
+            _assign_rows(layer.kernel, start, keras.random.uniform(
+                part, -limit, limit, dtype=layer.kernel.dtype, seed=seed))
+
+
+def load_h5_in_slices(model: keras.Model, path: str | Path, rows: int = SLICE_ROWS) -> None:
+    """Load a Keras ImageNet ``.h5`` file (the legacy layout) into ``model``, rows at a time.
+
+    What ``model.load_weights(path)`` does for these files (layers with weights
+    matched in order, each layer's weights in the file's order), but each
+    matrix is read from the file and assigned ``rows`` rows at a time, so the
+    only memory it needs beyond the model is one slice.  Raises ``ValueError``
+    naming the file and the layer when the file does not fit the model.
+
+    Example:
+        >>> import tempfile, h5py
+        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+        >>> path = Path(tempfile.mkdtemp()) / "w.h5"
+        >>> with h5py.File(path, "w") as f:
+        ...     f.attrs["layer_names"] = [b"d"]
+        ...     g = f.create_group("d"); g.attrs["weight_names"] = [b"d_W:0", b"d_b:0"]
+        ...     _ = g.create_dataset("d_W:0", data=np.ones((3, 2))); _ = g.create_dataset("d_b:0", data=[5., 6.])
+        >>> load_h5_in_slices(m, path, rows=2)
+        >>> m.predict(np.ones((1, 3)), verbose=0).tolist()
+        [[8.0, 9.0]]
+    """
+    import h5py
+
+    def text(value: Any) -> str:
+        return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+    layers = _weighted(model)
+    with h5py.File(path, "r") as f:
+        if "layer_names" not in f.attrs:
+            raise ValueError(f"{path} is not a Keras weights file in the .h5 layout "
+                             f"(no layer_names): load it with model.load_weights instead.")
+        groups = [f[text(n)] for n in f.attrs["layer_names"]]
+        groups = [g for g in groups if len(g.attrs.get("weight_names", []))]
+        if len(groups) != len(layers):
+            raise ValueError(f"{path} holds weights for {len(groups)} layers; {model.name} has "
+                             f"{len(layers)} layers with weights. Is it the file of another model?")
+        for layer, group in zip(layers, groups, strict=True):
+            datasets = [group[text(n)] for n in group.attrs["weight_names"]]
+            variables = layer.trainable_weights + layer.non_trainable_weights  # legacy order
+            shapes = [tuple(d.shape) for d in datasets]
+            if shapes != [tuple(v.shape) for v in variables]:
+                raise ValueError(f"{path}: the weights stored for layer {group.name.strip('/')!r} "
+                                 f"have shapes {shapes}, layer {layer.name!r} needs "
+                                 f"{[tuple(v.shape) for v in variables]}.")
+            for variable, data in zip(variables, datasets, strict=True):
+                if not variable.shape:
+                    variable.assign(data[()])
+                    continue
+                for start in range(0, data.shape[0], rows):
+                    stop = min(start + rows, data.shape[0])
+                    _assign_rows(variable, start, data[start:stop].astype(variable.dtype))
 
 
 _CLASS_INDEX_FILE = "imagenet_class_index.json"

@@ -19,6 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
@@ -63,9 +64,16 @@ def peak_resident_mib(pid: int | None) -> float | None:
 
 
 def peak_text(result: dict) -> str:
-    """``"  peak 812 MiB"`` for a result that recorded its peak memory, else ``""``."""
+    """``"  peak 812 MiB (cell 20 +700)"`` for a result that recorded its peak memory, else ``""``.
+
+    The cell is the one whose run raised the peak most, numbered from 0 as in the notebook.
+    """
     mib = result.get("peak_mib")
-    return "" if mib is None else f"  peak {mib:.0f} MiB"
+    if mib is None:
+        return ""
+    cell = result.get("peak_cell")
+    where = "" if cell is None else f" (cell {cell} +{result.get('peak_cell_mib', 0):.0f})"
+    return f"  peak {mib:.0f} MiB{where}"
 
 
 def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = None) -> dict:
@@ -77,11 +85,20 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     """
     nb = nbformat.read(path, as_version=4)
     nb.cells = list(prepend or []) + nb.cells
-    peak: dict[str, float | None] = {"mib": None}
+    peak: dict[str, Any] = {"mib": None, "cell": None, "rise": 0.0}
+    first = len(prepend or [])
 
-    def after_cell(**_: object) -> None:  # the high-water mark only grows: keep the latest
+    def after_cell(cell_index: int = 0, **_: object) -> None:
+        # The high-water mark only grows: keep the latest, and the cell that raised it most
+        # (numbered as in the notebook itself, without the prepended cells).
         pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
-        peak["mib"] = peak_resident_mib(pid) or peak["mib"]
+        mib = peak_resident_mib(pid)
+        if mib is None:
+            return
+        rise = mib - (peak["mib"] or mib)
+        if rise > peak["rise"]:
+            peak["cell"], peak["rise"] = cell_index - first, rise
+        peak["mib"] = mib
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             config=nbtools.kernel_config(), on_cell_executed=after_cell,
@@ -101,7 +118,8 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     (out / "html").mkdir(parents=True, exist_ok=True)
     (out / "html" / f"{path.stem}.html").write_text(body, encoding="utf-8")
     return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None,
-            "error": error, "profile": detect_profile(nb), "peak_mib": peak["mib"]}
+            "error": error, "profile": detect_profile(nb), "peak_mib": peak["mib"],
+            "peak_cell": peak["cell"], "peak_cell_mib": round(peak["rise"], 1)}
 
 
 def index_page(results: list[dict]) -> str:

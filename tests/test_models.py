@@ -448,3 +448,151 @@ def test_efficientnet_classifier_reloads_with_safe_mode(backbones, tmp_path):
     np.testing.assert_allclose(
         loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6
     )
+
+
+# --------------------------------------------------------------------------- VGG16's dense top
+
+
+def test_vgg16_classifier_has_keras_layers_shapes_and_initialisation():
+    """Built a slice at a time, it is Keras' include_top=True model: same names, shapes, Glorot."""
+    keras.utils.set_random_seed(0)
+    ours = models.load_imagenet_classifier("vgg16", weights=None)
+    theirs = keras.applications.VGG16(include_top=True, weights=None)
+    mine = [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in ours.layers if layer.weights]
+    keras_ = [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in theirs.layers
+              if layer.weights]
+    assert mine == keras_
+    for name in ("fc1", "fc2", "predictions"):
+        kernel = ours.get_layer(name).kernel.numpy()
+        fan_in, fan_out = kernel.shape
+        limit = np.sqrt(6 / (fan_in + fan_out))
+        assert np.abs(kernel).max() <= np.float32(limit)
+        assert kernel.std() == pytest.approx(limit / np.sqrt(3), rel=0.01)  # uniform on [-l, l]
+        assert abs(kernel.mean()) < limit / 100
+        # every slice was drawn (none left at the zeros it was created with), and differently
+        rows = kernel[:: models.SLICE_ROWS]
+        assert (np.abs(kernel).sum(axis=1) > 0).all() and len(np.unique(rows[:, 0])) == len(rows)
+        assert not ours.get_layer(name).bias.numpy().any()
+    keras.utils.set_random_seed(0)
+    again = models.load_imagenet_classifier("vgg16", weights=None)
+    np.testing.assert_array_equal(again.get_layer("fc2").kernel.numpy(),
+                                  ours.get_layer("fc2").kernel.numpy())
+
+
+def _legacy_file(model: keras.Model, path, seed: int = 0):
+    """``model``'s layers written in Keras' legacy .h5 layout, random values; returns them."""
+    rng = np.random.default_rng(seed)
+    values = {}
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([layer.name.encode() for layer in model.layers])
+        for layer in model.layers:
+            group = f.create_group(layer.name)
+            weights = layer.trainable_weights + layer.non_trainable_weights
+            names = [f"{layer.name}/{w.name}:0".encode() for w in weights]
+            group.attrs["weight_names"] = np.array(names, dtype="S80")
+            values[layer.name] = []
+            for name, w in zip(names, weights, strict=True):
+                v = rng.normal(size=tuple(w.shape)).astype("float32")
+                group.create_dataset(name.decode(), data=v)
+                values[layer.name].append(v)
+    return values
+
+
+def test_weights_loaded_in_slices_equal_keras_own_loading(tmp_path):
+    """Same file, same model: load_h5_in_slices gives what model.load_weights gives.
+
+    MobileNetV2's file has BatchNormalization layers (trainable and non-trainable
+    weights, in the legacy order) and kernels of four dimensions sliced on the first.
+    """
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(include_top=True, weights=None, input_shape=(32, 32, 3))
+    path = tmp_path / "w.h5"
+    _legacy_file(model, path)
+    twin = keras.models.clone_model(model)
+    twin.load_weights(str(path))
+    models.load_h5_in_slices(model, path, rows=2)
+    for a, b in zip(model.weights, twin.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_a_weights_file_that_does_not_fit_is_named(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d"),
+                              keras.layers.Dense(1, name="e")])
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="d"),
+                              keras.layers.Dense(1, name="e")])
+    path = tmp_path / "other.h5"
+    _legacy_file(other, path)
+    with pytest.raises(ValueError, match=r"other\.h5.*layer 'd'.*\(3, 4\).*\(3, 2\)"):
+        models.load_h5_in_slices(model, path)
+    few = tmp_path / "few.h5"
+    _legacy_file(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")]), few)
+    with pytest.raises(ValueError, match=r"few\.h5 holds weights for 1 layers.*2 layers"):
+        models.load_h5_in_slices(model, few)
+    keras_file = tmp_path / "new.weights.h5"
+    model.save_weights(str(keras_file))
+    with pytest.raises(ValueError, match="not a Keras weights file in the .h5 layout"):
+        models.load_h5_in_slices(model, keras_file)
+
+
+_PEAK = """
+import sys
+def peak_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+import numpy as np, keras, h5py
+from nbhelpers import models
+"""
+
+
+def _peak_growth(code: str) -> dict:
+    """Run ``code`` after _PEAK in a fresh Python; it prints a JSON dict of measurements."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _PEAK + code], capture_output=True, text=True,
+                         check=True, timeout=300)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+needs_proc = pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"),
+                                reason="reads the peak resident memory from /proc (Linux)")
+
+
+@pytest.mark.slow
+@needs_proc
+def test_building_vgg16s_classifier_costs_about_its_own_size_in_memory():
+    """Binder's 2 GB: Keras' whole-matrix initialisation of fc1 peaked at 2.6x the weights."""
+    got = _peak_growth("""
+before = peak_mib()
+model = models.load_imagenet_classifier("vgg16", weights=None)
+built = peak_mib()
+model.predict(np.zeros((2, 224, 224, 3), "float32"), verbose=0)
+import json; print(json.dumps({"weights": model.count_params() * 4 / 2**20,
+                               "built": built - before, "predicted": peak_mib() - before}))
+""")
+    assert got["built"] < 1.5 * got["weights"], got
+    assert got["predicted"] < 1.9 * got["weights"], got  # oneDNN's copy of fc1 would add 0.8x
+
+
+@pytest.mark.slow
+@needs_proc
+def test_loading_a_weights_file_in_slices_needs_one_slice_beyond_the_model(tmp_path):
+    """model.load_weights holds the file's matrix, its tensor and the copy: about 3x its size."""
+    got = _peak_growth(f"""
+path = {str(tmp_path / "big.h5")!r}
+with h5py.File(path, "w") as f:
+    f.attrs["layer_names"] = [b"d"]
+    g = f.create_group("d")
+    g.attrs["weight_names"] = [b"d_W:0", b"d_b:0"]
+    g.create_dataset("d_W:0", data=np.ones((12000, 4096), "float32"))
+    g.create_dataset("d_b:0", data=np.zeros(4096, "float32"))
+model = keras.Sequential([keras.Input((12000,)), keras.layers.Dense(4096, name="d")])
+before = peak_mib()
+models.load_h5_in_slices(model, path)
+import json; print(json.dumps({{"matrix": 12000 * 4096 * 4 / 2**20, "loaded": peak_mib() - before,
+                                "sum": float(model.get_layer("d").kernel.numpy().sum())}}))
+""")
+    assert got["sum"] == 12000 * 4096
+    assert got["loaded"] < 0.5 * got["matrix"], got  # two 32 MiB slices: the read and its tensor

@@ -163,6 +163,24 @@ def test_run_one_records_the_kernels_peak_memory(tmp_path):
     assert run_course.peak_resident_mib(None) is None
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="VmHWM is Linux's")
+def test_run_one_names_the_cell_that_raised_the_peak_most(tmp_path):
+    """Numbered as in the notebook, even when the rehearsal prepends its banner cell."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code) for code in (
+        "import numpy as np", "a = np.ones(50 * 2**20 // 8)", "b = np.ones(250 * 2**20 // 8)",
+        "c = 1")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    r = run_course.run_one(path, 60, out=tmp_path / "out",
+                           prepend=[nbformat.v4.new_code_cell("banner = 1")])
+    assert r["ok"], r["error"]
+    assert r["peak_cell"] == 2 and 230 < r["peak_cell_mib"] < 300
+    assert run_course.peak_text(r).endswith(f"(cell 2 +{r['peak_cell_mib']:.0f})")
+
+
 def test_timings_table_shows_peak_memory_with_the_largest_as_total():
     rows = {"00_start_here": {"seconds": 5.0, "date": "2026-12-06", "cpus": 2, "peak_mib": 400.0},
             "02_inside_vgg16": {"seconds": 20.0, "date": "2026-12-06", "cpus": 2,
