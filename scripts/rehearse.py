@@ -68,6 +68,26 @@ UNIT_IMAGES, UNIT_SIZE, UNIT_BATCH = 100, 160, 32
 BUDGET_NOTEBOOK, BUDGET_SERIES = 60, 300
 
 
+def memory_failures(results: list[dict], profile: str) -> dict[str, str]:
+    """``{notebook: why}`` for the cpu profile's notebooks over Binder's memory limit.
+
+    The ``cpu`` profile is the one laptops and Binder run, so its peaks must stay
+    under ``run_course.MEMORY_BUDGET_MIB`` (counted less the libraries' code
+    pages); the ``full`` profile is meant for a GPU runtime with more memory.
+
+    Example:
+        >>> r = {"notebook": "11_x", "peak_mib": 2700.0, "library_mib": 450.0, "peak_cell": 13}
+        >>> list(memory_failures([r], "cpu")), memory_failures([r], "full")
+        (['11_x'], {})
+    """
+    import run_course
+
+    if profile != "cpu":
+        return {}
+    over = {r["notebook"]: run_course.over_memory_budget(r) for r in results}
+    return {name: why for name, why in over.items() if why}
+
+
 def parse_overrides(text: str | None) -> dict[str, str]:
     """``"a=1,b=2"`` -> ``{"a": "1", "b": "2"}`` (values stay strings; nbhelpers converts them).
 
@@ -342,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             status = "ok" if r["ok"] else f"FAILED ({r.get('first_error') or r['error']})"
             over = "  OVER BUDGET" if r["units"] > BUDGET_NOTEBOOK else ""
+            over += "".join(f"  OVER MEMORY ({why})"
+                            for why in memory_failures([r], profile).values())
             print(f"  {r['seconds']:7.1f} s  {r['units']:6.1f} units (provisional)"
                   f"{run_course.peak_text(r)}  "
                   f"profile={r['profile']}  {status}{over}", flush=True)
@@ -399,7 +421,10 @@ def main(argv: list[str] | None = None) -> int:
           + ("; recorded in docs/timings.json" if record else "; not recorded"))
     for r in failed:
         print(f"  FAILED {r['notebook']}: {r.get('first_error') or r['error']}")
-    return 1 if failed else 0
+    memory = memory_failures(results, profile)
+    for name, why in memory.items():  # a kernel Binder would restart fails the rehearsal
+        print(f"  FAILED {name}: {why}")
+    return 1 if failed or memory else 0
 
 
 if __name__ == "__main__":

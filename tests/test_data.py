@@ -628,6 +628,22 @@ def test_load_split_matches_pil(faces, cfg):
     assert np.abs(x[0] - ref).mean() < 8, "tf.data and PIL should see the same picture"
 
 
+def test_load_split_holds_the_images_once(faces, cfg):
+    """Notebook 11 loads three splits at 160 px: gathering batches and joining them doubled them."""
+    import tracemalloc
+
+    data.load_split(faces, "train", cfg)  # warm: TensorFlow's own first-use allocations
+    tracemalloc.start()
+    try:
+        x, y = data.load_split(faces, "train", cfg)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(x) == len(faces.train) and y.tolist() == [lab for _, lab in faces.train]
+    # one copy and one batch of 64 in flight (before: two copies, 2.0x)
+    assert peak < 1.75 * x.nbytes, (peak, x.nbytes)
+
+
 def test_throughput_counts_images(faces, cfg):
     ds = data.dataset(faces, "val", cfg)
     rates = data.throughput(ds, epochs=2)

@@ -34,8 +34,9 @@ def test_timings_table_has_a_column_per_profile():
     data = {"offline": {"00_start_here": {"seconds": 12.3, "date": "2026-11-28", "cpus": 2}},
             "cpu": {"05_adding_a_head": {"seconds": 300.0, "date": "2026-11-29", "cpus": 8}}}
     table = run_course.timings_table(data)
-    assert table.splitlines()[0] == "| notebook | offline (s) | cpu (s) |"
-    assert "| 00 Start here | 12 |  |" in table and "| 05 Adding a classification head |  | 300 |" in table
+    assert table.splitlines()[0] == "| notebook | offline (s) | offline measured | cpu (s) | cpu measured |"
+    assert "| 00 Start here | 12 | 2026-11-28 |  |  |" in table
+    assert "| 05 Adding a classification head |  |  | 300 | 2026-11-29 |" in table
     assert "cpu: measured 2026-11-29 on 8 CPU cores" in table
 
 
@@ -67,10 +68,11 @@ def test_timings_table_shows_units_and_labels_the_rehearsal():
             "cpu": {"00_start_here": {"seconds": 40.0, "units": 2.0, **entry},
                     "06_fine_tuning": {"seconds": 1800.0, "units": 90.0, **entry}}}
     table = run_course.timings_table(data)
-    assert table.splitlines()[0] == "| notebook | offline (s) | cpu (s) | cpu (units) |"
-    assert "| 00 Start here | 12 | 40 | 2.0 |" in table
-    assert "| 06 Fine-tuning the top of the base |  | 1800 | 90.0 |" in table
-    assert "| **all notebooks** | 12 (1 of 13) | 1840 (2 of 13) | 92.0 (2 of 13) |" in table
+    head = "| notebook | offline (s) | offline measured | cpu (s) | cpu (units) | cpu measured |"
+    assert table.splitlines()[0] == head
+    assert "| 00 Start here | 12 | 2026-11-28 | 40 | 2.0 | 2026-12-01 |" in table
+    assert "| 06 Fine-tuning the top of the base |  |  | 1800 | 90.0 | 2026-12-01 |" in table
+    assert "| **all notebooks** | 12 (1 of 13) |  | 1840 (2 of 13) | 92.0 (2 of 13) |  |" in table
     assert "stand-in weights of the real size" in table and "20.0 s there" in table
     assert "offline: measured 2026-11-28 on 2 CPU cores;" in table  # no rehearsal label
 
@@ -178,14 +180,39 @@ def test_run_one_names_the_cell_that_raised_the_peak_most(tmp_path):
                            prepend=[nbformat.v4.new_code_cell("banner = 1")])
     assert r["ok"], r["error"]
     assert r["peak_cell"] == 2 and 230 < r["peak_cell_mib"] < 300
-    assert run_course.peak_text(r).endswith(f"(cell 2 +{r['peak_cell_mib']:.0f})")
+    assert run_course.peak_text(r).endswith(f"; cell 2 +{r['peak_cell_mib']:.0f})")
+    # the libraries' code pages (numpy's, Python's) are resident and counted apart
+    assert 0 < r["library_mib"] < r["peak_mib"]
+    assert run_course.counted_peak_mib(r) == pytest.approx(r["peak_mib"] - r["library_mib"])
 
 
 def test_timings_table_shows_peak_memory_with_the_largest_as_total():
     rows = {"00_start_here": {"seconds": 5.0, "date": "2026-12-06", "cpus": 2, "peak_mib": 400.0},
             "02_inside_vgg16": {"seconds": 20.0, "date": "2026-12-06", "cpus": 2,
                                 "peak_mib": 1900.4}}
+    rows["02_inside_vgg16"].update(library_mib=450.0, commit="abc1234+")
     table = run_course.timings_table({"offline": rows})
-    assert table.splitlines()[0] == "| notebook | offline (s) | offline (peak MiB) |"
-    assert "| 02 Inside VGG16 | 20 | 1900 |" in table
-    assert "max 1900 (2 of 13)" in table
+    head = "| notebook | offline (s) | offline (peak MiB) | offline measured |"
+    assert table.splitlines()[0] == head
+    # the peak counted less the libraries' code pages, and the commit the row was measured at
+    assert "| 02 Inside VGG16 | 20 | 1450 | abc1234+ 2026-12-06 |" in table
+    assert "| 00 Start here | 5 | 400 | 2026-12-06 |" in table
+    assert "max 1450 (2 of 13)" in table and "less its libraries' code pages" in table
+
+
+def test_a_cpu_notebook_over_binders_memory_is_named_with_its_cell():
+    over = run_course.over_memory_budget({"peak_mib": 2600.0, "library_mib": 450.0, "peak_cell": 20})
+    assert over and "2150 MiB" in over and "cell 20" in over and "2048" in over
+    assert run_course.over_memory_budget({"peak_mib": 2400.0, "library_mib": 450.0}) is None
+    assert run_course.over_memory_budget({"peak_mib": None}) is None
+
+
+def test_recorded_timings_say_the_commit_they_were_measured_at(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(run_course, "GUIDE", tmp_path / "missing.md")
+    monkeypatch.setattr(run_course, "TIMINGS", tmp_path / "t.json")
+    monkeypatch.setattr(run_course, "current_commit", lambda: "1234567+")
+    run_course.record_timings(results())
+    entry = json.loads((tmp_path / "t.json").read_text())["offline"]["00_start_here"]
+    assert entry["commit"] == "1234567+"
