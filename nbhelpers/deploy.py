@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import artifacts, progress
-from .config import Config, current
+from .config import INFERENCE_BATCH_SIZE, Config, current
 from .data import DataError
 
 if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
@@ -219,7 +219,8 @@ class Prediction:
         return f"{head} ({rest})" if rest else head
 
 
-def predict_function(model: Any, batch_size: int = 64) -> Callable[[np.ndarray], np.ndarray]:
+def predict_function(model: Any, batch_size: int = INFERENCE_BATCH_SIZE
+                     ) -> Callable[[np.ndarray], np.ndarray]:
     """``images -> (N, C)`` class probabilities for any form of the model.
 
     ``model``: a Keras model, a :class:`TFLiteModel`, a :class:`SavedModelRunner`, the
@@ -324,7 +325,7 @@ def _tta_views(model: Any, x: np.ndarray, views: int, cfg: Config, seed: int | N
 
 
 def tta_predict(model: Any, images: np.ndarray, views: int = 8, cfg: Config | None = None,
-                *, seed: int | None = None, batch_size: int = 64) -> np.ndarray:
+                *, seed: int | None = None, batch_size: int = INFERENCE_BATCH_SIZE) -> np.ndarray:
     """Test-time augmentation: the mean ``(N, C)`` probabilities over ``views`` versions.
 
     View 0 is the image itself; the others are random variants from the training
@@ -349,7 +350,7 @@ def tta_predict(model: Any, images: np.ndarray, views: int = 8, cfg: Config | No
 
 def tta_comparison(model: Any, x: np.ndarray, y: np.ndarray, views: Sequence[int] = (1, 4, 8),
                    cfg: Config | None = None, *, seed: int | None = None,
-                   batch_size: int = 64) -> pd.DataFrame:
+                   batch_size: int = INFERENCE_BATCH_SIZE) -> pd.DataFrame:
     """Accuracy, log loss and time of a single pass against TTA with more views, one run.
 
     Rows: ``views`` (1 = single pass), ``accuracy``, ``log_loss``, ``changed`` (answers

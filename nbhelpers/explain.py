@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import progress
-from .config import Config, current
+from .config import INFERENCE_BATCH_SIZE, Config, current
 from .evaluate import _class_probabilities, _logits_output, logits_model
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
@@ -139,13 +139,13 @@ class Explanation:
 # --------------------------------------------------------------------------- predictions
 
 
-def predict_fn(model: keras.Model, batch_size: int = 64, scale: float = 1.0,
+def predict_fn(model: keras.Model, batch_size: int = INFERENCE_BATCH_SIZE, scale: float = 1.0,
                output: str = "probability") -> Callable[[np.ndarray], np.ndarray]:
     """A function ``images -> (N, C)`` class probabilities that runs the model in batches.
 
     This is the *batched predict function* LIME and SHAP call: it runs the
-    model's compiled predict step (``model.predict_on_batch``: traced once, no
-    ``model.predict`` set-up per call; an eager ``model(x)`` is slower and
+    model's compiled forward pass (``nbh.models.forward``: traced once, no
+    ``model.predict`` set-up per call; a direct ``model(x)`` is slower and
     leaves TensorFlow holding far more memory) on chunks of ``batch_size``.  ``scale`` multiplies the
     images first (LIME works on images in ``[0, 1]``, the model wants
     ``[0, 255]``: ``scale=255``).  Its output follows :mod:`nbhelpers.evaluate`'s
@@ -165,8 +165,12 @@ def predict_fn(model: keras.Model, batch_size: int = 64, scale: float = 1.0,
     """
     if output not in ("probability", "log_odds"):
         raise ValueError(f"output must be 'probability' or 'log_odds', not {output!r}")
+    import keras
+
+    from . import models
+
     net = logits_model(model) if output == "log_odds" else model
-    step = net.predict_on_batch if hasattr(net, "predict_on_batch") else \
+    step = models.forward(net) if isinstance(net, keras.Model) else \
         (lambda batch: net(batch, training=False))  # an exported model, a plain function
 
     def predict(images: np.ndarray) -> np.ndarray:
@@ -469,7 +473,7 @@ def explain_lime(
     segmentation_kw: dict[str, Any] | None = None,
     seed: int | None = None,
     batch_size: int | None = None,
-    predict_batch: int = 64,
+    predict_batch: int = INFERENCE_BATCH_SIZE,
     hide_color: float | None = None,
     output: str = "auto",
 ) -> Explanation:
@@ -773,7 +777,7 @@ def explain_shap_partition(
     *,
     max_evals: int | None = None,
     mask_value: str | float | None = None,
-    batch_size: int = 64,
+    batch_size: int = INFERENCE_BATCH_SIZE,
     output: str = "auto",
 ) -> Explanation:
     """SHAP's Partition explainer with ``shap.maskers.Image``: Owen values of image regions.
@@ -1167,7 +1171,7 @@ def deletion_insertion(
     *,
     steps: int = 20,
     baseline: str | float = "blur",
-    batch_size: int = 64,
+    batch_size: int = INFERENCE_BATCH_SIZE,
     score: str = "auto",
     seed: int = 0,
 ) -> dict[str, Any]:

@@ -611,6 +611,45 @@ def _predicts_through_xla(model: keras.Model) -> keras.Model:
     return model
 
 
+_FORWARD: Any = None  # weakref.WeakKeyDictionary: model -> its compiled forward pass
+
+
+def forward(model: keras.Model) -> Callable[[Any], Any]:
+    """``batch -> outputs`` (NumPy) through ``model`` in inference mode, compiled once per model.
+
+    A direct call (``model(x)``) runs layer by layer and keeps every layer's
+    output until it returns: ResNet50 on 64 images at 160 px left TensorFlow
+    holding 5 GB (measured); the compiled graph frees each output once the next
+    layer has read it (0.4 GB).  Unlike ``model.predict_on_batch`` it runs on
+    one device whatever distribution strategy is in scope (``predict_on_batch``
+    under ``MirroredStrategy`` returned one row per image per replica).  Used for
+    cached features and the explanations' batched predictions.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+        >>> m.layers[0].set_weights([np.array([[1.0], [2.0]])])
+        >>> forward(m)(np.array([[1.0, 1.0], [0.0, 1.0]], "float32")).tolist()
+        [[3.0], [2.0]]
+    """
+    import weakref
+
+    import tensorflow as tf
+
+    global _FORWARD
+    if _FORWARD is None:
+        _FORWARD = weakref.WeakKeyDictionary()
+    step = _FORWARD.get(model)
+    if step is None:
+        ref = weakref.ref(model)  # the cache must not keep the model alive
+        step = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
+        _FORWARD[model] = step
+
+    def run(batch: Any, _model: keras.Model = model) -> Any:  # holds the model while in use
+        return tf.nest.map_structure(np.asarray, step(batch))
+
+    return run
+
+
 #: Rows of a weight matrix read or drawn at a time (VGG16's fc1: 2048 rows = 32 MiB).
 SLICE_ROWS = 2048
 

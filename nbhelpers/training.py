@@ -45,7 +45,7 @@ import numpy as np
 
 from . import artifacts, models, progress
 from . import config as _config
-from .config import Config
+from .config import INFERENCE_BATCH_SIZE, Config
 
 __all__ = [
     "Features",
@@ -147,12 +147,6 @@ def _data_id(ds: Any) -> str | None:
     return origin(ds) if origin else None
 
 
-#: The largest batch :func:`extract_features` runs arrays in by default.  Nothing is learned,
-#: so the batch changes only memory and speed: VGG16 at 160 px on 2 CPU cores predicts as fast
-#: in batches of 8 as of 32, and TensorFlow keeps 111 MB for its activations instead of 533 MB.
-FEATURE_BATCH_SIZE = 16
-
-
 def extract_features(
     base_model: keras.Model,
     ds: Any,
@@ -175,7 +169,7 @@ def extract_features(
     ``refresh=True`` recomputes.  Images and labels are taken from the same
     batch, so a shuffled ``ds`` is fine: the pairs stay together.  Arrays go
     through in batches of ``batch_size`` (default: the profile's, at most
-    :data:`FEATURE_BATCH_SIZE`).
+    ``nbh.config.INFERENCE_BATCH_SIZE``).
 
     Taught in ``05_adding_a_head`` (the fast path).
 
@@ -203,15 +197,14 @@ def extract_features(
     xs, ys = [], []
     if isinstance(ds, tuple | list) and len(ds) == 2:
         x_all, y_all = np.asarray(ds[0]), np.asarray(ds[1])
-        bs = int(batch_size or min(cfg.batch_size, FEATURE_BATCH_SIZE))
+        bs = int(batch_size or min(cfg.batch_size, INFERENCE_BATCH_SIZE))
         batches: Iterable = ((x_all[i:i + bs], y_all[i:i + bs]) for i in range(0, len(x_all), bs))
         total: int | None = -(-len(x_all) // bs)
     else:
         batches, total = ds, None
+    step = models.forward(base_model)  # compiled: far less memory than base_model(xb)
     for xb, yb in progress.bar(batches, desc=f"features: {key}", total=total):
-        # Compiled (Keras' predict function), not an eager call: eager, a batch through
-        # ResNet50 at 160 px left TensorFlow holding about ten times the memory (measured).
-        xs.append(np.asarray(base_model.predict_on_batch(xb)))
+        xs.append(np.asarray(step(xb)))
         ys.append(np.asarray(yb))
     features = Features(np.concatenate(xs).astype("float32"), np.concatenate(ys))
     if path is None:

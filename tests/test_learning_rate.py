@@ -46,7 +46,10 @@ def test_the_range_test_finds_the_known_stable_range():
     assert len(table) < 200 and last < 10, "the pass should stop once the loss blows up"
     assert LIMIT / 3 < last < 4 * LIMIT  # it blew up where the theory says, not earlier
     s = table.attrs
-    assert LIMIT / 50 < s["lowest"] < 1.5 * LIMIT
+    # The smoothed loss trails the raw one by about 1 / (1 - 0.9) = 10 steps, and each step
+    # multiplies the rate by 10 ** (6 / 200), 1.07: its minimum can sit up to 2x past the
+    # limit (Colab's Keras 3.13 draws other initial weights: 0.38 there, 1.5x).
+    assert LIMIT / 50 < s["lowest"] < 2.5 * LIMIT
     assert s["suggested"] < LIMIT and LIMIT / 1000 < s["steepest"] < LIMIT
     # The rule's rate trains; ten times the lowest-loss rate does not.
     start = float(np.mean(y ** 2))
