@@ -191,7 +191,8 @@ VALID_PROFILES = ("auto", *PROFILES)
 #: Images per forward pass where nothing is learned (features, predictions, explanations).
 #: On a CPU a small batch is as fast as a large one and needs far less memory: VGG16 at
 #: 160 px on 2 cores predicts 256 images in the same time in batches of 8 or 32, and
-#: TensorFlow keeps 111 MB for the activations instead of 533 MB (64: 974 MB).
+#: TensorFlow keeps 111 MB for the activations at 8, 213 MB at 16, 533 MB at 32 and 974 MB
+#: at 64 (measured). A GPU would be faster with larger batches; 16 keeps one default for all.
 INFERENCE_BATCH_SIZE = 16
 
 #: The smallest square image the course's backbones accept: VGG16 halves it five times

@@ -139,6 +139,21 @@ class Explanation:
 # --------------------------------------------------------------------------- predictions
 
 
+_LOGITS: Any = None  # weakref.WeakKeyDictionary: model -> its logits model
+
+
+def _logits_model_of(model: keras.Model) -> keras.Model:
+    """``logits_model(model)``, built once per model: a new model would be traced again."""
+    import weakref
+
+    global _LOGITS
+    if _LOGITS is None:
+        _LOGITS = weakref.WeakKeyDictionary()
+    if model not in _LOGITS:
+        _LOGITS[model] = logits_model(model)
+    return _LOGITS[model]
+
+
 def predict_fn(model: keras.Model, batch_size: int = INFERENCE_BATCH_SIZE, scale: float = 1.0,
                output: str = "probability") -> Callable[[np.ndarray], np.ndarray]:
     """A function ``images -> (N, C)`` class probabilities that runs the model in batches.
@@ -169,7 +184,7 @@ def predict_fn(model: keras.Model, batch_size: int = INFERENCE_BATCH_SIZE, scale
 
     from . import models
 
-    net = logits_model(model) if output == "log_odds" else model
+    net = _logits_model_of(model) if output == "log_odds" else model
     step = models.forward(net) if isinstance(net, keras.Model) else \
         (lambda batch: net(batch, training=False))  # an exported model, a plain function
 
@@ -720,8 +735,10 @@ def explain_shap_gradient(
         background = np.asarray(background, dtype="float32")
         bg_note = f"{len(background)} images given"
     feature_model, class_model = _select_output_model(model, layer, target)
-    bg_features = np.asarray(feature_model(background, training=False))
-    x_features = np.asarray(feature_model(img[None], training=False))
+    from . import models
+
+    to_layer = models.forward(feature_model)  # compiled: a direct call keeps every output
+    bg_features, x_features = np.asarray(to_layer(background)), np.asarray(to_layer(img[None]))
     explainer = shap.GradientExplainer(class_model, bg_features, batch_size=batch_size)
     tf_logger = tf.get_logger()
     level = tf_logger.level

@@ -596,6 +596,9 @@ def load_imagenet_classifier(name: str = "vgg16", weights: str | Path | None = "
     path = (keras.utils.get_file(spec.top_weights_file, spec.top_weights_url,
                                  cache_subdir="models", file_hash=spec.top_weights_md5)
             if weights == "imagenet" else str(Path(weights).expanduser()))
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"No weights file at {path}: pass weights='imagenet', None "
+                                f"or the path of {spec.top_weights_file}.")
     load_h5_in_slices(model, path)
     return _predicts_through_xla(model)
 

@@ -156,8 +156,9 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
         rise = mib - (peak["mib"] or mib)
         if rise > peak["rise"]:
             peak["cell"], peak["rise"] = cell_index - first, rise
+        if peak["library"] is None or rise > 0:  # the libraries resident when the peak was set
+            peak["library"] = library_pages_mib(pid)
         peak["mib"] = mib
-        peak["library"] = library_pages_mib(pid)
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             config=nbtools.kernel_config(), on_cell_executed=after_cell,
@@ -240,8 +241,12 @@ def record_timings(results: list[dict], extra: dict | None = None) -> None:
         _record(results, extra, artifacts)
 
 
+#: What a notebook's time and memory depend on (an edit of the docs does not change them).
+CODE_PATHS = ("nbhelpers", "notebooks", "scripts", "requirements-lock.txt", "pyproject.toml")
+
+
 def current_commit() -> str | None:
-    """The checkout's short commit, with ``+`` when files differ from it; None outside git.
+    """The checkout's short commit, ``+`` when :data:`CODE_PATHS` differ from it; None outside git.
 
     Example:
         >>> c = current_commit(); c is None or len(c.rstrip("+")) >= 7
@@ -254,8 +259,8 @@ def current_commit() -> str | None:
                               capture_output=True, text=True, timeout=20)
         if head.returncode:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, capture_output=True, text=True, timeout=20)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                *CODE_PATHS], cwd=ROOT, capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
@@ -335,8 +340,10 @@ def timings_table(data: dict) -> str:
             else:
                 totals[i] += value or 0.0
             counts[i] += value is not None
+            raw = field_ == "peak_mib" and value is not None and t.get("library_mib") is None
             cells.append("" if value is None else
-                         f"{value:.0f}" if field_ in ("seconds", "peak_mib") else f"{value:.1f}")
+                         f"{value:.0f}" + ("†" if raw else "") if field_ in ("seconds", "peak_mib")
+                         else f"{value:.1f}")
         rows.append(f"| {stem[:2]} {title} | " + " | ".join(cells) + " |")
     def total(t: float, n: int, c: tuple) -> str:
         text = {"seconds": f"{t:.0f}", "peak_mib": f"max {t:.0f}"}.get(c[1], f"{t:.1f}")
@@ -351,6 +358,10 @@ def timings_table(data: dict) -> str:
         memory = (" Peak MiB: the kernel's peak resident memory less its libraries' code pages "
                   "(TensorFlow's alone about 450 MiB; the system can drop and reload them), "
                   f"which is what a memory limit such as Binder's {MEMORY_BUDGET_MIB} MiB counts.")
+        if any(t.get("peak_mib") is not None and t.get("library_mib") is None
+               for p in profiles for t in data[p].values()):
+            memory += (" †: measured before the libraries' pages were counted apart: the "
+                       "whole resident peak, libraries included.")
     return "\n".join(rows) + f"\n\n({notes}.){memory}"
 
 

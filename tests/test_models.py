@@ -455,12 +455,16 @@ def test_efficientnet_classifier_reloads_with_safe_mode(backbones, tmp_path):
 
 def test_vgg16_classifier_has_keras_layers_shapes_and_initialisation():
     """Built a slice at a time, it is Keras' include_top=True model: same names, shapes, Glorot."""
-    keras.utils.set_random_seed(0)
-    ours = models.load_imagenet_classifier("vgg16", weights=None)
+    import gc
+
     theirs = keras.applications.VGG16(include_top=True, weights=None)
-    mine = [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in ours.layers if layer.weights]
     keras_ = [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in theirs.layers
               if layer.weights]
+    del theirs  # 138 M weights: one such model at a time
+    gc.collect()
+    keras.utils.set_random_seed(0)
+    ours = models.load_imagenet_classifier("vgg16", weights=None)
+    mine = [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in ours.layers if layer.weights]
     assert mine == keras_
     for name in ("fc1", "fc2", "predictions"):
         kernel = ours.get_layer(name).kernel.numpy()
@@ -540,6 +544,10 @@ def peak_mib():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
+def reset_peak():  # the high-water mark back to what is resident now (Linux 4.0+)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return peak_mib()
 import numpy as np, keras, h5py
 from nbhelpers import models
 """
@@ -565,7 +573,7 @@ needs_proc = pytest.mark.skipif(not __import__("os").path.exists("/proc/self/sta
 def test_building_vgg16s_classifier_costs_about_its_own_size_in_memory():
     """Binder's 2 GB: Keras' whole-matrix initialisation of fc1 peaked at 2.6x the weights."""
     got = _peak_growth("""
-before = peak_mib()
+before = reset_peak()
 model = models.load_imagenet_classifier("vgg16", weights=None)
 built = peak_mib()
 model.predict(np.zeros((2, 224, 224, 3), "float32"), verbose=0)
@@ -586,16 +594,19 @@ with h5py.File(path, "w") as f:
     f.attrs["layer_names"] = [b"d"]
     g = f.create_group("d")
     g.attrs["weight_names"] = [b"d_W:0", b"d_b:0"]
-    g.create_dataset("d_W:0", data=np.ones((12000, 4096), "float32"))
+    w = g.create_dataset("d_W:0", shape=(12000, 4096), dtype="float32")
+    for i in range(0, 12000, 1000):  # written in pieces: no whole matrix in this process
+        w[i:i + 1000] = 1.0
     g.create_dataset("d_b:0", data=np.zeros(4096, "float32"))
-model = keras.Sequential([keras.Input((12000,)), keras.layers.Dense(4096, name="d")])
-before = peak_mib()
+model = keras.Sequential([keras.Input((12000,)),
+                          keras.layers.Dense(4096, name="d", kernel_initializer="ones")])
+before = reset_peak()
 models.load_h5_in_slices(model, path)
 import json; print(json.dumps({{"matrix": 12000 * 4096 * 4 / 2**20, "loaded": peak_mib() - before,
                                 "sum": float(model.get_layer("d").kernel.numpy().sum())}}))
 """)
     assert got["sum"] == 12000 * 4096
-    assert got["loaded"] < 0.5 * got["matrix"], got  # two 32 MiB slices: the read and its tensor
+    assert got["loaded"] < 0.75 * got["matrix"], got  # a few 32 MiB slices (Keras: 2x the matrix)
 
 
 @pytest.mark.slow
@@ -611,9 +622,10 @@ model = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x))
 batch = np.ones((64, 64, 64, 32), "float32")
 step = models.forward(model)
 step(batch[:2])  # traced on a small batch first
-before = peak_mib()
+before = reset_peak()
 out = step(batch)
 compiled = peak_mib() - before
+before = reset_peak()
 direct = np.asarray(model(batch, training=False))
 import json; print(json.dumps({"compiled": compiled, "direct": peak_mib() - before,
                                "same": bool(np.allclose(out, direct, atol=1e-4)),
