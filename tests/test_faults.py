@@ -118,14 +118,19 @@ def test_an_unpacking_killed_at_a_random_moment_is_redone_whole(cfg, tmp_path, a
     assert leftovers == []
 
 
+def _add_pngs(t: tarfile.TarFile, n: int) -> None:
+    """``n`` small PNGs under ``photos/a`` and ``photos/b`` (alternating) in an open tar."""
+    for i in range(n):
+        raw = _png(i, 32)
+        info = tarfile.TarInfo(f"photos/{'ab'[i % 2]}/{i}.png")
+        info.size = len(raw)
+        t.addfile(info, io.BytesIO(raw))
+
+
 def test_a_truncated_tar_gz_is_named_and_leaves_nothing_behind(cfg, tmp_path):
     whole = tmp_path / "whole.tar.gz"
     with tarfile.open(whole, "w:gz") as t:
-        for i in range(40):
-            raw = _png(i, 32)
-            info = tarfile.TarInfo(f"photos/{'ab'[i % 2]}/{i}.png")
-            info.size = len(raw)
-            t.addfile(info, io.BytesIO(raw))
+        _add_pngs(t, 40)
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     with pytest.raises(data.DataError, match="damaged or only partly downloaded") as e:
@@ -824,11 +829,7 @@ def test_a_file_url_and_a_path_with_a_trailing_space_are_said_plainly(cfg, tmp_p
 def test_a_tar_with_a_link_out_of_it_is_refused_for_what_it_is(cfg, tmp_path):
     bad = tmp_path / "links.tar"
     with tarfile.open(bad, "w") as t:
-        for i in range(4):
-            raw = _png(i, 32)
-            info = tarfile.TarInfo(f"photos/{'ab'[i % 2]}/{i}.png")
-            info.size = len(raw)
-            t.addfile(info, io.BytesIO(raw))
+        _add_pngs(t, 4)
         link = tarfile.TarInfo("photos/a/passwd.png")
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         t.addfile(link)
