@@ -100,7 +100,7 @@ $(COLAB_VENV)/.installed: requirements-colab.txt pyproject.toml
 # Unit tests, doctests and every notebook on Colab's versions (the browser test needs
 # JupyterLab, which Colab does not use; it runs in `make test`).  `make test-mixed` runs the
 # notebooks under mixed_float16, the policy a Colab T4 gets (CI runs that lane on the lock's
-# TensorFlow, where it takes about 5 minutes; on Colab's it takes 11 on a CPU).
+# TensorFlow, where it takes about 8 minutes).
 # Its own data folder: models saved by the newer Keras of `make test` need not load here.
 test-colab: colab-venv
 	$(CPY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not browser and not real" \
@@ -110,8 +110,10 @@ test-colab: colab-venv
 	$(CPY) -m pytest notebooks $(NBVAL_ARGS)
 
 # Every notebook with the dtype policy a GPU with tensor cores gets (mixed_float16: float16
-# maths, float32 weights and outputs), at the offline profile's sizes, on a CPU; its own
-# data folder, so nothing trained in float32 is reused.
+# maths, float32 weights and outputs), at the offline profile's sizes, on a CPU; Keras
+# compiles with XLA as it does on one GPU (nbh.course.compile_as_on_a_gpu: without it the
+# lane took 820 s instead of 470, float16 on a CPU's non-XLA kernels); its own data folder,
+# so nothing trained in float32 is reused.
 MIXED_NOTEBOOKS ?= notebooks
 test-mixed: venv
 	NBH_PROFILE=offline NBH_PRECISION=mixed_float16 NBH_DATA_DIR=$(CURDIR)/build/mixed-data \

@@ -190,6 +190,56 @@ def _apply_precision(policy: str) -> None:
     keras.mixed_precision.set_global_policy(policy)
 
 
+#: Keras' own rule for ``jit_compile="auto"``, kept so that :func:`compile_as_on_a_gpu` can put it back.
+_KERAS_AUTO_JIT: list[Any] = []
+
+
+def _resolve_as_on_one_gpu(model: Any) -> bool:
+    if getattr(model, "_distribute_strategy", None):  # Keras: no XLA under tf.distribute
+        return False
+    from keras.src.trainers import trainer
+
+    return bool(trainer.model_supports_jit(model))
+
+
+def compile_as_on_a_gpu(on: bool = True) -> bool:
+    """On a machine without a GPU, let Keras choose XLA as it does on one GPU (``on=False``: undo).
+
+    Keras' ``jit_compile="auto"`` (what ``model.compile`` uses unless told) turns XLA on
+    for a model on a GPU (one device, no distribution strategy) and off on a CPU-only
+    machine.  ``NBH_PRECISION`` runs a GPU's dtype policy on a CPU (CI's mixed-precision
+    lane); :func:`setup` then turns this on, so that the lane also takes the GPU's XLA
+    choice: otherwise it checks a path a Colab T4 never takes, and runs float16 through a
+    CPU's slow non-XLA kernels (a small head's 20 epochs: 17 s instead of 3 s).  Returns
+    True when Keras now chooses as on a GPU because of this call, False where nothing was
+    changed (``on=False``, or a GPU is present and Keras already chooses so).
+
+    Keras' rule lives in a private method (the same in Keras 3.13, Colab's, and the
+    lock's); ``tests/test_mixed_precision.py`` fails if it is renamed.
+
+    Example:
+        >>> import keras
+        >>> def chosen():
+        ...     m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        ...     m.compile("sgd", "mse")
+        ...     return bool(m.jit_compile)
+        >>> changed = compile_as_on_a_gpu()
+        >>> chosen() == (changed or _gpu_available())
+        True
+        >>> compile_as_on_a_gpu(False), chosen() == _gpu_available()
+        (False, True)
+    """
+    from keras.src.trainers import trainer
+
+    if not _KERAS_AUTO_JIT:
+        _KERAS_AUTO_JIT.append(trainer.Trainer._resolve_auto_jit_compile)
+    if on and not _gpu_available():
+        trainer.Trainer._resolve_auto_jit_compile = _resolve_as_on_one_gpu
+        return True
+    trainer.Trainer._resolve_auto_jit_compile = _KERAS_AUTO_JIT[0]
+    return False
+
+
 def real_imagenet_weights(cfg: Config) -> bool:
     """True when this run's ``keras.applications`` backbones have their real ImageNet weights.
 
@@ -268,6 +318,9 @@ def setup(profile: str | None = None, seed: int | None = None, quiet: bool = Fal
                                                              env.gpu_compute_capability())
     cfg = dataclasses.replace(cfg, precision=precision)
     _apply_precision(precision)
+    # A GPU's run simulated on this machine (NBH_PRECISION): XLA chosen as on the GPU.
+    if compile_as_on_a_gpu(_forced_precision() is not None and precision != "float32"):
+        why += "; Keras compiles with XLA, as it chooses on one GPU"
     if precision != "float32" and not quiet:
         print(f"Mixed precision: {why}.")
     _config.check_data_dir(cfg.data_dir)  # a read-only or missing NBH_DATA_DIR, said plainly

@@ -68,9 +68,42 @@ def test_nbh_precision_forces_the_policy(monkeypatch):
         assert keras.mixed_precision.global_policy().name == "mixed_float16"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+        course.compile_as_on_a_gpu(False)
     monkeypatch.setenv("NBH_PRECISION", "float16")
     with pytest.raises(ValueError, match="NBH_PRECISION='float16'.*mixed_float16"):
         course.setup("offline", quiet=True)
+
+
+def _xla_chosen() -> bool:
+    """Whether Keras' ``jit_compile="auto"`` picks XLA for a freshly compiled model."""
+    import keras
+
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    m.compile("sgd", "mse")
+    return bool(m.jit_compile)
+
+
+def test_a_simulated_gpu_run_compiles_with_xla_as_keras_does_on_one_gpu(monkeypatch, capsys):
+    """CI's mixed lane ran float16 through a CPU's non-XLA kernels: a path a T4 never takes
+    (Keras picks XLA on one GPU), and 06's fine-tuning took 166 s instead of 15."""
+    import keras
+    from keras.src.trainers import trainer
+
+    if course._gpu_available():
+        pytest.skip("a GPU is present: Keras already chooses XLA itself")
+    assert callable(getattr(trainer.Trainer, "_resolve_auto_jit_compile", None)), (
+        "Keras renamed its jit_compile='auto' rule: update nbhelpers.course.compile_as_on_a_gpu")
+    assert not _xla_chosen()  # Keras on a CPU-only machine
+    monkeypatch.setenv("NBH_PRECISION", "mixed_float16")
+    try:
+        course.setup("offline")
+        assert "XLA" in capsys.readouterr().out
+        assert _xla_chosen()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    monkeypatch.delenv("NBH_PRECISION")
+    course.setup("offline", quiet=True)  # an ordinary run puts Keras' own rule back
+    assert not _xla_chosen()
 
 
 def test_a_mixed_precision_model_exports_to_int8_through_a_float32_copy(mixed, tmp_path):
