@@ -2,7 +2,7 @@
 
     python scripts/rehearse.py [--profile cpu|full] [--only 00 02] [--overrides "k=v,..."]
                                [--ci] [--no-record] [--keep-data] [--timeout 3600]
-                               [--source FOLDER]
+                               [--source FOLDER] [--colab]
 
 REHEARSAL: stand-in weights, timings real, learned results not a trained model's.  The ImageNet
 weights and the cats-vs-dogs archive cannot be downloaded here, so this runs
@@ -19,7 +19,9 @@ rebuilt when the generator changes):
    (:func:`settled_unit`);
 3. runs each notebook in a fresh kernel with ``NBH_PROFILE=<profile>``,
    ``KERAS_HOME`` at the stand-ins, its own ``NBH_DATA_DIR`` in
-   ``build/rehearsal-<profile>/data`` (emptied first unless ``--keep-data``),
+   ``build/rehearsal-<profile>/data`` (emptied first unless ``--keep-data``, or
+   ``--only`` re-measures some notebooks for the record: they then find what the earlier
+   ones saved, as in a course run),
    ``NBH_OVERRIDES`` when budgets are overridden, and an IPython startup file
    that bends, in that kernel only, what the harness must: Keras' hash check of
    the stand-in weight files and the ``cats_and_dogs`` registry entry (a
@@ -35,6 +37,14 @@ rebuilt when the generator changes):
 profile's size and branches) on a folder of your own classes instead of the
 stand-in archive -- ``make rehearse-folder`` runs it on a generated
 three-class folder; nothing is recorded.
+
+``--colab``: a course run on Google Colab with Drive on, simulated: every notebook in
+the profile of the runtime its badge opens (``cpu`` on a CPU runtime; ``full`` under
+``mixed_float16`` on a T4, :data:`COLAB_GPU_ENV`), all in one data folder
+(``build/rehearsal-colab/data``, as Drive keeps it between VMs), each in a fresh kernel
+(a fresh VM), at small budgets; fails when a notebook rewrites an artifact an earlier one
+saved (a stage retrained, an export redone) or artifacts are saved in two profiles
+(caches computed again are listed, not failed: 05 recomputes one on purpose).
 
 ``--ci``: the cpu profile with small budgets (:data:`CI_OVERRIDES`, or
 ``--overrides``), nothing recorded; exits 1 when a notebook fails or the
@@ -68,6 +78,44 @@ UNIT_IMAGES, UNIT_SIZE, UNIT_BATCH = 100, 160, 32
 BUDGET_NOTEBOOK, BUDGET_SERIES = 60, 300
 
 
+def recorded_budget_failures(timings: dict, paths: list[Path]) -> list[str]:
+    """What is wrong with the ``cpu`` rows of ``docs/timings.json`` (``make rehearse``'s record).
+
+    One line each for: a notebook with no row in units; a row measured on other code
+    (its ``code`` digest, ``run_course.code_digest``, is not the notebook's today); a
+    notebook over :data:`BUDGET_NOTEBOOK` units; the series over :data:`BUDGET_SERIES`.
+    ``tests/test_rehearse.py`` runs it in ``make test``, so a notebook whose code changed
+    is re-measured (``make rehearse ONLY="NN"``) before it lands, and one made slower
+    than its budget fails.
+
+    Example:
+        >>> import run_course
+        >>> p = ROOT / "notebooks" / "00_start_here.ipynb"
+        >>> row = {"units": 70.0, "code": run_course.code_digest(p), "commit": "abc1234"}
+        >>> recorded_budget_failures({"cpu": {p.stem: row}}, [p])
+        ['00_start_here: 70.0 units at the cpu profile, over the budget of 60 a notebook']
+    """
+    import run_course
+
+    rows, failures, total = timings.get("cpu", {}), [], 0.0
+    for path in paths:
+        row, again = rows.get(path.stem), f'make rehearse ONLY="{path.stem[:2]}"'
+        if not row or "units" not in row:
+            failures.append(f"{path.stem}: no timing in units recorded for the cpu profile: {again}")
+            continue
+        total += row["units"]
+        if row.get("code") != run_course.code_digest(path):
+            failures.append(f"{path.stem}: its code changed since its timing was measured "
+                            f"(at {row.get('commit', '?')}, {row.get('date', '?')}): {again}")
+        if row["units"] > BUDGET_NOTEBOOK:
+            failures.append(f"{path.stem}: {row['units']} units at the cpu profile, over the "
+                            f"budget of {BUDGET_NOTEBOOK} a notebook")
+    if total > BUDGET_SERIES:
+        failures.append(f"the series: {total:.1f} units at the cpu profile, over the budget of "
+                        f"{BUDGET_SERIES}")
+    return failures
+
+
 def memory_failures(results: list[dict], profile: str) -> dict[str, str]:
     """``{notebook: why}`` for the cpu profile's notebooks over Binder's memory limit.
 
@@ -86,6 +134,60 @@ def memory_failures(results: list[dict], profile: str) -> dict[str, str]:
         return {}
     over = {r["notebook"]: run_course.over_memory_budget(r) for r in results}
     return {name: why for name, why in over.items() if why}
+
+
+#: What a Colab GPU runtime (a T4) gets: the ``full`` profile under mixed precision.
+COLAB_GPU_ENV = {"NBH_PROFILE": "full", "NBH_PRECISION": "mixed_float16"}
+#: What a Colab CPU runtime gets: ``auto`` chooses ``cpu`` there (no GPU, a network).
+COLAB_CPU_ENV = {"NBH_PROFILE": "cpu"}
+
+
+def colab_runtime(stem: str) -> dict[str, str]:
+    """The profile settings of the runtime Colab opens a notebook on (its badge's metadata).
+
+    ``nbtools.GPU_NOTEBOOKS`` ask for a T4; the others open on a CPU runtime.
+
+    Example:
+        >>> colab_runtime("12_using_your_model")["NBH_PROFILE"], colab_runtime("00_start_here")
+        ('full', {'NBH_PROFILE': 'cpu'})
+    """
+    import nbtools
+
+    return dict(COLAB_GPU_ENV if stem[:2] in nbtools.GPU_NOTEBOOKS else COLAB_CPU_ENV)
+
+
+def file_stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    """``{path relative to folder: (size, mtime_ns)}`` of every file under it (locks left out)."""
+    if not folder.exists():
+        return {}
+    return {str(f.relative_to(folder)): (f.stat().st_size, f.stat().st_mtime_ns)
+            for f in sorted(folder.rglob("*")) if f.is_file() and not f.name.endswith(".lock")}
+
+
+def rewrites(writers: dict[str, str], before: dict, after: dict, notebook: str) -> list[str]:
+    """Files ``notebook`` rewrote that an earlier notebook wrote: work done twice.
+
+    ``writers`` (``{path: notebook that wrote it}``) is updated with what
+    ``notebook`` wrote.  On Colab with Drive on, a course run that follows the
+    badges should train each stage, and compute each cache, once.
+
+    Example:
+        >>> w = {}
+        >>> rewrites(w, {}, {"full/head.keras": (10, 1)}, "05")
+        []
+        >>> rewrites(w, {"full/head.keras": (10, 1)}, {"full/head.keras": (10, 2)}, "07")
+        ['full/head.keras (written by 05)']
+        >>> w
+        {'full/head.keras': '07'}
+    """
+    again = []
+    for path, stamp in after.items():
+        if before.get(path) == stamp:
+            continue
+        if path in writers and writers[path] != notebook:
+            again.append(f"{path} (written by {writers[path]})")
+        writers[path] = notebook
+    return again
 
 
 def parse_overrides(text: str | None) -> dict[str, str]:
@@ -278,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overrides", default=None,
                     help='budget overrides "key=value,..." (default: $NBH_OVERRIDES)')
     ap.add_argument("--ci", action="store_true", help="cpu profile, small budgets, record nothing")
+    ap.add_argument("--colab", action="store_true",
+                    help="a Colab course run with Drive on, simulated: each notebook in the "
+                         "profile of the runtime its badge opens (cpu, or full under mixed "
+                         "precision), one data folder for all; small budgets, nothing recorded; "
+                         "fails when a notebook redoes what an earlier one saved")
     ap.add_argument("--no-record", action="store_true", help="do not write docs/timings.json")
     ap.add_argument("--keep-data", action="store_true",
                     help="keep the previous rehearsal's data folder (trained artifacts)")
@@ -302,13 +409,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     profile = "cpu" if args.ci else args.profile
     overrides = args.overrides if args.overrides is not None else os.environ.get("NBH_OVERRIDES", "")
-    if args.ci and not overrides:
+    if (args.ci or args.colab) and not overrides:
         overrides = CI_OVERRIDES
     parse_overrides(overrides)  # fail early on a typo
     if args.source is not None and not args.source.exists():
         print(f"--source {args.source}: no such folder or file")
         return 1
     out = BUILD / (f"rehearsal-{profile}" + ("-folder" if args.source is not None else ""))
+    if args.colab:
+        out = BUILD / "rehearsal-colab"
     t_all = time.perf_counter()
 
     print(standins.banner_text(), flush=True)
@@ -321,7 +430,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     manifest = standins.load_manifest(args.standins)
 
-    if not args.keep_data and (out / "data").exists():
+    record = not (args.ci or args.colab or args.no_record or overrides or args.source is not None)
+    # Re-measuring some notebooks for the record (ONLY="09"): keep what the earlier notebooks
+    # of the last full rehearsal saved, so that 09 loads 06's model as in a course run instead
+    # of fine-tuning it in its own time (stale artifacts are retrained by their own checks).
+    keep = args.keep_data or (record and bool(args.only))
+    if not keep and (out / "data").exists():
         shutil.rmtree(out / "data")
     env = kernel_env(profile, out, manifest, overrides, args.source)
     unit = measure(env)
@@ -346,24 +460,33 @@ def main(argv: list[str] | None = None) -> int:
         f"(generator {manifest['generator']}); 1 unit = {u:.2f} s on this machine (measured "
         f"again after the notebooks)")
     write_startup(out, manifest, banner)
-    saved = {k: os.environ.get(k) for k in env}
+    saved = {k: os.environ.get(k) for k in [*env, "NBH_PRECISION"]}
     os.environ.update(env)  # nbclient starts the kernels with this process's environment
     try:
         import nbformat
 
-        results = []
+        results, writers = [], {}
         for path in paths:
-            print(f"running {path.name} ...  [{standins.BANNER}]", flush=True)
+            if args.colab:  # the runtime its badge opens; the same Drive folder for all
+                os.environ.pop("NBH_PRECISION", None)
+                os.environ.update(colab_runtime(path.stem))
+            print(f"running {path.name} ...  [{standins.BANNER}]"
+                  + (f"  Colab runtime: {colab_runtime(path.stem)}" if args.colab else ""),
+                  flush=True)
+            before = file_stamps(out / "data")
             r = run_course.run_one(path, args.timeout, out=out,
                                    prepend=[nbformat.v4.new_code_cell(BANNER_CELL)])
             r["units"] = round(r["seconds"] / u, 1)
+            r["redone"] = rewrites(writers, before, file_stamps(out / "data"), path.stem)
+            if args.colab and r["redone"]:  # a stage retrained fails the run, a cache is a note
+                print(f"  REDONE what an earlier notebook saved: {'; '.join(r['redone'])}")
             if not r["ok"]:
                 r["first_error"] = first_error(out / "executed" / path.name)
             results.append(r)
             status = "ok" if r["ok"] else f"FAILED ({r.get('first_error') or r['error']})"
             over = "  OVER BUDGET" if r["units"] > BUDGET_NOTEBOOK else ""
             over += "".join(f"  OVER MEMORY ({why})"
-                            for why in memory_failures([r], profile).values())
+                            for why in memory_failures([r], r.get("profile") or profile).values())
             print(f"  {r['seconds']:7.1f} s  {r['units']:6.1f} units (provisional)"
                   f"{run_course.peak_text(r)}  "
                   f"profile={r['profile']}  {status}{over}", flush=True)
@@ -402,7 +525,6 @@ def main(argv: list[str] | None = None) -> int:
     (out / "html").mkdir(parents=True, exist_ok=True)
     (out / "html" / "index.html").write_text(run_course.index_page(results), encoding="utf-8")
     (out / "timings.json").write_text(json.dumps(report, indent=1) + "\n")
-    record = not (args.ci or args.no_record or overrides or args.source is not None)
     if record:
         run_course.record_timings(results, extra={"standins": True, "unit_seconds": u})
 
@@ -421,10 +543,29 @@ def main(argv: list[str] | None = None) -> int:
           + ("; recorded in docs/timings.json" if record else "; not recorded"))
     for r in failed:
         print(f"  FAILED {r['notebook']}: {r.get('first_error') or r['error']}")
-    memory = memory_failures(results, profile)
+    memory = {k: v for r in results for k, v in memory_failures([r], r.get("profile") or profile).items()}
     for name, why in memory.items():  # a kernel Binder would restart fails the rehearsal
         print(f"  FAILED {name}: {why}")
-    return 1 if failed or memory else 0
+    retrained = {}
+    if args.colab:  # trained models and exports saved twice fail; caches computed again are noted
+        retrained = {r["notebook"]: [f for f in r["redone"] if f.startswith("artifacts/")]
+                     for r in results}
+        retrained = {k: v for k, v in retrained.items() if v}
+        profiles = sorted({f.split("/")[1] for f in file_stamps(out / "data")
+                           if f.startswith("artifacts/") and f.count("/") > 1})
+        print(f"Colab course run: artifacts saved in the profile(s) {profiles or 'none'}; "
+              + ("no notebook retrained or re-exported what an earlier one saved"
+                 if not retrained else "work redone, see below"))
+        for r in results:
+            for f in r["redone"]:
+                if not f.startswith("artifacts/"):
+                    print(f"  note: {r['notebook']} computed again {f}")
+        for name, files in retrained.items():
+            print(f"  FAILED {name} redid: {'; '.join(files)}")
+        if len(profiles) > 1:
+            retrained["(profiles)"] = profiles
+            print(f"  FAILED two sets of artifacts, one per runtime's profile: {profiles}")
+    return 1 if failed or memory or retrained else 0
 
 
 if __name__ == "__main__":

@@ -178,9 +178,24 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     (out / "html").mkdir(parents=True, exist_ok=True)
     (out / "html" / f"{path.stem}.html").write_text(body, encoding="utf-8")
     return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None,
-            "error": error, "profile": detect_profile(nb), "peak_mib": peak["mib"],
+            "error": error, "profile": detect_profile(nb), "code": code_digest(path),
+            "peak_mib": peak["mib"],
             "peak_cell": peak["cell"], "peak_cell_mib": round(peak["rise"], 1),
             "library_mib": peak["library"]}
+
+
+def code_digest(path: Path) -> str:
+    """A digest of a notebook's code cells (prose edits leave it alone): what a timing row measured.
+
+    Example:
+        >>> a = code_digest(ROOT / "notebooks" / "00_start_here.ipynb"); len(a)
+        12
+    """
+    import hashlib
+
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    code = "\0".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    return hashlib.sha256(code.encode()).hexdigest()[:12]
 
 
 def index_page(results: list[dict]) -> str:
@@ -275,7 +290,7 @@ def _record(results: list[dict], extra: dict | None, artifacts) -> None:
             entry = {"seconds": r["seconds"], "date": when, "cpus": os.cpu_count(), **(extra or {})}
             if "units" in r:
                 entry["units"] = r["units"]
-            for key in ("peak_mib", "library_mib"):
+            for key in ("peak_mib", "library_mib", "code"):
                 if r.get(key) is not None:
                     entry[key] = r[key]
             if commit:

@@ -106,3 +106,67 @@ def test_the_unit_is_the_less_disturbed_of_its_two_measurements():
     u, note = rehearse.settled_unit(4.9, 5.1)
     assert u == 4.9 and "unsteady" not in note
     assert rehearse.settled_unit(5.0, None) == (5.0, "measured 5.00 s before the notebooks")
+
+
+def test_the_simulated_colab_run_opens_each_notebook_on_its_badges_runtime():
+    """--colab: the profile follows the runtime each notebook's saved metadata asks Colab for."""
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        asks_gpu = json.loads(path.read_text())["metadata"].get("accelerator") == "GPU"
+        env = rehearse.colab_runtime(path.stem)
+        assert env == (rehearse.COLAB_GPU_ENV if asks_gpu else rehearse.COLAB_CPU_ENV), path.name
+    assert rehearse.COLAB_GPU_ENV == {"NBH_PROFILE": "full", "NBH_PRECISION": "mixed_float16"}
+
+
+def test_work_redone_is_a_file_an_earlier_notebook_wrote_and_a_later_one_rewrote(tmp_path):
+    data = tmp_path / "data"
+    (data / "artifacts" / "full").mkdir(parents=True)
+    writers: dict[str, str] = {}
+    s0 = rehearse.file_stamps(data)
+    (data / "artifacts" / "full" / "head.keras").write_bytes(b"1")
+    (data / "artifacts" / "full" / "head.keras.lock").write_bytes(b"")  # locks are not work
+    s1 = rehearse.file_stamps(data)
+    assert list(s1) == ["artifacts/full/head.keras"]
+    assert rehearse.rewrites(writers, s0, s1, "05") == []  # written for the first time
+    (data / "artifacts" / "full" / "runs").mkdir()
+    (data / "artifacts" / "full" / "runs" / "07-demo.json").write_text("{}")
+    s2 = rehearse.file_stamps(data)
+    assert rehearse.rewrites(writers, s1, s2, "07") == []  # a new file of 07's own
+    (data / "artifacts" / "full" / "head.keras").write_bytes(b"22")  # 09 retrains 05's head
+    s3 = rehearse.file_stamps(data)
+    assert rehearse.rewrites(writers, s2, s3, "09") == ["artifacts/full/head.keras (written by 05)"]
+    assert writers["artifacts/full/head.keras"] == "09"
+
+
+def test_the_recorded_cpu_timings_describe_todays_notebooks_within_the_budget():
+    """docs/timings.json's cpu rows (the instructor guide's table): every notebook measured on
+    the code it has today, each within BUDGET_NOTEBOOK units, the series within BUDGET_SERIES."""
+    import run_course
+
+    timings = json.loads((ROOT / "docs" / "timings.json").read_text())
+    failures = rehearse.recorded_budget_failures(timings, run_course.nbtools.notebooks())
+    assert not failures, "\n".join(failures)
+
+
+def test_a_notebook_made_slower_or_changed_without_a_new_timing_fails_the_check(tmp_path):
+    import run_course
+
+    paths = run_course.nbtools.notebooks()[:3]
+    rows = {p.stem: {"units": 10.0, "code": run_course.code_digest(p), "commit": "c0ffee1",
+                     "date": "2026-12-06"} for p in paths}
+    assert rehearse.recorded_budget_failures({"cpu": rows}, paths) == []
+    slower = {**rows, paths[0].stem: {**rows[paths[0].stem], "units": rehearse.BUDGET_NOTEBOOK + 1}}
+    assert [f.split(":")[0] for f in rehearse.recorded_budget_failures({"cpu": slower}, paths)] == [
+        paths[0].stem]
+    many = {k: {**v, "units": rehearse.BUDGET_SERIES / 2} for k, v in rows.items()}
+    assert any(f.startswith("the series") for f in rehearse.recorded_budget_failures({"cpu": many}, paths))
+    edited = tmp_path / paths[1].name  # one code cell changed, its row not re-measured
+    nb = json.loads(paths[1].read_text())
+    next(c for c in nb["cells"] if c["cell_type"] == "code")["source"].append("\nx = 1")
+    edited.write_text(json.dumps(nb))
+    (failure,) = rehearse.recorded_budget_failures({"cpu": {edited.stem: rows[paths[1].stem]}}, [edited])
+    assert "code changed" in failure and 'ONLY="' in failure
+    prose = json.loads(paths[1].read_text())  # a prose edit needs no new timing
+    next(c for c in prose["cells"] if c["cell_type"] == "markdown")["source"].append("\nMore.")
+    edited.write_text(json.dumps(prose))
+    assert rehearse.recorded_budget_failures({"cpu": {edited.stem: rows[paths[1].stem]}}, [edited]) == []
+    assert "no timing" in rehearse.recorded_budget_failures({"cpu": {}}, paths[:1])[0]
