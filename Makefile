@@ -25,7 +25,7 @@ NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sani
                 --nbval-cell-timeout=600 -p no:cacheprovider
 
 .PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv test-folder-ci \
-        test-mixed test-real test-folder rehearse rehearse-ci rehearse-folder release binder-check colab-requirements clean
+        test-mixed test-real test-folder rehearse rehearse-ci rehearse-folder rehearse-colab release binder-check colab-requirements clean
 
 # The lock is made for Python 3.11: refuse an older interpreter before building anything.
 # $(call need_python,INTERPRETER,WHAT)
@@ -145,6 +145,11 @@ test-folder: venv
 #   make rehearse SOURCE=path/to/folder   the real path on your own folder (or zip)
 #   make rehearse-ci                      cpu path, small budgets, fails when a notebook fails
 #   make rehearse-folder                  rehearse-ci's path on a generated four-class folder
+#   make rehearse-colab                   a Colab course run with Drive on, simulated: each
+#                                         notebook on the runtime its badge opens (cpu, or
+#                                         full), one data folder, small budgets; fails when
+#                                         one retrains what another saved (about 15 minutes
+#                                         on 2 cores: not a CI lane)
 PROFILE   ?= cpu
 OVERRIDES ?=
 ONLY      ?=
@@ -153,6 +158,10 @@ rehearse: venv
 	$(PY) scripts/rehearse.py --profile $(PROFILE) \
 	  $(if $(OVERRIDES),--overrides "$(OVERRIDES)") $(if $(ONLY),--only $(ONLY)) \
 	  $(if $(SOURCE),--source "$(SOURCE)")
+
+rehearse-colab: venv
+	$(PY) scripts/rehearse.py --colab $(if $(OVERRIDES),--overrides "$(OVERRIDES)") \
+	  $(if $(ONLY),--only $(ONLY))
 
 # Four classes (40/30/20/16 photos of 192 px, names with spaces) plus every kind of odd file.
 # The notebooks where the odd files and the four classes meet the real path: reading and
