@@ -195,10 +195,13 @@ _KERAS_AUTO_JIT: list[Any] = []
 
 
 def _resolve_as_on_one_gpu(model: Any) -> bool:
-    if getattr(model, "_distribute_strategy", None):  # Keras: no XLA under tf.distribute
-        return False
+    import keras
     from keras.src.trainers import trainer
 
+    if keras.backend.backend() == "torch":  # Keras: "auto" is eager with torch, GPU or not
+        return False
+    if getattr(model, "_distribute_strategy", None):  # Keras: no XLA under tf.distribute
+        return False
     return bool(trainer.model_supports_jit(model))
 
 
@@ -210,12 +213,15 @@ def compile_as_on_a_gpu(on: bool = True) -> bool:
     machine.  ``NBH_PRECISION`` runs a GPU's dtype policy on a CPU (CI's mixed-precision
     lane); :func:`setup` then turns this on, so that the lane also takes the GPU's XLA
     choice: otherwise it checks a path a Colab T4 never takes, and runs float16 through a
-    CPU's slow non-XLA kernels (a small head's 20 epochs: 17 s instead of 3 s).  Returns
-    True when Keras now chooses as on a GPU because of this call, False where nothing was
-    changed (``on=False``, or a GPU is present and Keras already chooses so).
+    CPU's slow non-XLA kernels (measured on 2 cores: a small head's 20 epochs took 17 s, 3 s
+    with XLA, 1.7 s in float32; CI's mixed lane 820 s, 468 s with XLA).  Returns True when
+    Keras now chooses as on a GPU, False when it uses its own rule (``on=False`` puts that
+    back; where a GPU is present Keras already chooses so, and nothing is changed).
 
-    Keras' rule lives in a private method (the same in Keras 3.13, Colab's, and the
-    lock's); ``tests/test_mixed_precision.py`` fails if it is renamed.
+    Keras' rule lives in a private method (the same from Keras 3.3 to 3.15: Colab's 3.13
+    and the lock's); ``tests/test_mixed_precision.py`` fails if it is renamed.  An ordinary
+    run (``on=False``, nothing patched before) never touches it, and a Keras without it
+    gets a warning, not an error, so no learner's setup cell can break on it.
 
     Example:
         >>> import keras
@@ -229,15 +235,24 @@ def compile_as_on_a_gpu(on: bool = True) -> bool:
         >>> compile_as_on_a_gpu(False), chosen() == _gpu_available()
         (False, True)
     """
+    if not on and not _KERAS_AUTO_JIT:  # nothing was ever patched: nothing to put back
+        return False
+    if on and _gpu_available():
+        return False
     from keras.src.trainers import trainer
 
     if not _KERAS_AUTO_JIT:
-        _KERAS_AUTO_JIT.append(trainer.Trainer._resolve_auto_jit_compile)
-    if on and not _gpu_available():
-        trainer.Trainer._resolve_auto_jit_compile = _resolve_as_on_one_gpu
-        return True
-    trainer.Trainer._resolve_auto_jit_compile = _KERAS_AUTO_JIT[0]
-    return False
+        rule = getattr(trainer.Trainer, "_resolve_auto_jit_compile", None)
+        if rule is None:
+            import warnings
+
+            warnings.warn("This Keras has no Trainer._resolve_auto_jit_compile: the simulated "
+                          "GPU run keeps Keras' CPU choice (no XLA), which is slower",
+                          stacklevel=2)
+            return False
+        _KERAS_AUTO_JIT.append(rule)
+    trainer.Trainer._resolve_auto_jit_compile = _resolve_as_on_one_gpu if on else _KERAS_AUTO_JIT[0]
+    return on
 
 
 def real_imagenet_weights(cfg: Config) -> bool:

@@ -85,8 +85,9 @@ def recorded_budget_failures(timings: dict, paths: list[Path]) -> list[str]:
     (its ``code`` digest, ``run_course.code_digest``, is not the notebook's today); a
     notebook over :data:`BUDGET_NOTEBOOK` units; the series over :data:`BUDGET_SERIES`.
     ``tests/test_rehearse.py`` runs it in ``make test``, so a notebook whose code changed
-    is re-measured (``make rehearse ONLY="NN"``) before it lands, and one made slower
-    than its budget fails.
+    is re-measured (``make rehearse ONLY="NN"``) before it lands, and one whose new
+    timing is over its budget fails.  What it cannot see: a change in ``nbhelpers`` that
+    slows a notebook without touching its cells (the next full rehearsal shows it).
 
     Example:
         >>> import run_course
@@ -104,7 +105,10 @@ def recorded_budget_failures(timings: dict, paths: list[Path]) -> list[str]:
             failures.append(f"{path.stem}: no timing in units recorded for the cpu profile: {again}")
             continue
         total += row["units"]
-        if row.get("code") != run_course.code_digest(path):
+        if "code" not in row:
+            failures.append(f"{path.stem}: its row has no code digest (measured before they were "
+                            f"kept, at {row.get('commit', '?')}): {again}")
+        elif row["code"] != run_course.code_digest(path):
             failures.append(f"{path.stem}: its code changed since its timing was measured "
                             f"(at {row.get('commit', '?')}, {row.get('date', '?')}): {again}")
         if row["units"] > BUDGET_NOTEBOOK:
@@ -323,6 +327,66 @@ BANNER_CELL = ("# Plumbing (added by scripts/rehearse.py; not part of the course
                "print(_REHEARSAL_BANNER)")
 
 
+WRITERS = "writers.json"  # beside data/, never inside it (file_stamps would count it)
+
+
+def save_writers(out: Path, writers: dict[str, str], usable: bool, first: str | None) -> None:
+    """Record which notebook wrote each file of ``out/data``, for :func:`start_from_last_full_rehearsal`.
+
+    ``usable``: a recorded rehearsal in which every notebook ran; ``first``: the
+    first notebook it ran (None: all of them).  The record says ``through``: the
+    last notebook whose files are all there.  An ``--only`` run continues a usable
+    record (the files of the notebooks before ``first`` are the full run's);
+    any other run leaves none.
+    """
+    path = out / WRITERS
+    old = json.loads(path.read_text()) if path.exists() else {}
+    if usable and first is not None and old.get("through"):
+        writers = {**{f: nb for f, nb in old["writers"].items() if nb < first}, **writers}
+    elif not usable or first is not None:
+        writers = {}
+    through = max(writers.values(), default=None)
+    path.write_text(json.dumps({"through": through, "writers": writers}, indent=1,
+                               sort_keys=True) + "\n")
+
+
+def start_from_last_full_rehearsal(out: Path, first: str, before: str | None) -> bool:
+    """Prepare ``out/data`` for re-measuring notebooks from ``first`` on, as in a course run.
+
+    Keeps what the notebooks before ``first`` saved in the last recorded
+    rehearsal (so 09 loads 06's model instead of fine-tuning it in its own time)
+    and deletes what ``first`` and later notebooks wrote (so 05 trains its head
+    again instead of loading the one it saved).  ``before``: the notebook just
+    before ``first`` in the series (None for the first), whose files must be there.
+    Returns False, with a line that says so, when there is no such record: then
+    the data folder is emptied and the first notebook that needs a model trains it
+    in its own time.
+
+    Example:
+        >>> import tempfile
+        >>> start_from_last_full_rehearsal(Path(tempfile.mkdtemp()), "09_x", "08_x")
+        no recorded full rehearsal to start from (writers.json): the data folder is emptied, so the first notebook that needs a trained model trains it in its own time
+        False
+    """
+    path = out / WRITERS
+    record = json.loads(path.read_text()) if path.exists() else {}
+    through = record.get("through")
+    if not (out / "data").exists() or not through or (before is not None and through < before):
+        print(f"no recorded full rehearsal to start from ({WRITERS}): the data folder is "
+              "emptied, so the first notebook that needs a trained model trains it in its own time")
+        return False
+    later = [f for f, nb in record["writers"].items() if nb >= first]
+    for f in later:
+        (out / "data" / f).unlink(missing_ok=True)
+    print(f"starting from the last recorded rehearsal's data folder, less the {len(later)} "
+          f"files that {first} and later notebooks wrote")
+    return True
+
+
+#: Variables of the caller's shell that never reach a rehearsal's kernels unless it sets them.
+KERNEL_ENV_DROPPED = ("NBH_ARTIFACTS_DIR", "NBH_DATA_SOURCE", "NBH_OVERRIDES", "NBH_PRECISION")
+
+
 def kernel_env(profile: str, out: Path, manifest: dict, overrides: str,
                source: Path | None = None) -> dict:
     """The environment of the rehearsal's kernels (and of the unit's measurement).
@@ -331,7 +395,7 @@ def kernel_env(profile: str, out: Path, manifest: dict, overrides: str,
     archive (``NBH_DATA_SOURCE``): the real path on someone's own classes.
     """
     env = dict(os.environ)
-    for var in ("NBH_ARTIFACTS_DIR", "NBH_DATA_SOURCE", "NBH_OVERRIDES"):
+    for var in KERNEL_ENV_DROPPED:
         env.pop(var, None)
     env.update({
         "NBH_PROFILE": profile,
@@ -386,9 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ci", action="store_true", help="cpu profile, small budgets, record nothing")
     ap.add_argument("--colab", action="store_true",
                     help="a Colab course run with Drive on, simulated: each notebook in the "
-                         "profile of the runtime its badge opens (cpu, or full under mixed "
-                         "precision), one data folder for all; small budgets, nothing recorded; "
-                         "fails when a notebook redoes what an earlier one saved")
+                         "profile of the runtime its badge opens (cpu, or full; float32 here), "
+                         "one data folder for all; small budgets, nothing recorded; fails when "
+                         "a notebook retrains or re-exports what an earlier one saved")
     ap.add_argument("--no-record", action="store_true", help="do not write docs/timings.json")
     ap.add_argument("--keep-data", action="store_true",
                     help="keep the previous rehearsal's data folder (trained artifacts)")
@@ -438,7 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     # Re-measuring some notebooks for the record (ONLY="09"): keep what the earlier notebooks
     # of the last full rehearsal saved, so that 09 loads 06's model as in a course run instead
     # of fine-tuning it in its own time (stale artifacts are retrained by their own checks).
-    keep = args.keep_data or (record and bool(args.only))
+    keep = args.keep_data
+    first = min(p.stem for p in paths) if args.only else None
+    if record and first is not None:
+        before = [p.stem for p in run_course.nbtools.notebooks() if p.stem < first]
+        keep = start_from_last_full_rehearsal(out, first, before[-1] if before else None)
     if not keep and (out / "data").exists():
         shutil.rmtree(out / "data")
     env = kernel_env(profile, out, manifest, overrides, args.source)
@@ -459,12 +527,17 @@ def main(argv: list[str] | None = None) -> int:
     budgets = f"budget overrides: {overrides}" if overrides else "the profile's full budgets"
     if args.source is not None:
         budgets += f"; data: {args.source} (NBH_DATA_SOURCE), not the stand-in archive"
+    colab_label = "of each notebook's Colab runtime (cpu or full)"
     banner = standins.banner_text(
-        f"profile {profile}, {budgets}; stand-ins: {manifest['root']} "
+        f"profile {colab_label if args.colab else profile}, {budgets}; "
+        f"stand-ins: {manifest['root']} "
         f"(generator {manifest['generator']}); 1 unit = {u:.2f} s on this machine (measured "
         f"again after the notebooks)")
     write_startup(out, manifest, banner)
-    saved = {k: os.environ.get(k) for k in [*env, "NBH_PRECISION"]}
+    dropped = [k for k in KERNEL_ENV_DROPPED if k not in env]
+    saved = {k: os.environ.get(k) for k in [*env, *dropped]}
+    for k in dropped:  # an NBH_PRECISION exported in the shell must not reach the kernels
+        os.environ.pop(k, None)
     os.environ.update(env)  # nbclient starts the kernels with this process's environment
     try:
         import nbformat
@@ -513,7 +586,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in results if not r["ok"]]
     total = sum(r["seconds"] for r in results)
     report = {
-        "banner": standins.BANNER, "profile": profile, "overrides": overrides or None,
+        "banner": standins.BANNER, "profile": "colab (cpu and full)" if args.colab else profile,
+        "overrides": overrides or None,
         "source": str(args.source) if args.source is not None else None,
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.platform()}, {os.cpu_count()} CPU cores",
@@ -529,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "html").mkdir(parents=True, exist_ok=True)
     (out / "html" / "index.html").write_text(run_course.index_page(results), encoding="utf-8")
     (out / "timings.json").write_text(json.dumps(report, indent=1) + "\n")
+    save_writers(out, writers, usable=record and not failed, first=first)
     if record:
         run_course.record_timings(results, extra={"standins": True, "unit_seconds": u})
 

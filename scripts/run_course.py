@@ -141,6 +141,7 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     result's ``peak_mib`` is the kernel's peak resident memory (what Binder's 2 GB limit
     and a laptop's RAM see), read after every cell; None where the system does not say.
     """
+    code = code_digest(path)  # what runs: an edit made during a long run is not what ran
     nb = nbformat.read(path, as_version=4)
     nb.cells = list(prepend or []) + nb.cells
     peak: dict[str, Any] = {"mib": None, "cell": None, "rise": 0.0, "library": None}
@@ -178,14 +179,18 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     (out / "html").mkdir(parents=True, exist_ok=True)
     (out / "html" / f"{path.stem}.html").write_text(body, encoding="utf-8")
     return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None,
-            "error": error, "profile": detect_profile(nb), "code": code_digest(path),
+            "error": error, "profile": detect_profile(nb), "code": code,
             "peak_mib": peak["mib"],
             "peak_cell": peak["cell"], "peak_cell_mib": round(peak["rise"], 1),
             "library_mib": peak["library"]}
 
 
 def code_digest(path: Path) -> str:
-    """A digest of a notebook's code cells (prose edits leave it alone): what a timing row measured.
+    """A digest of a notebook's own code cells: what a timing row measured.
+
+    Prose edits leave it alone, and so does the setup cell that ``make nav``
+    generates (it names the release and the repository: a new version or a fork
+    would otherwise make every row stale).
 
     Example:
         >>> a = code_digest(ROOT / "notebooks" / "00_start_here.ipynb"); len(a)
@@ -194,7 +199,8 @@ def code_digest(path: Path) -> str:
     import hashlib
 
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    code = "\0".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    code = "\0".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"
+                      and "setup" not in c.get("metadata", {}).get("tags", []))
     return hashlib.sha256(code.encode()).hexdigest()[:12]
 
 
@@ -287,6 +293,11 @@ def _record(results: list[dict], extra: dict | None, artifacts) -> None:
     commit = current_commit()
     for r in results:
         if r["ok"] and r["profile"] != "unknown":
+            had = data.get(r["profile"], {}).get(r["notebook"], {})
+            if "units" in had and "units" not in r:  # `make run` keeps the rehearsal's row
+                print(f"{r['notebook']}: docs/timings.json keeps the rehearsal's {r['profile']} "
+                      f"row (in units); this run's time is in build/timings.json")
+                continue
             entry = {"seconds": r["seconds"], "date": when, "cpus": os.cpu_count(), **(extra or {})}
             if "units" in r:
                 entry["units"] = r["units"]

@@ -94,16 +94,18 @@ def test_a_simulated_gpu_run_compiles_with_xla_as_keras_does_on_one_gpu(monkeypa
     assert callable(getattr(trainer.Trainer, "_resolve_auto_jit_compile", None)), (
         "Keras renamed its jit_compile='auto' rule: update nbhelpers.course.compile_as_on_a_gpu")
     assert not _xla_chosen()  # Keras on a CPU-only machine
-    monkeypatch.setenv("NBH_PRECISION", "mixed_float16")
     try:
+        monkeypatch.setenv("NBH_PRECISION", "mixed_float16")
         course.setup("offline")
+        keras.mixed_precision.set_global_policy("float32")
         assert "XLA" in capsys.readouterr().out
         assert _xla_chosen()
-    finally:
+        monkeypatch.delenv("NBH_PRECISION")
+        course.setup("offline", quiet=True)  # an ordinary run puts Keras' own rule back
+        assert not _xla_chosen()
+    finally:  # whatever failed above: no patch and no policy left for later tests
         keras.mixed_precision.set_global_policy("float32")
-    monkeypatch.delenv("NBH_PRECISION")
-    course.setup("offline", quiet=True)  # an ordinary run puts Keras' own rule back
-    assert not _xla_chosen()
+        course.compile_as_on_a_gpu(False)
 
 
 def test_a_mixed_precision_model_exports_to_int8_through_a_float32_copy(mixed, tmp_path):

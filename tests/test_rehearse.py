@@ -159,14 +159,42 @@ def test_a_notebook_made_slower_or_changed_without_a_new_timing_fails_the_check(
         paths[0].stem]
     many = {k: {**v, "units": rehearse.BUDGET_SERIES / 2} for k, v in rows.items()}
     assert any(f.startswith("the series") for f in rehearse.recorded_budget_failures({"cpu": many}, paths))
-    edited = tmp_path / paths[1].name  # one code cell changed, its row not re-measured
-    nb = json.loads(paths[1].read_text())
-    next(c for c in nb["cells"] if c["cell_type"] == "code")["source"].append("\nx = 1")
-    edited.write_text(json.dumps(nb))
-    (failure,) = rehearse.recorded_budget_failures({"cpu": {edited.stem: rows[paths[1].stem]}}, [edited])
+    def edit(kind, tagged):
+        """A copy of paths[1] with one cell of that kind (setup-tagged or not) changed."""
+        nb = json.loads(paths[1].read_text())
+        cell = next(c for c in nb["cells"] if c["cell_type"] == kind
+                    and ("setup" in c["metadata"].get("tags", [])) == tagged)
+        cell["source"].append("\nx = 1")
+        edited = tmp_path / paths[1].name
+        edited.write_text(json.dumps(nb))
+        return rehearse.recorded_budget_failures({"cpu": {edited.stem: rows[paths[1].stem]}}, [edited])
+
+    (failure,) = edit("code", tagged=False)  # one of its own code cells: re-measure it
     assert "code changed" in failure and 'ONLY="' in failure
-    prose = json.loads(paths[1].read_text())  # a prose edit needs no new timing
-    next(c for c in prose["cells"] if c["cell_type"] == "markdown")["source"].append("\nMore.")
-    edited.write_text(json.dumps(prose))
-    assert rehearse.recorded_budget_failures({"cpu": {edited.stem: rows[paths[1].stem]}}, [edited]) == []
+    assert edit("markdown", tagged=False) == []  # a prose edit needs no new timing
+    assert edit("code", tagged=True) == []  # nor a new release in the generated setup cell
+    undigested = {paths[0].stem: {k: v for k, v in rows[paths[0].stem].items() if k != "code"}}
+    assert "no code digest" in rehearse.recorded_budget_failures({"cpu": undigested}, paths[:1])[0]
     assert "no timing" in rehearse.recorded_budget_failures({"cpu": {}}, paths[:1])[0]
+
+
+def test_remeasuring_a_notebook_starts_from_what_the_earlier_ones_saved(tmp_path, capsys):
+    """make rehearse ONLY="06": 05's head is there (06 does not train it in its own time),
+    06's and later notebooks' files are not (06 does not load what it saved last time)."""
+    data = tmp_path / "data"
+    (data / "a").mkdir(parents=True)
+    files = {"a/head.keras": "05_x", "a/finetuned.keras": "06_x", "a/int8.tflite": "12_x"}
+    for f in files:
+        (data / f).write_text("1")
+    rehearse.save_writers(tmp_path, files, usable=True, first=None)  # a full recorded run
+    assert rehearse.start_from_last_full_rehearsal(tmp_path, "06_x", "05_x")
+    assert sorted(str(p.relative_to(data)) for p in data.rglob("*.*")) == ["a/head.keras"]
+    rehearse.save_writers(tmp_path, {"a/finetuned.keras": "06_x"}, usable=True, first="06_x")
+    record = json.loads((tmp_path / rehearse.WRITERS).read_text())
+    assert record["through"] == "06_x" and record["writers"]["a/head.keras"] == "05_x"
+    assert rehearse.start_from_last_full_rehearsal(tmp_path, "06_x", "05_x")  # 06 again: fine
+    capsys.readouterr()
+    assert not rehearse.start_from_last_full_rehearsal(tmp_path, "12_x", "11_x")  # 07-11 gone
+    assert "no recorded full rehearsal" in capsys.readouterr().out
+    rehearse.save_writers(tmp_path, files, usable=False, first=None)  # CI's small budgets
+    assert not rehearse.start_from_last_full_rehearsal(tmp_path, "06_x", "05_x")

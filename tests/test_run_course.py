@@ -88,6 +88,21 @@ def test_record_timings_keeps_the_rehearsals_units(tmp_path, monkeypatch):
     assert entry["units"] == 0.6 and entry["standins"] is True and entry["unit_seconds"] == 20.5
 
 
+def test_a_run_without_units_keeps_the_rehearsals_row(tmp_path, monkeypatch, capsys):
+    """`make run` on a laptop with a network runs the cpu profile too: its row, without units
+    or code digest, must not replace the rehearsal's (make test checks those rows)."""
+    import json
+
+    monkeypatch.setattr(run_course, "GUIDE", tmp_path / "missing.md")
+    monkeypatch.setattr(run_course, "TIMINGS", tmp_path / "t.json")
+    rehearsed = [{**results()[0], "profile": "cpu", "units": 0.6, "code": "abc"}]
+    run_course.record_timings(rehearsed, extra={"standins": True, "unit_seconds": 20.5})
+    run_course.record_timings([{**results()[0], "profile": "cpu", "seconds": 99.0}])
+    entry = json.loads((tmp_path / "t.json").read_text())["cpu"]["00_start_here"]
+    assert entry["units"] == 0.6 and entry["code"] == "abc" and entry["seconds"] != 99.0
+    assert "keeps the rehearsal's cpu row" in capsys.readouterr().out
+
+
 def test_record_timings_drops_notebooks_no_longer_in_the_course(tmp_path, monkeypatch):
     import json
 
