@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     # of fine-tuning it in its own time (stale artifacts are retrained by their own checks).
     keep = args.keep_data
     first = min(p.stem for p in paths) if args.only else None
-    if record and first is not None:
+    if record and first is not None and not args.keep_data:
         before = [p.stem for p in run_course.nbtools.notebooks() if p.stem < first]
         keep = start_from_last_full_rehearsal(out, first, before[-1] if before else None)
     if not keep and (out / "data").exists():

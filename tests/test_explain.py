@@ -525,3 +525,33 @@ def test_hidden_probes_hide_segments_with_their_mean_colour():
             assert kept or filled
     assert not np.array_equal(probes[0], probes[1])
     assert np.array_equal(probes, ex.hidden_probes(image, seg, n=8, seed=0))
+
+
+def test_gradient_shap_in_parts_is_the_same_estimate_in_a_fraction_of_the_memory():
+    """09 went over Binder's 2 GB in shap's GradientExplainer (200 samples held at once)."""
+    import tracemalloc
+
+    import keras
+    import shap
+
+    inp = keras.Input((16, 16, 64))
+    score = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 1)(inp)))
+    model = keras.Model(inp, score)  # linear: its expected gradients do not depend on the points
+    rng = np.random.default_rng(0)
+    background = np.repeat(rng.normal(size=(1, 16, 16, 64)), 4, axis=0).astype("float32")
+    x = rng.normal(size=(1, 16, 16, 64)).astype("float32")
+    explainer = shap.GradientExplainer(model, background, batch_size=16)
+
+    def traced(call):
+        tracemalloc.start()
+        try:
+            return call(), tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    whole, whole_peak = traced(lambda: explainer.shap_values(x, nsamples=200, rseed=0))
+    parts, parts_peak = traced(lambda: ex.gradient_shap_values(explainer, x, 200, seed=0))
+    np.testing.assert_allclose(np.asarray(parts), np.asarray(whole), rtol=1e-4, atol=1e-6)
+    assert parts_peak < 0.4 * whole_peak, (parts_peak, whole_peak)
+    with pytest.raises(ValueError, match="at least 1"):
+        ex.gradient_shap_values(explainer, x, 0, seed=0)
