@@ -487,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.colab:
         out = BUILD / "rehearsal-colab"
     t_all = time.perf_counter()
+    commit = run_course.current_commit()  # what runs: a commit made during a long run is not
 
     print(standins.banner_text(), flush=True)
     built = subprocess.run([sys.executable, str(HERE / "standins.py"), "--root",
@@ -605,7 +606,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "timings.json").write_text(json.dumps(report, indent=1) + "\n")
     save_writers(out, writers, usable=record and not failed, first=first)
     if record:
-        run_course.record_timings(results, extra={"standins": True, "unit_seconds": u})
+        run_course.record_timings(results, extra={"standins": True, "unit_seconds": u,
+                                                  **({"commit": commit} if commit else {})})
 
     print(f"\nSummary  [{standins.BANNER}]")
     for r in results:

@@ -304,8 +304,8 @@ def _record(results: list[dict], extra: dict | None, artifacts) -> None:
             for key in ("peak_mib", "library_mib", "code"):
                 if r.get(key) is not None:
                     entry[key] = r[key]
-            if commit:
-                entry["commit"] = commit
+            if commit:  # unless the caller says which commit ran (taken when the run began)
+                entry.setdefault("commit", commit)
             data.setdefault(r["profile"], {})[r["notebook"]] = entry
     course = {c[0] for c in nbtools.COURSE}
     for entries in data.values():  # a renamed or removed notebook's old time is not kept
