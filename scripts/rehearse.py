@@ -339,15 +339,16 @@ def save_writers(out: Path, writers: dict[str, str], usable: bool, first: str | 
     record (the files of the notebooks before ``first`` are the full run's);
     any other run leaves none.
     """
+    from nbhelpers import artifacts
+
     path = out / WRITERS
-    old = json.loads(path.read_text()) if path.exists() else {}
+    old = artifacts.read_json(path) or {}  # missing or damaged: no record to continue
     if usable and first is not None and old.get("through"):
         writers = {**{f: nb for f, nb in old["writers"].items() if nb < first}, **writers}
     elif not usable or first is not None:
         writers = {}
     through = max(writers.values(), default=None)
-    path.write_text(json.dumps({"through": through, "writers": writers}, indent=1,
-                               sort_keys=True) + "\n")
+    artifacts.write_json(path, {"through": through, "writers": writers}, indent=1, sort_keys=True)
 
 
 def start_from_last_full_rehearsal(out: Path, first: str, before: str | None) -> bool:
@@ -368,8 +369,9 @@ def start_from_last_full_rehearsal(out: Path, first: str, before: str | None) ->
         no recorded full rehearsal to start from (writers.json): the data folder is emptied, so the first notebook that needs a trained model trains it in its own time
         False
     """
-    path = out / WRITERS
-    record = json.loads(path.read_text()) if path.exists() else {}
+    from nbhelpers import artifacts
+
+    record = artifacts.read_json(out / WRITERS) or {}  # a damaged record counts as none
     through = record.get("through")
     if not (out / "data").exists() or not through or (before is not None and through < before):
         print(f"no recorded full rehearsal to start from ({WRITERS}): the data folder is "

@@ -198,3 +198,8 @@ def test_remeasuring_a_notebook_starts_from_what_the_earlier_ones_saved(tmp_path
     assert "no recorded full rehearsal" in capsys.readouterr().out
     rehearse.save_writers(tmp_path, files, usable=False, first=None)  # CI's small budgets
     assert not rehearse.start_from_last_full_rehearsal(tmp_path, "06_x", "05_x")
+    rehearse.save_writers(tmp_path, files, usable=True, first=None)
+    text = (tmp_path / rehearse.WRITERS).read_text()
+    (tmp_path / rehearse.WRITERS).write_text(text[: len(text) // 2])  # killed while writing
+    assert not rehearse.start_from_last_full_rehearsal(tmp_path, "06_x", "05_x")
+    assert (data / "a" / "head.keras").exists()  # a damaged record deletes nothing
