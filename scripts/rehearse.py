@@ -125,18 +125,20 @@ def memory_failures(results: list[dict], profile: str) -> dict[str, str]:
 
     The ``cpu`` profile is the one laptops and Binder run, so its peaks must stay
     under ``run_course.MEMORY_BUDGET_MIB`` (counted less the libraries' code
-    pages); the ``full`` profile is meant for a GPU runtime with more memory.
+    pages); the ``full`` profile is meant for a GPU runtime with more memory.  Each
+    result's own ``profile`` counts where it has one (``--colab`` runs both), else ``profile``.
 
     Example:
         >>> r = {"notebook": "11_x", "peak_mib": 2700.0, "library_mib": 450.0, "peak_cell": 13}
         >>> list(memory_failures([r], "cpu")), memory_failures([r], "full")
         (['11_x'], {})
+        >>> memory_failures([{**r, "profile": "full"}], "cpu")
+        {}
     """
     import run_course
 
-    if profile != "cpu":
-        return {}
-    over = {r["notebook"]: run_course.over_memory_budget(r) for r in results}
+    over = {r["notebook"]: run_course.over_memory_budget(r) for r in results
+            if (r.get("profile") or profile) == "cpu"}
     return {name: why for name, why in over.items() if why}
 
 
@@ -489,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.colab:
         out = BUILD / "rehearsal-colab"
     t_all = time.perf_counter()
-    commit = run_course.current_commit()  # what runs: a commit made during a long run is not
+    commit = run_course.current_commit()  # the code that runs, not a commit made meanwhile
 
     print(standins.banner_text(), flush=True)
     built = subprocess.run([sys.executable, str(HERE / "standins.py"), "--root",
@@ -548,7 +550,6 @@ def main(argv: list[str] | None = None) -> int:
         results, writers = [], {}
         for path in paths:
             if args.colab:  # the runtime its badge opens; the same Drive folder for all
-                os.environ.pop("NBH_PRECISION", None)
                 os.environ.update(colab_runtime(path.stem))
             print(f"running {path.name} ...  [{standins.BANNER}]"
                   + (f"  Colab runtime: {colab_runtime(path.stem)}" if args.colab else ""),
@@ -566,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
             status = "ok" if r["ok"] else f"FAILED ({r.get('first_error') or r['error']})"
             over = "  OVER BUDGET" if r["units"] > BUDGET_NOTEBOOK else ""
             over += "".join(f"  OVER MEMORY ({why})"
-                            for why in memory_failures([r], r.get("profile") or profile).values())
+                            for why in memory_failures([r], profile).values())
             print(f"  {r['seconds']:7.1f} s  {r['units']:6.1f} units (provisional)"
                   f"{run_course.peak_text(r)}  "
                   f"profile={r['profile']}  {status}{over}", flush=True)
@@ -626,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
           + ("; recorded in docs/timings.json" if record else "; not recorded"))
     for r in failed:
         print(f"  FAILED {r['notebook']}: {r.get('first_error') or r['error']}")
-    memory = {k: v for r in results for k, v in memory_failures([r], r.get("profile") or profile).items()}
+    memory = memory_failures(results, profile)
     for name, why in memory.items():  # a kernel Binder would restart fails the rehearsal
         print(f"  FAILED {name}: {why}")
     retrained = {}
