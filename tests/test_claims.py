@@ -102,3 +102,15 @@ def test_check_claim_reads_the_rehearsal_and_the_overrides_from_the_run(monkeypa
     claims.check_claim("the loss fell", False, cfg=cfg)
     out = capsys.readouterr().out
     assert "random stand-ins" in out and "budgets are cut: head_epochs=1" in out
+
+
+def test_checked_lists_the_claims_of_this_kernel_in_order_and_clears():
+    from nbhelpers import claims
+
+    cfg = __import__("nbhelpers").setup("offline", quiet=True)
+    claims.checked(clear=True)
+    claims.check_claim("  one  ", True, cfg=cfg)
+    claims.check_claim("two", np.bool_(False), "why", cfg=cfg)
+    assert claims.checked() == [("one", True), ("two", False)]
+    assert claims.checked(clear=True) == [("one", True), ("two", False)]
+    assert claims.checked() == []

@@ -182,9 +182,19 @@ CASES = {
                                                               ("n2", "dog", 0.2)]]),
     "parameter_bars": lambda: plots.parameter_bars({"block1": 38720, "fc1": 4096}),
     "accuracy_vs_speed": lambda: plots.accuracy_vs_speed(["a", "b"], [10.0, 100.0], [0.9, 0.8]),
+    "confident_joint_heatmap": lambda: plots.confident_joint_heatmap(np.array([[9, 1], [2, 8]]),
+                                                                     ["a", "b"]),
+    "flagged_gallery": lambda: plots.flagged_gallery(RNG.random((2, 8, 8, 3)), ["a", "b"],
+                                                     ["b", "a"], [0.1, 0.2], title="flagged"),
+    "pair_gallery": lambda: plots.pair_gallery([(IMG, IMG)], [("train #1", "test #2")],
+                                               title="pairs"),
+    "ood_histograms": lambda: plots.ood_histograms(
+        {"energy": (RNG.normal(3, 1, 20), RNG.normal(0, 1, 5)),
+         "top probability": (RNG.uniform(0.8, 1, 20), RNG.uniform(0.5, 1, 5))}, {"energy": 1.5}),
 }
 # Where colour carries a value (a heat map, a response, an activation, an attribution).
 COLOUR_CARRIES_A_VALUE = {"filter_responses", "shift_comparison", "confusion_heatmap",
+                          "confident_joint_heatmap",
                           "explanation_overlay", "explanations_side_by_side",
                           "randomisation_maps", "feature_map_grid"}
 
@@ -220,6 +230,21 @@ def test_figure_is_titled_labelled_and_has_its_colour_bars(name):
 
 
 # --------------------------------------------------------------------------- what they draw
+
+
+def test_empty_galleries_say_so_instead_of_failing():
+    for fig in (plots.flagged_gallery([], [], [], [], title="t"),
+                plots.pair_gallery([], [], title="t")):
+        texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert any(t.startswith("no ") for t in texts), texts
+
+
+def test_ood_histograms_draw_one_shared_bin_range_and_the_threshold():
+    fig = plots.ood_histograms({"s": (np.array([2.0, 3.0]), np.array([0.0, 1.0]))}, {"s": 1.5})
+    ax = fig.axes[0]
+    assert [line.get_xdata()[0] for line in ax.lines] == [1.5]
+    lefts = sorted({round(p.get_x(), 6) for p in ax.patches})
+    assert lefts[0] == 0.0 and max(p.get_x() + p.get_width() for p in ax.patches) == pytest.approx(3.0)
 
 
 def test_image_grid_colour_bar_shows_the_real_values():

@@ -29,6 +29,8 @@ module                draws                                                     
 ``deployment``        one photo's answer with its Grad-CAM, export forms          12
                       compared (size, latency, agreement); off-screen overlays
                       for the demo app
+``data_quality``      the confident joint, flagged images, near-duplicate pairs,  13
+                      out-of-distribution scores
 ``_kit``              (private) ``set_style`` and the helpers every figure
                       shares: display scaling, panel grids, colour bars,
                       ``_finish`` (title and layout)
@@ -63,6 +65,12 @@ from .convolution import (
     filter_responses,
     kernel_learning,
     shift_comparison,
+)
+from .data_quality import (
+    confident_joint_heatmap,
+    flagged_gallery,
+    ood_histograms,
+    pair_gallery,
 )
 from .dataset import channel_histograms, class_balance, image_grid, split_sizes, throughput_bars
 from .deployment import export_comparison, overlay_array, prediction_panel
@@ -133,4 +141,9 @@ __all__ = [
     "prediction_panel",
     "export_comparison",
     "overlay_array",
+    # data_quality (notebook 13)
+    "confident_joint_heatmap",
+    "flagged_gallery",
+    "pair_gallery",
+    "ood_histograms",
 ]
