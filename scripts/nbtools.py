@@ -72,6 +72,9 @@ COURSE: list[tuple[str, str, str]] = [
      "VGG16, ResNet50, MobileNetV2, EfficientNetB0: accuracy, speed, memory"),
     ("12_using_your_model", "Using your model",
      "your own photo, test-time augmentation, export (SavedModel, TFLite, quantized), a demo app"),
+    ("13_improving_your_data", "Improving your data with your model",
+     "label problems (confident learning, cleanlab), near duplicates and leaks, a review "
+     "file, \"none of these\""),
 ]
 
 #: Notebooks that train a network or use a trained one: Colab opens them on a GPU runtime,
