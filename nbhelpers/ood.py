@@ -77,20 +77,22 @@ def max_probability(probabilities: np.ndarray) -> np.ndarray:
 def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """``T * logsumexp(logits / T)`` per image (minus the energy): ``(N,)``, higher = more typical.
 
-    A sigmoid's single logit ``z`` counts as the two logits ``(0, z)``, which give the
-    same probabilities.  Unlike :func:`max_probability` it grows with the logits' size,
-    which is what a network that has seen nothing like the image often lacks.
+    Unlike :func:`max_probability` it grows with the size of the logits, the scale that
+    the softmax divides away (Liu et al., 2020).  A sigmoid's single logit ``z`` has no
+    such scale to give -- only ``|z|`` -- so it counts as the symmetric pair
+    ``(-z/2, z/2)``, which gives the same probabilities: with two classes and one logit,
+    the energy ranks images exactly as the top probability does.
 
     Example:
         >>> energy(np.array([[0.0, 0.0], [10.0, 0.0]])).round(3).tolist()
         [0.693, 10.0]
-        >>> energy(np.array([[0.0]])).round(3).tolist() == energy(np.array([[0.0, 0.0]])).round(3).tolist()
-        True
+        >>> energy(np.array([[4.0], [-4.0]])).round(3).tolist()
+        [2.018, 2.018]
     """
     z = np.asarray(logits, dtype="float64")
     if z.ndim == 1 or z.shape[-1] == 1:
         z = z.reshape(-1, 1)
-        z = np.concatenate([np.zeros_like(z), z], axis=1)
+        z = np.concatenate([-z / 2, z / 2], axis=1)
     t = float(temperature)
     if t <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")

@@ -15,12 +15,18 @@ def test_max_probability_is_the_top_class_probability_for_softmax_and_sigmoid():
     np.testing.assert_allclose(ood.max_probability(np.array([[0.2], [0.9]])), [0.8, 0.9])
 
 
-def test_energy_is_logsumexp_and_a_sigmoid_logit_counts_as_two():
+def test_energy_is_logsumexp_and_a_sigmoid_logit_counts_as_a_symmetric_pair():
     z = np.random.default_rng(1).normal(size=(5, 3)) * 10
     np.testing.assert_allclose(ood.energy(z), logsumexp(z, axis=1))
     np.testing.assert_allclose(ood.energy(z, temperature=2), 2 * logsumexp(z / 2, axis=1))
     s = np.array([-3.0, 0.0, 40.0])
-    np.testing.assert_allclose(ood.energy(s), logsumexp(np.c_[np.zeros(3), s], axis=1))
+    np.testing.assert_allclose(ood.energy(s), logsumexp(np.c_[-s / 2, s / 2], axis=1))
+    # One logit: a confident "class 0" (z << 0) is as typical as a confident "class 1",
+    # and the ranking is the top probability's.
+    zs = np.array([-6.0, -1.0, 0.5, 6.0])
+    assert ood.energy(zs)[0] == pytest.approx(ood.energy(zs)[3])
+    top = ood.max_probability(1 / (1 + np.exp(-zs)))
+    assert (np.argsort(ood.energy(zs), kind="stable") == np.argsort(top, kind="stable")).all()
     with pytest.raises(ValueError, match="temperature"):
         ood.energy(z, temperature=0)
 

@@ -346,3 +346,17 @@ def test_prediction_bars_draw_the_probabilities_in_order():
     assert [p.get_width() for p in bottom.patches] == [0.2, 0.7]  # best at the top
     assert fig.axes[0].get_title() == "tabby cat"
     assert fig.get_suptitle() == "Top-2 predicted classes"
+
+
+def test_confident_joint_rows_add_up_with_the_none_column():
+    fig = plots.confident_joint_heatmap(np.array([[5, 1], [0, 4]]), ["a", "b"], unassigned=[2, 3])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "(none)"]
+    cells = [int(t.get_text()) for t in ax.texts]
+    assert cells == [5, 1, 2, 0, 4, 3]  # row by row: each row sums to its label's images
+
+
+def test_ood_histograms_log_axis_only_for_positive_scores():
+    fig = plots.ood_histograms({"p": (np.array([1.0, 10.0]), np.array([100.0])),
+                                "q": (np.array([-1.0, 1.0]), np.array([2.0]))}, log_x=["p", "q"])
+    assert [ax.get_xscale() for ax in fig.axes] == ["log", "linear"]

@@ -17,27 +17,34 @@ __all__ = ["confident_joint_heatmap", "flagged_gallery", "pair_gallery", "ood_hi
 
 
 def confident_joint_heatmap(joint: np.ndarray, class_names: Sequence[str],
-                            title: str | None = None) -> plt.Figure:
+                            title: str | None = None,
+                            unassigned: Sequence[int] | np.ndarray | None = None) -> plt.Figure:
     """The confident joint: images counted by given label (rows) and confident label (columns).
 
     Off the diagonal sit the images whose probability for another class reached that
-    class's threshold: the suspects.  Taught in ``13_improving_your_data``.
+    class's threshold: the suspects.  ``unassigned`` (one count per given label): the
+    images for which no class reached its threshold, drawn as a last column "(none)", so
+    each row adds up to the images of that label.  Taught in ``13_improving_your_data``.
 
     Example:
-        >>> fig = confident_joint_heatmap(np.array([[40, 2], [3, 35]]), ["cat", "dog"])
-        >>> fig.axes[0].get_xlabel(), fig.axes[1].get_ylabel()
-        ('confident label (probability above its class threshold)', 'images')
+        >>> fig = confident_joint_heatmap(np.array([[40, 2], [3, 35]]), ["cat", "dog"], unassigned=[5, 1])
+        >>> fig.axes[0].get_xlabel(), [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        ('confident label (probability above its class threshold)', ['cat', 'dog', '(none)'])
     """
     import seaborn as sns
 
     joint = np.asarray(joint)
+    columns = list(class_names)
+    if unassigned is not None:
+        joint = np.column_stack([joint, np.asarray(unassigned).reshape(-1)])
+        columns.append("(none)")
     side = 1.1 * len(class_names) + 2.5
-    fig, ax = plt.subplots(figsize=(side + 1.2, side))
-    sns.heatmap(joint, annot=True, fmt="d", cmap="Blues", square=True, ax=ax,
-                cbar_kws={"label": "images"},
-                xticklabels=list(class_names), yticklabels=list(class_names))
+    fig, ax = plt.subplots(figsize=(side + 1.2 + (1.1 if unassigned is not None else 0), side))
+    sns.heatmap(joint, annot=True, fmt="d", cmap="Blues", ax=ax,
+                cbar_kws={"label": "images"}, xticklabels=columns, yticklabels=list(class_names))
     ax.set_xlabel("confident label (probability above its class threshold)")
     ax.set_ylabel("given label")
+    ax.tick_params(axis="y", labelrotation=0)
     return _finish(fig, title or "Confident joint (off the diagonal: suspected label errors)")
 
 
@@ -84,32 +91,46 @@ def ood_histograms(scores: Mapping[str, tuple[np.ndarray, np.ndarray]],
                    thresholds: Mapping[str, float] | None = None,
                    labels: tuple[str, str] = ("test images (in distribution)",
                                               "other photos (out of distribution)"),
-                   title: str | None = None) -> plt.Figure:
+                   title: str | None = None, log_x: Sequence[str] = ()) -> plt.Figure:
     """One panel per score: the histograms of in- and out-of-distribution scores, and the cut.
 
-    ``scores``: ``{score name: (in-distribution scores, out-of-distribution scores)}``;
-    ``thresholds``: the cut chosen on validation per score (a dashed line).  Higher
-    scores mean "more like the training photos".  Taught in ``13_improving_your_data``.
+    ``scores``: ``{score name: (in-distribution scores, out-of-distribution scores)}``
+    (the name is the x axis label: say the unit there); ``thresholds``: the cut chosen
+    on validation per score (a dashed line).  Higher scores mean "more like the training
+    photos".  ``log_x``: names of scores drawn on a logarithmic axis (positive scores that
+    span orders of magnitude).  Taught in ``13_improving_your_data``.
 
     Example:
         >>> fig = ood_histograms({"energy": (np.array([3.0, 4.0]), np.array([1.0]))}, {"energy": 2.5})
-        >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
-        ('energy (higher = more like the training photos)', 'share of images')
+        >>> fig.axes[0].get_xlabel().splitlines(), fig.axes[0].get_ylabel()
+        (['energy', '(higher = more like the training photos)'], 'share of images')
     """
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
     names = list(scores)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.9), squeeze=False,
+                             layout="constrained")
     for ax, name in zip(axes[0], names, strict=True):
         s_in, s_out = (np.asarray(s, dtype="float64").ravel() for s in scores[name])
-        lo, hi = float(min(s_in.min(), s_out.min())), float(max(s_in.max(), s_out.max()))
-        bins = np.linspace(lo, hi if hi > lo else lo + 1, 21)
+        both = np.r_[s_in, s_out]
+        log = name in log_x and bool((both > 0).all())
+        lo, hi = float(both.min()), float(both.max())
+        if log:
+            bins = np.geomspace(lo, hi if hi > lo else lo * 10, 21)
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        else:
+            bins = np.linspace(lo, hi if hi > lo else lo + 1, 21)
         for values, label, colour in ((s_in, labels[0], "tab:blue"), (s_out, labels[1], "tab:red")):
             ax.hist(values, bins=bins, alpha=0.55, color=colour, label=f"{label} ({len(values)})",
                     weights=np.full(len(values), 1 / len(values)))
         if thresholds and name in thresholds:
             ax.axvline(thresholds[name], color="black", ls="--", lw=1,
                        label="threshold (95 % of validation pass)")
-        ax.set_xlabel(f"{name} (higher = more like the training photos)")
+        ax.set_xlabel(f"{name}\n(higher = more like the training photos)")
         ax.set_ylabel("share of images")
-        ax.set_title(name)
-    axes[0][0].legend(fontsize=7, loc="upper left")
+        ax.set_title(name.split(",")[0].split(" (")[0])
+    handles, texts = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="outside lower center", ncol=3, fontsize=8)
     return _finish(fig, title)
