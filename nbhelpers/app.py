@@ -11,7 +11,12 @@ A ``.keras`` model gives the probabilities and the Grad-CAM.  A ``.tflite`` file
 SavedModel folder) gives the probabilities; the Grad-CAM then comes from the ``.keras``
 file of the same export folder when there is one.  Class names come from the export's
 ``manifest.json`` or ``--classes``.  Anything that is not an image gets a message in the
-page, not a stack trace.
+page, not a stack trace.  An export with an out-of-distribution threshold
+(``export_all(..., ood=...)``) answers **None of these** for a photo whose score is below
+it -- its top class probability, or its similarity to the training photos (the features
+of its nearest training images, kept in the export's ``ood_bank.npy``; they come from the
+``.keras`` model) -- and the probabilities are still shown; one with a model card
+(``MODEL_CARD.md``) shows it in a collapsible "Model card" section of the page.
 
 From a notebook: ``demo, url = nbh.app.launch(nbh.app.build_app(classifier))`` returns at
 once (the server runs in a thread; ``demo.close()`` stops it); on Colab it makes a public
@@ -26,7 +31,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +45,29 @@ _INTRO = "Upload a photo (JPEG, PNG, BMP or GIF): the model says what it sees an
 def answer_text(prediction: Any) -> str:
     """The sentence the app shows for a prediction (the browser test reads it).
 
+    A prediction that is ``unlike`` the training photos (below the export's
+    out-of-distribution threshold) gets "None of these", its score in words (the top
+    probability, or the similarity to the training photos) and the closest class.
+    Reached through :meth:`Classifier.answer`, which notebook 12's app calls.
+
     Example:
         >>> from nbhelpers.deploy import Prediction
         >>> answer_text(Prediction(None, np.zeros((1, 1, 3)), np.array([0.25, 0.75]), ["cat", "dog"]))
         'Predicted: **dog** with probability 75.0%'
+        >>> print(answer_text(Prediction(None, np.zeros((1, 1, 3)), np.array([0.45, 0.55]),
+        ...                              ["cat", "dog"], unlike=True, ood_score=0.55,
+        ...                              ood_threshold=0.71)))
+        **None of these**: this photo is unlike the training photos (top probability 55.0% < threshold 71.0%). The closest class would be: **dog**
+        >>> print(answer_text(Prediction(None, np.zeros((1, 1, 3)), np.array([0.45, 0.55]),
+        ...                              ["cat", "dog"], unlike=True, ood_score=0.41,
+        ...                              ood_threshold=0.63, ood_score_name="nearest_neighbour")))
+        **None of these**: this photo is unlike the training photos (similarity to the training photos 0.41 < threshold 0.63). The closest class would be: **dog**
     """
+    if getattr(prediction, "unlike", False):
+        from . import deploy
+
+        return (f"{deploy._unlike_sentence(prediction, '**None of these**', space=False)}. "
+                f"The closest class would be: **{prediction.label}**")
     return f"Predicted: **{prediction.label}** with probability {prediction.confidence:.1%}"
 
 
@@ -68,7 +91,23 @@ class Classifier:
     """The model behind the app: any export form, the class names, a Keras model for Grad-CAM.
 
     Build it with :meth:`from_path` (a ``.keras``/``.tflite`` file, a SavedModel or an
-    export folder) or directly from a Keras model in memory.
+    export folder) or directly from a Keras model in memory.  ``ood``: the export's
+    out-of-distribution record (``nbh.deploy.Exported.ood``), ``card``: its model
+    card's Markdown; both None when there is none.  A ``"nearest_neighbour"`` record
+    needs ``ood_bank`` (``Exported.ood_bank``: the training images' features) and a
+    Keras model (``model`` or ``gradcam_model``); the feature extractor
+    (``feature_model``, ``nbh.ood.feature_extractor``) is built once, here, not per
+    upload.  A record or bank that does not fit raises ValueError here.
+
+    Example:
+        >>> from nbhelpers import deploy, ood
+        >>> m = deploy.tiny_classifier(16)
+        >>> greys = np.stack([np.full((16, 16, 3), g, "float32") for g in (64, 128, 192)])
+        >>> bank = ood.feature_bank(ood.feature_extractor(m).predict(greys, verbose=0))
+        >>> record = ood.neighbour_record(bank, bank, k=1, layer="predictions")
+        >>> c = Classifier(m, ["a", "b"], ood=record, ood_bank=bank)
+        >>> c.feature_model.output_shape
+        (None, 8)
     """
 
     model: Any
@@ -76,10 +115,38 @@ class Classifier:
     gradcam_model: Any = None
     label: str = ""
     source: str = "a Keras model in memory"
+    ood: dict[str, Any] | None = None
+    card: str | None = None
+    ood_bank: np.ndarray | None = field(default=None, repr=False, compare=False)
+    feature_model: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from . import deploy
+
+        self.ood = None if self.ood is None else deploy._check_ood(self.ood)
+        self.ood_bank = deploy._check_bank(self.ood_bank, self.ood)
+        if self.ood is None or self.ood["score"] != "nearest_neighbour":
+            return
+        assert self.ood_bank is not None
+        if self.feature_model is None:
+            keras_model = deploy._keras_model_for_features(self.model, self.gradcam_model)
+            self.feature_model = deploy._feature_extractor(keras_model, self.ood["layer"])
+        if hasattr(self.feature_model, "output_shape"):
+            problem = deploy._bank_width_problem(self.ood_bank, self.feature_model,
+                                                 self.ood["layer"])
+            if problem:
+                raise ValueError(problem)
 
     @classmethod
     def from_path(cls, path: str | Path, class_names: Sequence[str] | None = None) -> Classifier:
         """Load the model a path names; class names from ``class_names`` or ``manifest.json``.
+
+        From an export folder's ``manifest.json`` also come the out-of-distribution
+        threshold (``ood``), for a ``"nearest_neighbour"`` record its bank
+        (``ood_bank.npy``, ``ood_bank``; the features then come from the export's
+        ``.keras`` model, built into ``feature_model`` once) and the model card
+        (``MODEL_CARD.md``, ``card``); a card or bank changed since it was written raises
+        ``nbh.artifacts.ArtifactError``, as a changed model file does.
 
         Example:
             >>> Classifier.from_path("/no/such/model.keras")
@@ -96,11 +163,13 @@ class Classifier:
                 f"file, a .tflite file or a SavedModel folder.")
         is_saved_model = path.is_dir() and (path / "saved_model.pb").is_file()
         folder = path.parent if path.is_file() or is_saved_model else path
-        files, manifest_names, label = {}, None, ""
+        files, manifest_names, label, ood, card, bank = {}, None, "", None, None, None
         if (folder / deploy.MANIFEST).is_file():
             try:  # checks that the files are the ones the manifest describes
                 exported = deploy.Exported.open(folder)
                 files, manifest_names, label = exported.paths, exported.class_names, exported.label
+                ood, bank = exported.ood, exported.ood_bank
+                card = exported.card_path.read_text(encoding="utf-8") if exported.card_path else None
             except artifacts.ArtifactError:
                 if not (class_names and path.is_file()):
                     raise  # the class names would come from a manifest that does not match
@@ -127,10 +196,15 @@ class Classifier:
                              f"order) or use an export folder with a {deploy.MANIFEST}.")
         source = path.name + ("" if gradcam_model is None or form == "keras"
                               else f" (Grad-CAM from {files['keras'].name})")
-        return cls(model, [str(n) for n in names], gradcam_model, label, source)
+        return cls(model, [str(n) for n in names], gradcam_model, label, source, ood, card,
+                   ood_bank=bank)
 
     def answer(self, file_path: str | Path | None) -> Answer:
         """Classify an uploaded file; never raises: a bad file gives ``ok=False`` and a message.
+
+        With ``ood``, a photo whose score (top probability, or similarity to the
+        training photos) is below the threshold gets "**None of these**" and the closest
+        class (:func:`answer_text`); the probabilities and the Grad-CAM are still shown.
 
         Example:
             >>> from nbhelpers import deploy
@@ -146,7 +220,8 @@ class Classifier:
         try:
             pred = deploy.classify_file(self.model, file_path, self.class_names,
                                         gradcam=self.gradcam_model is not None,
-                                        gradcam_model=self.gradcam_model)
+                                        gradcam_model=self.gradcam_model, ood=self.ood,
+                                        ood_bank=self.ood_bank, feature_model=self.feature_model)
         except deploy.NotAnImageError as exc:
             return Answer(False, f"**Not an image.** {exc}")
         except Exception as exc:  # the page says what happened; the console gets the traceback
@@ -161,11 +236,28 @@ class Classifier:
         return Answer(True, "\n\n".join(lines), pred.as_dict(), overlay, pred)
 
 
+def _threshold(ood: dict[str, Any]) -> str:
+    """The threshold as the page writes it: ``71.0%`` (top probability) or ``similarity 0.630``."""
+    if ood["score"] == "nearest_neighbour":
+        return f"similarity {ood['threshold']:.3f}"
+    return f"{ood['threshold']:.1%}"
+
+
+def _below(ood: dict[str, Any]) -> str:
+    """``top probability is below 71.0%`` / ``similarity to the training photos is below 0.630``."""
+    from . import deploy
+
+    value = (f"{ood['threshold']:.3f}" if ood["score"] == "nearest_neighbour"
+             else f"{ood['threshold']:.1%}")
+    return f"{deploy.OOD_SCORE_WORDS[ood['score']]} is below {value}"
+
+
 def build_app(classifier: Classifier, title: str = "What does the model see?") -> Any:
     """The Gradio ``Blocks`` page: a file upload, the answer, the classes and the Grad-CAM.
 
     Element ids for tests and styling: ``photo`` (upload), ``classify`` (button),
-    ``answer`` (the sentence), ``classes`` (probabilities), ``gradcam`` (overlay).
+    ``answer`` (the sentence), ``classes`` (probabilities), ``gradcam`` (overlay),
+    ``card`` (the collapsible "Model card" section, only when the classifier has a card).
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
@@ -174,9 +266,11 @@ def build_app(classifier: Classifier, title: str = "What does the model see?") -
         a = classifier.answer(file_path)
         return a.message, a.probabilities, a.overlay
 
+    unlike = ("" if not classifier.ood else
+              f" A photo whose {_below(classifier.ood)} is answered *None of these*.")
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"# {title}\n{_INTRO}\n\nModel: `{classifier.source}`, classes: "
-                    f"{', '.join(classifier.class_names)}."
+                    f"{', '.join(classifier.class_names)}.{unlike}"
                     + (f"\n\n**{classifier.label}**" if classifier.label else ""))
         with gr.Row():
             with gr.Column():
@@ -188,6 +282,9 @@ def build_app(classifier: Classifier, title: str = "What does the model see?") -
                                    label="Class probabilities", elem_id="classes")
                 overlay = gr.Image(label="Grad-CAM: where the evidence for the answer is",
                                    type="numpy", interactive=False, elem_id="gradcam")
+        if classifier.card:
+            with gr.Accordion("Model card", open=False, elem_id="card"):
+                gr.Markdown(classifier.card)
         photo.upload(respond, photo, [answer, classes, overlay])
         button.click(respond, photo, [answer, classes, overlay])
     return demo
@@ -226,11 +323,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         classifier = Classifier.from_path(
             args.model, [c.strip() for c in args.classes.split(",")] if args.classes else None)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # RuntimeError: ArtifactError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     demo = build_app(classifier)
-    print(f"Serving {classifier.source} on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    extras = [f"'none of these' below {_threshold(classifier.ood)}"] if classifier.ood else []
+    extras += ["with its model card"] if classifier.card else []
+    print(f"Serving {classifier.source}{' (' + ', '.join(extras) + ')' if extras else ''} "
+          f"on http://{args.host}:{args.port} (Ctrl-C stops it)")
     launch(demo, share=args.share, host=args.host, port=args.port, block=True, quiet=False)
     return 0
 

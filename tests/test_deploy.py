@@ -367,3 +367,442 @@ def test_a_tflite_file_is_written_whole_or_not_at_all(model, tmp_path, monkeypat
         deploy.convert_tflite(saved, target, "dynamic")
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+# --------------------------------------------------------------------------- "none of these", model card
+
+OOD = {"score": "max_probability", "threshold": 0.71, "tpr": 0.95, "chosen_on": "validation",
+       "n": 40}
+
+
+def _small_export(folder, cfg, **kwargs):
+    """A keras-only export of a fresh tiny model: about a second."""
+    return deploy.export_all(deploy.tiny_classifier(SIZE, seed=4), folder, ["cat", "dog"], cfg,
+                             forms=["keras"], **kwargs)
+
+
+def test_an_export_records_its_ood_threshold_and_card(tmp_path, cfg):
+    e = _small_export(tmp_path, cfg, ood={**OOD, "threshold": np.float32(0.71), "n": np.int64(40)},
+                      card="# Model card: cat vs dog\n")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["ood"] == {**OOD, "threshold": pytest.approx(0.71)}  # plain JSON numbers
+    assert manifest["card"] == "MODEL_CARD.md" and "MODEL_CARD.md" in manifest["checksums"]
+    assert "MODEL_CARD.md" not in manifest["files"].values()  # not a form of the model
+    again = deploy.Exported.open(tmp_path)
+    assert again.ood == e.ood and again.ood["threshold"] == pytest.approx(0.71)
+    assert again.card_path == tmp_path / "MODEL_CARD.md" == e.card_path
+    assert again.card_path.read_text() == "# Model card: cat vs dog\n"
+    # Exported again without a card: the old card (another model's) does not stay behind.
+    e2 = _small_export(tmp_path, cfg)
+    assert e2.ood is None and e2.card_path is None and not (tmp_path / "MODEL_CARD.md").exists()
+    assert deploy.Exported.open(tmp_path).ood is None
+
+
+def test_a_manifest_from_before_ood_and_cards_still_opens(tmp_path, cfg):
+    _small_export(tmp_path, cfg, ood=OOD, card="# card")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    for key in ("ood", "card"):
+        del manifest[key]
+    del manifest["checksums"]["MODEL_CARD.md"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    old = deploy.Exported.open(tmp_path)
+    assert old.ood is None and old.card_path is None  # an unlisted card is not vouched for
+    assert old.class_names == ["cat", "dog"]
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"score": "energy"}, "score"),
+    ({"threshold": 0.0}, "threshold"),
+    ({"threshold": 1.5}, "threshold"),
+    ({"threshold": "0.7"}, "threshold"),
+    ({"tpr": 0}, "tpr"),
+    ({"chosen_on": "test"}, "chosen_on"),
+    ({"n": 0}, "n"),
+    ({"n": 2.5}, "n"),
+    ({"fpr": 0.3}, "fpr"),
+    ({"threshold": None}, "threshold"),
+])
+def test_a_bad_ood_record_is_refused_naming_the_key(tmp_path, cfg, change, key):
+    bad = {k: v for k, v in {**OOD, **change}.items() if v is not None}
+    with pytest.raises(ValueError, match=f"'{key}'") as err:
+        _small_export(tmp_path, cfg, ood=bad)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+    if key == "score":
+        assert "only 'max_probability'" in str(err.value)
+    with pytest.raises(ValueError, match=f"'{key}'"):
+        deploy.classify_image(deploy.tiny_classifier(16), np.zeros((16, 16, 3)), ["a", "b"], ood=bad)
+
+
+def test_classify_image_says_unlike_below_the_threshold_only(model):
+    from nbhelpers import evaluate
+
+    image = ex.toy_images(1, SIZE, seed=11)[0]
+    plain = deploy.classify_image(model, image, ["cat", "dog"])
+    top = float(evaluate.confidence(plain.probabilities[None])[0])
+    assert plain.unlike is False and plain.ood_score is None  # no threshold: today's answer
+    threshold = min(1.0, top + 0.01)
+    above = deploy.classify_image(model, image, ["cat", "dog"], ood={**OOD, "threshold": threshold})
+    assert above.unlike and above.ood_score == pytest.approx(top)
+    assert above.ood_threshold == threshold
+    assert np.array_equal(above.probabilities, plain.probabilities)  # never changed
+    why = f"(top probability {top:.1%} < threshold {threshold:.1%})".replace("%", " %")
+    assert str(above) == (f"none of these: this photo is unlike the training photos {why}; "
+                          f"closest: {plain}")
+    below = deploy.classify_image(model, image, ["cat", "dog"], ood={**OOD, "threshold": top - 0.01})
+    assert not below.unlike and str(below) == str(plain) and below.label == plain.label
+    at = deploy.classify_image(model, image, ["cat", "dog"], ood={**OOD, "threshold": top})
+    assert not at.unlike  # reaching the threshold is in distribution
+
+
+def test_classify_file_passes_the_threshold_and_softmax_scores_are_the_top_probability(tmp_path, cfg):
+    path = _png(tmp_path / "x.png", ex.toy_images(1, 40, seed=2)[0])
+    three = deploy.tiny_classifier(SIZE, num_classes=3, seed=1)
+    pred = deploy.classify_file(three, path, ["a", "b", "c"], cfg, ood={**OOD, "threshold": 0.99})
+    assert pred.unlike and pred.ood_score == pytest.approx(float(pred.probabilities.max()))
+    assert str(pred).startswith("none of these: this photo is unlike the training photos")
+    assert pred.label in str(pred)  # the classes still follow
+
+
+class _Review:
+    def summary(self):
+        return "labels_review.csv: 3 labels changed, 1 image dropped"
+
+
+class _Prepared:
+    """What model_card reads of nbh.data.Prepared (plus the review it may gain)."""
+
+    class_names = ["cat", "dog"]
+    source = "cats_vs_dogs"
+    fingerprint = "fp-1234abcd"
+    review = _Review()
+
+    def sizes(self):
+        import pandas as pd
+
+        frame = pd.DataFrame({"cat": [70, 15, 15], "dog": [50, 10, 12]}, index=["train", "val", "test"])
+        frame["total"] = frame.sum(axis=1)
+        return frame
+
+
+def _sections(text):
+    """``{header: body}`` of a Markdown card."""
+    parts = text.split("\n## ")[1:]
+    return {p.split("\n", 1)[0]: p.split("\n", 1)[1] for p in parts}
+
+
+def test_the_model_card_has_every_section_with_the_numbers(cfg):
+    from nbhelpers import evaluate
+
+    text = deploy.model_card(
+        _Prepared(), cfg, review_file="labels_review.csv", review_changed=3,
+        recipe={"head epochs": 5, "fine-tune learning rate": 1e-5, "unfrozen blocks": "block5"},
+        metrics={"accuracy": evaluate.Interval(0.912, 0.875, 0.94), "images": 27},
+        calibration={"expected calibration error": 0.0412}, ood=OOD,
+        ood_rates={"AUROC": 0.931, "FPR at 95 % TPR": evaluate.Interval(0.31, 0.2, 0.42)},
+        checks=[("TFLite float32 agrees with Keras on every test image", True),
+                ("int8 accuracy within 1 point of float", False)],
+        limits=["indoor photos only"])
+    sections = _sections(text)
+    assert list(sections) == list(deploy.CARD_SECTIONS)
+    assert text.startswith("# Model card: cat vs dog classifier\n")
+    assert "| train | 70 | 50 | 120 |" in sections["Data"] and "cats_vs_dogs" in sections["Data"]
+    assert "fp-1234abcd" in sections["Data"] and "labels_review.csv" in sections["Data"]
+    assert "Images the review changed: 3" in sections["Data"]
+    assert "3 labels changed, 1 image dropped" in sections["Data"]  # the review's summary()
+    assert "| fine-tune learning rate | 1e-05 |" in sections["Training"]
+    assert cfg.label() in sections["Training"]
+    assert "| accuracy | 0.912 (95 % CI 0.875 to 0.940) |" in sections["Test metrics"]
+    assert "| expected calibration error | 0.041 |" in sections["Calibration"]
+    ood = sections["Out-of-distribution threshold"]
+    assert "max_probability" in ood and "0.710 (71.0 %)" in ood and "40 validation images" in ood
+    assert "95.0 %" in ood and "| AUROC | 0.931 |" in ood
+    assert "| FPR at 95 % TPR | 0.310 (95 % CI 0.200 to 0.420) |" in ood
+    checks = sections["Checks in this run"]
+    assert "1 of 2 checks held" in checks
+    assert "- held: TFLite float32 agrees with Keras on every test image" in checks
+    assert "- **did not hold**: int8 accuracy within 1 point of float" in checks
+    limits = sections["Known limits"]
+    assert "- indoor photos only" in limits
+    assert ("trained on 120 images of 2 classes: a photo of another kind gets one of these labels "
+            "unless its top probability is below the threshold") in limits
+    assert "UNTRAINED" in limits and "not a real model" in limits  # the offline profile
+    assert not [h for h, body in sections.items() if "not recorded" in body]
+
+
+def test_a_card_without_data_says_not_recorded_in_every_section(monkeypatch):
+    monkeypatch.delenv("NBH_REHEARSAL_STANDINS", raising=False)
+    text = deploy.model_card(cfg=nbh_config.make_config("cpu"))
+    sections = _sections(text)
+    assert list(sections) == list(deploy.CARD_SECTIONS)
+    for header in deploy.CARD_SECTIONS[:-1]:
+        assert "not recorded" in sections[header], header
+    assert "trained on images (how many: not recorded)" in sections["Known limits"]
+    assert "not a real model" not in text  # real weights: no such limit
+    monkeypatch.setenv("NBH_REHEARSAL_STANDINS", "1")
+    standin = _sections(deploy.model_card(cfg=nbh_config.make_config("cpu")))["Known limits"]
+    assert "STAND-IN" in standin and "not a real model" in standin
+    with pytest.raises(ValueError, match="sentence, held"):
+        deploy.model_card(checks=["just a sentence"])
+    rates = {"auroc": 0.9, "fpr_at_tpr": 0.25, "threshold": 0.7, "tpr": 0.95}  # ood.detection_rates
+    ood = _sections(deploy.model_card(ood=OOD, ood_rates=rates))["Out-of-distribution threshold"]
+    assert "| false-positive rate at 95.0 % true positives | 0.250 |" in ood
+    assert "| AUROC (in- vs out-of-distribution photos) | 0.900 |" in ood
+
+
+def test_a_card_written_after_the_export_is_checked_like_the_model_files(tmp_path, cfg):
+    _small_export(tmp_path, cfg, ood=OOD)
+    path = deploy.write_model_card(tmp_path, prepared=_Prepared(), cfg=cfg, ood=OOD)
+    assert path == tmp_path / "MODEL_CARD.md" and "## Known limits" in path.read_text()
+    opened = deploy.Exported.open(tmp_path)
+    assert opened.card_path == path and opened.ood == deploy._check_ood(OOD)
+    deploy.write_model_card(tmp_path, "# second card\n")  # replaced: the manifest follows
+    assert deploy.Exported.open(tmp_path).card_path.read_text() == "# second card\n"
+    path.write_bytes(b"# second card, edited by hand\n")  # damaged: detected
+    with pytest.raises(artifacts.ArtifactError, match="MODEL_CARD.md.*write_model_card"):
+        deploy.Exported.open(tmp_path)
+    path.unlink()  # a deleted card: the model still opens, without a card
+    assert deploy.Exported.open(tmp_path).card_path is None
+    with pytest.raises(TypeError, match="not both"):
+        deploy.write_model_card(tmp_path, "# x", cfg=cfg)
+
+
+def test_a_card_write_cut_short_leaves_an_export_that_opens(tmp_path, cfg, monkeypatch):
+    _small_export(tmp_path, cfg, card="# first card\n")
+    real = artifacts.write_bytes
+
+    def full_disk(path, data):
+        if Path(path).name == "MODEL_CARD.md":
+            raise artifacts.ArtifactError("the disk is full")
+        return real(path, data)
+
+    monkeypatch.setattr(artifacts, "write_bytes", full_disk)
+    with pytest.raises(artifacts.ArtifactError, match="full"):
+        deploy.write_model_card(tmp_path, "# second card\n")
+    opened = deploy.Exported.open(tmp_path)  # no error: the manifest no longer vouches for it
+    assert opened.card_path is None
+    assert (tmp_path / "MODEL_CARD.md").read_text() == "# first card\n"  # whole, never half
+
+
+def test_a_card_is_not_added_to_a_damaged_export(tmp_path, cfg):
+    _small_export(tmp_path, cfg)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(artifacts.ArtifactError, match="Export the model again"):
+        deploy.write_model_card(tmp_path, "# card")
+    assert not (tmp_path / "MODEL_CARD.md").exists()
+    plain = tmp_path / "no_export"
+    assert deploy.write_model_card(plain, "# card").read_text() == "# card"  # no manifest: a file
+
+
+# --------------------------------------------------------------------------- "none of these" by the nearest training images
+
+
+def _grey(level, size=SIZE):
+    return np.full((size, size, 3), level, "float32")
+
+
+def _green_stripes(size=40):
+    """Vertical green stripes 5 pixels wide on black: nothing like a uniform grey."""
+    x = np.zeros((size, size, 3), np.uint8)
+    x[:, (np.arange(size) // 5) % 2 == 0] = (0, 255, 0)
+    return x
+
+
+@pytest.fixture(scope="module")
+def nn_model():
+    """The tiny CNN with seed 1: its features put the greys within 0.996 of each other (k=1)
+    and the stripes at 0.85 (measured; other seeds' random features separate them less)."""
+    return deploy.tiny_classifier(SIZE, seed=1)
+
+
+def _features(model, images):
+    from nbhelpers import ood
+
+    return ood.feature_extractor(model, "predictions").predict(np.asarray(images), verbose=0)
+
+
+def _neighbour_setup(model, k=1):
+    """A bank of the model's features of six uniform greys, the threshold chosen on five others."""
+    from nbhelpers import ood
+
+    raw = _features(model, [_grey(g) for g in range(40, 241, 40)])
+    record = ood.neighbour_record(ood.feature_bank(raw), _features(model, [_grey(g) for g in
+                                                                            range(60, 221, 40)]),
+                                  k=k, layer="predictions")
+    return raw, record
+
+
+def test_a_nearest_neighbour_export_keeps_its_bank(tmp_path, cfg):
+    from nbhelpers import ood
+
+    raw, record = _neighbour_setup(deploy.tiny_classifier(SIZE, seed=4), k=3)
+    assert raw.shape == (6, 8) and not np.allclose(np.linalg.norm(raw, axis=1), 1)
+    e = _small_export(tmp_path, cfg, ood=record, ood_bank=raw.astype("float64"))
+    unit = ood.feature_bank(raw)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["ood"] == {**record, "threshold": pytest.approx(record["threshold"])}
+    assert manifest["ood"]["k"] == 3 and manifest["ood"]["layer"] == "predictions"
+    assert manifest["ood_bank"] == "ood_bank.npy" and "ood_bank.npy" in manifest["checksums"]
+    assert "ood_bank.npy" not in manifest["files"].values()  # not a form of the model
+    on_disk = np.load(tmp_path / "ood_bank.npy", allow_pickle=False)
+    assert on_disk.dtype == np.float32 and np.array_equal(on_disk, unit)
+    assert np.allclose(np.linalg.norm(on_disk, axis=1), 1.0, atol=1e-6)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+    again = deploy.Exported.open(tmp_path)
+    assert again.ood == e.ood == deploy._check_ood(record)
+    assert np.array_equal(again.ood_bank, unit) and np.array_equal(e.ood_bank, unit)
+    # A card written afterwards keeps the bank vouched for.
+    deploy.write_model_card(tmp_path, "# card\n")
+    assert np.array_equal(deploy.Exported.open(tmp_path).ood_bank, unit)
+    # Exported again with the top probability: the old bank (another record's) goes.
+    e2 = _small_export(tmp_path, cfg, ood=OOD)
+    assert e2.ood_bank is None and not (tmp_path / "ood_bank.npy").exists()
+    assert deploy.Exported.open(tmp_path).ood_bank is None
+
+
+@pytest.mark.parametrize("change, bank, match", [
+    ({}, None, "no ood_bank was given"),
+    ({}, np.ones((6, 5)), r"ood_bank has 5 features .* gives 8 .* \(ood\['layer'\]\)"),
+    ({}, np.ones(8), "ood_bank must be a 2-D array"),
+    ({}, np.array([[np.nan] * 8]), "ood_bank holds NaN"),
+    ({"k": 7}, "bank", r"ood\['k'\] is 7 but ood_bank has only 6 rows"),
+    ({"k": 0}, "bank", r"ood\['k'\]"),
+    ({"layer": "logits"}, "bank", r"ood\['layer'\] is 'logits' but the model .* has no layer"),
+    ({"layer": ""}, "bank", r"ood\['layer'\]"),
+    ({"threshold": -1.5}, "bank", r"ood\['threshold'\].*\[-1, 1\]"),
+    ({"k": None}, "bank", "ood has no 'k' key"),
+    ({"score": "max_probability", "threshold": 0.7}, "bank", "ood_bank is given but"),
+])
+def test_a_nearest_neighbour_record_or_bank_that_does_not_fit_is_refused(tmp_path, cfg, change,
+                                                                         bank, match):
+    raw, record = _neighbour_setup(deploy.tiny_classifier(SIZE, seed=4))
+    bad = {k: v for k, v in {**record, **change}.items() if v is not None}
+    if change.get("score") == "max_probability":
+        bad = {**OOD, "threshold": 0.7}
+    with pytest.raises(ValueError, match=match) as err:
+        _small_export(tmp_path, cfg, ood=bad, ood_bank=raw if isinstance(bank, str) else bank)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+    assert "ood" in str(err.value)
+
+
+def test_a_nearest_neighbour_record_needs_the_keras_form_and_accepts_a_negative_threshold(
+        tmp_path, cfg):
+    raw, record = _neighbour_setup(deploy.tiny_classifier(SIZE, seed=4))
+    with pytest.raises(ValueError, match="add 'keras' to forms"):
+        deploy.export_all(deploy.tiny_classifier(SIZE, seed=4), tmp_path, ["cat", "dog"], cfg,
+                          forms=["saved_model"], ood=record, ood_bank=raw)
+    assert list(tmp_path.iterdir()) == []
+    e = _small_export(tmp_path, cfg, ood={**record, "threshold": -0.5}, ood_bank=raw)
+    assert e.ood["threshold"] == -0.5
+    with pytest.raises(ValueError, match=r"unknown key 'k'.*max_probability record"):
+        deploy._check_ood({**OOD, "k": 5})  # the top probability has no neighbours
+
+
+def test_a_damaged_or_missing_bank_is_refused_by_exported_open(tmp_path, cfg):
+    raw, record = _neighbour_setup(deploy.tiny_classifier(SIZE, seed=4))
+    _small_export(tmp_path, cfg, ood=record, ood_bank=raw)
+    bank = tmp_path / "ood_bank.npy"
+    good = bank.read_bytes()
+    np.save(tmp_path / "other.npy", np.load(bank)[::-1].copy())  # same size, other rows
+    (tmp_path / "other.npy").replace(bank)
+    assert len(bank.read_bytes()) == len(good) and bank.read_bytes() != good
+    with pytest.raises(artifacts.ArtifactError,
+                       match=r"ood_bank\.npy is not the file .* Export the model again with its bank"):
+        deploy.Exported.open(tmp_path)
+    bank.unlink()
+    with pytest.raises(artifacts.ArtifactError, match=r"ood_bank\.npy is missing.*export_all"):
+        deploy.Exported.open(tmp_path)
+    bank.write_bytes(good)
+    assert deploy.Exported.open(tmp_path).ood_bank.shape == (6, 8)  # the right one opens again
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "ood_bank": None}))
+    with pytest.raises(artifacts.ArtifactError, match="no ood_bank file with a checksum"):
+        deploy.Exported.open(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({**manifest, "ood": OOD}))
+    with pytest.raises(artifacts.ArtifactError, match="names an ood_bank but has no nearest"):
+        deploy.Exported.open(tmp_path)
+
+
+def test_nearest_neighbour_scores_the_similarity_to_the_bank(nn_model):
+    from nbhelpers import ood
+
+    model = nn_model
+    raw, record = _neighbour_setup(model)
+    bank = ood.feature_bank(raw)
+    inside = deploy.classify_image(model, _grey(120), ["cat", "dog"], ood=record, ood_bank=raw)
+    assert inside.ood_score_name == "nearest_neighbour"
+    assert inside.ood_score == pytest.approx(1.0, abs=1e-5) and not inside.unlike
+    assert str(inside) == str(deploy.classify_image(model, _grey(120), ["cat", "dog"]))
+    # k = 2: the mean with the next grey, which is less alike; a threshold above that
+    # score makes the same image unlike, and the probabilities stay as they were.
+    two = {**record, "k": 2, "threshold": 0.5}
+    second = deploy.classify_image(model, _grey(120), ["cat", "dog"], ood=two, ood_bank=raw)
+    assert 0.5 < second.ood_score < 0.9999 and not second.unlike
+    assert second.ood_score == pytest.approx(
+        ood.nearest_neighbour(bank, _features(model, _grey(120)[None]), 2)[0], abs=1e-5)
+    above = deploy.classify_image(model, _grey(120), ["cat", "dog"], ood_bank=raw,
+                                  ood={**two, "threshold": second.ood_score + 1e-4})
+    assert above.unlike and np.array_equal(above.probabilities, inside.probabilities)
+    assert "similarity to the training photos" in str(above)
+    # Stripes are far from every grey: below the threshold chosen on other greys.
+    stripes = np.asarray(Image.fromarray(_green_stripes()).resize((SIZE, SIZE)), "float32")
+    far = deploy.classify_image(model, stripes, ["cat", "dog"], ood=record, ood_bank=raw)
+    expected = ood.nearest_neighbour(bank, _features(model, stripes[None]), 1)[0]
+    assert far.ood_score == pytest.approx(expected, abs=1e-5)
+    assert far.ood_score < record["threshold"] - 0.05 and far.unlike
+    why = deploy._ood_comparison("nearest_neighbour", far.ood_score, record["threshold"])
+    assert why.startswith("similarity to the training photos 0.") and " < threshold 0." in why
+    assert f"({why})" in str(far) and str(far).startswith("none of these: ")
+    assert "%" not in why  # a similarity, not a probability
+
+
+def test_nearest_neighbour_features_need_the_keras_model(exported, model):
+    from nbhelpers import ood
+
+    raw, record = _neighbour_setup(model)
+    tflite = exported.load("tflite_float32")
+    image = _grey(100)
+    with pytest.raises(ValueError, match=r"only the Keras model gives.*gradcam_model="):
+        deploy.classify_image(tflite, image, ["cat", "dog"], ood=record, ood_bank=raw)
+    reference = deploy.classify_image(model, image, ["cat", "dog"], ood=record, ood_bank=raw)
+    via_keras = deploy.classify_image(tflite, image, ["cat", "dog"], ood=record, ood_bank=raw,
+                                      gradcam_model=exported.load("keras"))
+    prebuilt = deploy.classify_image(tflite, image, ["cat", "dog"], ood=record, ood_bank=raw,
+                                     feature_model=ood.feature_extractor(model, "predictions"))
+    assert via_keras.ood_score == pytest.approx(reference.ood_score, abs=1e-5)
+    assert prebuilt.ood_score == pytest.approx(reference.ood_score, abs=1e-5)
+    # The extractor is built once per model and layer, then reused.
+    assert deploy._feature_extractor(model, "predictions") is deploy._feature_extractor(
+        model, "predictions")
+    with pytest.raises(ValueError, match="features per image but feature_model gives"):
+        deploy.classify_image(tflite, image, ["cat", "dog"], ood=record, ood_bank=raw,
+                              feature_model=lambda x, training=False: np.ones((len(x), 3)))
+
+
+def test_classify_file_checks_the_bank_before_reading_the_file(tmp_path, cfg, nn_model):
+    model = nn_model
+    raw, record = _neighbour_setup(model)
+    missing = tmp_path / "not_there.png"  # a bad record or bank is reported first
+    with pytest.raises(ValueError, match="no ood_bank was given"):
+        deploy.classify_file(model, missing, ["cat", "dog"], cfg, ood=record)
+    with pytest.raises(ValueError, match="only the Keras model gives"):
+        deploy.classify_file(lambda x, training=False: np.full((len(x), 1), 0.5), missing,
+                             ["cat", "dog"], cfg, ood=record, ood_bank=raw)
+    path = _png(tmp_path / "stripes.png", _green_stripes())
+    pred = deploy.classify_file(model, path, ["cat", "dog"], cfg, ood=record, ood_bank=raw)
+    assert pred.unlike and pred.ood_score < record["threshold"]
+
+
+def test_the_card_names_the_similarity_score_in_words(cfg):
+    record = {"score": "nearest_neighbour", "threshold": 0.63, "tpr": 0.95,
+              "chosen_on": "validation", "n": 40, "k": 5, "layer": "logits"}
+    sections = _sections(deploy.model_card(_Prepared(), cfg, ood=record))
+    ood = sections["Out-of-distribution threshold"]
+    assert "similarity to the training photos (`nearest_neighbour`" in ood
+    assert ("the mean cosine similarity of the photo's features to its k = 5 nearest training "
+            "images") in ood
+    assert "layer `logits`" in ood and "ood_bank.npy" in ood and "- Threshold: 0.630" in ood
+    assert "40 validation images" in ood and "%" not in ood.split("- Chosen on")[0]
+    assert ("a photo of another kind gets one of these labels unless its similarity to the "
+            "training photos is below the threshold (0.630)") in sections["Known limits"]
+    top = _sections(deploy.model_card(_Prepared(), cfg, ood=OOD))["Out-of-distribution threshold"]
+    assert "top probability (`max_probability`" in top and "the top class probability" in top
