@@ -34,6 +34,9 @@ Environment variables:
                        a ``.zip`` of either) that every
                        notebook's ``nbh.data.prepare(cfg)`` uses instead of the
                        profile's data set (see ``03_preparing_the_data``)
+``NBH_OOD_PHOTOS``     a folder of your own photos of other kinds (not of your classes):
+                       added to the "none of these" photos of notebooks 12 and 13
+                       (``nbh.ood.reference_photos``)
 """
 
 from __future__ import annotations

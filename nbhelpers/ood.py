@@ -47,6 +47,7 @@ __all__ = [
     "feature_extractor",
     "neighbour_record",
     "reference_photos",
+    "OOD_PHOTOS_VARIABLE",
 ]
 
 #: The scores, each in one sentence (the notebook's table and the model card read it).
@@ -309,7 +310,32 @@ def _blurred_noise(rng: np.random.Generator) -> np.ndarray:
     return (x * 255).astype(np.uint8)
 
 
-def reference_photos(cfg: Config | None = None, exclude: Sequence[str] = ()) -> pd.DataFrame:
+#: A folder of your own photos of other kinds (not of your classes), added to the
+#: reference photos when set: the held-out "none of these" photos of your data.
+OOD_PHOTOS_VARIABLE = "NBH_OOD_PHOTOS"
+
+
+def _your_photos(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every readable image under ``root`` (recursively), and the names of the files skipped."""
+    from PIL import Image
+
+    rows, skipped = [], []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue  # hidden files and folders: OS clutter, checkpoints
+        try:
+            with Image.open(path) as im:
+                im.verify()
+        except Exception:  # noqa: BLE001 - any unreadable file is skipped and named
+            skipped.append(name)
+            continue
+        rows.append({"name": name, "kind": "yours", "path": path})
+    return rows, skipped
+
+
+def reference_photos(cfg: Config | None = None, exclude: Sequence[str] = (),
+                     extra: str | Path | None = None) -> pd.DataFrame:
     """Photos of other kinds, written once as PNG files: the course's out-of-distribution set.
 
     scikit-image's real photos (astronaut, coffee, rocket, camera; not ``chelsea``, a
@@ -318,14 +344,20 @@ def reference_photos(cfg: Config | None = None, exclude: Sequence[str] = ()) -> 
     ``cfg.cache_dir/ood_photos/`` (each written whole or not at all), so the classifier
     and the app read them exactly as they read a learner's photo.  ``exclude``: names
     to leave out (a photo that is one of *your* classes is not out of distribution).
-    Returns a DataFrame: ``name``, ``kind`` (photo, texture, text, noise), ``path``.
+    ``extra`` (default: the folder named by ``$NBH_OOD_PHOTOS``, when set): a folder of
+    your own photos of other kinds, added with the kind ``"yours"`` (read where they
+    are, never copied; unreadable files are skipped with a warning that names them).
+    Returns a DataFrame: ``name``, ``kind`` (photo, texture, text, noise, yours), ``path``.
 
     Example:
         >>> from nbhelpers import config
-        >>> t = reference_photos(config.make_config("offline"))
+        >>> t = reference_photos(config.make_config("offline"), extra="")
         >>> sorted(set(t["kind"])), bool(t["path"].map(lambda p: p.is_file()).all())
         (['noise', 'photo', 'text', 'texture'], True)
     """
+    import os
+    import warnings
+
     from PIL import Image
 
     cfg = cfg or current()
@@ -343,4 +375,21 @@ def reference_photos(cfg: Config | None = None, exclude: Sequence[str] = ()) -> 
             rgb = Image.fromarray(img[..., :3].astype(np.uint8))
             artifacts.write_with(path, lambda tmp, im=rgb: im.save(tmp, format="PNG"))
         rows.append({"name": name, "kind": kind, "path": path})
+    if extra is None:
+        extra = os.environ.get(OOD_PHOTOS_VARIABLE, "").strip()
+    if extra:
+        root = Path(extra).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(
+                f"{root}: no such folder ({OOD_PHOTOS_VARIABLE} or extra=). Point it at a folder "
+                f"of photos of other kinds -- not of your classes -- or unset {OOD_PHOTOS_VARIABLE}.")
+        yours, skipped = _your_photos(root)
+        if skipped:
+            warnings.warn(f"{len(skipped)} file(s) in {root} are not readable images and were "
+                          f"skipped: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
+                          stacklevel=2)
+        if not yours:
+            raise ValueError(f"{root} holds no readable image: add photos of other kinds "
+                             f"(JPEG, PNG, ...) or unset {OOD_PHOTOS_VARIABLE}.")
+        rows += [r for r in yours if r["name"] not in exclude]
     return pd.DataFrame(rows)

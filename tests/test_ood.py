@@ -108,3 +108,27 @@ def test_reference_photos_are_written_once_and_cover_every_kind(tmp_path, monkey
     from PIL import Image
     with Image.open(noise) as im:
         assert im.size == (256, 256) and im.mode == "RGB"
+
+
+def test_your_own_photos_of_other_kinds_join_the_reference_set(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path / "data"))
+    cfg = config.make_config("offline")
+    mine = tmp_path / "my other photos"
+    (mine / "cars").mkdir(parents=True)
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(mine / "cars" / "red car.jpg")
+    Image.new("RGB", (30, 30), (0, 0, 200)).save(mine / "sky.png")
+    (mine / "notes.txt").write_text("not an image")
+    (mine / ".hidden").mkdir()
+    Image.new("RGB", (8, 8)).save(mine / ".hidden" / "x.png")
+    monkeypatch.setenv(ood.OOD_PHOTOS_VARIABLE, str(mine))
+    with pytest.warns(UserWarning, match="notes.txt"):
+        table = ood.reference_photos(cfg)
+    yours = table[table["kind"] == "yours"]
+    assert yours["name"].tolist() == ["cars/red car.jpg", "sky.png"]
+    assert yours["path"].tolist() == [mine / "cars" / "red car.jpg", mine / "sky.png"]  # not copied
+    monkeypatch.setenv(ood.OOD_PHOTOS_VARIABLE, str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="NBH_OOD_PHOTOS"):
+        ood.reference_photos(cfg)
+    assert "yours" not in set(ood.reference_photos(cfg, extra="")["kind"])
