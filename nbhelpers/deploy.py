@@ -1623,11 +1623,18 @@ def model_card(prepared: Any = None, cfg: Config | None = None, *,
     else:
         out += [f"Images per split and class: {NOT_RECORDED}", ""]
     review_text = review.summary() if review is not None and hasattr(review, "summary") else None
+    if review is not None:  # a nbh.review.ReviewSummary: its file and what it changed
+        review_file = review_file or getattr(review, "path", None)
+        if review_changed is None and isinstance(getattr(review, "changed", None), int):
+            review_changed = review.changed
+    no_review = prepared is not None and review is None and not review_file
     out += [f"- Source: {source if source else NOT_RECORDED}",
             f"- Data fingerprint: {f'`{fingerprint}`' if fingerprint else NOT_RECORDED}",
-            f"- Label review file: {f'`{review_file}`' if review_file else NOT_RECORDED}",
+            "- Label review file: " + (f"`{review_file}`" if review_file else
+                                       "none (no review was applied)" if no_review else NOT_RECORDED),
             "- Images the review changed: "
-            + (str(int(review_changed)) if review_changed is not None else NOT_RECORDED)]
+            + (str(int(review_changed)) if review_changed is not None else
+               "0 (no review)" if no_review else NOT_RECORDED)]
     if review_text:
         out += ["- Review summary:", "", "```text", str(review_text).rstrip(), "```"]
     out.append("")

@@ -806,3 +806,20 @@ def test_the_card_names_the_similarity_score_in_words(cfg):
             "training photos is below the threshold (0.630)") in sections["Known limits"]
     top = _sections(deploy.model_card(_Prepared(), cfg, ood=OOD))["Out-of-distribution threshold"]
     assert "top probability (`max_probability`" in top and "the top class probability" in top
+
+
+def test_model_card_names_the_review_a_prepared_data_set_had(tmp_path, monkeypatch):
+    from nbhelpers import config, data, review
+
+    monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path))
+    cfg = config.make_config("offline")
+    plain = data.prepare(cfg, source="faces", review=None, verbose=False)
+    card = deploy.model_card(plain, cfg)
+    assert "- Label review file: none (no review was applied)" in card
+    assert "- Images the review changed: 0 (no review)" in card
+    file = tmp_path / "r.csv"
+    demo = data.prepare(cfg, source="faces", review=file, verbose=False)
+    review.record(demo, [demo.train[0][0], demo.train[1][0]], "drop")
+    reviewed = data.prepare(cfg, source="faces", review=file, verbose=False)
+    card = deploy.model_card(reviewed, cfg)
+    assert f"- Label review file: `{file}`" in card and "- Images the review changed: 2" in card
