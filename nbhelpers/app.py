@@ -66,7 +66,7 @@ def answer_text(prediction: Any) -> str:
     if getattr(prediction, "unlike", False):
         from . import deploy
 
-        return (f"{deploy._unlike_sentence(prediction, '**None of these**', space=False)}. "
+        return (f"{deploy.unlike_sentence(prediction, '**None of these**', space=False)}. "
                 f"The closest class would be: **{prediction.label}**")
     return f"Predicted: **{prediction.label}** with probability {prediction.confidence:.1%}"
 
@@ -123,19 +123,9 @@ class Classifier:
     def __post_init__(self) -> None:
         from . import deploy
 
-        self.ood = None if self.ood is None else deploy._check_ood(self.ood)
-        self.ood_bank = deploy._check_bank(self.ood_bank, self.ood)
-        if self.ood is None or self.ood["score"] != "nearest_neighbour":
-            return
-        assert self.ood_bank is not None
-        if self.feature_model is None:
-            keras_model = deploy._keras_model_for_features(self.model, self.gradcam_model)
-            self.feature_model = deploy._feature_extractor(keras_model, self.ood["layer"])
-        if hasattr(self.feature_model, "output_shape"):
-            problem = deploy._bank_width_problem(self.ood_bank, self.feature_model,
-                                                 self.ood["layer"])
-            if problem:
-                raise ValueError(problem)
+        self.ood, self.ood_bank, self.feature_model = deploy.ood_setup(
+            self.model, self.ood, self.ood_bank, gradcam_model=self.gradcam_model,
+            feature_model=self.feature_model)
 
     @classmethod
     def from_path(cls, path: str | Path, class_names: Sequence[str] | None = None) -> Classifier:

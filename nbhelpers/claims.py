@@ -152,12 +152,16 @@ def check_claim(
     line = format_claim(text, held, why_not, evidence=evidence, imagenet_only=imagenet_only,
                         depends_on_weights=depends_on_weights, profile=cfg.name,
                         standins=standin_weights(), overrides=cfg.overrides_text)
-    _CHECKED.append((text.strip(), _as_bool(held)))
+    sentence = text.strip()
+    # A cell run again replaces its earlier verdict: one line per sentence, the latest.
+    _CHECKED[:] = [c for c in _CHECKED if c[0] != sentence] + [(sentence, _as_bool(held))]
     print(line)
 
 
 def checked(clear: bool = False) -> list[tuple[str, bool]]:
     """The claims checked so far in this kernel, in order: ``[(sentence, held), ...]``.
+
+    A sentence checked again (a cell run twice) keeps only its latest verdict.
 
     What a model card lists as "the checks that held and did not in this run"
     (``nbh.deploy.model_card(checks=...)``).  ``clear=True`` empties the list

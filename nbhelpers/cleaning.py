@@ -123,8 +123,9 @@ def label_issues(labels: Sequence[int] | np.ndarray, probabilities: np.ndarray,
     p = np.asarray(probabilities, dtype="float64")
     if p.ndim != 2 or len(p) != len(y):
         raise ValueError(f"expected probabilities (N, C) for {len(y)} labels, got {p.shape}")
-    idx = np.asarray(find_label_issues(y, p, return_indices_ranked_by="self_confidence"),
-                     dtype=int)
+    # n_jobs=1: no process pool forked from a kernel whose TensorFlow threads are running.
+    idx = np.asarray(find_label_issues(y, p, return_indices_ranked_by="self_confidence",
+                                       n_jobs=1), dtype=int)
     suggested = p[idx].argmax(axis=1) if len(idx) else np.array([], dtype=int)
 
     def name(i: int) -> Any:

@@ -97,6 +97,8 @@ __all__ = [
     "file_hash",
     "check_source",
     "fingerprint",
+    "entry_name",
+    "sort_items",
     "min_useful_side",
     "MIN_SIDE",
     "Item",
@@ -1283,8 +1285,16 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
 
 
-def _entry_name(path: Path, root: Path | None) -> str:
-    """How fingerprints and reviews name a file: relative to the *resolved* ``root``, POSIX."""
+def entry_name(path: str | Path, root: Path | None) -> str:
+    """How fingerprints and review files name an image: relative to the *resolved* ``root``, POSIX.
+
+    A file outside ``root`` (or with no root) keeps its absolute path.  Reached through
+    :func:`fingerprint` and ``nbh.review``, which notebook 13 uses.
+
+    Example:
+        >>> entry_name("/data/cats/a b.jpg", Path("/data"))
+        'cats/a b.jpg'
+    """
     path = Path(path)
     where = Path(os.path.abspath(path))
     if root is not None and where.is_relative_to(root):
@@ -1304,7 +1314,7 @@ def _split_entries(prepared: Prepared, items: Sequence[Item]) -> list[list[Any]]
     for path, label in items:
         path = Path(path)
         digest = known.get(path) or hashlib.sha1(path.read_bytes()).hexdigest()
-        out.append([_entry_name(path, root), digest, int(label)])
+        out.append([entry_name(path, root), digest, int(label)])
     return sorted(out)
 
 
@@ -1788,14 +1798,14 @@ def prepare(
             train, val, _ = split_files(pools["train"], (val_fraction, 0.0), seed,
                                         class_names=classes)
             test = pools["test"]
-        train, val, test = (sorted(s, key=_key) for s in (train, val, test))
+        train, val, test = (sort_items(s) for s in (train, val, test))
     else:
         pool = items(report)
         if cap is not None:
             pool = _subsample(pool, _cap_fractions(pool, cap), seed, 0)
         train, val, test = split_files(pool, (val_fraction, test_fraction), seed,
                                        class_names=classes)
-        train, val, test = (sorted(s, key=_key) for s in (train, val, test))
+        train, val, test = (sort_items(s) for s in (train, val, test))
 
     prepared = Prepared(
         train=train, val=val, test=test, class_names=list(classes), report=report,
@@ -1810,6 +1820,10 @@ def prepare(
         if not auto or file.exists():  # a path of your own: no decisions in it yet is fine
             prepared = reviews.apply(prepared, file)[0]
     check_splits(prepared)
+    if not verbose and prepared.review is not None and (
+            prepared.review.changed or prepared.review.problems):
+        # Even a quiet prepare says that a review changed the data (or ignored decisions).
+        print(prepared.review.report())
     if verbose:
         print(report.summary())
         if prepared.review is not None:
@@ -1820,8 +1834,16 @@ def prepare(
     return prepared
 
 
-def _key(item: Item) -> tuple[int, str]:
-    return item[1], str(item[0])
+def sort_items(items: Iterable[Item]) -> list[Item]:
+    """Items in the order every split keeps: by label, then by path.
+
+    Reached through :func:`prepare` and ``nbh.review.apply`` (which re-sorts a reviewed split).
+
+    Example:
+        >>> sort_items([(Path("b.png"), 1), (Path("z.png"), 0), (Path("a.png"), 1)])
+        [(PosixPath('z.png'), 0), (PosixPath('a.png'), 1), (PosixPath('b.png'), 1)]
+    """
+    return sorted(items, key=lambda item: (item[1], str(item[0])))
 
 
 def _merge_reports(root: Path, parts: dict[str, ValidationReport]) -> ValidationReport:

@@ -61,6 +61,8 @@ __all__ = [
     "EXPORT_FORMS",
     "NotAnImageError",
     "Prediction",
+    "unlike_sentence",
+    "ood_setup",
     "load_image_file",
     "top_classes",
     "classify_image",
@@ -515,6 +517,53 @@ def _check_names(probabilities: np.ndarray, class_names: Sequence[str]) -> list[
             f"manifest.json)."
         )
     return names
+
+
+def unlike_sentence(prediction: Prediction, lead: str = "none of these", space: bool = True) -> str:
+    """``<lead>: this photo is unlike the training photos (<score> X < threshold Y)``.
+
+    What ``str(prediction)`` and the app say for a photo below the export's threshold.
+    Reached through :func:`classify_file` and the app, which notebook 12 uses.
+
+    Example:
+        >>> p = Prediction(None, np.zeros((1, 1, 3)), np.array([0.45, 0.55]), ["cat", "dog"],
+        ...                unlike=True, ood_score=0.41, ood_threshold=0.63,
+        ...                ood_score_name="nearest_neighbour")
+        >>> unlike_sentence(p)
+        'none of these: this photo is unlike the training photos (similarity to the training photos 0.41 < threshold 0.63)'
+    """
+    return _unlike_sentence(prediction, lead, space)
+
+
+def ood_setup(model: Any, ood: dict[str, Any] | None, ood_bank: Any = None, *,
+              gradcam_model: Any = None, feature_model: Any = None
+              ) -> tuple[dict[str, Any] | None, np.ndarray | None, Any]:
+    """Check an ``ood`` record and its bank once, and build what scoring a photo needs.
+
+    Returns ``(ood, bank, feature_model)``: the checked record (None without one), the
+    bank as float32 unit rows (None unless the score is ``"nearest_neighbour"``) and,
+    for that score, the Keras feature extractor (``model`` or ``gradcam_model`` must be
+    the Keras model, or pass ``feature_model``); a record, bank or model that does not
+    fit raises a ValueError that names it.  What the app's ``Classifier`` calls once, so
+    an upload only runs the model.  Reached through the app, which notebook 12 uses.
+
+    Example:
+        >>> ood_setup(tiny_classifier(16), None)
+        (None, None, None)
+    """
+    ood = None if ood is None else _check_ood(ood)
+    bank = _check_bank(ood_bank, ood)
+    if ood is None or ood["score"] != "nearest_neighbour":
+        return ood, bank, feature_model
+    assert bank is not None
+    if feature_model is None:
+        feature_model = _feature_extractor(_keras_model_for_features(model, gradcam_model),
+                                           ood["layer"])
+    if hasattr(feature_model, "output_shape"):
+        problem = _bank_width_problem(bank, feature_model, ood["layer"])
+        if problem:
+            raise ValueError(problem)
+    return ood, bank, feature_model
 
 
 def _keras_model_for_features(model: Any, gradcam_model: Any) -> Any:
@@ -1673,8 +1722,8 @@ def model_card(prepared: Any = None, cfg: Config | None = None, *,
                 f"- Threshold: {ood['threshold']:.3f} ({_percent(ood['threshold'])}): a photo "
                 f"whose {words} is below it is answered \"none of these\""]
         out.append(
-            f"- Chosen on: {ood['n']} {ood['chosen_on']} images, of which "
-            f"{_percent(ood['tpr'])} reach or exceed it (true-positive rate {ood['tpr']:.3f})")
+            f"- Chosen on: {ood['n']} {ood['chosen_on']} images, of which at least "
+            f"{_percent(ood['tpr'])} reach or exceed it (the true-positive rate asked for)")
         out.append("")
         out += (_table(["rate", "value"], [[_rate_name(k, ood_rates), _measure(v)]
                                             for k, v in ood_rates.items()])

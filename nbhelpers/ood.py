@@ -317,16 +317,15 @@ OOD_PHOTOS_VARIABLE = "NBH_OOD_PHOTOS"
 
 def _your_photos(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Every readable image under ``root`` (recursively), and the names of the files skipped."""
-    from PIL import Image
+    from . import data
 
     rows, skipped = [], []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         name = path.relative_to(root).as_posix()
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue  # hidden files and folders: OS clutter, checkpoints
-        try:
-            with Image.open(path) as im:
-                im.verify()
+        try:  # decoded in full: a truncated file is caught here, not in a later cell
+            data.read_image(path, 8)
         except Exception:  # noqa: BLE001 - any unreadable file is skipped and named
             skipped.append(name)
             continue

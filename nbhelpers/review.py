@@ -39,6 +39,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -77,6 +78,12 @@ DECISIONS: tuple[str, ...] = ("relabel", "drop", "keep")
 _SPLITS = ("train", "val", "test")
 _EFFECTS = ("relabelled", "dropped", "kept", "stale")
 _SHA1 = re.compile(r"[0-9a-f]{40}")
+
+
+def _digest(obj: Any) -> str:
+    """A short hash of the applied decisions (what the data's fingerprint adds)."""
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
 
 
 class ReviewError(DataError):
@@ -150,7 +157,7 @@ def _damaged(path: Path, what: str) -> ReviewError:
     return ReviewError(
         f"The review file {path} is damaged: {what}. Its decisions are not used until it is "
         f"fixed: correct it in a text editor (header {','.join(COLUMNS)}; one line per image), "
-        f"or delete it (nbh.review.clear(cfg)) and review again.")
+        f"or delete it ({path}) and review again.")
 
 
 def read(path: str | Path) -> pd.DataFrame:
@@ -264,7 +271,7 @@ def _index(prepared: Prepared, with_dropped: bool = False) -> dict[str, _Entry]:
     for split in _SPLITS:
         for position, (path, label) in enumerate(prepared.split(split)):
             path = Path(path)
-            name = data._entry_name(path, root)
+            name = data.entry_name(path, root)
             out[name] = _Entry(name, split, position, path, int(label), sha1(path))
     table = prepared.review.table if prepared.review is not None else None
     if with_dropped and table is not None and len(table):
@@ -299,7 +306,7 @@ def _names(prepared: Prepared, path_or_paths: Any, index: Mapping[str, _Entry]) 
             raise TypeError(f"expected an image path, got {p!r}")
         relative = Path(p).as_posix()
         name = relative if (not Path(p).is_absolute() and relative in index) \
-            else data._entry_name(Path(p), root)
+            else data.entry_name(Path(p), root)
         (out if name in index else missing).append(name if name in index else os.fspath(p))
     if missing:
         example = next(iter(index), "a/b.jpg")
@@ -372,6 +379,14 @@ def record(prepared: Prepared, path_or_paths: str | Path | Iterable[str | Path],
         raise ValueError(f"nothing recorded for {about}: decision must be one of "
                          f"{', '.join(DECISIONS)}, got {decision!r}")
     new_label = _check_label(prepared, key, label, about)
+    in_test = [n for n in names if index[n].split == "test"]
+    if in_test and key != "keep":
+        import warnings
+
+        warnings.warn(f"{len(in_test)} of these images are in the test split ({in_test[0]}...): "
+                      f"changing test images because the model doubts them makes the test score "
+                      f"flatter the model. Fix a test label only when you are sure it is wrong.",
+                      stacklevel=2)
     import pandas as pd
 
     when = _now()
@@ -389,6 +404,9 @@ def record(prepared: Prepared, path_or_paths: str | Path | Iterable[str | Path],
 def clear(cfg: Config | None = None, source: str | Path | Prepared | None = None) -> bool:
     """Delete the review of a data source (:func:`review_path`); True when there was one.
 
+    For a prepared data set, the file its review came from (``prepare(review=path)``),
+    the one :func:`record` writes to.
+
     The next ``nbh.data.prepare(cfg)`` uses every image with its folder's label
     again.  Your image files are not touched (they never were).
 
@@ -402,7 +420,8 @@ def clear(cfg: Config | None = None, source: str | Path | Prepared | None = None
         >>> clear(cfg, "faces"), clear(cfg, "faces")
         (True, False)
     """
-    path = review_path(cfg, source)
+    # A prepared data set: the file its review came from (what record writes), else its own.
+    path = _target(source, cfg) if isinstance(source, Prepared) else review_path(cfg, source)
     with artifacts.lock(_lock_file(path), what=f"deleting the review {path.name}"):
         if not path.exists():
             return False
@@ -473,7 +492,7 @@ class ReviewSummary:
         line = (f"review {where}: {self.relabelled} relabelled, {self.dropped} dropped, "
                 f"{self.kept} kept; {self.stale} stale")
         if self.unknown:
-            line += f", {self.unknown} about images no longer in the data"
+            line += f", {self.unknown} about images not in this run's splits"
         return line
 
     def report(self, limit: int = 10) -> str:
@@ -556,7 +575,8 @@ def apply(prepared: Prepared, decisions: pd.DataFrame | str | Path) -> tuple[Pre
         entry = index.get(name)
         if entry is None:
             effect = "unknown"
-            problems.append(f"{name}: no longer in the data ({decision} ignored)")
+            problems.append(f"{name}: not in this run's splits -- removed, a duplicate, or left "
+                            f"out by the profile's cap on images per class ({decision} ignored)")
         elif entry.sha1 != str(row.sha1):
             effect = "stale"
             problems.append(f"{name}: changed since it was reviewed{' on ' + when if when else ''}"
@@ -590,9 +610,9 @@ def apply(prepared: Prepared, decisions: pd.DataFrame | str | Path) -> tuple[Pre
             raise ReviewError(
                 f"The review {path or '(decisions)'} drops every image of the {split} split. "
                 f"Record 'keep' "
-                f"for some of them (nbh.review.record), or delete the review "
-                f"(nbh.review.clear(cfg)).")
-        splits[split] = sorted(items, key=data._key)
+                f"for some of them (nbh.review.record), or delete the review file "
+                f"({path or 'the file these decisions came from'}).")
+        splits[split] = data.sort_items(items)
     for split in ("train",):
         have = {y for _, y in splits[split]}
         gone = [names[c] for c in range(len(names)) if c not in have and any(
@@ -604,7 +624,7 @@ def apply(prepared: Prepared, decisions: pd.DataFrame | str | Path) -> tuple[Pre
         path=Path(path) if path is not None else None,
         relabelled=counts["relabelled"], dropped=counts["dropped"], kept=counts["kept"],
         stale=counts["stale"], unknown=counts["unknown"], per_split=per_split,
-        digest=data._digest(sorted(changes)), problems=tuple(problems),
+        digest=_digest(sorted(changes)), problems=tuple(problems),
         table=pd.DataFrame(rows, columns=["path", "split", "decision", "label", "given",
                                           "effect", "file"]),
     )
@@ -637,7 +657,7 @@ def _candidates(prepared: Prepared, candidates: Any, suggested: Any, reasons: An
         if values is None:
             return [None] * len(paths)
         if isinstance(values, Mapping):
-            by_name = {(data._entry_name(Path(k), Path(prepared.root).resolve())
+            by_name = {(data.entry_name(Path(k), Path(prepared.root).resolve())
                         if Path(k).is_absolute() else Path(k).as_posix()): v
                        for k, v in values.items()}
             return [by_name.get(n) for n in names]

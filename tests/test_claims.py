@@ -112,5 +112,7 @@ def test_checked_lists_the_claims_of_this_kernel_in_order_and_clears():
     claims.check_claim("  one  ", True, cfg=cfg)
     claims.check_claim("two", np.bool_(False), "why", cfg=cfg)
     assert claims.checked() == [("one", True), ("two", False)]
-    assert claims.checked(clear=True) == [("one", True), ("two", False)]
+    claims.check_claim("one", False, "rerun", cfg=cfg)  # the cell run again: the latest verdict
+    assert claims.checked() == [("two", False), ("one", False)]
+    assert claims.checked(clear=True) == [("two", False), ("one", False)]
     assert claims.checked() == []

@@ -226,7 +226,7 @@ def test_a_decision_about_a_changed_file_is_stale_ignored_and_reported(cfg, face
     kept.unlink()
     s = data.prepare(cfg, mine, verbose=False).review
     assert (s.dropped, s.stale, s.unknown) == (1, 1, 1)
-    assert "1 about images no longer in the data" in s.summary()
+    assert "1 about images not in this run's splits" in s.summary()
     # another folder of the same name has a review file of its own
     other = _own_folder(faces, tmp_path / "elsewhere" / "my photos", n=5)
     assert review.review_path(cfg, other) != review.review_path(cfg, mine) == f
@@ -369,3 +369,34 @@ def test_the_widget_takes_a_table_of_label_issues(cfg, faces):
     table = review.read(review.review_path(cfg, "faces"))
     assert table[["decision", "label", "reason"]].values.tolist() == [
         ["relabel", "non_face", "flagged, suggested non_face"], ["drop", "", "flagged, suggested face"]]
+
+
+def test_clear_deletes_the_file_a_prepared_review_came_from(cfg, faces, tmp_path):
+    own = tmp_path / "mine.csv"
+    p = data.prepare(cfg, "faces", review=own, verbose=False)
+    review.record(p, p.train[0][0], "drop")
+    default = review.record(data.prepare(cfg, "faces", review=None, verbose=False),
+                            p.train[1][0], "drop", cfg=cfg)
+    assert own.exists() and default.exists() and default != own
+    assert review.clear(cfg, data.prepare(cfg, "faces", review=own, verbose=False))
+    assert not own.exists() and default.exists()  # the other review is untouched
+
+
+def test_a_quiet_prepare_still_says_that_a_review_changed_the_data(cfg, faces, tmp_path, capsys):
+    own = tmp_path / "quiet.csv"
+    p = data.prepare(cfg, "faces", review=own, verbose=False)
+    assert capsys.readouterr().out == ""  # nothing recorded yet: nothing to say
+    review.record(p, p.train[0][0], "drop")
+    data.prepare(cfg, "faces", review=own, verbose=False)
+    assert "1 dropped" in capsys.readouterr().out
+
+
+def test_recording_a_test_image_warns_that_it_flatters_the_test_score(cfg, faces, tmp_path):
+    p = data.prepare(cfg, "faces", review=tmp_path / "t.csv", verbose=False)
+    with pytest.warns(UserWarning, match="test split"):
+        review.record(p, p.test[0][0], "drop")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        review.record(p, p.test[1][0], "keep")  # keeping a test image changes nothing
