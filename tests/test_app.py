@@ -17,6 +17,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pictures_kit
 import pytest
 from browser_kit import CHROMIUM, CHROMIUM_ARGS, free_port
 from PIL import Image
@@ -26,6 +27,7 @@ from nbhelpers import config as nbh_config
 from nbhelpers import explain as ex
 
 SIZE = 24
+_grey, _green_stripes = pictures_kit.grey, pictures_kit.green_stripes
 CARD_TITLE = "Model card: the tiny test CNN"
 #: Far above the tiny model's top probabilities (near 0.5): every photo is "none of these".
 OOD = {"score": "max_probability", "threshold": 0.99, "tpr": 0.95, "chosen_on": "validation",
@@ -49,17 +51,6 @@ def ood_export_dir(tmp_path_factory):
     deploy.export_all(deploy.tiny_classifier(SIZE, seed=1), folder, ["cat", "dog"], cfg,
                       forms=["keras"], ood=OOD, card=card)
     return folder
-
-
-def _grey(level, size=SIZE):
-    return np.full((size, size, 3), level, "float32")
-
-
-def _green_stripes(size=40):
-    """Vertical green stripes 5 pixels wide on black: nothing like a uniform grey."""
-    x = np.zeros((size, size, 3), np.uint8)
-    x[:, (np.arange(size) // 5) % 2 == 0] = (0, 255, 0)
-    return x
 
 
 @pytest.fixture(scope="module")
@@ -285,13 +276,18 @@ def test_command_line_reports_a_bad_path(capsys, tmp_path):
     assert "No model at" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def running_app(export_dir):
+def _serve(folder):
+    """The app of an export folder, running on a free local port: yields its URL."""
     pytest.importorskip("gradio")
-    demo = app.build_app(app.Classifier.from_path(export_dir))
+    demo = app.build_app(app.Classifier.from_path(folder))
     demo, url = app.launch(demo, share=False, port=free_port())
     yield url
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def running_app(export_dir):
+    yield from _serve(export_dir)
 
 
 @pytest.mark.browser
@@ -338,11 +334,7 @@ def test_app_in_a_browser(running_app, export_dir, files):
 
 @pytest.fixture(scope="module")
 def running_ood_app(ood_export_dir):
-    pytest.importorskip("gradio")
-    demo = app.build_app(app.Classifier.from_path(ood_export_dir))
-    demo, url = app.launch(demo, share=False, port=free_port())
-    yield url
-    demo.close()
+    yield from _serve(ood_export_dir)
 
 
 @pytest.mark.browser
@@ -386,11 +378,7 @@ def test_app_in_a_browser_says_none_of_these_and_shows_the_model_card(running_oo
 
 @pytest.fixture(scope="module")
 def running_nn_app(nn_export_dir):
-    pytest.importorskip("gradio")
-    demo = app.build_app(app.Classifier.from_path(nn_export_dir))
-    demo, url = app.launch(demo, share=False, port=free_port())
-    yield url
-    demo.close()
+    yield from _serve(nn_export_dir)
 
 
 @pytest.mark.browser

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pictures_kit
 import pytest
 from PIL import Image
 
@@ -22,6 +23,7 @@ from nbhelpers import config as nbh_config
 from nbhelpers import explain as ex
 
 SIZE = 24
+_grey, _green_stripes = pictures_kit.grey, pictures_kit.green_stripes
 
 
 @pytest.fixture(scope="module")
@@ -594,17 +596,6 @@ def test_a_card_is_not_added_to_a_damaged_export(tmp_path, cfg):
 
 
 # --------------------------------------------------------------------------- "none of these" by the nearest training images
-
-
-def _grey(level, size=SIZE):
-    return np.full((size, size, 3), level, "float32")
-
-
-def _green_stripes(size=40):
-    """Vertical green stripes 5 pixels wide on black: nothing like a uniform grey."""
-    x = np.zeros((size, size, 3), np.uint8)
-    x[:, (np.arange(size) // 5) % 2 == 0] = (0, 255, 0)
-    return x
 
 
 @pytest.fixture(scope="module")
