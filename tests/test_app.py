@@ -276,6 +276,19 @@ def test_command_line_reports_a_bad_path(capsys, tmp_path):
     assert "No model at" in capsys.readouterr().err
 
 
+def _upload_and_read(page, answer, path) -> str:
+    """Upload ``path`` on the app's page; the answer once it has changed to a final one."""
+    before = answer.inner_text()
+    page.locator("#photo input[type=file]").set_input_files(str(path))
+    page.wait_for_function(
+        "before => { const t = document.querySelector("
+        "'#answer [data-testid=markdown]').innerText;"
+        " return t !== before &&"
+        " /Predicted:|None of these|Not an image|Could not classify/.test(t); }",
+        arg=before, timeout=60_000)
+    return answer.inner_text()
+
+
 def _serve(folder):
     """The app of an export folder, running on a free local port: yields its URL."""
     pytest.importorskip("gradio")
@@ -307,22 +320,11 @@ def test_app_in_a_browser(running_app, export_dir, files):
         answer = page.locator("#answer [data-testid=markdown]")
         answer.wait_for(timeout=60_000)
 
-        def upload_and_read(path) -> str:
-            before = answer.inner_text()
-            page.locator("#photo input[type=file]").set_input_files(str(path))
-            page.wait_for_function(
-                "before => { const t = document.querySelector("
-                "'#answer [data-testid=markdown]').innerText;"
-                " return t !== before &&"
-                " /Predicted:|None of these|Not an image|Could not classify/.test(t); }",
-                arg=before, timeout=60_000)
-            return answer.inner_text()
-
-        shown = upload_and_read(photo)
+        shown = _upload_and_read(page, answer, photo)
         classes = page.locator("#classes").inner_text()
         overlay = page.locator("#gradcam img").count()
         page.locator("#photo button[aria-label='Clear']").click()  # the upload box returns
-        refused = upload_and_read(text)
+        refused = _upload_and_read(page, answer, text)
         browser.close()
     assert expected_answer(export_dir, photo) in shown, shown
     assert "cat" in classes and "dog" in classes
@@ -402,20 +404,9 @@ def test_app_in_a_browser_scores_by_the_nearest_training_photos(running_nn_app, 
         page.get_by_text("is answered", exact=False).first.wait_for(timeout=30_000)
         intro = page.locator("body").inner_text()
 
-        def upload_and_read(path) -> str:
-            before = answer.inner_text()
-            page.locator("#photo input[type=file]").set_input_files(str(path))
-            page.wait_for_function(
-                "before => { const t = document.querySelector("
-                "'#answer [data-testid=markdown]').innerText;"
-                " return t !== before &&"
-                " /Predicted:|None of these|Not an image|Could not classify/.test(t); }",
-                arg=before, timeout=60_000)
-            return answer.inner_text()
-
-        far = upload_and_read(stripes)
+        far = _upload_and_read(page, answer, stripes)
         page.locator("#photo button[aria-label='Clear']").click()  # the upload box returns
-        near = upload_and_read(grey)
+        near = _upload_and_read(page, answer, grey)
         browser.close()
     assert f"similarity to the training photos is below {threshold:.3f}" in intro, intro
     assert "None of these" in far and "similarity to the training photos 0." in far, far
