@@ -50,6 +50,14 @@ def rows_from(values: dict[str, object]) -> list[dict]:
                 if isinstance(number, int | float):
                     rows.append({"benchmark": f"{what}: {key}", "ratio": float(number),
                                  "detail": f"{NETWORK}; {value}"})
+        elif isinstance(value, list) and value and all(isinstance(r, tuple) for r in value):
+            for i, r in enumerate(value):  # one tuple per seed, e.g. (recall, precision)
+                rows.append({"benchmark": f"{what}: seed {i}, first value", "ratio": float(r[0]),
+                             "detail": f"{NETWORK}; every seed: {value}"})
+        elif isinstance(value, list) and not all(isinstance(r, dict) and "step" in r
+                                                 for r in value):
+            rows.append({"benchmark": f"{what}: rows", "ratio": float(len(value)),
+                         "detail": f"{NETWORK}; {value}"})  # a table, e.g. near-duplicate pairs
         elif isinstance(value, list):  # the randomisation table: its last step per method
             last = max(r["step"] for r in value)
             for r in value:

@@ -43,6 +43,17 @@ def test_bench_real_reads_the_values_the_real_network_tests_print():
     assert rows[2]["ratio"] != rows[2]["ratio"]  # NaN: a constant map, reported as it is
 
 
+def test_bench_real_reads_per_seed_tuples_and_tables():
+    bench = _load("bench_real")
+    out = ("REAL flips (recall, precision per seed): [(0.9, 0.78), (0.95, 0.76)]\n"
+           "REAL pairs: [{'split_a': 'train', 'index_a': 7, 'distance': 0.0034}]\n")
+    rows = bench.rows_from(bench.measured(out))
+    assert [(r["benchmark"], r["ratio"]) for r in rows] == [
+        ("flips (recall, precision per seed): seed 0, first value", 0.9),
+        ("flips (recall, precision per seed): seed 1, first value", 0.95),
+        ("pairs: rows", 1.0)]
+
+
 def test_merging_replaces_only_the_named_scripts_rows(tmp_path, monkeypatch):
     import run_benchmarks
 
