@@ -99,6 +99,7 @@ __all__ = [
     "fingerprint",
     "entry_name",
     "sort_items",
+    "digest",
     "min_useful_side",
     "MIN_SIDE",
     "Item",
@@ -1280,7 +1281,15 @@ def imbalance_ratio(labels: Sequence[Any] | np.ndarray, num_classes: int | None 
     return float(counts.max() / counts.min())
 
 
-def _digest(obj: Any) -> str:
+def digest(obj: Any) -> str:
+    """A short, stable hash (16 hex digits) of anything JSON can write: what fingerprints use.
+
+    Reached through :func:`fingerprint` and ``nbh.review`` (the digest of a review's decisions).
+
+    Example:
+        >>> digest({"b": 1, "a": [2]}) == digest({"a": [2], "b": 1}), len(digest([]))
+        (True, 16)
+    """
     text = json.dumps(obj, sort_keys=True, ensure_ascii=True)
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
 
@@ -1353,11 +1362,11 @@ def fingerprint(prepared: Prepared, split: str | None = None) -> str:
     root = os.fsdecode(Path(prepared.root).resolve()) if prepared.root is not None else None
     head = {"root": root, "classes": list(prepared.class_names)}
     if split is not None:
-        return _digest({**head, "items": _split_entries(prepared, prepared.split(split))})
+        return digest({**head, "items": _split_entries(prepared, prepared.split(split))})
     review = getattr(prepared, "review", None)
     if review is not None and review.changed:  # only then: a keep-only review changes nothing
         head["review"] = review.digest
-    return _digest({**head, "splits": {s: fingerprint(prepared, s)
+    return digest({**head, "splits": {s: fingerprint(prepared, s)
                                        for s in ("train", "val", "test")}})
 
 

@@ -39,7 +39,6 @@ import csv
 import dataclasses
 import hashlib
 import io
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -78,12 +77,6 @@ DECISIONS: tuple[str, ...] = ("relabel", "drop", "keep")
 _SPLITS = ("train", "val", "test")
 _EFFECTS = ("relabelled", "dropped", "kept", "stale")
 _SHA1 = re.compile(r"[0-9a-f]{40}")
-
-
-def _digest(obj: Any) -> str:
-    """A short hash of the applied decisions (what the data's fingerprint adds)."""
-    text = json.dumps(obj, sort_keys=True, ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
 
 
 class ReviewError(DataError):
@@ -624,7 +617,7 @@ def apply(prepared: Prepared, decisions: pd.DataFrame | str | Path) -> tuple[Pre
         path=Path(path) if path is not None else None,
         relabelled=counts["relabelled"], dropped=counts["dropped"], kept=counts["kept"],
         stale=counts["stale"], unknown=counts["unknown"], per_split=per_split,
-        digest=_digest(sorted(changes)), problems=tuple(problems),
+        digest=data.digest(sorted(changes)), problems=tuple(problems),
         table=pd.DataFrame(rows, columns=["path", "split", "decision", "label", "given",
                                           "effect", "file"]),
     )
