@@ -116,12 +116,6 @@ OOD_SCORES = ("max_probability", "nearest_neighbour")
 #: Each score in words, as a prediction, the app and the model card name it.
 OOD_SCORE_WORDS = {"max_probability": "top probability",
                    "nearest_neighbour": "similarity to the training photos"}
-#: What each score is (the model card's sentence).
-OOD_SCORE_MEANING = {
-    "max_probability": "the top class probability",
-    "nearest_neighbour": "the mean cosine similarity of the photo's features to its k "
-                         "nearest training images",
-}
 #: The keys of an ``ood`` record (``export_all(..., ood=...)``), what each must be.
 OOD_KEYS = {
     "score": "'max_probability' (the top class probability, nbh.evaluate.confidence) or "

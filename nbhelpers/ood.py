@@ -35,7 +35,6 @@ from . import artifacts
 from .config import Config, current
 
 __all__ = [
-    "SCORES",
     "max_probability",
     "energy",
     "pooled",
@@ -49,14 +48,6 @@ __all__ = [
     "reference_photos",
     "OOD_PHOTOS_VARIABLE",
 ]
-
-#: The scores, each in one sentence (the notebook's table and the model card read it).
-SCORES: dict[str, str] = {
-    "max_probability": "the top class probability (softmax or sigmoid)",
-    "energy": "logsumexp of the logits (minus the energy): the scale the softmax drops",
-    "nearest_neighbour": "similarity to the nearest training images' features",
-}
-
 
 def max_probability(probabilities: np.ndarray) -> np.ndarray:
     """The top class probability of each image: ``(N,)``, higher = more typical.
