@@ -109,12 +109,14 @@ test-colab: colab-venv
 	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(CPY) -m pytest notebooks $(NBVAL_ARGS)
 
-# Every notebook with the dtype policy a GPU with tensor cores gets (mixed_float16: float16
-# maths, float32 weights and outputs), at the offline profile's sizes, on a CPU; Keras
-# compiles with XLA as it does on one GPU (nbh.course.compile_as_on_a_gpu: without it the
-# lane took 820 s instead of 470, float16 on a CPU's non-XLA kernels); its own data folder,
-# so nothing trained in float32 is reused.
-MIXED_NOTEBOOKS ?= notebooks
+# The notebooks Colab opens on a GPU (nbtools.GPU_NOTEBOOKS; the others never run under it)
+# with the dtype policy a GPU with tensor cores gets (mixed_float16: float16 maths, float32
+# weights and outputs), at the offline profile's sizes, on a CPU; Keras compiles with XLA as
+# it does on one GPU (nbh.course.compile_as_on_a_gpu: without it the lane took 820 s instead
+# of 470, float16 on a CPU's non-XLA kernels); its own data folder, so nothing trained in
+# float32 is reused.  On the lock's versions: Colab's TensorFlow 2.20 runs float16 through
+# XLA on a CPU many times slower (notebook 05 took 8 minutes, 24 s in float32): too slow for CI.
+MIXED_NOTEBOOKS ?= $(shell $(PY) scripts/nbtools.py runtime gpu)
 test-mixed: venv
 	NBH_PROFILE=offline NBH_PRECISION=mixed_float16 NBH_DATA_DIR=$(CURDIR)/build/mixed-data \
 	MPLBACKEND=module://matplotlib_inline.backend_inline \

@@ -12,6 +12,9 @@
                                                    outputs of its NBVAL_CHECK_OUTPUT cells only
     python scripts/nbtools.py student              student copies without solutions in
                                                    build/student/
+    python scripts/nbtools.py runtime gpu|cpu      the notebooks Colab opens on that runtime
+                                                   (GPU_NOTEBOOKS), one path per line, for
+                                                   the Makefile's lanes
 
 The list of notebooks (COURSE) is the single source of truth for navigation:
 the header and footer of a notebook do not depend on which others exist yet.
@@ -515,6 +518,18 @@ def cmd_student() -> int:
     return 0
 
 
+def runtime_notebooks(kind: str) -> list[Path]:
+    """The course's notebooks that Colab opens on a ``"gpu"`` or a ``"cpu"`` runtime.
+
+    Example:
+        >>> [p.name[:2] for p in runtime_notebooks("cpu")][:3]
+        ['00', '01', '02']
+    """
+    if kind not in ("gpu", "cpu"):
+        raise ValueError(f"runtime {kind!r}: choose 'gpu' or 'cpu'")
+    return [p for p in notebooks() if (p.name[:2] in GPU_NOTEBOOKS) == (kind == "gpu")]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -526,7 +541,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("refresh-checked")
     p.add_argument("path", type=Path)
     sub.add_parser("student")
+    p = sub.add_parser("runtime")
+    p.add_argument("kind", choices=["gpu", "cpu"])
     args = ap.parse_args(argv)
+    if args.cmd == "runtime":
+        print("\n".join(str(p.relative_to(ROOT)) for p in runtime_notebooks(args.kind)))
+        return 0
     if args.cmd == "nav":
         return cmd_nav(args.paths)
     if args.cmd == "check":

@@ -167,6 +167,19 @@ def test_every_notebook_that_trains_or_uses_a_trained_model_opens_on_a_gpu():
             assert stem[:2] in nbtools.GPU_NOTEBOOKS, f"{stem} trains or loads a model on a CPU runtime"
 
 
+def test_the_mixed_lane_runs_exactly_the_notebooks_colab_opens_on_a_gpu(capsys):
+    """`make test-mixed` reads `nbtools.py runtime gpu`; every notebook is on one runtime."""
+    gpu, cpu = nbtools.runtime_notebooks("gpu"), nbtools.runtime_notebooks("cpu")
+    assert sorted(gpu + cpu) == nbtools.notebooks() and not set(gpu) & set(cpu)
+    assert {p.name[:2] for p in gpu} == nbtools.GPU_NOTEBOOKS
+    assert nbtools.main(["runtime", "gpu"]) == 0
+    assert capsys.readouterr().out.split() == [str(p.relative_to(ROOT)) for p in gpu]
+    assert "MIXED_NOTEBOOKS ?= $(shell $(PY) scripts/nbtools.py runtime gpu)" in \
+        (ROOT / "Makefile").read_text()
+    with pytest.raises(ValueError, match="choose 'gpu' or 'cpu'"):
+        nbtools.runtime_notebooks("tpu")
+
+
 def test_artifact_check_reads_the_wheel(tmp_path):
     """`make release` refuses a wheel without the package data or with another version."""
     wheel = tmp_path / f"nbhelpers-{VERSION}-py3-none-any.whl"
