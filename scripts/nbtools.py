@@ -12,6 +12,10 @@
                                                    outputs of its NBVAL_CHECK_OUTPUT cells only
     python scripts/nbtools.py student              student copies without solutions in
                                                    build/student/
+    python scripts/nbtools.py result-words [--accept]  markdown sentences with a result word
+                                                   ("faster", "improves") that no claim beside
+                                                   them checks and nobody has reviewed
+                                                   (docs/reviewed_sentences.txt)
     python scripts/nbtools.py runtime gpu|cpu      the notebooks Colab opens on that runtime
                                                    (GPU_NOTEBOOKS), one path per line, for
                                                    the Makefile's lanes
@@ -414,6 +418,87 @@ def check_problems() -> list[str]:
     return problems
 
 
+#: Words that state a result ("faster", "improves", "shrinks", ...).  A markdown sentence with
+#: one either reports what this run showed -- then a code cell beside it checks it with
+#: ``check_claim`` -- or teaches a rule in general, and a person has read it and listed it in
+#: REVIEWED_SENTENCES (issue 27: a sentence must be true in the run that shows it).
+RESULT_WORDS = re.compile(
+    r"\b(faster|slower|improves?|improved|shrinks?|higher|lower|over-?fits?|beats?|better|"
+    r"worse|falls?|rises?|drops?|more accurate|less accurate|agrees?|disagrees?)\b", re.I)
+#: One reviewed sentence a line: its key (:func:`sentence_key`), the notebook, the sentence.
+REVIEWED_SENTENCES = ROOT / "docs" / "reviewed_sentences.txt"
+
+
+def sentence_key(sentence: str) -> str:
+    """A short hash of a sentence, whitespace-normalised: editing the sentence changes it.
+
+    Example:
+        >>> sentence_key("It is  faster.") == sentence_key("It is faster.")
+        True
+    """
+    import hashlib
+
+    return hashlib.sha1(" ".join(sentence.split()).encode()).hexdigest()[:12]
+
+
+def result_sentences(path: Path) -> list[tuple[int, str]]:
+    """``(cell index, sentence)`` for each markdown sentence of ``path`` with a result word
+    whose nearest code cells (the one before and the one after) check no claim.
+
+    Navigation cells are skipped.  A claim is checked with ``check_claim(`` or the
+    notebooks' short name ``claim(``.
+    """
+    cells = read(path).cells
+
+    def nearest_code(i: int, step: int) -> str:
+        while 0 <= i < len(cells):
+            if cells[i].cell_type == "code":
+                return cells[i].source
+            i += step
+        return ""
+
+    out = []
+    for i, cell in enumerate(cells):
+        tags = set(cell.metadata.get("tags", []))
+        if cell.cell_type != "markdown" or tags & {"nav-header", "nav-footer"}:
+            continue
+        near = nearest_code(i - 1, -1) + "\n" + nearest_code(i + 1, 1)
+        if re.search(r"\b(check_)?claim\(", near):
+            continue
+        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(cell.source.split())):
+            if RESULT_WORDS.search(sentence):
+                out.append((i, sentence))
+    return out
+
+
+def reviewed_keys(path: Path = REVIEWED_SENTENCES) -> set[str]:
+    """The keys of the sentences a person has reviewed (first word of each line; # comments)."""
+    if not path.exists():
+        return set()
+    return {line.split()[0] for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
+def unreviewed_result_sentences(paths: list[Path] | None = None,
+                                reviewed: Path = REVIEWED_SENTENCES) -> list[tuple[str, int, str]]:
+    """``(notebook stem, cell index, sentence)``: result sentences neither checked nor reviewed."""
+    keys = reviewed_keys(reviewed)
+    return [(path.stem, i, s) for path in (paths or notebooks())
+            for i, s in result_sentences(path) if sentence_key(s) not in keys]
+
+
+def cmd_result_words(accept: bool) -> int:
+    rows = unreviewed_result_sentences()
+    for stem, i, sentence in rows:
+        print(f"{stem} cell {i}: {sentence}")
+    if accept and rows:
+        with REVIEWED_SENTENCES.open("a", encoding="utf-8") as f:
+            f.writelines(f"{sentence_key(s)}  {stem[:2]}  {s}\n" for stem, _, s in rows)
+        print(f"{len(rows)} sentence(s) added to {REVIEWED_SENTENCES.relative_to(ROOT)}")
+        return 0
+    return 1 if rows else 0
+
+
 def cmd_check() -> int:
     problems = check_problems()
     for p in problems:
@@ -543,7 +628,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("student")
     p = sub.add_parser("runtime")
     p.add_argument("kind", choices=["gpu", "cpu"])
+    p = sub.add_parser("result-words")
+    p.add_argument("--accept", action="store_true",
+                   help="after reading them: add the listed sentences to the reviewed list")
     args = ap.parse_args(argv)
+    if args.cmd == "result-words":
+        return cmd_result_words(args.accept)
     if args.cmd == "runtime":
         print("\n".join(str(p.relative_to(ROOT)) for p in runtime_notebooks(args.kind)))
         return 0

@@ -305,3 +305,49 @@ def test_colab_freeze_parser_skips_links_and_comments():
         "# comment\nKeras==3.13.2\ntorch @ https://download.pytorch.org/x.whl\n"
         "google-colab @ file:///colabtools/dist/google_colab-1.0.0.tar.gz\nml_dtypes==0.6.0\n")
     assert freeze == {"keras": ("Keras", "3.13.2"), "ml-dtypes": ("ml_dtypes", "0.6.0")}
+
+
+# --------------------------------------------------------------------------- result words
+
+
+def test_every_result_sentence_is_checked_in_its_run_or_reviewed():
+    """Issue 27: prose that says "faster", "improves", "shrinks" ... either has a claim checked
+    beside it, or a person has read it as a general rule (docs/reviewed_sentences.txt)."""
+    import nbtools
+
+    rows = nbtools.unreviewed_result_sentences()
+    assert not rows, (
+        "sentences with a result word that no claim beside them checks and nobody has reviewed "
+        "(check them with nbh.claims.check_claim in the code cell before or after, or, if they "
+        "teach a rule in general, read them and run `python scripts/nbtools.py result-words "
+        "--accept`):\n" + "\n".join(f"  {stem} cell {i}: {s}" for stem, i, s in rows))
+
+
+def _notebook(tmp_path: Path, *cells) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(c[3:]) if c.startswith("md:")
+                else nbformat.v4.new_code_cell(c) for c in cells]
+    path = tmp_path / "99_example.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_result_sentence_is_found_until_checked_or_reviewed_and_again_when_edited(tmp_path):
+    import nbtools
+
+    said = "The cached epoch is faster than the first."
+    bare = _notebook(tmp_path, "x = 1", f"md:Setup done. {said}", "y = 2")
+    assert nbtools.result_sentences(bare) == [(1, said)]
+    for code in ('claim("the cached epoch is faster", t2 < t1)',
+                 'nbh.claims.check_claim("faster", True)'):
+        checked = _notebook(tmp_path, code, f"md:{said}")
+        assert nbtools.result_sentences(checked) == []
+    # Reviewed: listed by its key; an edited sentence is a new one.
+    reviewed = tmp_path / "reviewed.txt"
+    reviewed.write_text(f"# header\n{nbtools.sentence_key(said)}  99  {said}\n")
+    assert nbtools.unreviewed_result_sentences([bare], reviewed) == []
+    edited = _notebook(tmp_path, f"md:{said.replace('faster', 'much faster')}")
+    assert len(nbtools.unreviewed_result_sentences([edited], reviewed)) == 1
+    # No result word, or only in navigation: nothing to review.
+    plain = _notebook(tmp_path, "md:Load the data. Then train.")
+    assert nbtools.result_sentences(plain) == []

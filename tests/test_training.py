@@ -379,5 +379,8 @@ def test_training_curves_continue_where_the_head_stopped():
     assert xs["head: training"] == [1, 2, 3] and xs["fine: validation"] == [4, 5]
     ys = {line.get_label(): list(line.get_ydata()) for line in loss.lines}
     assert ys["fine: validation"] == [0.6, 0.65]
+    # The boundary is named in the legend, not written over the curves.
+    assert "unfrozen (dotted line)" in [t.get_text() for t in acc.get_legend().get_texts()]
+    assert not acc.texts and not loss.texts
     with pytest.raises(ValueError):
         nbh.plots.training_curves({})

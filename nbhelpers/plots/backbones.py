@@ -167,16 +167,21 @@ def accuracy_vs_speed(
     title: str | None = None,
     ylabel: str = "accuracy",
     ax: plt.Axes | None = None,
+    chance: float | None = None,
 ) -> plt.Figure:
     """Each model as a point: speed (images per second, log scale) against accuracy.
 
-    With ``params`` the marker area grows with the number of parameters.  Up
-    and to the right is better.  Taught in notebook 11.
+    With ``params`` the marker area grows with the number of parameters, and a key
+    gives the areas of the smallest and the largest model.  ``chance``: the accuracy
+    of always answering the most common class, drawn as a dashed line (a point on it
+    has learned nothing).  Up and to the right is better.  Taught in notebook 11.
 
     Example:
-        >>> fig = accuracy_vs_speed(["a", "b"], [10.0, 100.0], [0.9, 0.8], params=[10**7, 10**6])
-        >>> fig.axes[0].get_xscale(), len(fig.axes[0].texts)
-        ('log', 2)
+        >>> fig = accuracy_vs_speed(["a", "b"], [10.0, 100.0], [0.9, 0.8], params=[10**7, 10**6],
+        ...                         chance=0.5)
+        >>> ax = fig.axes[0]
+        >>> ax.get_xscale(), len(ax.texts), [t.get_text() for t in ax.get_legend().get_texts()]
+        ('log', 2, ['1.0 M parameters', '10.0 M parameters', 'always the most common class'])
     """
     if not (len(names) == len(images_per_second) == len(accuracy)):
         raise ValueError("names, images_per_second and accuracy must have the same length")
@@ -187,25 +192,32 @@ def accuracy_vs_speed(
     if params is not None:
         p = np.asarray(params, dtype=float)
         sizes = 40 + 400 * p / p.max()
+        for q in sorted({p.min(), p.max()}):  # the key: the smallest and the largest marker
+            ax.scatter([], [], s=40 + 400 * q / p.max(), alpha=0.6, color="C0",
+                       label=f"{q / 1e6:.1f} M parameters")
     else:
         sizes = np.full(len(names), 60.0)
-    ax.scatter(images_per_second, accuracy, s=sizes, alpha=0.6)
+    ax.scatter(images_per_second, accuracy, s=sizes, alpha=0.6, color="C0")
+    if chance is not None:
+        ax.axhline(chance, color="0.4", linestyle="--", linewidth=1,
+                   label="always the most common class")
     placed: list[tuple[float, float]] = []
     span = max(max(accuracy) - min(accuracy), 1e-9)
     for name, x, y in zip(names, images_per_second, accuracy, strict=True):
-        # A label near one already placed (same accuracy, similar speed) goes below its point.
-        near = sum(abs(np.log10(x / px)) < 0.35 and abs(y - py) < 0.06 * span
-                   for px, py in placed)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4 - 12 * near),
-                    fontsize=9)
+        # A label near one already placed (same accuracy, similar speed) goes to the left.
+        near = any(abs(np.log10(x / px)) < 0.35 and abs(y - py) < 0.06 * span for px, py in placed)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(-6, 4) if near else (6, 4),
+                    ha="right" if near else "left", fontsize=9)
         placed.append((x, y))
     ax.set_xscale("log")
     # Plain numbers on the speed axis (50, 100, 200), not 2 x 10^2.
     ax.xaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
-    ax.margins(x=0.15)
+    ax.margins(x=0.2, y=0.15)
     ax.set_xlabel("images per second (measured, log scale)")
     ax.set_ylabel(ylabel)
     ax.set_title(title or "Accuracy against speed" + (" (marker area: parameters)" if params else ""))
+    if params is not None or chance is not None:
+        ax.legend(fontsize=8, loc="best", labelspacing=1.2, borderpad=0.8)
     return _finish(fig)

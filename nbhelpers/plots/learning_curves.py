@@ -31,8 +31,8 @@ def training_curves(
     ``histories`` maps a run's name to a Keras history dict (``"loss"``,
     ``"val_loss"``, ``"accuracy"``, ...).  ``starts`` gives a run's first
     epoch (0 if absent), so a fine-tuning run continues where the head's run
-    ended; ``boundaries`` draws a labelled vertical line at an epoch (e.g.
-    ``{"fine-tuning starts": 8}``).  Validation loss rising while training
+    ended; ``boundaries`` draws a dotted vertical line at an epoch, named in the
+    legend of the first panel, which serves them all (e.g. ``{"fine-tuning starts": 8}``).  Validation loss rising while training
     loss falls is over-fitting.  Taught in notebooks 05 and 06.
 
     Example:
@@ -62,14 +62,12 @@ def training_curves(
                     epochs = np.arange(start + 1, start + len(values) + 1)
                     ax.plot(epochs, values, style, color=color, marker=".",
                             label=f"{name}: {part}")
-        for label, epoch in (boundaries or {}).items():
-            ax.axvline(epoch + 0.5, color="grey", lw=1, ls=":")
-            ax.annotate(label, (epoch + 0.5, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(3, -12), textcoords="offset points", fontsize=8, color="grey")
+        for label, epoch in (boundaries or {}).items():  # named in the legend, not over the data
+            ax.axvline(epoch + 0.5, color="grey", lw=1, ls=":", label=f"{label} (dotted line)")
         ax.set_title(metric)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
-    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].legend(fontsize=8)  # the runs and boundaries are the same in every panel
     return _finish(fig, title)
 
 
