@@ -99,8 +99,8 @@ $(COLAB_VENV)/.installed: requirements-colab.txt pyproject.toml
 
 # Unit tests, doctests and every notebook on Colab's versions (the browser test needs
 # JupyterLab, which Colab does not use; it runs in `make test`).  `make test-mixed` runs the
-# notebooks under mixed_float16, the policy a Colab T4 gets (CI runs that lane on the lock's
-# TensorFlow, where it takes about 8 minutes).
+# notebooks Colab opens on a GPU under mixed_float16, the policy a Colab T4 gets (on the
+# lock's TensorFlow: see there why).
 # Its own data folder: models saved by the newer Keras of `make test` need not load here.
 test-colab: colab-venv
 	$(CPY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not browser and not real" \
@@ -112,12 +112,12 @@ test-colab: colab-venv
 # The notebooks Colab opens on a GPU (nbtools.GPU_NOTEBOOKS; the others never run under it)
 # with the dtype policy a GPU with tensor cores gets (mixed_float16: float16 maths, float32
 # weights and outputs), at the offline profile's sizes, on a CPU; Keras compiles with XLA as
-# it does on one GPU (nbh.course.compile_as_on_a_gpu: without it the lane took 820 s instead
-# of 470, float16 on a CPU's non-XLA kernels); its own data folder, so nothing trained in
-# float32 is reused.  On the lock's versions: Colab's TensorFlow 2.20 runs float16 through
+# it does on one GPU (nbh.course.compile_as_on_a_gpu: float16 on a CPU's non-XLA kernels is
+# far slower); its own data folder, so nothing trained in float32 is reused.  On the lock's versions: Colab's TensorFlow 2.20 runs float16 through
 # XLA on a CPU many times slower (notebook 05 took 8 minutes, 24 s in float32): too slow for CI.
 MIXED_NOTEBOOKS ?= $(shell $(PY) scripts/nbtools.py runtime gpu)
 test-mixed: venv
+	$(if $(strip $(MIXED_NOTEBOOKS)),,$(error scripts/nbtools.py runtime gpu listed no notebook: without paths pytest would run the unit tests))
 	NBH_PROFILE=offline NBH_PRECISION=mixed_float16 NBH_DATA_DIR=$(CURDIR)/build/mixed-data \
 	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(PY) -m pytest $(MIXED_NOTEBOOKS) $(NBVAL_ARGS)

@@ -419,12 +419,13 @@ def check_problems() -> list[str]:
 
 
 #: Words that state a result ("faster", "improves", "shrinks", ...).  A markdown sentence with
-#: one either reports what this run showed -- then a code cell beside it checks it with
-#: ``check_claim`` -- or teaches a rule in general, and a person has read it and listed it in
-#: REVIEWED_SENTENCES (issue 27: a sentence must be true in the run that shows it).
+#: one either reports what this run showed -- then the code cell right before or after it
+#: checks it with ``check_claim`` -- or teaches a rule in general, and a person has read it and
+#: listed it in REVIEWED_SENTENCES (issue 27: a sentence must be true in the run that shows it).
 RESULT_WORDS = re.compile(
-    r"\b(faster|slower|improves?|improved|shrinks?|higher|lower|over-?fits?|beats?|better|"
-    r"worse|falls?|rises?|drops?|more accurate|less accurate|agrees?|disagrees?)\b", re.I)
+    r"\b(faster|fastest|slower|improves?|improved|shrinks?|higher|lower|over-?fits?|beats?|"
+    r"outperforms?|better|worse|falls?|fell|rises?|rose|drops?|dropped|more accurate|"
+    r"less accurate|agrees?|disagrees?)\b", re.I)
 #: One reviewed sentence a line: its key (:func:`sentence_key`), the notebook, the sentence.
 REVIEWED_SENTENCES = ROOT / "docs" / "reviewed_sentences.txt"
 
@@ -441,33 +442,53 @@ def sentence_key(sentence: str) -> str:
     return hashlib.sha1(" ".join(sentence.split()).encode()).hexdigest()[:12]
 
 
+def sentences(markdown: str) -> list[str]:
+    r"""A markdown cell's sentences: paragraphs, headings, list items and table rows apart, then
+    split after ``.``, ``!`` or ``?`` (not after "e.g." or "i.e.").
+
+    Example:
+        >>> sentences("## Title\nSome text, e.g. this. More.\n- an item\n\n| a | b |")
+        ['## Title', 'Some text, e.g. this.', 'More.', '- an item', '| a | b |']
+    """
+    blocks, current = [], []
+    for line in markdown.splitlines():
+        if not line.strip() or re.match(r"\s*(#|[-*+] |\d+\. |\|)", line):
+            if current:
+                blocks.append(" ".join(current))
+            current = [line.strip()] if line.strip() else []
+            if line.lstrip().startswith("#"):  # a heading is a block of its own
+                blocks.append(current.pop())
+        else:
+            current.append(line.strip())
+    if current:
+        blocks.append(" ".join(current))
+    out = []
+    for block in blocks:
+        out += [s for s in re.split(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+", block) if s]
+    return out
+
+
 def result_sentences(path: Path) -> list[tuple[int, str]]:
     """``(cell index, sentence)`` for each markdown sentence of ``path`` with a result word
-    whose nearest code cells (the one before and the one after) check no claim.
+    whose neighbouring cells (the one right before, the one right after) check no claim.
 
     Navigation cells are skipped.  A claim is checked with ``check_claim(`` or the
     notebooks' short name ``claim(``.
     """
     cells = read(path).cells
 
-    def nearest_code(i: int, step: int) -> str:
-        while 0 <= i < len(cells):
-            if cells[i].cell_type == "code":
-                return cells[i].source
-            i += step
-        return ""
+    def checks(j: int) -> bool:
+        return (0 <= j < len(cells) and cells[j].cell_type == "code"
+                and re.search(r"\b(check_)?claim\(", cells[j].source) is not None)
 
     out = []
     for i, cell in enumerate(cells):
         tags = set(cell.metadata.get("tags", []))
         if cell.cell_type != "markdown" or tags & {"nav-header", "nav-footer"}:
             continue
-        near = nearest_code(i - 1, -1) + "\n" + nearest_code(i + 1, 1)
-        if re.search(r"\b(check_)?claim\(", near):
+        if checks(i - 1) or checks(i + 1):
             continue
-        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(cell.source.split())):
-            if RESULT_WORDS.search(sentence):
-                out.append((i, sentence))
+        out += [(i, s) for s in sentences(cell.source) if RESULT_WORDS.search(s)]
     return out
 
 
@@ -485,6 +506,13 @@ def unreviewed_result_sentences(paths: list[Path] | None = None,
     keys = reviewed_keys(reviewed)
     return [(path.stem, i, s) for path in (paths or notebooks())
             for i, s in result_sentences(path) if sentence_key(s) not in keys]
+
+
+def stale_reviewed_keys(paths: list[Path] | None = None,
+                        reviewed: Path = REVIEWED_SENTENCES) -> set[str]:
+    """Reviewed keys that match no result sentence of today's notebooks (edited or gone)."""
+    live = {sentence_key(s) for path in (paths or notebooks()) for _, s in result_sentences(path)}
+    return reviewed_keys(reviewed) - live
 
 
 def cmd_result_words(accept: bool) -> int:

@@ -349,5 +349,23 @@ def test_a_result_sentence_is_found_until_checked_or_reviewed_and_again_when_edi
     edited = _notebook(tmp_path, f"md:{said.replace('faster', 'much faster')}")
     assert len(nbtools.unreviewed_result_sentences([edited], reviewed)) == 1
     # No result word, or only in navigation: nothing to review.
-    plain = _notebook(tmp_path, "md:Load the data. Then train.")
+    plain = _notebook(tmp_path, "md:Load the data. Then train.", "md:Next: a faster way.")
+    nb = nbformat.read(plain, as_version=4)
+    nb.cells[1].metadata["tags"] = ["nav-footer"]
+    nbformat.write(nb, plain)
     assert nbtools.result_sentences(plain) == []
+    # A claim two cells away does not check it: only the cell right before or after does.
+    far = _notebook(tmp_path, 'claim("faster", True)', "md:Intro.", f"md:{said}")
+    assert nbtools.result_sentences(far) == [(2, said)]
+    # A reviewed sentence that was edited or removed leaves a stale key, reported.
+    gone = _notebook(tmp_path, "md:The sentence was rewritten without its result word.")
+    assert nbtools.stale_reviewed_keys([gone], reviewed) == {nbtools.sentence_key(said)}
+
+
+def test_the_reviewed_list_has_no_sentence_that_is_gone():
+    """An edited or removed sentence's old entry is taken out of docs/reviewed_sentences.txt."""
+    import nbtools
+
+    assert not nbtools.stale_reviewed_keys(), (
+        "keys in docs/reviewed_sentences.txt that match no sentence of today's notebooks: "
+        "delete their lines")

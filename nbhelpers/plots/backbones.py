@@ -181,7 +181,7 @@ def accuracy_vs_speed(
         ...                         chance=0.5)
         >>> ax = fig.axes[0]
         >>> ax.get_xscale(), len(ax.texts), [t.get_text() for t in ax.get_legend().get_texts()]
-        ('log', 2, ['1.0 M parameters', '10.0 M parameters', 'always the most common class'])
+        ('log', 2, ['1,000,000 parameters', '10,000,000 parameters', 'always the most common class'])
     """
     if not (len(names) == len(images_per_second) == len(accuracy)):
         raise ValueError("names, images_per_second and accuracy must have the same length")
@@ -189,26 +189,30 @@ def accuracy_vs_speed(
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
     else:
         fig = ax.figure
+    key = []  # legend entries only: nothing is added to the axes for them
     if params is not None:
         p = np.asarray(params, dtype=float)
         sizes = 40 + 400 * p / p.max()
-        for q in sorted({p.min(), p.max()}):  # the key: the smallest and the largest marker
-            ax.scatter([], [], s=40 + 400 * q / p.max(), alpha=0.6, color="C0",
-                       label=f"{q / 1e6:.1f} M parameters")
+        for q in sorted({p.min(), p.max()}):  # the smallest and the largest marker
+            key.append(mpl.lines.Line2D([], [], ls="", marker="o", alpha=0.6, color="C0",
+                                        markersize=np.sqrt(40 + 400 * q / p.max()),
+                                        label=f"{q:,.0f} parameters"))
     else:
         sizes = np.full(len(names), 60.0)
     ax.scatter(images_per_second, accuracy, s=sizes, alpha=0.6, color="C0")
     if chance is not None:
-        ax.axhline(chance, color="0.4", linestyle="--", linewidth=1,
-                   label="always the most common class")
-    placed: list[tuple[float, float]] = []
+        key.append(ax.axhline(chance, color="0.4", linestyle="--", linewidth=1,
+                              label="always the most common class"))
+    placed: list[tuple[float, float, int]] = []
     span = max(max(accuracy) - min(accuracy), 1e-9)
     for name, x, y in zip(names, images_per_second, accuracy, strict=True):
-        # A label near one already placed (same accuracy, similar speed) goes to the left.
-        near = any(abs(np.log10(x / px)) < 0.35 and abs(y - py) < 0.06 * span for px, py in placed)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(-6, 4) if near else (6, 4),
-                    ha="right" if near else "left", fontsize=9)
-        placed.append((x, y))
+        # Labels near ones already placed (same accuracy, similar speed) alternate left and
+        # right of their points, each further down.
+        near = sum(abs(np.log10(x / px)) < 0.35 and abs(y - py) < 0.06 * span for px, py, _ in placed)
+        left = near % 2 == 1
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(-6 if left else 6, 4 - 11 * (near // 2)),
+                    ha="right" if left else "left", fontsize=9)
+        placed.append((x, y, near))
     ax.set_xscale("log")
     # Plain numbers on the speed axis (50, 100, 200), not 2 x 10^2.
     ax.xaxis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -218,6 +222,6 @@ def accuracy_vs_speed(
     ax.set_xlabel("images per second (measured, log scale)")
     ax.set_ylabel(ylabel)
     ax.set_title(title or "Accuracy against speed" + (" (marker area: parameters)" if params else ""))
-    if params is not None or chance is not None:
-        ax.legend(fontsize=8, loc="best", labelspacing=1.2, borderpad=0.8)
+    if key:
+        ax.legend(handles=key, fontsize=8, loc="best", labelspacing=1.2, borderpad=0.8)
     return _finish(fig)
