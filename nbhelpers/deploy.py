@@ -83,6 +83,7 @@ __all__ = [
     "export_all",
     "model_card",
     "write_model_card",
+    "export_lock",
     "load_form",
     "size_on_disk",
     "latency_per_image",
@@ -139,6 +140,21 @@ OOD_SCORE_KEYS = {"max_probability": ("score", "threshold", "tpr", "chosen_on", 
                                         "layer")}
 #: The file of the training images' features in an export folder (a nearest_neighbour record).
 OOD_BANK = "ood_bank.npy"
+
+
+def export_lock(folder: str | Path) -> Path:
+    """The lock file that :func:`export_all` and :func:`write_model_card` hold on ``folder``.
+
+    Beside the folder, not in it (nothing in an export folder is left unchecked), so that
+    two kernels writing one export -- an export and a card, or two exports -- take turns
+    instead of mixing their files and manifests (``artifacts.lock``: the second waits).
+
+    Example:
+        >>> export_lock("artifacts/export").name
+        '.export.lock'
+    """
+    folder = Path(folder)
+    return folder.parent / f".{folder.name}.lock"
 
 
 class NotAnImageError(DataError):
@@ -1454,6 +1470,16 @@ def export_all(model: keras.Model, folder: str | Path, class_names: Sequence[str
                          "representative=nbh.deploy.representative_sample(x_train, y_train)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    with artifacts.lock(export_lock(folder), what=f"export_all into {folder}"):  # one writer
+        return _write_export(folder, model, class_names, cfg, wanted, representative, ood, bank,
+                             card)
+
+
+def _write_export(folder: Path, model: keras.Model, class_names: Sequence[str], cfg: Config,
+                  wanted: list[str], representative: np.ndarray | None,
+                  ood: dict[str, Any] | None, bank: np.ndarray | None,
+                  card: str | None) -> Exported:
+    """:func:`export_all`'s writing, under the export's lock."""
     # No manifest while the files change: an old one must never describe new files;
     # nor an old card (it describes the model that was there).
     (folder / MANIFEST).unlink(missing_ok=True)
@@ -1786,6 +1812,12 @@ def write_model_card(folder: str | Path, text: str | None = None, **card_args: A
     if not (folder / MANIFEST).is_file():
         folder.mkdir(parents=True, exist_ok=True)
         return artifacts.write_bytes(target, text)
+    with artifacts.lock(export_lock(folder), what=f"write_model_card into {folder}"):
+        return _write_card_into_export(folder, target, text)
+
+
+def _write_card_into_export(folder: Path, target: Path, text: str) -> Path:
+    """:func:`write_model_card` in an export folder, under the export's lock."""
     m = artifacts.read_json(folder / MANIFEST)
     damage = _manifest_problem(m)
     if damage is not None or m is None:

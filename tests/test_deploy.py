@@ -585,6 +585,33 @@ def test_a_card_write_cut_short_leaves_an_export_that_opens(tmp_path, cfg, monke
     assert (tmp_path / "MODEL_CARD.md").read_text() == "# first card\n"  # whole, never half
 
 
+def test_a_card_waits_for_another_kernel_writing_the_same_export(tmp_path, cfg):
+    """Two kernels on one export folder take turns: the card's manifest update waits for the
+    export lock another process holds (without it the card would be written at once, and an
+    export in progress could overwrite its manifest)."""
+    import time
+
+    folder = tmp_path / "export"
+    _small_export(folder, cfg)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom nbhelpers import artifacts, deploy\n"
+         f"with artifacts.lock(deploy.export_lock({str(folder)!r}), what='another kernel'):\n"
+         "    print('held', flush=True)\n    time.sleep(3)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.perf_counter()
+        deploy.write_model_card(folder, "# card\n")
+        waited = time.perf_counter() - t0
+    finally:
+        holder.wait(timeout=60)
+    assert waited > 1.5, f"the card did not wait for the export's lock ({waited:.2f} s)"
+    assert deploy.Exported.open(folder).card_path.read_text() == "# card\n"
+    assert deploy.export_lock(folder).parent == tmp_path  # beside the export, not in it
+    assert not any(p.name.endswith(".lock") for p in folder.iterdir())
+
+
 def test_a_card_is_not_added_to_a_damaged_export(tmp_path, cfg):
     _small_export(tmp_path, cfg)
     (tmp_path / "manifest.json").write_text("{not json")
