@@ -519,12 +519,20 @@ def cmd_result_words(accept: bool) -> int:
     rows = unreviewed_result_sentences()
     for stem, i, sentence in rows:
         print(f"{stem} cell {i}: {sentence}")
-    if accept and rows:
-        with REVIEWED_SENTENCES.open("a", encoding="utf-8") as f:
-            f.writelines(f"{sentence_key(s)}  {stem[:2]}  {s}\n" for stem, _, s in rows)
-        print(f"{len(rows)} sentence(s) added to {REVIEWED_SENTENCES.relative_to(ROOT)}")
-        return 0
-    return 1 if rows else 0
+    if not accept:
+        return 1 if rows else 0
+    stale = stale_reviewed_keys()
+    lines = REVIEWED_SENTENCES.read_text(encoding="utf-8").splitlines(keepends=True) \
+        if REVIEWED_SENTENCES.exists() else []
+    kept = [line for line in lines if not line.strip() or line.startswith("#")
+            or line.split()[0] not in stale]  # the entries of edited or removed sentences go
+    kept += [f"{sentence_key(s)}  {stem[:2]}  {s}\n" for stem, _, s in rows]
+    tmp = REVIEWED_SENTENCES.with_suffix(".tmp")  # whole or not at all
+    tmp.write_text("".join(kept), encoding="utf-8")
+    os.replace(tmp, REVIEWED_SENTENCES)
+    print(f"{len(rows)} sentence(s) added to {REVIEWED_SENTENCES.relative_to(ROOT)}, "
+          f"{len(stale)} stale entr{'y' if len(stale) == 1 else 'ies'} removed")
+    return 0
 
 
 def cmd_check() -> int:
