@@ -500,28 +500,36 @@ def reviewed_keys(path: Path = REVIEWED_SENTENCES) -> set[str]:
             if line.strip() and not line.startswith("#")}
 
 
+def _all_result_sentences(paths: list[Path] | None) -> list[tuple[str, int, str]]:
+    """``(notebook stem, cell index, sentence)`` of :func:`result_sentences`, every notebook."""
+    return [(path.stem, i, s) for path in (paths or notebooks()) for i, s in result_sentences(path)]
+
+
 def unreviewed_result_sentences(paths: list[Path] | None = None,
-                                reviewed: Path = REVIEWED_SENTENCES) -> list[tuple[str, int, str]]:
+                                reviewed: Path = REVIEWED_SENTENCES,
+                                found: list[tuple[str, int, str]] | None = None
+                                ) -> list[tuple[str, int, str]]:
     """``(notebook stem, cell index, sentence)``: result sentences neither checked nor reviewed."""
     keys = reviewed_keys(reviewed)
-    return [(path.stem, i, s) for path in (paths or notebooks())
-            for i, s in result_sentences(path) if sentence_key(s) not in keys]
+    found = _all_result_sentences(paths) if found is None else found
+    return [row for row in found if sentence_key(row[2]) not in keys]
 
 
-def stale_reviewed_keys(paths: list[Path] | None = None,
-                        reviewed: Path = REVIEWED_SENTENCES) -> set[str]:
+def stale_reviewed_keys(paths: list[Path] | None = None, reviewed: Path = REVIEWED_SENTENCES,
+                        found: list[tuple[str, int, str]] | None = None) -> set[str]:
     """Reviewed keys that match no result sentence of today's notebooks (edited or gone)."""
-    live = {sentence_key(s) for path in (paths or notebooks()) for _, s in result_sentences(path)}
-    return reviewed_keys(reviewed) - live
+    found = _all_result_sentences(paths) if found is None else found
+    return reviewed_keys(reviewed) - {sentence_key(s) for _, _, s in found}
 
 
 def cmd_result_words(accept: bool) -> int:
-    rows = unreviewed_result_sentences()
+    found = _all_result_sentences(None)  # the notebooks are read once
+    rows = unreviewed_result_sentences(found=found)
     for stem, i, sentence in rows:
         print(f"{stem} cell {i}: {sentence}")
     if not accept:
         return 1 if rows else 0
-    stale = stale_reviewed_keys()
+    stale = stale_reviewed_keys(found=found)
     lines = REVIEWED_SENTENCES.read_text(encoding="utf-8").splitlines(keepends=True) \
         if REVIEWED_SENTENCES.exists() else []
     kept = [line for line in lines if not line.strip() or line.startswith("#")
