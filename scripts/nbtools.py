@@ -47,6 +47,7 @@ _RELEASE = runpy.run_path(str(ROOT / "nbhelpers" / "_release.py"))
 VERSION: str = _RELEASE["VERSION"]
 REPO_URL: str = _RELEASE["REPO_URL"]
 REF: str = _RELEASE["TAG"]
+SITE_URL: str = _RELEASE["SITE_URL"]
 GITHUB_SLUG = REPO_URL.removeprefix("https://github.com/")
 CHECK_MARK = "NBVAL_CHECK_OUTPUT"
 
@@ -190,7 +191,10 @@ def badges_markdown() -> str:
             f"[![Binder]({BINDER_BADGE})]({binder_url()})\n\n"
             f"Release **{REF}** (`nbhelpers` {VERSION}) of [{GITHUB_SLUG}]({REPO_URL}). "
             f"The badges open the notebooks of this release; on Colab their setup cell "
-            f"installs the same release. By hand:\n\n```bash\n{install_line()}\n```")
+            f"installs the same release. By hand:\n\n```bash\n{install_line()}\n```\n\n"
+            f"**Read it executed:** <{SITE_URL}> shows every notebook with its outputs from a "
+            f"real run in the `cpu` profile (ImageNet weights, the cats-vs-dogs data set); each "
+            f"page says the profile, the date and the commit it ran at.")
 
 
 def header_source(stem: str) -> str:

