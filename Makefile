@@ -59,9 +59,12 @@ run: venv
 # The site (scripts/build_site.py) from $(RUN_OUT)'s executed notebooks into build/site/:
 # a preview with a banner on every page, unless PUBLISH=1, which refuses any run but a
 # complete, real cpu or full one (.github/workflows/site.yml).
+# SITE_GUIDE: the instructor guide shown (a real run's artifact carries its own).
 PUBLISH ?=
+SITE_GUIDE ?= docs/instructor_guide.md
 site: venv
-	$(PY) scripts/build_site.py build --from $(RUN_OUT) --out build/site $(if $(PUBLISH),,--preview)
+	$(PY) scripts/build_site.py build --from $(RUN_OUT) --out build/site --guide $(SITE_GUIDE) \
+	  $(if $(PUBLISH),,--preview)
 
 # Per notebook, the claims of $(RUN_OUT)'s run that held and every one that did not.
 claims: venv
@@ -83,7 +86,7 @@ lint: venv
 # two cores take about two thirds of one's time (much of a test is Python, not TensorFlow).
 UNIT_WORKERS ?= 2
 unit: venv
-	$(PY) -m pytest tests nbhelpers --doctest-modules -p no:cacheprovider -m "not real" -n $(UNIT_WORKERS) \
+	$(PY) -m pytest tests nbhelpers scripts --doctest-modules -p no:cacheprovider -m "not real" -n $(UNIT_WORKERS) \
 	  --durations=12
 
 # The real-network lane: EfficientNet-Lite0's ImageNet weights (a pip package, no download)

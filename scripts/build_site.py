@@ -1,13 +1,14 @@
 """The course's website, built from an executed run: every notebook with its outputs.
 
-    python scripts/build_site.py build [--from build] [--out build/site] [--preview]
+    python scripts/build_site.py build [--from build] [--out build/site] [--preview] [--guide MD]
     python scripts/build_site.py claims [--from build]
 
 ``build`` reads ``<from>/executed/`` (what ``make run`` wrote; each notebook's
 ``metadata["nbhelpers_run"]`` says what ran it) and writes a static site into
 ``--out``: ``index.html`` (the course map, with each notebook's profile, date,
 time and claims), one page per notebook (its outputs, links to Colab and
-Binder, previous and next), ``guide.html`` (docs/instructor_guide.md),
+Binder, previous and next), ``guide.html`` (docs/instructor_guide.md, or ``--guide``: the
+one the run recorded its times and accuracies in),
 ``search.html`` (a search over every page, no server needed) and ``site.json``
 (what the site was built from).  Every page says the profile, the date and the
 commit its notebooks ran at.
@@ -111,8 +112,12 @@ def claim_lines(nb) -> tuple[list[str], list[str]]:
 
 
 def _errors(nb) -> list[str]:
+    """The cells that raised, less those that show an error on purpose (tagged
+    ``raises-exception``, as nbclient and nbval know them)."""
     found = []
     for i, cell in enumerate(nb.cells):
+        if "raises-exception" in cell.get("metadata", {}).get("tags", []):
+            continue
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 found.append(f"cell {i}: {out.get('ename')}: {str(out.get('evalue'))[:200]}")
@@ -203,6 +208,21 @@ def _run_line(runs: list[NotebookRun], only: NotebookRun | None = None) -> str:
     return text + "."
 
 
+def grouped(problems: list[str]) -> list[str]:
+    """``stem: reason`` lines, one per reason, naming the notebooks it holds for.
+
+    Example:
+        >>> grouped(["00_a: offline", "01_b: offline", "01_b: failed (x)"])
+        ['offline: notebooks 00, 01', 'failed (x): notebook 01']
+    """
+    reasons: dict[str, list[str]] = {}
+    for p in problems:
+        stem, _, why = p.partition(": ")
+        reasons.setdefault(why or stem, []).append(stem[:2] if why else "")
+    return [f"{why}: notebook{'s' if len(n) > 1 else ''} {', '.join(n)}" if any(n) else why
+            for why, n in reasons.items()]
+
+
 def _chrome(runs: list[NotebookRun], preview: list[str] | None, only: NotebookRun | None = None,
             prev_next: str = "") -> str:
     links = ('<a href="index.html">Course map</a><a href="guide.html">Instructor guide</a>'
@@ -212,11 +232,10 @@ def _chrome(runs: list[NotebookRun], preview: list[str] | None, only: NotebookRu
                   f'<a href="{nbtools.binder_url(only.stem)}">Open in Binder</a>')
     banner = ""
     if preview is not None:
-        items = "".join(f"<li>{html.escape(p)}</li>" for p in preview[:12])
-        more = f"<li>... and {len(preview) - 12} more</li>" if len(preview) > 12 else ""
+        items = "".join(f"<li>{html.escape(p)}</li>" for p in grouped(preview))
         banner = (f'<div class="nbh-preview"><b>PREVIEW: not to be published.</b> These outputs '
                   f"are not a real run of the course; numbers and pictures on this page do not "
-                  f"show what a trained model gives.<ul>{items}{more}</ul></div>")
+                  f"show what a trained model gives.<ul>{items}</ul></div>")
     return (f'<div class="nbh-bar"><b>{TITLE}</b> &nbsp; {links} {prev_next}</div>'
             f'<div class="nbh-run">{_run_line(runs, only)}</div>{banner}')
 
@@ -290,7 +309,7 @@ def index_page(runs: list[NotebookRun], preview: list[str] | None) -> str:
         claims = f"{len(r.held)} held, {len(r.not_held)} did not"
         rows.append(
             f'<tr><td>{r.stem[:2]}</td><td><a href="{r.stem}.html">{html.escape(r.title)}</a></td>'
-            f"<td>{html.escape(r.what)}</td><td>{html.escape(r.profile)}, {r.date}</td>"
+            f"<td>{html.escape(r.what)}</td><td style='white-space:nowrap'>{html.escape(r.profile)}, {r.date}</td>"
             f"<td style='text-align:right'>{r.run.get('seconds', 0):.0f}</td><td>{claims}</td>"
             f'<td>{status}</td><td><a href="{nbtools.colab_url(r.stem)}">Colab</a> · '
             f'<a href="{nbtools.binder_url(r.stem)}">Binder</a></td></tr>')
@@ -307,11 +326,11 @@ def index_page(runs: list[NotebookRun], preview: list[str] | None) -> str:
     return _page(TITLE, body, runs, preview)
 
 
-def guide_page(runs: list[NotebookRun], preview: list[str] | None) -> str:
+def guide_page(runs: list[NotebookRun], preview: list[str] | None, guide: Path = GUIDE) -> str:
     import mistune
 
     markdown = mistune.create_markdown(plugins=["table", "strikethrough"])
-    return _page(f"Instructor guide · {TITLE}", markdown(GUIDE.read_text(encoding="utf-8")),
+    return _page(f"Instructor guide · {TITLE}", markdown(Path(guide).read_text(encoding="utf-8")),
                  runs, preview)
 
 
@@ -453,8 +472,11 @@ def check_links(site: Path) -> list[str]:
     return problems
 
 
-def build_site(run_dir: Path, out: Path, preview: bool = False) -> dict:
+def build_site(run_dir: Path, out: Path, preview: bool = False, guide: Path = GUIDE) -> dict:
     """Build the site from ``run_dir/executed/`` into ``out``; return what ``site.json`` says.
+
+    ``guide``: the instructor guide to show (a real run's artifact carries the one its
+    times and accuracies were recorded in).
 
     Raises :class:`SiteRefused` when the run may not be published and ``preview`` is
     False.  ``out`` is replaced whole, or left as it was when anything fails.  The
@@ -474,7 +496,7 @@ def build_site(run_dir: Path, out: Path, preview: bool = False) -> dict:
     present = [r for r in runs if r.path is not None]
     if not present:
         raise SiteRefused(f"no executed notebooks in {Path(run_dir) / 'executed'}: run `make run` first")
-    pages = {"index.html": index_page(runs, banner), "guide.html": guide_page(runs, banner),
+    pages = {"index.html": index_page(runs, banner), "guide.html": guide_page(runs, banner, guide),
              "search.html": search_page(runs, banner)}
     titles = {"index.html": "Course map", "guide.html": "Instructor guide", "search.html": "Search"}
     for r in runs:
@@ -537,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", type=Path, default=ROOT / "build" / "site")
     b.add_argument("--preview", action="store_true",
                    help="build from any run, with a banner on every page: not to be published")
+    b.add_argument("--guide", type=Path, default=GUIDE, help="the instructor guide to show")
     c = sub.add_parser("claims", help="the claims of a run that did not hold")
     c.add_argument("--from", dest="run_dir", type=Path, default=ROOT / "build")
     args = ap.parse_args(argv)
@@ -553,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
                 fh.write("## Claims checked in the run\n\n" + report)
         return 0
     try:
-        info = build_site(args.run_dir, args.out, preview=args.preview)
+        info = build_site(args.run_dir, args.out, preview=args.preview, guide=args.guide)
     except SiteRefused as exc:
         print(f"site not built: {exc}", file=sys.stderr)
         return 2

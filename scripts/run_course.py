@@ -182,6 +182,28 @@ def run_record(nb, seconds: float, error: str | None, started: datetime) -> dict
             "commit": current_commit(), "runner": runner()}
 
 
+#: The profiles whose times the guide gives in units (what a workshop plans with).
+UNIT_PROFILES = ("cpu", "full")
+
+
+def measure_unit() -> float:
+    """The cost unit on this machine, in seconds (scripts/rehearse.py's ``unit_seconds``):
+    VGG16's base over 100 images at 160 px, in a child process with its own TensorFlow.
+    Random weights: the compute does not depend on their values, and a run without the
+    ImageNet file can still say what its notebooks cost in units."""
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import keras, rehearse; "
+            "b = keras.applications.VGG16(include_top=False, weights=None, "
+            "input_shape=(rehearse.UNIT_SIZE, rehearse.UNIT_SIZE, 3)); "
+            "print(rehearse.unit_seconds(b))")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "scripts")],
+                         capture_output=True, text=True, timeout=1800)
+    if out.returncode:
+        raise RuntimeError(f"measuring the unit failed: {out.stderr.strip()[-2000:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = None) -> dict:
     """Execute one notebook in a fresh kernel; write ``out/executed/`` and ``out/html/``.
 
@@ -376,14 +398,22 @@ def _profile_note(profile: str, entries: dict) -> str:
     values = list(entries.values())
     note = (f"{profile}: measured {max(v['date'] for v in values)} on "
             f"{max(v['cpus'] or 0 for v in values)} CPU cores")
-    if any(v.get("standins") for v in values):
-        units = sorted({round(v["unit_seconds"], 1) for v in values if v.get("unit_seconds")})
+    standins = [v for v in values if v.get("standins")]
+    if standins:
+        note += (" by `make rehearse`" if len(standins) == len(values) else
+                 ", rows without a runner by `make rehearse`")
+        note += (", timed with stand-in weights of the real size (compute time does not "
+                 "depend on the weights' values)")
+    if any(v.get("runner") for v in values):
+        note += ("; rows that name a runner are a real run by .github/workflows/real.yml "
+                 "(`make run`, real weights and data)")
+    units = sorted({round(v["unit_seconds"], 1) for v in values if v.get("unit_seconds")})
+    if units:
         there = (f"{units[0]:.1f} s there" if len(units) == 1 else
-                 f"{units[0]:.1f}-{units[-1]:.1f} s there (rehearsals on different days or "
-                 f"loads; each notebook's units use the unit measured in its own run)")
-        note += (" by `make rehearse`, timed with stand-in weights of the real size (compute "
-                 "time does not depend on the weights' values); 1 unit = the time VGG16's base "
-                 f"takes for a forward pass over 100 images at 160 px, {there}")
+                 f"{units[0]:.1f}-{units[-1]:.1f} s there (runs on different days, loads or "
+                 f"machines; each notebook's units use the unit measured in its own run)")
+        note += ("; 1 unit = the time VGG16's base takes for a forward pass over 100 images "
+                 f"at 160 px, {there}")
     return note
 
 
@@ -443,6 +473,125 @@ def timings_table(data: dict) -> str:
     return "\n".join(rows) + f"\n\n({notes}.){memory}"
 
 
+RESULTS = ROOT / "docs" / "results.json"
+
+
+def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95 % for ``z`` = 1.96): honest near 0
+    and 1 and for small ``n``, where the plain ``p ± z·sqrt(p(1-p)/n)`` leaves [0, 1].
+
+    Example:
+        >>> [round(x, 3) for x in wilson_interval(95, 100)]
+        [0.888, 0.978]
+        >>> wilson_interval(10, 10)[1]
+        1.0
+    """
+    if n <= 0:
+        raise ValueError("an interval needs at least one example")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def stage_results(profile: str) -> dict[str, dict]:
+    """Each trained stage's validation accuracy in this profile's artifacts, with its
+    Wilson 95 % interval over the validation set's size: ``{stage: {"val_accuracy",
+    "low", "high", "val_images", "epochs", "saved"}}`` (stages not trained are left out)."""
+    from nbhelpers import config, course, data
+
+    cfg = config.make_config(profile, reason="recording a real run's results")
+    n = len(data.prepare(cfg, verbose=False).val)
+    rows = {}
+    for stage in course.STAGES:
+        try:
+            record = course.load_record(stage, cfg)
+        except FileNotFoundError:
+            continue
+        acc = float(record["metrics"]["val_accuracy"])
+        low, high = wilson_interval(round(acc * n), n)
+        rows[stage] = {"val_accuracy": round(acc, 4), "low": round(low, 4), "high": round(high, 4),
+                       "val_images": n, "epochs": record["epochs"], "saved": record["saved"]}
+    return rows
+
+
+def record_results(profile: str, rows: dict[str, dict]) -> None:
+    """Keep a real run's accuracy per stage in docs/results.json (per profile: the stages,
+    the date, commit and machine) and regenerate the guide's results table from it."""
+    from nbhelpers import artifacts
+
+    with artifacts.lock(BUILD / "timings.lock", what="recording results"):
+        data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        data[profile] = {"stages": rows, "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+                         "commit": current_commit(), "runner": runner()}
+        artifacts.write_bytes(RESULTS, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        if GUIDE.exists():
+            text = GUIDE.read_text()
+            start, end = "<!-- results:start -->", "<!-- results:end -->"
+            if start in text and end in text:
+                head, rest = text.split(start, 1)
+                artifacts.write_bytes(
+                    GUIDE, f"{head}{start}\n{results_table(data)}\n{end}{rest.split(end, 1)[1]}")
+
+
+def results_table(data: dict) -> str:
+    """The guide's table of accuracy per stage, one row per profile and stage.
+
+    Example:
+        >>> print(results_table({"cpu": {"stages": {"head": {"val_accuracy": 0.95, "low": 0.93,
+        ...     "high": 0.96, "val_images": 1000, "epochs": 5}}, "date": "2026-12-07",
+        ...     "commit": "abc1234", "runner": "GitHub Actions runner x"}}))
+        | profile | stage | validation accuracy (95 % interval) | images | epochs | measured |
+        |---|---|---|---:|---:|---|
+        | cpu | head | 0.950 (0.930 to 0.960) | 1000 | 5 | abc1234 2026-12-07 (GitHub Actions runner x) |
+    """
+    if not data:
+        return "(no real run recorded yet: `NBH_PROFILE=cpu make run` with the real files)"
+    rows = ["| profile | stage | validation accuracy (95 % interval) | images | epochs | measured |",
+            "|---|---|---|---:|---:|---|"]
+    for profile in ("cpu", "full"):
+        run = data.get(profile)
+        for stage, r in (run or {}).get("stages", {}).items():
+            when = " ".join(x for x in (run.get("commit"), run["date"],
+                                        run.get("runner") and f"({run['runner']})") if x)
+            rows.append(f"| {profile} | {stage} | {r['val_accuracy']:.3f} ({r['low']:.3f} to "
+                        f"{r['high']:.3f}) | {r['val_images']} | {r['epochs']} | {when} |")
+    return "\n".join(rows)
+
+
+def record_run(results: list[dict], unit_before: float | None, why_not: str | None) -> None:
+    """Record a `make run` in docs/timings.json and the guide, unless ``why_not`` says why
+    not.  The results of the ``cpu`` and ``full`` profiles get ``units`` (seconds over
+    :func:`measure_unit`, the smaller of ``unit_before`` and a measurement now), and their
+    entries the ``unit_seconds`` they were divided by; on GitHub Actions each entry names
+    its runner (:func:`record_timings`).  Their accuracy per trained stage goes to
+    docs/results.json and the guide's results table (:func:`record_results`)."""
+    if why_not:
+        return
+    extra = None
+    if any(r["ok"] and r["profile"] in UNIT_PROFILES for r in results):
+        import rehearse
+
+        after = measure_unit()
+        unit, how = (rehearse.settled_unit(unit_before, after) if unit_before
+                     else (after, "measured after the notebooks"))
+        print(f"1 unit = {unit:.2f} s on this machine ({how})")
+        extra = {"unit_seconds": round(unit, 2)}
+        for r in results:
+            if r["profile"] in UNIT_PROFILES:
+                r["units"] = round(r["seconds"] / unit, 1)
+    record_timings(results, extra)
+    # A real run's accuracy per stage (what its notebooks trained and saved), beside the times.
+    for profile in sorted({r["profile"] for r in results if r["ok"] and r["profile"] in UNIT_PROFILES}):
+        try:
+            rows = stage_results(profile)
+        except (OSError, ValueError) as exc:  # e.g. `--only 00`: no data set prepared yet
+            print(f"accuracy per stage not recorded for {profile}: {exc}")
+            continue
+        if rows:
+            record_results(profile, rows)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", nargs="*", default=None, help="notebook number prefixes, e.g. 03 04")
@@ -461,6 +610,11 @@ def main() -> int:
     if not paths:
         print("no notebooks found in notebooks/")
         return 1
+    why_not = "--no-record" if args.no_record else not_recordable()
+    # A recordable cpu or full run gives its times in units too: the unit measured before
+    # and after the notebooks (the smaller: the less disturbed), as `make rehearse` does.
+    unit_before = (measure_unit() if not why_not and os.environ.get("NBH_PROFILE") in UNIT_PROFILES
+                   else None)
     results = []
     for path in paths:
         print(f"running {path.name} ...", flush=True)
@@ -469,13 +623,11 @@ def main() -> int:
         status = "ok" if r["ok"] else f"FAILED ({r['error']})"
         print(f"  {r['seconds']:7.1f} s{peak_text(r)}  profile={r['profile']}  {status}", flush=True)
     (out / "html" / "index.html").write_text(index_page(results), encoding="utf-8")
+    record_run(results, unit_before, why_not)
     (out / "timings.json").write_text(json.dumps(results, indent=2))
-    why_not = "--no-record" if args.no_record else not_recordable()
     if why_not:
         print(f"docs/timings.json and the guide are left as they are: this run is not the "
               f"profile's own ({why_not}); its times are in {out / 'timings.json'}")
-    else:
-        record_timings(results)
     failed = [r for r in results if not r["ok"]]
     print("\nSummary")
     for r in results:

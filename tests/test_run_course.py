@@ -233,3 +233,77 @@ def test_recorded_timings_say_the_commit_they_were_measured_at(tmp_path, monkeyp
     run_course.record_timings(results())
     entry = json.loads((tmp_path / "t.json").read_text())["offline"]["00_start_here"]
     assert entry["commit"] == "1234567+"
+
+
+def test_a_real_cpu_run_on_github_records_units_and_its_runner(tmp_path, monkeypatch, capsys):
+    """What real.yml's `make run` leaves in docs/timings.json: seconds, units from the unit
+    measured in that run (the smaller of before and after), and the runner, shown in the
+    guide; and a run that is not the profile's own is not recorded at all."""
+    import json
+
+    guide = tmp_path / "guide.md"
+    guide.write_text("<!-- timings:start -->\n<!-- timings:end -->\n")
+    monkeypatch.setattr(run_course, "GUIDE", guide)
+    monkeypatch.setattr(run_course, "TIMINGS", tmp_path / "t.json")
+    monkeypatch.setattr(run_course, "measure_unit", lambda: 5.0)
+    monkeypatch.setattr(run_course, "RESULTS", tmp_path / "results.json")
+    monkeypatch.setattr(run_course, "stage_results", lambda profile: {"head": {
+        "val_accuracy": 0.95, "low": 0.9, "high": 0.97, "val_images": 200, "epochs": 3}})
+    for var, value in (("GITHUB_ACTIONS", "true"), ("RUNNER_NAME", "GitHub Actions 7"),
+                       ("RUNNER_OS", "Linux"), ("RUNNER_ARCH", "X64")):
+        monkeypatch.setenv(var, value)
+    rows = [{"notebook": "05_adding_a_head", "seconds": 60.0, "ok": True, "profile": "cpu"}]
+    run_course.record_run(rows, unit_before=6.0, why_not=None)
+    entry = json.loads((tmp_path / "t.json").read_text())["cpu"]["05_adding_a_head"]
+    assert entry["units"] == 12.0 and entry["unit_seconds"] == 5.0
+    assert entry["runner"].startswith("GitHub Actions runner GitHub Actions 7 (Linux, X64")
+    text = guide.read_text()
+    assert "| 05 Adding a classification head | 60 | 12.0 |" in text
+    assert "(GitHub Actions runner GitHub Actions 7" in text and "real.yml" in text
+    assert "1 unit = 5.00 s" in capsys.readouterr().out
+    assert json.loads((tmp_path / "results.json").read_text())["cpu"]["runner"] == entry["runner"]
+    (tmp_path / "t.json").unlink()
+    run_course.record_run(rows, unit_before=None, why_not="budgets cut (NBH_OVERRIDES)")
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_only_a_run_at_the_profiles_own_budgets_on_the_real_files_is_recordable(monkeypatch):
+    for var in ("NBH_OVERRIDES", "NBH_DATA_SOURCE", "NBH_REHEARSAL_STANDINS"):
+        monkeypatch.delenv(var, raising=False)
+    assert run_course.not_recordable() is None
+    monkeypatch.setenv("NBH_OVERRIDES", "head_epochs=1")
+    monkeypatch.setenv("NBH_REHEARSAL_STANDINS", "/x")
+    assert run_course.not_recordable() == ("budgets cut (NBH_OVERRIDES); "
+                                           "stand-in weights (a rehearsal)")
+
+
+def test_a_real_run_records_each_trained_stages_accuracy_with_its_interval(tmp_path, monkeypatch):
+    """The stage records a run's notebooks saved -> docs/results.json and the guide's table:
+    validation accuracy with a Wilson interval over the validation set's real size."""
+    import json
+
+    import keras
+
+    from nbhelpers import config, course, data
+
+    monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path / "data"))
+    cfg = config.make_config("offline")
+    assert run_course.stage_results("offline") == {}  # nothing trained yet
+    inp = keras.Input((2,))
+    model = keras.Model(inp, keras.layers.Dense(2)(inp))
+    course.save_stage(model, "head", {"loss": [0.7, 0.5]}, cfg, wall_time_s=1.0,
+                      metrics={"val_accuracy": 0.9})
+    rows = run_course.stage_results("offline")
+    n = len(data.prepare(cfg, verbose=False).val)
+    low, high = run_course.wilson_interval(round(0.9 * n), n)
+    assert rows["head"]["val_images"] == n and rows["head"]["epochs"] == 2
+    assert rows["head"]["low"] == round(low, 4) < 0.9 < round(high, 4) == rows["head"]["high"]
+    assert "finetuned" not in rows
+    guide = tmp_path / "guide.md"
+    guide.write_text("a\n<!-- results:start -->\nold\n<!-- results:end -->\nb\n")
+    monkeypatch.setattr(run_course, "GUIDE", guide)
+    monkeypatch.setattr(run_course, "RESULTS", tmp_path / "results.json")
+    run_course.record_results("cpu", rows)
+    assert json.loads((tmp_path / "results.json").read_text())["cpu"]["stages"] == rows
+    text = guide.read_text()
+    assert "old" not in text and f"| cpu | head | 0.900 ({low:.3f} to {high:.3f}) | {n} | 2 |" in text

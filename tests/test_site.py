@@ -201,3 +201,11 @@ def test_the_search_page_finds_a_section_in_a_browser(tmp_path):
         page.wait_for_load_state()
         assert page.url.split("/")[-1] == href
         browser.close()
+
+
+def test_the_guide_shown_is_the_one_the_run_recorded_its_numbers_in(tmp_path):
+    guide = tmp_path / "guide.md"
+    guide.write_text("# Instructor guide\n\n| profile | stage |\n|---|---|\n| cpu | head |\n")
+    build_site.build_site(fake_run(tmp_path / "run"), tmp_path / "site", guide=guide)
+    page = (tmp_path / "site" / "guide.html").read_text()
+    assert "<td>cpu</td>" in page and "<td>head</td>" in page  # a rendered table
