@@ -31,6 +31,7 @@ from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build_site  # noqa: E402
 import nbtools  # noqa: E402
 
 ROOT = nbtools.ROOT
@@ -249,7 +250,9 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     body, _ = HTMLExporter().from_notebook_node(nb)
     (out / "html").mkdir(parents=True, exist_ok=True)
     (out / "html" / f"{path.stem}.html").write_text(body, encoding="utf-8")
+    held, not_held = build_site.claim_lines(nb)
     return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None,
+            "claims": [len(held), len(held) + len(not_held)],
             "error": error, "profile": detect_profile(nb), "code": code,
             "peak_mib": peak["mib"],
             "peak_cell": peak["cell"], "peak_cell_mib": round(peak["rise"], 1),
@@ -377,6 +380,10 @@ def _record(results: list[dict], extra: dict | None, artifacts) -> None:
             for key in ("peak_mib", "library_mib", "code"):
                 if r.get(key) is not None:
                     entry[key] = r[key]
+            # claims held of those checked: a real run's (stand-ins and random weights are
+            # expected to miss the ones about ImageNet weights)
+            if r.get("claims") and r["profile"] in UNIT_PROFILES and not entry.get("standins"):
+                entry["claims"] = r["claims"]
             if commit:  # unless the caller says which commit ran (taken when the run began)
                 entry.setdefault("commit", commit)
             data.setdefault(r["profile"], {})[r["notebook"]] = entry
@@ -430,6 +437,8 @@ def timings_table(data: dict) -> str:
             columns.append((p, "units", f"{p} (units)"))
         if any("peak_mib" in v for v in data[p].values()):
             columns.append((p, "peak_mib", f"{p} (peak MiB)"))
+        if any("claims" in v for v in data[p].values()):
+            columns.append((p, "claims", f"{p} claims held"))
         columns.append((p, "measured", f"{p} measured"))
     rows = ["| notebook | " + " | ".join(c[2] for c in columns) + " |",
             "|---|" + "---:|" * len(columns)]
@@ -438,6 +447,9 @@ def timings_table(data: dict) -> str:
         cells = []
         for i, (p, field_, _h) in enumerate(columns):
             t = data[p].get(stem)
+            if field_ == "claims":  # of a real run: held of those checked
+                cells.append(f"{t['claims'][0]} of {t['claims'][1]}" if t and "claims" in t else "")
+                continue
             if field_ == "measured":  # which code and day the row's figures are of
                 cells.append("" if not t else " ".join(x for x in (
                     t.get("commit"), t["date"], t.get("runner") and f"({t['runner']})") if x))
@@ -458,7 +470,7 @@ def timings_table(data: dict) -> str:
         return text if n == len(nbtools.COURSE) else f"{text} ({n} of {len(nbtools.COURSE)})"
 
     rows.append("| **all notebooks** | " + " | ".join(
-        "" if c[1] == "measured" else total(t, n, c)
+        "" if c[1] in ("measured", "claims") else total(t, n, c)
         for t, n, c in zip(totals, counts, columns, strict=True)) + " |")
     notes = "; ".join(_profile_note(p, data[p]) for p in profiles)
     memory = ""

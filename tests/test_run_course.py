@@ -252,13 +252,14 @@ def test_a_real_cpu_run_on_github_records_units_and_its_runner(tmp_path, monkeyp
     for var, value in (("GITHUB_ACTIONS", "true"), ("RUNNER_NAME", "GitHub Actions 7"),
                        ("RUNNER_OS", "Linux"), ("RUNNER_ARCH", "X64")):
         monkeypatch.setenv(var, value)
-    rows = [{"notebook": "05_adding_a_head", "seconds": 60.0, "ok": True, "profile": "cpu"}]
+    rows = [{"notebook": "05_adding_a_head", "seconds": 60.0, "ok": True, "profile": "cpu",
+             "claims": [9, 10]}]
     run_course.record_run(rows, unit_before=6.0, why_not=None)
     entry = json.loads((tmp_path / "t.json").read_text())["cpu"]["05_adding_a_head"]
-    assert entry["units"] == 12.0 and entry["unit_seconds"] == 5.0
+    assert entry["units"] == 12.0 and entry["unit_seconds"] == 5.0 and entry["claims"] == [9, 10]
     assert entry["runner"].startswith("GitHub Actions runner GitHub Actions 7 (Linux, X64")
     text = guide.read_text()
-    assert "| 05 Adding a classification head | 60 | 12.0 |" in text
+    assert "| 05 Adding a classification head | 60 | 12.0 | 9 of 10 |" in text
     assert "(GitHub Actions runner GitHub Actions 7" in text and "real.yml" in text
     assert "1 unit = 5.00 s" in capsys.readouterr().out
     assert json.loads((tmp_path / "results.json").read_text())["cpu"]["runner"] == entry["runner"]
@@ -307,3 +308,15 @@ def test_a_real_run_records_each_trained_stages_accuracy_with_its_interval(tmp_p
     assert json.loads((tmp_path / "results.json").read_text())["cpu"]["stages"] == rows
     text = guide.read_text()
     assert "old" not in text and f"| cpu | head | 0.900 ({low:.3f} to {high:.3f}) | {n} | 2 |" in text
+
+
+def test_the_guides_tables_are_what_the_recorded_numbers_give():
+    """docs/instructor_guide.md's generated tables match docs/timings.json and
+    docs/results.json (a hand edit of either side shows here)."""
+    import json
+
+    guide = run_course.GUIDE.read_text()
+    for name, path, table in (("timings", run_course.TIMINGS, run_course.timings_table),
+                              ("results", run_course.RESULTS, run_course.results_table)):
+        block = guide.split(f"<!-- {name}:start -->\n", 1)[1].split(f"\n<!-- {name}:end -->", 1)[0]
+        assert block == table(json.loads(path.read_text())), name
