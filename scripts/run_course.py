@@ -392,13 +392,34 @@ def _record(results: list[dict], extra: dict | None, artifacts) -> None:
         for stem in [s for s in entries if s not in course]:
             del entries[stem]
     artifacts.write_bytes(TIMINGS, json.dumps(data, indent=1, sort_keys=True) + "\n")
-    if GUIDE.exists():
-        text = GUIDE.read_text()
-        start, end = "<!-- timings:start -->", "<!-- timings:end -->"
-        if start in text and end in text:
-            head, rest = text.split(start, 1)
-            artifacts.write_bytes(
-                GUIDE, f"{head}{start}\n{timings_table(data)}\n{end}{rest.split(end, 1)[1]}")
+    replace_guide_block("timings", timings_table(data))
+
+
+def guide_block(text: str, name: str) -> str | None:
+    r"""The generated block ``name`` of the guide's text (between its markers), or None.
+
+    Example:
+        >>> guide_block("a\n<!-- x:start -->\nbody\n<!-- x:end -->\nb", "x")
+        'body'
+    """
+    start, end = f"<!-- {name}:start -->\n", f"\n<!-- {name}:end -->"
+    if start not in text or end not in text:
+        return None
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def replace_guide_block(name: str, body: str) -> None:
+    """Write ``body`` as the guide's generated block ``name`` (a guide without it is left alone)."""
+    from nbhelpers import artifacts
+
+    if not GUIDE.exists():
+        return
+    text = GUIDE.read_text()
+    old = guide_block(text, name)
+    if old is not None:
+        start = f"<!-- {name}:start -->\n"
+        head, rest = text.split(start, 1)
+        artifacts.write_bytes(GUIDE, head + start + body + rest[len(old):])
 
 
 def _profile_note(profile: str, entries: dict) -> str:
@@ -537,13 +558,7 @@ def record_results(profile: str, rows: dict[str, dict]) -> None:
         data[profile] = {"stages": rows, "date": datetime.now(UTC).strftime("%Y-%m-%d"),
                          "commit": current_commit(), "runner": runner()}
         artifacts.write_bytes(RESULTS, json.dumps(data, indent=1, sort_keys=True) + "\n")
-        if GUIDE.exists():
-            text = GUIDE.read_text()
-            start, end = "<!-- results:start -->", "<!-- results:end -->"
-            if start in text and end in text:
-                head, rest = text.split(start, 1)
-                artifacts.write_bytes(
-                    GUIDE, f"{head}{start}\n{results_table(data)}\n{end}{rest.split(end, 1)[1]}")
+        replace_guide_block("results", results_table(data))
 
 
 def results_table(data: dict) -> str:

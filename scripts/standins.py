@@ -445,6 +445,22 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _when_imported(name: str, hook: Callable[[Any], None]) -> Callable[[], None]:
+    """``hook(module)`` now if ``name`` is imported, else right after it is; returns what
+    removes the hook if it has not run yet."""
+    if name in sys.modules:
+        hook(sys.modules[name])
+        return lambda: None
+    finder = _AfterImport(name, hook)
+    sys.meta_path.insert(0, finder)
+
+    def unhook() -> None:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+
+    return unhook
+
+
 def install_hash_bending(manifest: dict[str, Any]) -> Callable[[], None]:
     """Make Keras accept the stand-in weight files as cached; returns a function that undoes it.
 
@@ -458,16 +474,10 @@ def install_hash_bending(manifest: dict[str, Any]) -> Callable[[], None]:
         state["module"], state["original"] = module, module.validate_file
         module.validate_file = standin_validate_file(module.validate_file, manifest)
 
-    finder = None
-    if _FILE_UTILS in sys.modules:
-        patch(sys.modules[_FILE_UTILS])
-    else:
-        finder = _AfterImport(_FILE_UTILS, patch)
-        sys.meta_path.insert(0, finder)
+    unhook = _when_imported(_FILE_UTILS, patch)
 
     def undo() -> None:
-        if finder is not None and finder in sys.meta_path:
-            sys.meta_path.remove(finder)
+        unhook()
         if state:
             state["module"].validate_file = state["original"]
 
@@ -499,16 +509,10 @@ def install_registry(manifest: dict[str, Any]) -> Callable[[], None]:
         state["module"], state["real"] = module, module.REGISTRY["cats_and_dogs"]
         module.REGISTRY["cats_and_dogs"] = archive_source(manifest)
 
-    finder = None
-    if _DATA in sys.modules:
-        patch(sys.modules[_DATA])
-    else:
-        finder = _AfterImport(_DATA, patch)
-        sys.meta_path.insert(0, finder)
+    unhook = _when_imported(_DATA, patch)
 
     def undo() -> None:
-        if finder is not None and finder in sys.meta_path:
-            sys.meta_path.remove(finder)
+        unhook()
         if state:
             state["module"].REGISTRY["cats_and_dogs"] = state["real"]
 

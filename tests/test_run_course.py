@@ -318,5 +318,4 @@ def test_the_guides_tables_are_what_the_recorded_numbers_give():
     guide = run_course.GUIDE.read_text()
     for name, path, table in (("timings", run_course.TIMINGS, run_course.timings_table),
                               ("results", run_course.RESULTS, run_course.results_table)):
-        block = guide.split(f"<!-- {name}:start -->\n", 1)[1].split(f"\n<!-- {name}:end -->", 1)[0]
-        assert block == table(json.loads(path.read_text())), name
+        assert run_course.guide_block(guide, name) == table(json.loads(path.read_text())), name
