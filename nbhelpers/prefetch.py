@@ -92,6 +92,8 @@ def _how(item: Download) -> str:
     """What to do by hand for a missing item."""
     if item.needs_network:
         return f"download {item.url}\n           and put it in {item.folder}/"
+    if item.url.startswith("file:"):  # a copy on this machine (a mirror, the stand-ins)
+        return f"copy {item.url}\n           into {item.folder}/ (or run make prefetch again)"
     return f"{item.url}: converted into {item.folder}/ on first use, no download"
 
 

@@ -197,12 +197,12 @@ def _run_line(runs: list[NotebookRun], only: NotebookRun | None = None) -> str:
     dates = sorted({r.date for r in done})
     commits = sorted({r.run.get("commit") or "unknown" for r in done})
     runners = sorted({r.run.get("runner") or "unknown" for r in done})
-    when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+    when = html.escape(dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}")
     text = (f"Executed in the <b>{html.escape(', '.join(profiles))}</b> profile on {when}, "
             f"commit <code>{html.escape(', '.join(commits))}</code>, "
             f"on {html.escape('; '.join(runners))}")
     if only:
-        text += f"; {only.run.get('seconds', 0):.0f} s"
+        text += f"; {float(only.run.get('seconds') or 0):.0f} s"
         text += (f"; claims checked in the run: {len(only.held)} held, "
                  f"{len(only.not_held)} did not")
     return text + "."
@@ -233,9 +233,12 @@ def _chrome(runs: list[NotebookRun], preview: list[str] | None, only: NotebookRu
     banner = ""
     if preview is not None:
         items = "".join(f"<li>{html.escape(p)}</li>" for p in grouped(preview))
-        banner = (f'<div class="nbh-preview"><b>PREVIEW: not to be published.</b> These outputs '
-                  f"are not a real run of the course; numbers and pictures on this page do not "
-                  f"show what a trained model gives.<ul>{items}</ul></div>")
+        real = preview == ["built with --preview (this run itself could be published: make site PUBLISH=1)"]
+        why = ("this preview was not built for publishing." if real else
+               "These outputs are not a real run of the course; numbers and pictures on this "
+               "page do not show what a trained model gives.")
+        banner = (f'<div class="nbh-preview"><b>PREVIEW: not to be published.</b> {why}'
+                  f"<ul>{items}</ul></div>")
     return (f'<div class="nbh-bar"><b>{TITLE}</b> &nbsp; {links} {prev_next}</div>'
             f'<div class="nbh-run">{_run_line(runs, only)}</div>{banner}')
 
@@ -248,42 +251,49 @@ def _page(title: str, body: str, runs: list[NotebookRun], preview: list[str] | N
             f'{_chrome(runs, preview)}<main class="nbh-page">{body}</main></body></html>')
 
 
-NOTEBOOK_LINK = re.compile(r'href="([^"#:]+?)\.ipynb(#[^"]*)?"')
-RELATIVE_LINK = re.compile(r'href="(?![a-z][a-z0-9+.-]*:|#|/)([^"]+)"')
+HREF = re.compile(r'href="([^"]*)"')
+SCHEME = re.compile(r"[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 
 
 def rewrite_links(body: str, stems: set[str]) -> str:
     """Links as a notebook has them, as the site needs them: another notebook of the
-    course -> its page; the instructor guide -> guide.html; any other file of the
-    repository -> that file on GitHub at this release's tag.
+    course -> its page (anchor kept); the instructor guide -> guide.html; any other file of
+    the repository -> that file on GitHub at this release's tag.  Links with a scheme
+    (``https:``, ``mailto:``) and anchors on the same page are left alone.
 
     Example:
-        >>> rewrite_links('<a href="01_x.ipynb">', {"01_x"})
-        '<a href="01_x.html">'
+        >>> rewrite_links('<a href="01_x.ipynb#Setup">', {"01_x"})
+        '<a href="01_x.html#Setup">'
         >>> rewrite_links('<a href="../docs/publishing.md">', set())  # doctest: +ELLIPSIS
         '<a href="https://github.com/.../blob/v.../docs/publishing.md">'
     """
-    def notebook(m: re.Match) -> str:
-        stem = m.group(1).split("/")[-1]
-        return f'href="{stem}.html{m.group(2) or ""}"' if stem in stems else m.group(0)
-
-    def relative(m: re.Match) -> str:
-        target = m.group(1)
-        if target.endswith(".html") and target.split("#")[0][:-5] in stems:
+    def one(m: re.Match) -> str:
+        raw = m.group(1)
+        if not raw or raw.startswith(("#", "/")) or SCHEME.match(raw):
             return m.group(0)
-        path = os.path.normpath(os.path.join("notebooks", html.unescape(target)))
-        if path == "docs/instructor_guide.md":
-            return 'href="guide.html"'
-        return f'href="{nbtools.REPO_URL}/blob/{nbtools.REF}/{path}"'
+        target, hash_, anchor = html.unescape(raw).partition("#")
+        path = os.path.normpath(os.path.join("notebooks", target.split("?")[0]))
+        if path.startswith(".."):  # outside the repository: leave it, the link check says so
+            return m.group(0)
+        name = Path(path).name
+        if path.startswith("notebooks/") and name.endswith((".ipynb", ".html")) \
+                and name.rsplit(".", 1)[0] in stems:
+            new = f"{name.rsplit('.', 1)[0]}.html"
+        elif path == "docs/instructor_guide.md":
+            new = "guide.html"
+        else:
+            new = f"{nbtools.REPO_URL}/blob/{nbtools.REF}/{path}"
+        return f'href="{html.escape(new + hash_ + anchor, quote=True)}"'
 
-    return RELATIVE_LINK.sub(relative, NOTEBOOK_LINK.sub(notebook, body))
+    return HREF.sub(one, body)
 
 
 def notebook_page(r: NotebookRun, runs: list[NotebookRun], preview: list[str] | None) -> str:
     """One notebook with its outputs (nbconvert's lab template) inside the site's chrome."""
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(r.nb)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(
+        r.nb, resources={"metadata": {"name": f"{r.title} · {TITLE}"}})  # the page's <title>
     stems = [x.stem for x in runs]
     i = stems.index(r.stem)
     nav = ""
@@ -292,7 +302,6 @@ def notebook_page(r: NotebookRun, runs: list[NotebookRun], preview: list[str] | 
     if i < len(stems) - 1:
         nav += f'<a href="{stems[i + 1]}.html">{html.escape(runs[i + 1].title)} →</a>'
     body = rewrite_links(body, set(stems))
-    body = body.replace(f"<title>{r.stem}</title>", f"<title>{html.escape(r.title)} · {TITLE}</title>")
     body = body.replace("</head>", f"<style>{CSS}</style></head>", 1)
     return re.sub(r"<body[^>]*>", lambda m: m.group(0) + _chrome(runs, preview, r, nav), body, count=1)
 
@@ -309,8 +318,9 @@ def index_page(runs: list[NotebookRun], preview: list[str] | None) -> str:
         claims = f"{len(r.held)} held, {len(r.not_held)} did not"
         rows.append(
             f'<tr><td>{r.stem[:2]}</td><td><a href="{r.stem}.html">{html.escape(r.title)}</a></td>'
-            f"<td>{html.escape(r.what)}</td><td style='white-space:nowrap'>{html.escape(r.profile)}, {r.date}</td>"
-            f"<td style='text-align:right'>{r.run.get('seconds', 0):.0f}</td><td>{claims}</td>"
+            f"<td>{html.escape(r.what)}</td><td style='white-space:nowrap'>"
+            f"{html.escape(r.profile)}, {html.escape(r.date)}</td>"
+            f"<td style='text-align:right'>{float(r.run.get('seconds') or 0):.0f}</td><td>{claims}</td>"
             f'<td>{status}</td><td><a href="{nbtools.colab_url(r.stem)}">Colab</a> · '
             f'<a href="{nbtools.binder_url(r.stem)}">Binder</a></td></tr>')
     body = (f"<h1>{TITLE}</h1><p>A course in {len(runs)} notebooks: from convolution in NumPy "
@@ -345,7 +355,7 @@ function nbhSearch(query) {
     if (!terms.every(t => text.includes(t))) continue;
     const score = terms.reduce((n, t) => n + text.split(t).length - 1
                                + (s.title.toLowerCase().includes(t) ? 10 : 0), 0);
-    const at = text.indexOf(terms[0]);
+    const at = Math.max(0, s.text.toLowerCase().indexOf(terms[0]));  // 0: matched the title only
     hits.push({...s, score, snippet: s.text.slice(Math.max(0, at - 80), at + 160)});
   }
   return hits.sort((a, b) => b.score - a.score).slice(0, 50);
@@ -447,6 +457,10 @@ def search_index(pages: dict[str, str], titles: dict[str, str]) -> list[dict]:
     return entries
 
 
+#: The id of a preview's page for a notebook the run lacks: links into it keep their anchors.
+PLACEHOLDER = "not-in-this-run"
+
+
 def check_links(site: Path) -> list[str]:
     """Every link of the site that leads nowhere: a page or file that is not there, an
     anchor no element has.  Links out of the site are not followed (this may run offline);
@@ -458,16 +472,18 @@ def check_links(site: Path) -> list[str]:
         for link in parsed.links:
             if link.startswith(("data:", "mailto:", "javascript:")):
                 continue
-            if re.match(r"[a-z][a-z0-9+.-]*:", link):
-                if nbtools.GITHUB_SLUG in link and nbtools.REF not in link and not link.rstrip(
-                        "/").endswith(nbtools.GITHUB_SLUG):
+            if SCHEME.match(link):
+                opens_a_file = re.search(rf"{re.escape(nbtools.GITHUB_SLUG)}/(blob|tree)/|"
+                                         rf"/gh/{re.escape(nbtools.GITHUB_SLUG)}/", link)
+                if opens_a_file and not re.search(rf"/{re.escape(nbtools.REF)}(/|\?|$)", link):
                     problems.append(f"{name}: {link} does not open release {nbtools.REF}")
                 continue
             target, _, anchor = link.partition("#")
             target = target.split("?")[0] or name
             if not (site / target).is_file():
                 problems.append(f"{name}: {link} -> no file {target} in the site")
-            elif anchor and target in pages and anchor not in pages[target].ids:
+            elif (anchor and target in pages and anchor not in pages[target].ids
+                  and PLACEHOLDER not in pages[target].ids):
                 problems.append(f"{name}: {link} -> {target} has no anchor #{anchor}")
     return problems
 
@@ -491,8 +507,9 @@ def build_site(run_dir: Path, out: Path, preview: bool = False, guide: Path = GU
                           + "\nRun `make run` with NBH_PROFILE=cpu (or full) and the real files, "
                             "or build a preview: `make site` (scripts/build_site.py build --preview).")
     banner = problems if preview else None
-    if preview and not banner:
-        banner = ["built with --preview"]
+    if preview and not banner:  # a publishable run, built as a preview all the same
+        banner = ["built with --preview (this run itself could be published: "
+                  "make site PUBLISH=1)"]
     present = [r for r in runs if r.path is not None]
     if not present:
         raise SiteRefused(f"no executed notebooks in {Path(run_dir) / 'executed'}: run `make run` first")
@@ -502,9 +519,9 @@ def build_site(run_dir: Path, out: Path, preview: bool = False, guide: Path = GU
     for r in runs:
         titles[f"{r.stem}.html"] = f"{r.stem[:2]} {r.title}"
         pages[f"{r.stem}.html"] = notebook_page(r, runs, banner) if r.path else _page(
-            r.title, f"<h1>{r.stem[:2]} {html.escape(r.title)}</h1><p>This notebook is not in "
-            f'this run. <a href="{nbtools.colab_url(r.stem)}">Open it in Colab</a>.</p>',
-            runs, banner)
+            r.title, f'<h1 id="{PLACEHOLDER}">{r.stem[:2]} {html.escape(r.title)}</h1><p>This '
+            f'notebook is not in this run. <a href="{nbtools.colab_url(r.stem)}">Open it in '
+            f"Colab</a>.</p>", runs, banner)
     entries = search_index({k: v for k, v in pages.items() if k != "search.html"}, titles)
     info = {"preview": preview, "problems": problems,
             "profiles": sorted({r.profile for r in present}),
@@ -523,7 +540,7 @@ def build_site(run_dir: Path, out: Path, preview: bool = False, guide: Path = GU
         (tmp / "search-index.js").write_text(
             "window.NBH_SEARCH = " + json.dumps(entries, ensure_ascii=False) + ";\n", encoding="utf-8")
         (tmp / "site.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-        (tmp / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
+        (tmp / ".nojekyll").write_text("")  # for a branch-served Pages site (Actions deploys skip it)
         broken = check_links(tmp)
         if broken:
             raise SiteRefused("broken links in the site:\n  " + "\n  ".join(broken))

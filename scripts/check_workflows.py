@@ -32,11 +32,17 @@ ACTIONLINT_CLI = ACTIONLINT_DIR / "node_modules" / "@tktco" / "node-actionlint" 
 BIN = Path(sys.executable).parent  # zizmor and shellcheck come with the venv (requirements-lock.txt)
 
 
-def _tool(name: str) -> str:
+def find_tool(name: str) -> str | None:
+    """The venv's ``name`` (zizmor, shellcheck), else one on PATH, else None."""
     found = BIN / name if (BIN / name).exists() else shutil.which(name)
+    return str(found) if found else None
+
+
+def _tool(name: str) -> str:
+    found = find_tool(name)
     if not found:
         raise SystemExit(f"check_workflows: no {name}: run `make venv` (requirements-lock.txt has it)")
-    return str(found)
+    return found
 
 
 def actionlint(paths: list[Path]) -> tuple[int, str]:
@@ -71,7 +77,7 @@ EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 
 
 def run_steps(path: Path) -> list[tuple[str, int, str]]:
-    """Every ``run:`` step of a workflow: (job, line of the ``run:`` key, script).
+    """Every ``run:`` step of a workflow: (job, the line its script starts on, script).
 
     Example:
         >>> steps = run_steps(WORKFLOWS / "ci.yml"); all(s[2] for s in steps) and len(steps) > 0
@@ -82,10 +88,12 @@ def run_steps(path: Path) -> list[tuple[str, int, str]]:
     class _Lines(yaml.SafeLoader):
         pass
 
-    def mapping(loader, node):  # keep each key's line, to name it in a finding
+    def mapping(loader, node):  # keep the line each value starts on, to name it in a finding
         pairs = loader.construct_pairs(node, deep=True)
         out = dict(pairs)
-        out["__lines__"] = {k.value: k.start_mark.line + 1 for k, _ in node.value}
+        # a block scalar (`run: |`) starts on the line after its key, a plain one on it
+        out["__lines__"] = {k.value: k.start_mark.line + 1 + (getattr(v, "style", None) in ("|", ">"))
+                            for k, v in node.value}
         return out
 
     _Lines.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
@@ -114,7 +122,7 @@ def shellcheck(paths: list[Path]) -> tuple[int, str]:
                     rc = 1
                     for finding in run.stdout.splitlines():
                         n, _, what = finding.partition(":")[2].partition(":")
-                        where = line + int(n) - 2 if n.isdigit() else line
+                        where = line + int(n) - 3 if n.isdigit() else line  # 2 lines added
                         out.append(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}"
                                    f":{where}: job {job}: {what.split(':', 1)[-1].strip()}\n")
     return rc, "".join(out)

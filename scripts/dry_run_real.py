@@ -21,7 +21,9 @@ environment, with four differences, each said on screen:
   results), and a preview is built instead; an action step (``uses:``) is not run: the
   checkout and the venv are this one's, and an upload checks that its paths exist.
 
-Exit status 0 when every step did what it does on GitHub (the site step: refused).
+Exit status 0 when every step did what it does on GitHub (the site step: refused, which
+its message says: make exits 2 for any failure).  A step key or condition the dry run does
+not know how to do like GitHub stops it with that name, rather than be ignored.
 """
 
 from __future__ import annotations
@@ -53,7 +55,14 @@ _sys.path.insert(0, {scripts!r})
 import standins as _standins
 
 _sys.path.remove({scripts!r})
-_standins.install_rehearsal({root!r})
+try:
+    _standins.install_rehearsal({root!r})
+except Exception:  # site.py would print this and go on without the stand-ins: stop instead
+    import os as _os
+    import traceback as _traceback
+
+    _traceback.print_exc()
+    _os._exit(3)
 del _sys, _standins
 '''
 
@@ -112,6 +121,30 @@ def environment(spec: dict, overrides: str, only: list[str] | None) -> dict[str,
     return env
 
 
+#: What a step may say that the dry run knows how to do like GitHub; anything else stops it.
+STEP_KEYS = {"name", "id", "uses", "with", "run", "if", "env"}
+
+
+def runs_after_failure(when: str) -> bool:
+    """Whether a step with this ``if:`` runs after an earlier step failed (as GitHub decides:
+    ``always()`` and ``!cancelled()`` do; no ``if:`` or ``success()`` does not).
+
+    Example:
+        >>> runs_after_failure("${{ !cancelled() }}"), runs_after_failure("")
+        (True, False)
+    """
+    bare = EXPRESSION.sub(lambda m: m.group(1), when).strip()
+    if bare in ("always()", "!cancelled()"):
+        return True
+    if bare in ("", "success()"):
+        return False
+    raise ValueError(f"the dry run does not know the step condition if: {when!r}: teach "
+                     f"scripts/dry_run_real.py's runs_after_failure()")
+
+
+REFUSAL = "site not built: this run may not be published"
+
+
 def publish_step(step: dict) -> bool:
     """The step that checks the run may be published (it must refuse stand-ins)."""
     return "PUBLISH=1" in str(step.get("run", ""))
@@ -123,8 +156,12 @@ def run_steps(spec: dict, env: dict[str, str]) -> list[tuple[str, str]]:
     results, failed = [], False
     for i, step in enumerate(spec["steps"]):
         name = step.get("name") or step.get("uses") or step.get("run", "").splitlines()[0]
-        when = str(step.get("if", ""))
-        if failed and "always()" not in when:
+        unknown = set(step) - STEP_KEYS
+        if unknown:
+            raise ValueError(f"step {name!r} says {', '.join(sorted(unknown))}, which the dry "
+                             f"run does not do like GitHub: teach scripts/dry_run_real.py")
+        after_failure = runs_after_failure(str(step.get("if", "")))  # an unknown one stops here
+        if failed and not after_failure:
             results.append((name, "skipped (an earlier step failed)"))
             continue
         if "uses" in step:
@@ -141,12 +178,16 @@ def run_steps(spec: dict, env: dict[str, str]) -> list[tuple[str, str]]:
             failed |= outcome.startswith("FAILED")
             continue
         script = evaluate(step["run"], env)
+        step_env = {**env, **{k: evaluate(str(v), env) for k, v in (step.get("env") or {}).items()}}
         print(f"\n=== step {i}: {name}\n$ {script.strip()}", flush=True)
-        rc = subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, env=env).returncode
-        if publish_step(step):
-            ok = rc == 2
+        run = subprocess.run(["bash", "-e", "-c", script], cwd=ROOT, env=step_env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        print(run.stdout, end="", flush=True)
+        rc = run.returncode
+        if publish_step(step):  # make says 2 for any failure: the message tells a refusal
+            ok = rc != 0 and REFUSAL in run.stdout and "stand-in weights" in run.stdout
             outcome = ("refused, as it must on stand-in weights" if ok else
-                       f"FAILED: exit {rc}; on stand-ins it must refuse (exit 2)")
+                       f"FAILED: exit {rc}; on stand-ins it must refuse ({REFUSAL!r})")
         else:
             outcome = "ok" if rc == 0 else f"FAILED: exit {rc}"
         results.append((name, outcome))
@@ -161,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     spec = job()
     shutil.rmtree(OUT / "data", ignore_errors=True)
+    (OUT / "step-summary.md").unlink(missing_ok=True)
     env = environment(spec, "" if args.full_budgets else rehearse.CI_OVERRIDES, args.only)
-    for gone in ("executed", "html"):  # this run's outputs, not an older run's
-        shutil.rmtree(ROOT / env["RUN_OUT"] / gone, ignore_errors=True)
+    shutil.rmtree(ROOT / env["RUN_OUT"], ignore_errors=True)  # this run's outputs, no older ones
     print(f"dry run of {WORKFLOW.relative_to(ROOT)} (job {JOB}): profile {env['NBH_PROFILE']}, "
           f"stand-ins {env['NBH_REHEARSAL_STANDINS']}, data {env['NBH_DATA_DIR']}, budgets "
           f"{env.get('NBH_OVERRIDES') or 'the profile’s own'}"

@@ -429,7 +429,7 @@ def _profile_note(profile: str, entries: dict) -> str:
     standins = [v for v in values if v.get("standins")]
     if standins:
         note += (" by `make rehearse`" if len(standins) == len(values) else
-                 ", rows without a runner by `make rehearse`")
+                 ", rows marked (rehearsal) by `make rehearse`")
         note += (", timed with stand-in weights of the real size (compute time does not "
                  "depend on the weights' values)")
     if any(v.get("runner") for v in values):
@@ -472,8 +472,11 @@ def timings_table(data: dict) -> str:
                 cells.append(f"{t['claims'][0]} of {t['claims'][1]}" if t and "claims" in t else "")
                 continue
             if field_ == "measured":  # which code and day the row's figures are of
+                mixed = t and t.get("standins") and not all(
+                    v.get("standins") for v in data[p].values())
                 cells.append("" if not t else " ".join(x for x in (
-                    t.get("commit"), t["date"], t.get("runner") and f"({t['runner']})") if x))
+                    t.get("commit"), t["date"], t.get("runner") and f"({t['runner']})",
+                    mixed and "(rehearsal)") if x))
                 continue
             value = (counted_peak_mib(t) if field_ == "peak_mib" else t.get(field_)) if t else None
             if field_ == "peak_mib":  # memory: the series needs the largest, not the sum
@@ -527,10 +530,12 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def stage_results(profile: str) -> dict[str, dict]:
+def stage_results(profile: str, since: datetime | None = None) -> dict[str, dict]:
     """Each trained stage's validation accuracy in this profile's artifacts, with its
     Wilson 95 % interval over the validation set's size: ``{stage: {"val_accuracy",
-    "low", "high", "val_images", "epochs", "saved"}}`` (stages not trained are left out)."""
+    "low", "high", "val_images", "epochs", "saved"}}``.  Stages not trained are left out,
+    and so are those saved before ``since`` (a run reports what it trained itself, not a
+    model an earlier run, perhaps at cut budgets, left in the folder)."""
     from nbhelpers import config, course, data
 
     cfg = config.make_config(profile, reason="recording a real run's results")
@@ -540,6 +545,9 @@ def stage_results(profile: str) -> dict[str, dict]:
         try:
             record = course.load_record(stage, cfg)
         except FileNotFoundError:
+            continue
+        saved = datetime.strptime(record["saved"], "%Y-%m-%dT%H:%M:%S%z")
+        if since is not None and saved < since:
             continue
         acc = float(record["metrics"]["val_accuracy"])
         low, high = wilson_interval(round(acc * n), n)
@@ -586,13 +594,15 @@ def results_table(data: dict) -> str:
     return "\n".join(rows)
 
 
-def record_run(results: list[dict], unit_before: float | None, why_not: str | None) -> None:
+def record_run(results: list[dict], unit_before: float | None, why_not: str | None,
+               started: datetime | None = None) -> None:
     """Record a `make run` in docs/timings.json and the guide, unless ``why_not`` says why
     not.  The results of the ``cpu`` and ``full`` profiles get ``units`` (seconds over
     :func:`measure_unit`, the smaller of ``unit_before`` and a measurement now), and their
     entries the ``unit_seconds`` they were divided by; on GitHub Actions each entry names
-    its runner (:func:`record_timings`).  Their accuracy per trained stage goes to
-    docs/results.json and the guide's results table (:func:`record_results`)."""
+    its runner (:func:`record_timings`).  The accuracy of each stage trained since
+    ``started`` goes to docs/results.json and the guide's results table
+    (:func:`record_results`)."""
     if why_not:
         return
     extra = None
@@ -611,7 +621,7 @@ def record_run(results: list[dict], unit_before: float | None, why_not: str | No
     # A real run's accuracy per stage (what its notebooks trained and saved), beside the times.
     for profile in sorted({r["profile"] for r in results if r["ok"] and r["profile"] in UNIT_PROFILES}):
         try:
-            rows = stage_results(profile)
+            rows = stage_results(profile, since=started)
         except (OSError, ValueError) as exc:  # e.g. `--only 00`: no data set prepared yet
             print(f"accuracy per stage not recorded for {profile}: {exc}")
             continue
@@ -640,6 +650,7 @@ def main() -> int:
     why_not = "--no-record" if args.no_record else not_recordable()
     # A recordable cpu or full run gives its times in units too: the unit measured before
     # and after the notebooks (the smaller: the less disturbed), as `make rehearse` does.
+    started = datetime.now(UTC)
     unit_before = (measure_unit() if not why_not and os.environ.get("NBH_PROFILE") in UNIT_PROFILES
                    else None)
     results = []
@@ -650,8 +661,16 @@ def main() -> int:
         status = "ok" if r["ok"] else f"FAILED ({r['error']})"
         print(f"  {r['seconds']:7.1f} s{peak_text(r)}  profile={r['profile']}  {status}", flush=True)
     (out / "html" / "index.html").write_text(index_page(results), encoding="utf-8")
-    record_run(results, unit_before, why_not)
     (out / "timings.json").write_text(json.dumps(results, indent=2))
+    recorded = True
+    try:  # a failure here must not lose the run's outputs, written above
+        record_run(results, unit_before, why_not, started)
+    except Exception as exc:  # measuring the unit, reading a stage record, a locked file
+        recorded = False
+        print(f"RECORDING FAILED (the executed notebooks and {out / 'timings.json'} are "
+              f"kept): {type(exc).__name__}: {exc}")
+    else:
+        (out / "timings.json").write_text(json.dumps(results, indent=2))  # with the units
     if why_not:
         print(f"docs/timings.json and the guide are left as they are: this run is not the "
               f"profile's own ({why_not}); its times are in {out / 'timings.json'}")
@@ -663,7 +682,7 @@ def main() -> int:
     print(f"  {'total':<32} {sum(r['seconds'] for r in results):7.1f} s  "
           f"{len(results) - len(failed)} ok, {len(failed)} failed")
     print(f"HTML: {out / 'html' / 'index.html'}")
-    return 1 if failed else 0
+    return 1 if failed or not recorded else 0
 
 
 if __name__ == "__main__":

@@ -37,6 +37,14 @@ def test_a_data_set_kept_on_this_machine_is_fetched_without_a_network(monkeypatc
     assert prefetch.prefetch(online=False) == 0 and calls == ["fetched"]
     assert "no network" not in capsys.readouterr().out
 
+    def fails():
+        raise OSError("the USB stick is gone")
+
+    monkeypatch.setattr(prefetch, "items", lambda: [dataclasses.replace(item, fetch=fails)])
+    assert prefetch.prefetch(online=False) == 1
+    out = capsys.readouterr().out
+    assert f"copy {local.url}" in out and "converted" not in out
+
 
 def test_mobilenet_weights_match_the_profiles_image_sizes():
     names = [i.filename for i in prefetch.items() if "mobilenet" in i.filename]

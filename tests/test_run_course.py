@@ -245,9 +245,10 @@ def test_a_real_cpu_run_on_github_records_units_and_its_runner(tmp_path, monkeyp
     guide.write_text("<!-- timings:start -->\n<!-- timings:end -->\n")
     monkeypatch.setattr(run_course, "GUIDE", guide)
     monkeypatch.setattr(run_course, "TIMINGS", tmp_path / "t.json")
+    monkeypatch.setattr(run_course, "BUILD", tmp_path)  # its lock file
     monkeypatch.setattr(run_course, "measure_unit", lambda: 5.0)
     monkeypatch.setattr(run_course, "RESULTS", tmp_path / "results.json")
-    monkeypatch.setattr(run_course, "stage_results", lambda profile: {"head": {
+    monkeypatch.setattr(run_course, "stage_results", lambda profile, since: {"head": {
         "val_accuracy": 0.95, "low": 0.9, "high": 0.97, "val_images": 200, "epochs": 3}})
     for var, value in (("GITHUB_ACTIONS", "true"), ("RUNNER_NAME", "GitHub Actions 7"),
                        ("RUNNER_OS", "Linux"), ("RUNNER_ARCH", "X64")):
@@ -288,13 +289,18 @@ def test_a_real_run_records_each_trained_stages_accuracy_with_its_interval(tmp_p
     from nbhelpers import config, course, data
 
     monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path / "data"))
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setattr(run_course, "BUILD", tmp_path)  # its lock file
     cfg = config.make_config("offline")
     assert run_course.stage_results("offline") == {}  # nothing trained yet
     inp = keras.Input((2,))
     model = keras.Model(inp, keras.layers.Dense(2)(inp))
     course.save_stage(model, "head", {"loss": [0.7, 0.5]}, cfg, wall_time_s=1.0,
                       metrics={"val_accuracy": 0.9})
-    rows = run_course.stage_results("offline")
+    later = datetime.now(UTC) + timedelta(minutes=5)  # a run that began after it was saved
+    assert run_course.stage_results("offline", since=later) == {}
+    rows = run_course.stage_results("offline", since=later - timedelta(hours=1))
     n = len(data.prepare(cfg, verbose=False).val)
     low, high = run_course.wilson_interval(round(0.9 * n), n)
     assert rows["head"]["val_images"] == n and rows["head"]["epochs"] == 2

@@ -30,7 +30,8 @@ def fake_run(folder: Path, **changes: dict) -> Path:
     for i, stem in enumerate(STEMS):
         if changes.get(stem, {}) is None:
             continue
-        nxt = f"[next]({STEMS[i + 1]}.ipynb)" if i + 1 < len(STEMS) else ""
+        nxt = (f"[next]({STEMS[i + 1]}.ipynb) [its heading]({STEMS[i + 1]}.ipynb#Notebook-"
+               f"{STEMS[i + 1]})" if i + 1 < len(STEMS) else "")
         nb = nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_markdown_cell(f"# Notebook {stem}\n\nAbout receptive fields "
                                           f"{stem}. {nxt} [guide](../docs/instructor_guide.md) "
@@ -62,6 +63,8 @@ def test_a_complete_real_run_builds_a_site_whose_every_page_says_what_ran(tmp_pa
     first = (out / f"{STEMS[0]}.html").read_text()
     # links as the site needs them: the next notebook's page, the guide's page, code on GitHub
     assert f'href="{STEMS[1]}.html"' in first and 'href="guide.html"' in first
+    assert f'href="{STEMS[1]}.html#Notebook-{STEMS[1]}"' in first  # the anchor kept, and there
+    assert "<title>Start here · Fine-tuning a pretrained image model</title>" in first
     assert f'{nbtools.REPO_URL}/blob/{nbtools.REF}/nbhelpers/data.py' in first
     assert nbtools.colab_url(STEMS[0]) in first and nbtools.binder_url(STEMS[0]) in first
     assert "claims checked in the run: 1 held, 1 did not" in first
@@ -171,7 +174,10 @@ def test_a_real_make_run_of_notebook_00_offline_makes_a_preview_and_is_refused(t
     nb = nbformat.read(tmp_path / "run" / "executed" / "00_start_here.ipynb", as_version=4)
     record = nb.metadata["nbhelpers_run"]
     assert record["profile"] == "offline" and record["ok"] and record["standins"] is False
-    assert record["started"][:4] == "2026" or record["started"][:2] == "20"
+    from datetime import UTC, datetime
+
+    started = datetime.fromisoformat(record["started"])
+    assert 0 <= (datetime.now(UTC) - started).total_seconds() < 600  # this run's start
     assert build_site.main(["build", "--from", str(tmp_path / "run"),
                             "--out", str(tmp_path / "site")]) == 2
     assert build_site.main(["build", "--from", str(tmp_path / "run"),
@@ -209,3 +215,15 @@ def test_the_guide_shown_is_the_one_the_run_recorded_its_numbers_in(tmp_path):
     build_site.build_site(fake_run(tmp_path / "run"), tmp_path / "site", guide=guide)
     page = (tmp_path / "site" / "guide.html").read_text()
     assert "<td>cpu</td>" in page and "<td>head</td>" in page  # a rendered table
+
+
+def test_links_are_rewritten_safely():
+    stems = {"05_x"}
+    rw = build_site.rewrite_links
+    assert rw('<a href="05_x.ipynb#A-b">', stems) == '<a href="05_x.html#A-b">'
+    assert rw('<a href="../docs/instructor_guide.md#Timing">', stems) == '<a href="guide.html#Timing">'
+    assert rw('<a href="HTTPS://example.org/x">', stems) == '<a href="HTTPS://example.org/x">'
+    assert rw('<a href="../../outside.md">', stems) == '<a href="../../outside.md">'
+    # an escaped quote stays inside the attribute
+    out = rw('<a href="a&quot;onmouseover=&quot;x.md">', stems)
+    assert out.count('"') == 2 and "onmouseover=&quot;" in out

