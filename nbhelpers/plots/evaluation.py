@@ -73,7 +73,7 @@ def roc_pr_curves(
 
     ``roc``: label -> ``(fpr, tpr)``; ``pr``: label -> ``(recall, precision)`` (as
     ``evaluate.curves`` returns them).  ``prevalence``: class -> share of positives,
-    drawn as the PR curve of guessing.  ``points``: label -> ``(fpr, tpr, recall,
+    drawn as the PR curve of guessing (in each class's colour when there are several).  ``points``: label -> ``(fpr, tpr, recall,
     precision)`` of a chosen threshold, marked on both panels.  Taught in notebook 07.
 
     Example:
@@ -81,21 +81,24 @@ def roc_pr_curves(
         >>> pr = {"dog: AP 0.80": (np.array([1, 1, 0]), np.array([.5, .7, 1]))}
         >>> fig = roc_pr_curves(roc, pr, points={"t = 0.3": (.5, 1, 1, .7)})
         >>> [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]  # doctest: +NORMALIZE_WHITESPACE
-        [('false positive rate (1 - specificity)', 'true positive rate (recall)'),
+        [('false positive rate (share of negatives flagged)', 'true positive rate (recall)'),
          ('recall', 'precision')]
     """
     fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(10, 4.2))
     for label, (fpr, tpr) in roc.items():
         ax_roc.plot(fpr, tpr, lw=2, label=label)
     ax_roc.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
-    for label, (recall, precision) in pr.items():
-        ax_pr.step(recall, precision, where="post", lw=2, label=label)
-    for name, share in (prevalence or {}).items():
-        ax_pr.axhline(share, ls="--", color="grey", lw=1, label=f"chance ({name}: {share:.2f})")
+    colours = [ax_pr.step(recall, precision, where="post", lw=2, label=label)[0].get_color()
+               for label, (recall, precision) in pr.items()]
+    for i, (name, share) in enumerate((prevalence or {}).items()):
+        # guessing for each class, in that class's colour (one line per class, one-vs-rest)
+        colour = colours[i] if len(prevalence) > 1 and i < len(colours) else "grey"
+        ax_pr.axhline(share, ls="--", color=colour, lw=1, label=f"chance ({name}: {share:.2f})")
     for label, (fpr, tpr, recall, precision) in (points or {}).items():
         ax_roc.plot([fpr], [tpr], "o", ms=8, color="black", label=label)
         ax_pr.plot([recall], [precision], "o", ms=8, color="black", label=label)
-    ax_roc.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)",
+    ax_roc.set(xlabel="false positive rate (share of negatives flagged)",
+               ylabel="true positive rate (recall)",
                title="ROC curve", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
     ax_pr.set(xlabel="recall", ylabel="precision", title="precision-recall curve",
               xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))

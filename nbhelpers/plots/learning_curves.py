@@ -25,6 +25,7 @@ def training_curves(
     boundaries: dict[str, int] | None = None,
     title: str | None = None,
     size: tuple[float, float] = (4.2, 3.0),
+    log: Sequence[str] = (),
 ) -> plt.Figure:
     """Learning curves: one panel per metric, training solid and validation dashed, per run.
 
@@ -33,7 +34,9 @@ def training_curves(
     epoch (0 if absent), so a fine-tuning run continues where the head's run
     ended; ``boundaries`` draws a dotted vertical line at an epoch, named in the
     legend of the first panel, which serves them all (e.g. ``{"fine-tuning starts": 8}``).  Validation loss rising while training
-    loss falls is over-fitting.  Taught in notebooks 05 and 06.
+    loss falls is over-fitting.  ``log``: the metrics drawn on a logarithmic axis (a
+    loss that falls a hundredfold would otherwise flatten its later epochs).  A run of one
+    or two epochs gets larger markers, so its points show.  Taught in notebooks 05 and 06.
 
     Example:
         >>> h = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.9], "accuracy": [0.5, 0.7],
@@ -44,6 +47,8 @@ def training_curves(
         (['accuracy', 'loss'], 5)
         >>> [float(v) for v in fig.axes[0].lines[2].get_xdata()]
         [3.0, 4.0]
+        >>> training_curves({"head": h}, log=["loss"]).axes[1].get_yscale()
+        'log'
     """
     if not histories:
         raise ValueError("training_curves got no histories; pass {run name: history.history}")
@@ -60,13 +65,16 @@ def training_curves(
                 values = h.get(key)
                 if values:
                     epochs = np.arange(start + 1, start + len(values) + 1)
-                    ax.plot(epochs, values, style, color=color, marker=".",
-                            label=f"{name}: {part}")
+                    few = len(values) <= 2
+                    ax.plot(epochs, values, style, color=color, marker="o" if few else ".",
+                            ms=7 if few else None, label=f"{name}: {part}")
         for label, epoch in (boundaries or {}).items():  # named in the legend, not over the data
             ax.axvline(epoch + 0.5, color="grey", lw=1, ls=":", label=f"{label} (dotted line)")
         ax.set_title(metric)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(metric + (" (log scale)" if metric in log else ""))
+        if metric in log:
+            ax.set_yscale("log")
     axes[0, 0].legend(fontsize=8)  # the runs and boundaries are the same in every panel
     return _finish(fig, title)
 
