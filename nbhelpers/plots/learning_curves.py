@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ._kit import _finish
 
@@ -65,13 +66,15 @@ def training_curves(
                 values = h.get(key)
                 if values:
                     epochs = np.arange(start + 1, start + len(values) + 1)
-                    few = len(values) <= 2
-                    ax.plot(epochs, values, style, color=color, marker="o" if few else ".",
+                    few, many = len(values) <= 2, len(values) > 30  # markers would hide dashes
+                    ax.plot(epochs, values, style, color=color,
+                            marker=None if many else ("o" if few else "."),
                             ms=7 if few else None, label=f"{name}: {part}")
         for label, epoch in (boundaries or {}).items():  # named in the legend, not over the data
             ax.axvline(epoch + 0.5, color="grey", lw=1, ls=":", label=f"{label} (dotted line)")
         ax.set_title(metric)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(metric + (" (log scale)" if metric in log else ""))
         if metric in log:
             ax.set_yscale("log")
