@@ -55,6 +55,10 @@ TITLE = "Fine-tuning a pretrained image model"
 PUBLISHABLE_PROFILES = ("cpu", "full")
 
 
+#: The banner's one line when a run that could be published is built as a preview.
+PUBLISHABLE_PREVIEW = "built with --preview (this run itself could be published: make site PUBLISH=1)"
+
+
 class SiteRefused(Exception):
     """The run cannot be published (its reasons are the message); ``--preview`` builds anyway."""
 
@@ -233,7 +237,7 @@ def _chrome(runs: list[NotebookRun], preview: list[str] | None, only: NotebookRu
     banner = ""
     if preview is not None:
         items = "".join(f"<li>{html.escape(p)}</li>" for p in grouped(preview))
-        real = preview == ["built with --preview (this run itself could be published: make site PUBLISH=1)"]
+        real = preview == [PUBLISHABLE_PREVIEW]
         why = ("this preview was not built for publishing." if real else
                "These outputs are not a real run of the course; numbers and pictures on this "
                "page do not show what a trained model gives.")
@@ -508,8 +512,7 @@ def build_site(run_dir: Path, out: Path, preview: bool = False, guide: Path = GU
                             "or build a preview: `make site` (scripts/build_site.py build --preview).")
     banner = problems if preview else None
     if preview and not banner:  # a publishable run, built as a preview all the same
-        banner = ["built with --preview (this run itself could be published: "
-                  "make site PUBLISH=1)"]
+        banner = [PUBLISHABLE_PREVIEW]
     present = [r for r in runs if r.path is not None]
     if not present:
         raise SiteRefused(f"no executed notebooks in {Path(run_dir) / 'executed'}: run `make run` first")

@@ -227,3 +227,11 @@ def test_links_are_rewritten_safely():
     # an escaped quote stays inside the attribute
     out = rw('<a href="a&quot;onmouseover=&quot;x.md">', stems)
     assert out.count('"') == 2 and "onmouseover=&quot;" in out
+
+
+def test_a_real_run_built_as_a_preview_does_not_call_itself_unreal(tmp_path):
+    info = build_site.build_site(fake_run(tmp_path / "run"), tmp_path / "site", preview=True)
+    assert info["preview"] and info["problems"] == []
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert "PREVIEW: not to be published" in page and "not built for publishing" in page
+    assert "not a real run of the course" not in page
