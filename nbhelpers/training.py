@@ -161,9 +161,12 @@ def extract_features(
     ``ds`` yields ``(images, labels)`` batches (a ``tf.data.Dataset`` from
     ``nbh.data.make_datasets``) or is an ``(x, y)`` pair of arrays.  ``key``
     names the split; the file name adds the backbone, image size, profile and
-    fingerprints of the data's files and of the base's weights
+    fingerprints of the data's files and of the base's weights and output shape
     (:func:`feature_key`), so another backbone, size, folder, changed image or
-    set of weights never reads stale features.  A pipeline whose files cannot
+    set of weights never reads stale features.  Arrays are cached by what they
+    hold (their bytes, order included), under ``arrays`` instead of ``key``: two
+    notebooks that ask for the features of the same images through the same
+    base share one file whatever they call them.  A pipeline whose files cannot
     be known (not made by ``make_datasets``, or augmented) is run but not
     cached.  The file is a plain ``.npz`` read with ``allow_pickle=False``.
     ``refresh=True`` recomputes.  Images and labels are taken from the same
@@ -185,9 +188,14 @@ def extract_features(
     cfg = cfg or _config.current()
     image_size = base_model.input_shape[1] or cfg.image_size
     data_id = _data_id(ds)
+    arrays = isinstance(ds, tuple | list) and len(ds) == 2
+    # The weights' fingerprint reads two tensors: the output shape keeps apart two models
+    # that share them (a base, and the same base with a pooling layer on top).
+    shape = "x".join(str(d) for d in base_model.output_shape[1:])
     path = None if data_id is None else feature_cache_path(
-        feature_key(key, cfg, backbone=_backbone_name(base_model), image_size=image_size,
-                    data_id=data_id, weights_id=_weights_id(base_model)),
+        feature_key("arrays" if arrays else key, cfg, backbone=_backbone_name(base_model),
+                    image_size=image_size, data_id=data_id,
+                    weights_id=f"{_weights_id(base_model)}-out{shape}"),
         cfg,
     )
     if path is not None and path.exists() and not refresh:
@@ -195,7 +203,7 @@ def extract_features(
         if cached is not None:
             return cached
     xs, ys = [], []
-    if isinstance(ds, tuple | list) and len(ds) == 2:
+    if arrays:
         x_all, y_all = np.asarray(ds[0]), np.asarray(ds[1])
         bs = int(batch_size or min(cfg.batch_size, INFERENCE_BATCH_SIZE))
         batches: Iterable = ((x_all[i:i + bs], y_all[i:i + bs]) for i in range(0, len(x_all), bs))

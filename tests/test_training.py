@@ -123,7 +123,7 @@ def test_cached_features_equal_fresh_ones(cfg):
     first = training.extract_features(base_model, (x, y), key="train", cfg=cfg, batch_size=4)
     files = list((cfg.cache_dir / "features").glob("*.npz"))
     assert len(files) == 1
-    assert files[0].name.startswith("vgg16-32px-train-offline-data")
+    assert files[0].name.startswith("vgg16-32px-arrays-offline-data")  # arrays: by content
     written = files[0].stat().st_mtime_ns
     fresh = np.asarray(base_model.predict(x, verbose=0))
     cached = training.extract_features(base_model, (x, y), key="train", cfg=cfg)
@@ -147,15 +147,31 @@ def test_changed_images_never_read_stale_features(cfg):
                                atol=1e-6)
 
 
-def test_feature_cache_is_keyed_by_split_and_weights(cfg):
+def test_feature_cache_is_keyed_by_content_and_weights_not_by_the_callers_name(cfg, monkeypatch):
     base_a, _ = vgg_classifier(seed=0)
     base_b, _ = vgg_classifier(seed=1)
     x, y = images(4)
     a = training.extract_features(base_a, (x, y), key="val", cfg=cfg)
     b = training.extract_features(base_b, (x, y), key="val", cfg=cfg)
-    training.extract_features(base_a, (x, y), key="test", cfg=cfg)
     assert not np.allclose(a.x, b.x)  # other weights: not served the stale file
-    assert len(list((cfg.cache_dir / "features").glob("*.npz"))) == 3
+    # The same images through the same base under another name (notebook 11 after 10):
+    # read from the file, the model never runs.
+    monkeypatch.setattr(training.models, "forward", lambda m: pytest.fail("recomputed"))
+    shared = training.extract_features(base_a, (x, y), key="11-val", cfg=cfg)
+    np.testing.assert_array_equal(shared.x, a.x)
+    assert len(list((cfg.cache_dir / "features").glob("*.npz"))) == 2
+
+
+def test_a_pooled_base_with_the_same_weights_gets_its_own_file(cfg):
+    base, _ = vgg_classifier(seed=0)
+    pooled = keras.Model(base.input, keras.layers.GlobalAveragePooling2D()(base.output))
+    x, y = images(4)
+    spatial = training.extract_features(base, (x, y), key="train", cfg=cfg)
+    flat = training.extract_features(pooled, (x, y), key="train", cfg=cfg)
+    assert spatial.x.shape == (4, 1, 1, 512) and flat.x.shape == (4, 512)
+    again = training.extract_features(base, (x, y), key="train", cfg=cfg)
+    np.testing.assert_array_equal(again.x, spatial.x)
+    assert len(list((cfg.cache_dir / "features").glob("*.npz"))) == 2
 
 
 def test_extract_features_reads_a_tf_dataset(cfg):
