@@ -160,7 +160,7 @@ PROFILES: dict[str, Profile] = {
         shap_evals=200,
         shap_background=20,
         bootstrap=1000,
-        explain_images=3,
+        explain_images=2,  # each image side by side in 09 costs about 6 units (four maps)
     ),
     "offline": Profile(
         name="offline",
