@@ -27,7 +27,7 @@ NBVAL_ARGS   := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sani
                 --nbval-cell-timeout=600 -p no:cacheprovider
 
 .PHONY: venv run site claims dry-run-real test unit nbtest lint lab bench prefetch student nav test-colab colab-venv test-folder-ci \
-        test-mixed test-real test-folder rehearse rehearse-ci rehearse-folder rehearse-colab release binder-check colab-requirements clean
+        test-mixed test-real test-folder rehearse rehearse-ci cost-model rehearse-folder rehearse-colab release binder-check colab-requirements clean
 
 # The lock is made for Python 3.11: refuse an older interpreter before building anything.
 # $(call need_python,INTERPRETER,WHAT)
@@ -175,6 +175,8 @@ test-folder: venv
 #   make rehearse ONLY="00 02"            some notebooks
 #   make rehearse SOURCE=path/to/folder   the real path on your own folder (or zip)
 #   make rehearse-ci                      cpu path, small budgets, fails when a notebook fails
+#                                         or is estimated over its budget at full budgets
+#   make cost-model [ONLY="08"]           after make rehearse: calibrate that estimate
 #   make rehearse-folder                  rehearse-ci's path on a generated four-class folder
 #   make rehearse-colab                   a Colab course run with Drive on, simulated: each
 #                                         notebook on the runtime its badge opens (cpu, or
@@ -218,6 +220,13 @@ test-folder-ci:
 
 rehearse-ci: venv
 	$(PY) scripts/rehearse.py --ci $(if $(OVERRIDES),--overrides "$(OVERRIDES)")
+
+# After `make rehearse` (the full cpu budgets) on the same code: run CI's rehearsal and keep,
+# per notebook, how its cost grows from CI's budgets to the full ones (docs/cost_model.json),
+# which `make rehearse-ci` then uses to fail a notebook that became too slow for a workshop.
+cost-model: venv
+	-$(PY) scripts/rehearse.py --ci $(if $(ONLY),--only $(ONLY) --keep-data)
+	$(PY) scripts/cost_model.py calibrate
 
 # Version = tag = what the notebooks install; sdist + wheel in build/dist; the unit tests
 # on the installed wheel in a clean venv (docs/publishing.md).

@@ -47,8 +47,11 @@ saved (a stage retrained, an export redone) or artifacts are saved in two profil
 (caches computed again are listed, not failed: 05 recomputes one on purpose).
 
 ``--ci``: the cpu profile with small budgets (:data:`CI_OVERRIDES`, or
-``--overrides``), nothing recorded; exits 1 when a notebook fails or the
-overrides are not applied.  The exit status is 1 whenever a notebook failed.
+``--overrides``), nothing recorded, into ``build/rehearsal-ci``; exits 1 when a notebook
+fails or the overrides are not applied, and, at :data:`CI_OVERRIDES`, when a notebook's
+cost at the cpu profile's full budgets, estimated from this run by
+``scripts/cost_model.py``, is over :data:`BUDGET_NOTEBOOK` units (or the series' over
+:data:`BUDGET_SERIES`, when every notebook ran).  The exit status is 1 whenever a notebook failed.
 """
 
 from __future__ import annotations
@@ -487,7 +490,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.source is not None and not args.source.exists():
         print(f"--source {args.source}: no such folder or file")
         return 1
-    out = BUILD / (f"rehearsal-{profile}" + ("-folder" if args.source is not None else ""))
+    # --ci has a folder of its own: the full rehearsal's executed copies in rehearsal-cpu/ are
+    # what scripts/cost_model.py calibrates CI's estimate against.
+    name = "ci" if args.ci and args.source is None else profile
+    out = BUILD / (f"rehearsal-{name}" + ("-folder" if args.source is not None else ""))
     if args.colab:
         out = BUILD / "rehearsal-colab"
     t_all = time.perf_counter()
@@ -649,7 +655,17 @@ def main(argv: list[str] | None = None) -> int:
         if len(profiles) > 1:
             retrained["(profiles)"] = profiles
             print(f"  FAILED two sets of artifacts, one per runtime's profile: {profiles}")
-    return 1 if failed or memory or retrained else 0
+    over_budget = []
+    if args.ci and args.source is None and not failed and overrides == CI_OVERRIDES:
+        import cost_model
+
+        rows, over_budget = cost_model.check(out, complete=not args.only)
+        print(f"\nEstimated at the cpu profile's full budgets (scripts/cost_model.py; units; "
+              f"budget {BUDGET_NOTEBOOK} a notebook, {BUDGET_SERIES} the series):")
+        print(cost_model.table(rows))
+        for line in over_budget:
+            print(f"  FAILED {line}")
+    return 1 if failed or memory or retrained or over_budget else 0
 
 
 if __name__ == "__main__":

@@ -167,20 +167,22 @@ def not_recordable() -> str | None:
     return "; ".join(reasons) or None
 
 
-def run_record(nb, seconds: float, error: str | None, started: datetime) -> dict:
+def run_record(nb, seconds: float, error: str | None, started: datetime,
+               code: str | None = None) -> dict:
     """What ran a notebook, kept in its executed copy as ``metadata["nbhelpers_run"]``.
 
     Keys: ``profile`` (from the setup banner), ``standins`` (rehearsal stand-in
     weights), ``not_recordable`` (why the run is not a profile's own, or None),
     ``started`` (ISO 8601, UTC), ``seconds``, ``ok``, ``error``, ``commit``
-    (:func:`current_commit`), ``runner`` (:func:`runner`).
+    (:func:`current_commit`), ``runner`` (:func:`runner`), ``code`` (the notebook's
+    :func:`code_digest`, what its timing rows are checked against).
     """
     from nbhelpers.config import standin_weights
 
     return {"profile": detect_profile(nb), "standins": standin_weights(),
             "not_recordable": not_recordable(), "started": started.isoformat(timespec="seconds"),
             "seconds": round(seconds, 1), "ok": error is None, "error": error,
-            "commit": current_commit(), "runner": runner()}
+            "commit": current_commit(), "runner": runner(), "code": code}
 
 
 #: The profiles whose times the guide gives in units (what a workshop plans with).
@@ -244,7 +246,7 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     except Exception as exc:  # a dead kernel, a timeout: report it, go on with the rest
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
-    nb.metadata["nbhelpers_run"] = run_record(nb, seconds, error, started)
+    nb.metadata["nbhelpers_run"] = run_record(nb, seconds, error, started, code)
     (out / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out / "executed" / path.name)
     body, _ = HTMLExporter().from_notebook_node(nb)
@@ -270,11 +272,22 @@ def code_digest(path: Path) -> str:
         >>> a = code_digest(ROOT / "notebooks" / "00_start_here.ipynb"); len(a)
         12
     """
+    return cells_digest(json.loads(Path(path).read_text(encoding="utf-8"))["cells"])
+
+
+def cells_digest(cells: list[dict], skip: tuple[str, ...] = ()) -> str:
+    """:func:`code_digest` of a list of cells (nbformat JSON), leaving out code cells whose
+    source is one of ``skip`` (a cell a harness prepended to an executed copy).
+
+    Example:
+        >>> cells_digest([{"cell_type": "code", "source": "x = 1", "metadata": {}}])
+        '8ff436def145'
+    """
     import hashlib
 
-    nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    code = "\0".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"
-                      and "setup" not in c.get("metadata", {}).get("tags", []))
+    code = "\0".join("".join(c["source"]) for c in cells if c["cell_type"] == "code"
+                      and "setup" not in c.get("metadata", {}).get("tags", [])
+                      and "".join(c["source"]) not in skip)
     return hashlib.sha256(code.encode()).hexdigest()[:12]
 
 
