@@ -55,6 +55,7 @@ __all__ = [
     "compile_model",
     "count_params",
     "EpochLog",
+    "DataLoss",
     "read_history",
     "training_callbacks",
     "fit",
@@ -472,8 +473,12 @@ def fit(
     if not (run / "backup" / "training_metadata.json").exists():
         log.unlink(missing_ok=True)  # a fresh run, not a resumed one
     run.mkdir(parents=True, exist_ok=True)
-    cbs = training_callbacks(name, cfg, monitor=monitor, patience=patience,
-                             checkpoint=checkpoint) + list(callbacks)
+    # A callback that rewrites an epoch's logs (``edits_logs = True``) runs before the course's,
+    # so the history file and early stopping see what it wrote.
+    first = [c for c in callbacks if getattr(c, "edits_logs", False)]
+    cbs = first + training_callbacks(name, cfg, monitor=monitor, patience=patience,
+                                     checkpoint=checkpoint) + [c for c in callbacks
+                                                               if c not in first]
     x, y = (train if isinstance(train, tuple) else (train, None))
     if y is not None:
         fit_kwargs.setdefault("batch_size", cfg.batch_size)
@@ -566,7 +571,9 @@ def train_head_on_features(
 
     The knobs notebook 10 turns, all optional: ``class_weight`` (Keras'
     per-class loss weights, e.g. ``nbh.balance.class_weights(y)``), ``l2`` (an
-    L2 penalty on the head's kernels, added to the loss), ``optimizer`` and
+    L2 penalty on the head's kernels, added to the loss it minimises; the history's
+    ``loss`` and ``val_loss`` stay the data's, comparable with runs without it, and
+    ``penalised_loss``, ``val_penalised_loss`` what Keras reported: :class:`DataLoss`), ``optimizer`` and
     ``weight_decay`` (decoupled weight decay, see :func:`compile_model`),
     ``seed`` (seed everything first, so runs that differ in one knob start
     from the same weights), ``checkpoint``, extra ``callbacks`` and ``verbose``
@@ -616,9 +623,44 @@ def train_head_on_features(
                                                else seed),
                   None if val is None else _feature_batches(val, cfg),
                   epochs=epochs or cfg.head_epochs, name=name, cfg=cfg, patience=patience,
-                  checkpoint=checkpoint and val is not None, callbacks=callbacks,
+                  checkpoint=checkpoint and val is not None,
+                  callbacks=[*callbacks, DataLoss()] if l2 > 0 else callbacks,
                   class_weight=class_weight, verbose=verbose)
     return head_model, history
+
+
+class DataLoss(keras.callbacks.Callback):
+    """Keep ``loss`` and ``val_loss`` to the data's loss when the model has a penalty.
+
+    Keras adds a layer's regularisation (an ``l2`` penalty) to the loss it reports, in
+    training and in validation, so a run with a penalty cannot be compared with one
+    without on ``loss``.  At each epoch's end this subtracts the penalty of the weights
+    of that moment (exact for ``val_loss``, computed with those weights; about right for
+    ``loss``, an average over the epoch's batches while the penalty moved) and keeps
+    the reported values as ``penalised_loss`` and ``val_penalised_loss``.
+    :func:`train_head_on_features` adds it whenever ``l2 > 0``.
+
+    Example:
+        >>> import numpy as np
+        >>> inp = keras.Input((2,))
+        >>> dense = keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(1.0))
+        >>> m = keras.Model(inp, dense(inp)); m.compile(loss="mse")
+        >>> logs = m.fit(np.ones((4, 2)), np.ones(4), epochs=1, verbose=0,
+        ...              callbacks=[DataLoss()]).history
+        >>> sorted(logs), bool(logs["penalised_loss"][0] > logs["loss"][0])
+        (['loss', 'penalised_loss'], True)
+    """
+
+    edits_logs = True  # nbh.training.fit runs it before the callbacks that record the logs
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not logs:
+            return
+        penalty = float(sum(float(keras.ops.convert_to_numpy(v)) for v in self.model.losses))
+        for key in ("loss", "val_loss"):
+            if key in logs:
+                logs[key.replace("loss", "penalised_loss")] = float(logs[key])
+                logs[key] = float(logs[key]) - penalty
 
 
 def _feature_batches(f: Features, cfg: Config, shuffle_seed: int | None = None) -> Any:

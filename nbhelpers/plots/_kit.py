@@ -11,6 +11,7 @@ are building blocks for the subject modules:
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -101,11 +102,36 @@ def _colorbar(mappable, ax: plt.Axes | Sequence[plt.Axes], label: str, **kwargs)
     return bar
 
 
+def _fitted_title(title: str, fig: plt.Figure, fontsize: float | str | None = None) -> str:
+    """``title`` in lines that fit ``fig``'s width: a line too long breaks before the profile's
+    ``[...]`` label first, then between words.  A title wider than its figure would widen
+    the saved picture with empty margins on both sides of the panels.
+
+    Example:
+        >>> fig = plt.figure(figsize=(5, 3))
+        >>> print(_fitted_title("LIME on one image [profile: cpu, STAND-IN ImageNet weights]", fig))
+        LIME on one image
+        [profile: cpu, STAND-IN ImageNet weights]
+    """
+    from matplotlib.font_manager import FontProperties
+
+    size = FontProperties(size=fontsize or plt.rcParams["figure.titlesize"]).get_size_in_points()
+    fits = max(20, int(fig.get_figwidth() * 72 / (0.6 * size)))  # about 0.6 em a character
+    lines: list[str] = []
+    for line in title.split("\n"):
+        head, bracket, label = line.partition(" [")
+        parts = [head.rstrip(), f"[{label}"] if bracket and len(line) > fits else [line]
+        for part in parts:
+            lines += textwrap.wrap(part, fits, break_on_hyphens=False) or [part]
+    return "\n".join(lines)
+
+
 def _finish(fig: plt.Figure, title: str | None = None, **suptitle_kwargs) -> plt.Figure:
     """The common ending: the figure's title (if any), then a tidy layout; returns ``fig``.
 
     Figures made with ``layout="constrained"`` (those with colour bars spanning
-    several panels) keep their layout engine; the others get ``tight_layout``.
+    several panels) keep their layout engine; the others get ``tight_layout``.  A title
+    too wide for the figure is broken into lines (:func:`_fitted_title`).
 
     Example:
         >>> fig = _finish(plt.figure(), "t")
@@ -113,7 +139,7 @@ def _finish(fig: plt.Figure, title: str | None = None, **suptitle_kwargs) -> plt
         't'
     """
     if title:
-        fig.suptitle(title, **suptitle_kwargs)
+        fig.suptitle(_fitted_title(title, fig, suptitle_kwargs.get("fontsize")), **suptitle_kwargs)
     if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
         fig.tight_layout()
     return fig

@@ -105,7 +105,7 @@ def ood_histograms(scores: Mapping[str, tuple[np.ndarray, np.ndarray]],
         >>> fig.axes[0].get_xlabel().splitlines(), fig.axes[0].get_ylabel()
         (['energy', '(higher = more like the training photos)'], 'share of images')
     """
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     names = list(scores)
     fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.9), squeeze=False,
@@ -118,6 +118,8 @@ def ood_histograms(scores: Mapping[str, tuple[np.ndarray, np.ndarray]],
         if log:
             bins = np.geomspace(lo, hi if hi > lo else lo * 10, 21)
             ax.set_xscale("log")
+            # 1, 2, 5 in every decade: a range narrower than a decade still gets labels
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
             ax.xaxis.set_minor_formatter(NullFormatter())
         else:

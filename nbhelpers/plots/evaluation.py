@@ -223,14 +223,18 @@ def recall_bars(
     """Grouped bars: for each run (remedy), the recall of each class.
 
     ``recalls`` maps a run's name to ``{class name: recall}`` (the
-    ``"recall"`` entry of ``nbh.balance.imbalance_report``).  A dashed line
-    marks 0.5; ``xlabel`` names what the runs are (for example "remedy").
+    ``"recall"`` entry of ``nbh.balance.imbalance_report``).  Each bar is labelled
+    with its value (a recall of 0 is a labelled bar of no height, not a gap); a dashed
+    line marks chance, 1 / (number of classes): the recall of guessing a class at
+    random; ``xlabel`` names what the runs are (for example "remedy").
     Taught in notebook 10.
 
     Example:
-        >>> fig = recall_bars({"none": {"cat": 1.0, "dog": 0.2}, "weights": {"cat": 0.8, "dog": 0.7}})
+        >>> fig = recall_bars({"none": {"cat": 1.0, "dog": 0.0}, "weights": {"cat": 0.8, "dog": 0.7}})
         >>> len(fig.axes[0].patches), fig.axes[0].get_ylabel(), fig.axes[0].get_xlabel()
         (4, 'recall', 'run')
+        >>> sorted(t.get_text() for t in fig.axes[0].texts)
+        ['0.00', '0.70', '0.80', '1.00']
     """
     runs = list(recalls)
     if not runs:
@@ -244,12 +248,15 @@ def recall_bars(
     x = np.arange(len(runs))
     for j, cls in enumerate(classes):
         values = [recalls[r].get(cls, np.nan) for r in runs]
-        ax.bar(x + (j - (len(classes) - 1) / 2) * width, values, width, label=str(cls))
-    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+        bars = ax.bar(x + (j - (len(classes) - 1) / 2) * width, values, width, label=str(cls))
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    ax.axhline(1 / len(classes), color="grey", lw=0.8, ls="--",
+               label=f"chance (1/{len(classes)} classes)")
     ax.set_xticks(x, runs, rotation=15)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.12)  # room for the labels of bars at 1.0
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(title="class", fontsize=8, loc="lower right")
+    # beside the bars, never over one
+    ax.legend(title="class", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title or "Recall per class")
     return _finish(fig)

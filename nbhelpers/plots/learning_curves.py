@@ -133,12 +133,14 @@ def data_size_curve(
 ) -> plt.Figure:
     """A score against the number of training images (a learning curve over data size).
 
-    Taught in notebook 10: more data, not less, is what reduces over-fitting.
+    Taught in notebook 10: more data, not less, is what reduces over-fitting.  Scores
+    between 0 and 1 (accuracies) are drawn on the whole 0-1 axis, each point labelled
+    with its value: a difference of a few images must not fill the picture.
 
     Example:
         >>> fig = data_size_curve([10, 20, 40], [0.6, 0.7, 0.8])
-        >>> fig.axes[0].get_xlabel()
-        'training images'
+        >>> fig.axes[0].get_xlabel(), float(fig.axes[0].get_ylim()[0]), len(fig.axes[0].texts)
+        ('training images', 0.0, 3)
     """
     if len(n_train) != len(scores):
         raise ValueError(f"data_size_curve got {len(n_train)} sizes but {len(scores)} scores; "
@@ -148,6 +150,11 @@ def data_size_curve(
     else:
         fig = ax.figure
     ax.plot(n_train, scores, marker="o")
+    for n, score in zip(n_train, scores, strict=True):
+        ax.annotate(f"{score:.3f}", (n, score), textcoords="offset points", xytext=(0, 6),
+                    ha="center", fontsize=8)
+    if all(0.0 <= float(v) <= 1.0 for v in scores):
+        ax.set_ylim(0.0, 1.08)  # the whole range, and room for the labels at 1.0
     ax.set_xlabel("training images")
     ax.set_ylabel(ylabel)
     ax.set_title(title or f"{ylabel} against training-set size")
