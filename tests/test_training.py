@@ -400,3 +400,24 @@ def test_training_curves_continue_where_the_head_stopped():
     assert not acc.texts and not loss.texts
     with pytest.raises(ValueError):
         nbh.plots.training_curves({})
+
+
+def test_an_l2_heads_losses_are_the_datas_and_compare_with_a_plain_head(cfg):
+    """Keras adds the penalty to loss and val_loss; the history keeps the cross-entropy alone."""
+    rng = np.random.default_rng(0)
+    f = training.Features(rng.normal(size=(16, 1, 1, 8)).astype("float32"), np.arange(16) % 2)
+    head, h = training.train_head_on_features(f, f, cfg, epochs=2, l2=1.0, dropout=0.0,
+                                              patience=None, checkpoint=False, seed=0,
+                                              name="l2-data-loss", head="flatten")
+    p = head.predict(f.x, verbose=0)[:, 0]
+    y = f.y.astype("float32")
+    data = float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+    assert h["val_loss"][-1] == pytest.approx(data, rel=1e-3)  # evaluated with these weights
+    penalty = float(sum(float(keras.ops.convert_to_numpy(v)) for v in head.losses))
+    assert penalty > 0.01
+    assert h["val_penalised_loss"][-1] - h["val_loss"][-1] == pytest.approx(penalty, rel=1e-3)
+    assert h["penalised_loss"][-1] > h["loss"][-1]
+    _, plain = training.train_head_on_features(f, f, cfg, epochs=2, dropout=0.0, patience=None,
+                                               checkpoint=False, seed=0, name="plain-data-loss",
+                                               head="flatten")
+    assert "penalised_loss" not in plain  # nothing to take out
