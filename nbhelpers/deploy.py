@@ -1732,7 +1732,8 @@ def model_card(prepared: Any = None, cfg: Config | None = None, *,
                 f"- Score: {words} (`nearest_neighbour`, `nbh.ood.nearest_neighbour`): the mean "
                 f"cosine similarity of the photo's features to its k = {ood['k']} nearest "
                 f"training images (features: the pooled input of layer `{ood['layer']}`; the "
-                f"training images' features are kept in `{OOD_BANK}`), from -1 to 1",
+                f"training images' features are kept in `{OOD_BANK}`), from -1 to 1 (0 to 1 "
+                "when the features are never negative, as after a ReLU)",
                 f"- Threshold: {ood['threshold']:.3f}: a photo whose {words} is below it is "
                 "answered \"none of these\""]
         else:

@@ -1032,7 +1032,7 @@ def settings_table(cfg: Config | None = None) -> pd.DataFrame:
         ("profile", cfg.name),
         ("image size (px)", cfg.image_size),
         ("LIME samples per image", cfg.lime_samples),
-        ("SHAP evaluations per image (Partition; GradientExplainer samples)", cfg.shap_evals),
+        ("SHAP evaluations per image (both explainers)", cfg.shap_evals),
         ("SHAP background images (GradientExplainer)", cfg.shap_background),
         ("images explained side by side", cfg.explain_images),
     ]

@@ -584,9 +584,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 os.environ[k] = v
 
-    # --ci: one measurement (before) is enough for a lane that records nothing; it saves CI
-    # a VGG16 start and three passes.
-    after = measure(env)["unit_seconds"] if results and not args.ci else None
+    # Measured again after the notebooks, the smaller kept, --ci included: its estimate at full
+    # budgets is in units, and a unit measured while other work shared the machine (.ci/run's
+    # lanes run side by side) came out 1.5-2x too large and every estimate that much too low.
+    after = measure(env)["unit_seconds"] if results else None
     u, unit_note = settled_unit(u, after)
     unit = {**unit, "unit_seconds": u, "images_per_second": round(UNIT_IMAGES / u, 1),
             "before_seconds": unit["unit_seconds"], "after_seconds": after}

@@ -654,6 +654,9 @@ def main() -> int:
     out = args.out if args.out.is_absolute() else ROOT / args.out
     # Figures must reach the notebook: an inherited MPLBACKEND=Agg would hide every one.
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    # No progress bars in an executed copy (as `make run` sets it): it is read later, where a
+    # widget saved mid-way reads "0%" and Keras' line per epoch buries the figures.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     paths = nbtools.notebooks()
     if args.only:
         paths = [p for p in paths if p.name[:2] in args.only]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._kit import _as_display, _as_unit_float, _colorbar, _finish
+from ._kit import _as_display, _as_unit_float, _colorbar, _finish, _fitted_title
 
 __all__ = [
     "explanation_overlay",
@@ -235,7 +235,9 @@ def randomisation_curves(table, title: str = "Model-parameter randomisation test
     ax.set_ylim(-1.05, 1.05)
     ax.set_xlabel("layers randomised (cascading from the top)")
     ax.set_ylabel("Spearman vs trained map")
-    ax.set_title(title + "  (solid: signed, dotted: |map|)")
+    # A map that is never negative (Grad-CAM) has its dotted line under its solid one.
+    ax.set_title(_fitted_title(f"{title}\n(solid: signed map, dotted: |map|, the same line for a "
+                               f"map never negative)", fig, plt.rcParams["axes.titlesize"]))
     ax.legend(fontsize=8, loc="lower left")
     return _finish(fig)
 
@@ -315,11 +317,15 @@ def lime_cost_curve(table, title: str = "LIME: cost and stability against num_sa
     Example:
         >>> import pandas as pd
         >>> t = pd.DataFrame({"num_samples": [10, 20], "seconds": [0.1, 0.2], "stability": [0.3, 0.6]})
-        >>> [ax.get_ylabel() for ax in lime_cost_curve(t).axes]
-        ['seconds per explanation', 'Spearman between seeds']
+        >>> fig = lime_cost_curve(t)
+        >>> [ax.get_ylabel() for ax in fig.axes], float(fig.axes[0].get_ylim()[0])
+        (['seconds per explanation', 'Spearman between seeds'], 0.0)
     """
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     axes[0].plot(table["num_samples"], table["seconds"], "o-")
+    # From 0 on both axes: where the line would meet 0 samples is the fixed cost of an explanation.
+    axes[0].set_xlim(left=0)
+    axes[0].set_ylim(bottom=0)
     axes[0].set_ylabel("seconds per explanation")
     axes[0].set_title("cost", fontsize=10)
     axes[1].plot(table["num_samples"], table["stability"], "o-", color="C1")
