@@ -176,7 +176,7 @@ test-folder: venv
 #   make rehearse SOURCE=path/to/folder   the real path on your own folder (or zip)
 #   make rehearse-ci                      cpu path, small budgets, fails when a notebook fails
 #                                         or is estimated over its budget at full budgets
-#   make cost-model [ONLY="08"]           after make rehearse: calibrate that estimate
+#   make cost-model                       after make rehearse: calibrate that estimate
 #   make rehearse-folder                  rehearse-ci's path on a generated four-class folder
 #   make rehearse-colab                   a Colab course run with Drive on, simulated: each
 #                                         notebook on the runtime its badge opens (cpu, or
@@ -224,8 +224,10 @@ rehearse-ci: venv
 # After `make rehearse` (the full cpu budgets) on the same code: run CI's rehearsal and keep,
 # per notebook, how its cost grows from CI's budgets to the full ones (docs/cost_model.json),
 # which `make rehearse-ci` then uses to fail a notebook that became too slow for a workshop.
+# Always the whole series, from an empty data folder: a notebook run alone would find the
+# feature caches an earlier run left and look cheaper than in a course run.
 cost-model: venv
-	-$(PY) scripts/rehearse.py --ci $(if $(ONLY),--only $(ONLY) --keep-data)
+	-$(PY) scripts/rehearse.py --ci
 	$(PY) scripts/cost_model.py calibrate
 
 # Version = tag = what the notebooks install; sdist + wheel in build/dist; the unit tests

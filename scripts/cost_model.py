@@ -85,8 +85,13 @@ def executed_code(executed: dict) -> str:
 
 
 def _executed(folder: Path) -> dict[str, dict]:
+    """The executed copies of the notebooks the rehearsal in ``folder`` ran (its ``timings.json``
+    lists them; an earlier run's copies of other notebooks are left out: other unit)."""
+    report = json.loads((folder / "timings.json").read_text(encoding="utf-8"))
+    ran = {r["notebook"] for r in report.get("notebooks", [])}
     return {p.stem: json.loads(p.read_text(encoding="utf-8"))
-            for p in sorted((folder / "executed").glob("[0-9][0-9]_*.ipynb"))}
+            for p in sorted((folder / "executed").glob("[0-9][0-9]_*.ipynb"))
+            if not report.get("notebooks") or p.stem in ran}
 
 
 def _unit(folder: Path) -> float:
@@ -94,13 +99,14 @@ def _unit(folder: Path) -> float:
     return float(report["unit"]["unit_seconds"])
 
 
-def load_model(path: Path = MODEL) -> dict:
+def load_model(path: Path | None = None) -> dict:
     """The calibration in ``docs/cost_model.json`` (``{"notebooks": {stem: ...}, ...}``); empty when none.
 
     Example:
         >>> sorted(load_model(Path("/nonexistent.json")))
         ['notebooks']
     """
+    path = MODEL if path is None else path
     if not path.exists():
         return {"notebooks": {}}
     return json.loads(path.read_text(encoding="utf-8"))
@@ -216,10 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "calibrate":
         model, skipped = calibrate(args.ci, timings, rehearse.CI_OVERRIDES)
         old = load_model()
-        # Notebooks not calibrated now keep their earlier calibration.
+        # Notebooks not calibrated now keep their earlier calibration, and the record of the
+        # estimate's one check against a full rehearsal stays.
         model["notebooks"] = {**old.get("notebooks", {}), **model["notebooks"]}
+        if "validation" in old:
+            model["validation"] = old["validation"]
         artifacts.write_bytes(MODEL, json.dumps(model, indent=1, sort_keys=True) + "\n")
-        print(f"calibrated {len(model['notebooks'])} notebooks into {MODEL.relative_to(ROOT)}")
+        print(f"calibrated {len(model['notebooks'])} notebooks into {(MODEL.relative_to(ROOT) if MODEL.is_relative_to(ROOT) else MODEL)}")
         for line in skipped:
             print(f"  skipped {line}")
     model = load_model()
@@ -232,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": {r["notebook"]: {"estimate": r["estimate"], "recorded": r["recorded"]}
                      for r in rows}}
         artifacts.write_bytes(MODEL, json.dumps(model, indent=1, sort_keys=True) + "\n")
-        print(f"recorded this comparison in {MODEL.relative_to(ROOT)}")
+        print(f"recorded this comparison in {(MODEL.relative_to(ROOT) if MODEL.is_relative_to(ROOT) else MODEL)}")
     for line in failures:
         print(f"  OVER BUDGET or unknown: {line}")
     return 1 if failures and args.command == "estimate" else 0
