@@ -138,11 +138,16 @@ def _arrays_id(x: np.ndarray, y: np.ndarray) -> str:
     return h.hexdigest()[:12]
 
 
+def _is_arrays(ds: Any) -> bool:
+    """True for an ``(x, y)`` pair of arrays, False for a pipeline of batches."""
+    return isinstance(ds, tuple | list) and len(ds) == 2
+
+
 def _data_id(ds: Any) -> str | None:
     """The fingerprint of what ``ds`` holds, or None when it cannot be known without reading it."""
     from . import data
 
-    if isinstance(ds, tuple | list) and len(ds) == 2:
+    if _is_arrays(ds):
         return _arrays_id(np.asarray(ds[0]), np.asarray(ds[1]))
     origin = getattr(data, "origin", None)
     return origin(ds) if origin else None
@@ -189,7 +194,7 @@ def extract_features(
     cfg = cfg or _config.current()
     image_size = base_model.input_shape[1] or cfg.image_size
     data_id = _data_id(ds)
-    arrays = isinstance(ds, tuple | list) and len(ds) == 2
+    arrays = _is_arrays(ds)
     # The weights' fingerprint reads two tensors: the output shape keeps apart two models
     # that share them (a base, and the same base with a pooling layer on top).
     shape = "x".join(str(d) for d in base_model.output_shape[1:])

@@ -84,19 +84,18 @@ def executed_code(executed: dict) -> str:
     return kept or run_course.cells_digest(executed["cells"], skip=(rehearse.BANNER_CELL,))
 
 
-def _executed(folder: Path) -> dict[str, dict]:
-    """The executed copies of the notebooks the rehearsal in ``folder`` ran (its ``timings.json``
-    lists them; an earlier run's copies of other notebooks are left out: other unit)."""
-    report = json.loads((folder / "timings.json").read_text(encoding="utf-8"))
+def _report(folder: Path) -> dict:
+    """The ``timings.json`` the rehearsal in ``folder`` wrote (its unit, budgets and notebooks)."""
+    return json.loads((folder / "timings.json").read_text(encoding="utf-8"))
+
+
+def _executed(folder: Path, report: dict) -> dict[str, dict]:
+    """The executed copies of the notebooks the rehearsal in ``folder`` ran (``report`` lists
+    them; an earlier run's copies of other notebooks are left out: other unit)."""
     ran = {r["notebook"] for r in report.get("notebooks", [])}
     return {p.stem: json.loads(p.read_text(encoding="utf-8"))
             for p in sorted((folder / "executed").glob("[0-9][0-9]_*.ipynb"))
             if not report.get("notebooks") or p.stem in ran}
-
-
-def _unit(folder: Path) -> float:
-    report = json.loads((folder / "timings.json").read_text(encoding="utf-8"))
-    return float(report["unit"]["unit_seconds"])
 
 
 def load_model(path: Path | None = None) -> dict:
@@ -119,7 +118,8 @@ def calibrate(ci_dir: Path, timings: dict, ci_overrides: str) -> tuple[dict, lis
     Returns the model (``{"notebooks": {stem: {"code", "commit", "full_units",
     "ci_units", "ratio"}}, "ci_overrides", "date"}``) and the skipped notebooks' reasons.
     """
-    ci, unit_ci = _executed(ci_dir), _unit(ci_dir)
+    report = _report(ci_dir)
+    ci, unit_ci = _executed(ci_dir, report), float(report["unit"]["unit_seconds"])
     rows = timings.get("cpu", {})
     model, skipped = {"notebooks": {}}, []
     for stem, nb in ci.items():
@@ -146,9 +146,10 @@ def estimate(ci_dir: Path, model: dict, timings: dict) -> list[dict]:
     """One row per notebook of a CI run: ``notebook``, ``ci_units``, ``estimate`` (None when it
     has no calibration, or no run record), ``recorded`` (the full rehearsal's units when its row
     is of the same code, else None), ``calibrated``."""
-    unit_ci, rows = _unit(ci_dir), timings.get("cpu", {})
+    report = _report(ci_dir)
+    unit_ci, rows = float(report["unit"]["unit_seconds"]), timings.get("cpu", {})
     out = []
-    for stem, nb in _executed(ci_dir).items():
+    for stem, nb in _executed(ci_dir, report).items():
         cal, row = model["notebooks"].get(stem), rows.get(stem, {})
         units = run_units(nb, unit_ci)
         recorded = row.get("units") if row.get("code") == executed_code(nb) else None
@@ -175,7 +176,7 @@ def check(ci_dir: Path, complete: bool, model: dict | None = None,
     if model.get("ci_overrides") and model["ci_overrides"] != rehearse.CI_OVERRIDES:
         failures.append(f"docs/cost_model.json was calibrated with other CI budgets "
                         f"({model['ci_overrides']}, now {rehearse.CI_OVERRIDES}): calibrate again")
-    report = json.loads((ci_dir / "timings.json").read_text(encoding="utf-8"))
+    report = _report(ci_dir)
     if report.get("overrides") != model.get("ci_overrides", rehearse.CI_OVERRIDES):
         failures.append(f"{ci_dir} ran with other budgets ({report.get('overrides')}) than the "
                         f"calibration's ({model.get('ci_overrides')}): no estimate")
