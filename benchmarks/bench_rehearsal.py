@@ -12,7 +12,11 @@ training images, in units:
 
 * a **frozen end-to-end epoch** (notebook 05's accurate path: augmented images
   through the frozen base and a GAP head);
-* a **fine-tuning epoch** with block5 unfrozen (notebook 06);
+* a **fine-tuning epoch** with block5 unfrozen (notebook 06), end to end on
+  augmented images (the ``full`` profile's path);
+* the same fine-tuning **above the block-4 cache** (the ``cpu`` profile's path,
+  ``nbh.training.fit_above``): an epoch of block5 and the head on blocks 1-4's
+  output, and the one pass of blocks 1-4 that computes that output;
 * a **from-scratch epoch** of all of VGG16 (notebook 06's comparison);
 
 on ``--images`` images (few: the cost per image is what counts).  After a
@@ -23,6 +27,8 @@ rather than one figure.  When ``docs/timings.json``
 has both an offline series (``make run``) and a rehearsal series
 (``make rehearse``), it also reports the rehearsal's time over the offline one
 for the notebooks both timed.  Prints one markdown table row per figure;
+Then each notebook's units at the cpu profile's full budgets as ``make
+rehearse`` recorded them (``docs/timings.json``), with the commit of each.
 ``main()`` returns them for ``scripts/run_benchmarks.py``.
 """
 
@@ -79,6 +85,29 @@ def series_ratio(timings: Path = ROOT / "docs" / "timings.json") -> dict | None:
                                           f"({units:.1f} units) vs offline {off:.0f} s"}
 
 
+def notebook_rows(timings: Path = ROOT / "docs" / "timings.json") -> list[dict]:
+    """Each notebook's units at the cpu profile's full budgets, as ``make rehearse`` recorded them.
+
+    One row per notebook (its ``units`` as the ratio; seconds, unit, commit and date in the
+    detail), then the series; none when no rehearsal is recorded.  A full ``make rehearse``
+    writes every row in one run (each row's unit and commit say whether they came from one).
+    """
+    if not timings.is_file():
+        return []
+    rows = {k: v for k, v in json.loads(timings.read_text()).get("cpu", {}).items()
+            if v.get("standins") and v.get("units") is not None}
+    out = [{"benchmark": f"{name}: units at the cpu profile's full budgets (make rehearse)",
+            "ratio": row["units"],
+            "detail": f"{row['seconds']:.1f} s, 1 unit = {row.get('unit_seconds', 0):.2f} s; "
+                      f"commit {row.get('commit', '?')}, {row.get('date', '?')}"}
+           for name, row in sorted(rows.items())]
+    if out:
+        out.append({"benchmark": "the series: units at the cpu profile's full budgets",
+                    "ratio": sum(r["ratio"] for r in out),
+                    "detail": f"{len(out)} notebooks, sum of the rows above"})
+    return out
+
+
 def main(images: int = 64, size: int = 160, batch: int = 32, rounds: int = 2) -> list[dict]:
     import keras
     import rehearse
@@ -94,9 +123,9 @@ def main(images: int = 64, size: int = 160, batch: int = 32, rounds: int = 2) ->
     keras.utils.set_random_seed(0)
     with tempfile.TemporaryDirectory(prefix="nbh-bench-") as folder:
         weights = str(standins.write_weights(wf, Path(folder) / wf.filename))
-        frozen_base, finetune_base, unit_base = (
+        frozen_base, finetune_base, cut_base, unit_base = (
             models.load_backbone("vgg16", weights=weights, input_shape=s)
-            for s in (shape, shape, unit_shape))
+            for s in (shape, shape, shape, unit_shape))
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (images, size, size, 3)).astype("float32")
@@ -110,6 +139,19 @@ def main(images: int = 64, size: int = 160, batch: int = 32, rounds: int = 2) ->
     finetune = models.build_classifier(finetune_base, head="gap", num_classes=2)
     models.unfreeze_from(finetune, "block5")
     training.compile_model(finetune, cfg.finetune_learning_rate)
+    cut = models.build_classifier(cut_base, head="gap", num_classes=2)
+    models.unfreeze_from(cut, "block5")
+    below, above = models.split_at(cut, "block5")
+    training.compile_model(above, cfg.finetune_learning_rate)
+    below_out = below.predict(x, batch_size=batch, verbose=0)
+    cached = (tf.data.Dataset.from_tensor_slices((below_out, y)).shuffle(images, seed=0)
+              .batch(batch).prefetch(tf.data.AUTOTUNE))
+
+    def below_pass() -> float:
+        t0 = time.perf_counter()
+        below.predict(x, batch_size=batch, verbose=0)
+        return time.perf_counter() - t0
+
     scratch = models.build_classifier(
         models.load_backbone("vgg16", weights=None, input_shape=shape), head="gap",
         num_classes=2, freeze_backbone=False)
@@ -123,7 +165,8 @@ def main(images: int = 64, size: int = 160, batch: int = 32, rounds: int = 2) ->
         return time.perf_counter() - t0
 
     jobs = {"unit": unit_pass, "frozen": lambda: _epoch(frozen, ds),
-            "finetune": lambda: _epoch(finetune, ds), "scratch": lambda: _epoch(scratch, ds)}
+            "finetune": lambda: _epoch(finetune, ds), "above": lambda: _epoch(above, cached),
+            "below": below_pass, "scratch": lambda: _epoch(scratch, ds)}
     for job in jobs.values():  # warm-up: traces every graph
         job()
     t = _interleaved_best(jobs, rounds)
@@ -137,6 +180,14 @@ def main(images: int = 64, size: int = 160, batch: int = 32, rounds: int = 2) ->
          "ratio": frozen / unit * per100, "detail": f"{where}: {frozen:.2f} s per epoch"},
         {"benchmark": "fine-tuning epoch (block5 unfrozen), units per 100 images",
          "ratio": finetune / unit * per100, "detail": f"{where}: {finetune:.2f} s per epoch"},
+        {"benchmark": "fine-tuning epoch above the block-4 cache (block5 + head), units per 100 images",
+         "ratio": t["above"] / unit * per100,
+         "detail": f"{where}: {t['above']:.2f} s per epoch on blocks 1-4's cached output"},
+        {"benchmark": "block-4 cache: blocks 1-4 forward once, units per 100 images",
+         "ratio": t["below"] / unit * per100, "detail": f"{where}: {t['below']:.2f} s, once per split"},
+        {"benchmark": "fine-tuning epoch: end to end (augmented) / above the block-4 cache",
+         "ratio": finetune / t["above"],
+         "detail": f"{where}: {finetune:.2f} s vs {t['above']:.2f} s per epoch"},
         {"benchmark": "from-scratch epoch (all of VGG16), units per 100 images",
          "ratio": scratch / unit * per100, "detail": f"{where}: {scratch:.2f} s per epoch"},
     ]
@@ -144,7 +195,7 @@ def main(images: int = 64, size: int = 160, batch: int = 32, rounds: int = 2) ->
     if series is not None:
         rows.append({"benchmark": "cpu rehearsal series vs offline make run series (seconds)",
                      **series})
-    return rows
+    return rows + notebook_rows()
 
 
 def _cli(argv: list[str]) -> int:

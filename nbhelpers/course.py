@@ -367,10 +367,17 @@ class Recipe:
 
     ``head_method``: ``"features"`` (fast path: head on cached features) or
     ``"end_to_end"`` (accurate path: frozen base + head on augmented images).
-    ``finetune_augment``: augment the images while fine-tuning.
+    ``finetune_method``: ``"end_to_end"`` (every epoch runs the whole model, on
+    augmented images when ``finetune_augment``) or ``"features"`` (fast path, no
+    augmentation: the frozen blocks below the top block run once, cached, and
+    each epoch trains the top block and the head on their output:
+    :func:`nbhelpers.training.fit_above`).
+    ``finetune_augment``: augment the images while fine-tuning (end to end only).
 
     Example:
         >>> RECIPES["full"].head_method, RECIPES["offline"].head_method
+        ('end_to_end', 'features')
+        >>> RECIPES["full"].finetune_method, RECIPES["cpu"].finetune_method
         ('end_to_end', 'features')
     """
 
@@ -379,16 +386,20 @@ class Recipe:
     dropout: float = 0.5
     head_method: str = "features"
     head_augment: bool = True
+    finetune_method: str = "end_to_end"
     finetune_augment: bool = True
     patience: int = 3
 
 
 #: One recipe per profile.  ``full`` follows the published recipes that reach
 #: about 97-98 % on cats vs dogs: frozen base with augmentation, then block5 at 1e-5.
+#: ``cpu`` takes the fast paths a workshop's laptops need (cached features for the head,
+#: and for blocks 1-4 while block5 is fine-tuned), without augmentation.
 RECIPES: dict[str, Recipe] = {
     "full": Recipe(head_method="end_to_end"),
-    "cpu": Recipe(head_method="features"),
-    "offline": Recipe(head_method="features", finetune_augment=False),
+    "cpu": Recipe(head_method="features", finetune_method="features", finetune_augment=False),
+    "offline": Recipe(head_method="features", finetune_method="features",
+                      finetune_augment=False),
 }
 
 
@@ -425,9 +436,10 @@ def stage_settings(stage: str, cfg: Config | None = None) -> dict[str, Any]:
         ('offline', 8, ['face', 'non_face'])
     """
     cfg = cfg or _config.current()
-    budgets = cfg.budgets()
-    if stage == "head":  # the head does not depend on the fine-tuning budgets
+    budgets, how = cfg.budgets(), asdict(recipe(cfg))
+    if stage == "head":  # the head does not depend on the fine-tuning budgets or recipe
         budgets = {k: v for k, v in budgets.items() if not k.startswith("finetune")}
+        how = {k: v for k, v in how.items() if not k.startswith("finetune")}
     budgets = {k: v for k, v in budgets.items()
                if k not in ("lime_samples", "shap_evals", "shap_background", "bootstrap",
                             "explain_images")}  # explanation budgets do not change a model
@@ -440,7 +452,7 @@ def stage_settings(stage: str, cfg: Config | None = None) -> dict[str, Any]:
         "budgets": budgets,
         "data": _data_identity(cfg),
         "seed": cfg.seed,
-        "recipe": asdict(recipe(cfg)),
+        "recipe": how,
     }
 
 
@@ -551,7 +563,8 @@ def save_stage(
         "dataset": cfg.dataset,
         "label": cfg.label(),
         "stages": list(STAGES[: STAGES.index(stage) + 1]) if stage in STAGES else [stage],
-        "method": method or ("unfreeze " + models.BACKBONES[rec.backbone].top_block),
+        "method": method or (f"unfreeze {models.BACKBONES[rec.backbone].top_block} "
+                             f"({rec.finetune_method})"),
         "backbone": rec.backbone,
         "head": rec.head,
         "class_names": list(class_names),
@@ -647,9 +660,10 @@ def _train_finetuned(head_model: Any, cfg: Config, strategy: Any) -> tuple[Any, 
     train_ds, val_ds, class_names = _datasets(cfg, augment=rec.finetune_augment)
     with strategy.scope():
         training.prepare_finetuning(head_model, cfg)
-        history = training.fit(head_model, train_ds, val_ds, cfg, name="finetuned",
-                               initial_epoch=initial_epoch,
-                               epochs=initial_epoch + cfg.finetune_epochs, patience=rec.patience)
+        train = training.fit_above if rec.finetune_method == "features" else training.fit
+        history = train(head_model, train_ds, val_ds, cfg, name="finetuned",
+                        initial_epoch=initial_epoch,
+                        epochs=initial_epoch + cfg.finetune_epochs, patience=rec.patience)
         metrics = _val_metrics(head_model, val_ds)
     return head_model, {"history": history, "metrics": metrics, "initial_epoch": initial_epoch,
                         "class_names": class_names, "method": None}

@@ -73,6 +73,7 @@ __all__ = [
     "load_saved_model",
     "freeze",
     "unfreeze_from",
+    "split_at",
     "block_of",
     "parameter_report",
 ]
@@ -1015,6 +1016,59 @@ def _blocks(model: keras.Model, backbone: str) -> list[tuple[keras.layers.Layer,
     return out
 
 
+def _first_index(layers: list[tuple[keras.layers.Layer, str]], start: str, backbone: str) -> int:
+    """The index in ``layers`` (:func:`_blocks`) of the layer ``start`` names, or of its block's first."""
+    names = [layer.name for layer, _ in layers]
+    if start in names:
+        return names.index(start)
+    in_block = [i for i, (_, block) in enumerate(layers) if block == start]
+    if not in_block:
+        raise ValueError(
+            f"{start!r} is neither a layer nor a block of this model; blocks: "
+            f"{', '.join(_spec(backbone).blocks)}."
+        )
+    return in_block[0]
+
+
+def split_at(model: keras.Model, start: str, backbone: str | None = None,
+             ) -> tuple[keras.Model, keras.Model]:
+    """Cut a model in two where ``start`` (a block or layer name) begins: ``(below, above)``.
+
+    ``below`` maps the model's input to the tensor that enters ``start`` (VGG16
+    cut at ``"block5"``: ``block4_pool``'s output, 10 x 10 x 512 at 160 px);
+    ``above`` maps that tensor to the model's output.  Both are made of the
+    model's own layers, not copies, so training ``above`` trains ``model``.
+    With the layers below ``start`` frozen and no augmentation, ``below`` gives
+    the same output every epoch: compute it once
+    (:func:`nbhelpers.training.extract_features`) and train ``above`` on it
+    (:func:`nbhelpers.training.fit_above`).  Raises ValueError where a layer
+    above the cut also reads a tensor from below it (no single cut tensor).
+    Taught in ``06_fine_tuning``.
+
+    Example:
+        >>> model = build_classifier(load_backbone("vgg16", None, (64, 64, 3)), head="gap")
+        >>> below, above = split_at(model, "block5")
+        >>> below.output_shape, above.input_shape, above.layers[1].name
+        ((None, 4, 4, 512), (None, 4, 4, 512), 'block5_conv1')
+        >>> above.get_layer("block5_conv1") is model.get_layer("block5_conv1")
+        True
+    """
+    backbone = backbone or backbone_of(model)
+    layers = _blocks(model, backbone)
+    first = layers[_first_index(layers, start, backbone)][0]
+    cut = first.input
+    if isinstance(cut, (list, tuple)):
+        raise ValueError(f"{first.name!r} reads {len(cut)} tensors: the model cannot be cut "
+                         f"at {start!r} into two parts joined by one tensor.")
+    try:
+        above = keras.Model(cut, model.output, name=f"{model.name}_from_{start}")
+    except ValueError as exc:
+        raise ValueError(f"{model.name!r} cannot be cut at {start!r}: a layer above it also "
+                         f"reads a tensor from below ({exc})") from None
+    below = keras.Model(model.input, cut, name=f"{backbone}_below_{start}")
+    return below, above
+
+
 def unfreeze_from(
     model: keras.Model,
     start: str,
@@ -1036,17 +1090,7 @@ def unfreeze_from(
     """
     backbone = backbone or backbone_of(model)
     layers = _blocks(model, backbone)
-    names = [layer.name for layer, _ in layers]
-    if start in names:
-        first = names.index(start)
-    else:
-        in_block = [i for i, (_, block) in enumerate(layers) if block == start]
-        if not in_block:
-            raise ValueError(
-                f"{start!r} is neither a layer nor a block of this model; blocks: "
-                f"{', '.join(_spec(backbone).blocks)}."
-            )
-        first = in_block[0]
+    first = _first_index(layers, start, backbone)
     model.trainable = True
     for i, (layer, _) in enumerate(layers):
         is_bn = isinstance(layer, keras.layers.BatchNormalization)

@@ -61,6 +61,7 @@ __all__ = [
     "fit",
     "train_head_on_features",
     "prepare_finetuning",
+    "fit_above",
 ]
 
 # --------------------------------------------------------------------------- feature cache
@@ -712,3 +713,65 @@ def prepare_finetuning(
     names = models.unfreeze_from(model, block or models.BACKBONES[backbone].top_block)
     compile_model(model, learning_rate or cfg.finetune_learning_rate)
     return names
+
+
+def fit_above(
+    model: keras.Model,
+    train: Any,
+    validation: Any,
+    cfg: Config | None = None,
+    *,
+    epochs: int,
+    name: str,
+    initial_epoch: int = 0,
+    block: str | None = None,
+    patience: int | None = 3,
+    checkpoint: bool = True,
+    verbose: int | None = None,
+) -> dict[str, list]:
+    """Fine-tune from ``block`` up on the output of the frozen layers below it, computed once.
+
+    The fast path of fine-tuning when the images are not augmented: the frozen
+    blocks below ``block`` (default: the backbone's top block, VGG16's
+    ``block5``) give the same output every epoch, so :func:`extract_features`
+    computes it once per split (cached on disk like the head's features) and
+    each epoch runs only ``block`` and the head, forward and backward
+    (:func:`nbhelpers.models.split_at`; VGG16's block5 is about a tenth of
+    the base's multiply-adds).  Call :func:`prepare_finetuning` first: its
+    learning rate is used here.  ``train``/``validation``: datasets from
+    ``nbh.data.make_datasets(..., augment=False)`` or ``(x, y)`` arrays; an
+    augmented pipeline would be computed once, augmentations frozen with it:
+    use :func:`fit` for those.  Returns the history as :func:`fit` does (same
+    keys); ``model``'s own weights are the ones trained.  Raises ValueError when
+    ``model`` is not compiled or a layer below ``block`` is trainable.
+    Taught in ``06_fine_tuning``.
+
+    Example:
+        >>> from nbhelpers import models
+        >>> cfg = _config.make_config("offline")
+        >>> model = models.build_classifier(models.load_backbone("vgg16", None, (32, 32, 3)))
+        >>> _ = prepare_finetuning(model, cfg)
+        >>> x, y = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)), np.arange(8) % 2
+        >>> before = model.get_layer("block5_conv1").get_weights()[0].copy()
+        >>> h = fit_above(model, (x, y), (x, y), cfg, epochs=1, name="doctest", checkpoint=False)
+        >>> sorted(h), bool((model.get_layer("block5_conv1").get_weights()[0] != before).any())
+        (['accuracy', 'epoch', 'loss', 'val_accuracy', 'val_loss'], True)
+    """
+    cfg = cfg or _config.current()
+    block = block or models.BACKBONES[models.backbone_of(model)].top_block
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError("fit_above: the model is not compiled; call "
+                         "nbh.training.prepare_finetuning(model, cfg) first.")
+    below, above = models.split_at(model, block)
+    trainable = [layer.name for layer in below.layers if layer.trainable_weights]
+    if trainable:
+        raise ValueError(f"fit_above: {', '.join(trainable[:3])} below {block!r} are trainable, "
+                         f"and their output would be computed once as if frozen; call "
+                         f"nbh.training.prepare_finetuning(model, cfg) (or "
+                         f"nbh.models.unfreeze_from(model, {block!r})) first, or use fit().")
+    train_f = extract_features(below, train, "train", cfg)
+    val_f = None if validation is None else extract_features(below, validation, "val", cfg)
+    compile_model(above, float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+    return fit(above, (train_f.x, train_f.y), None if val_f is None else (val_f.x, val_f.y),
+               cfg, epochs=epochs, name=name, initial_epoch=initial_epoch, patience=patience,
+               checkpoint=checkpoint, verbose=verbose)

@@ -11,7 +11,16 @@ notebook slower at full budgets. This module connects the two.
 **Calibration** pairs a CI rehearsal with the full rehearsal recorded for the same code
 and keeps, per notebook, the ratio of its units at full budgets to its units at CI's (each
 run in its own unit), in ``docs/cost_model.json``. The **estimate** for a later CI run is
-the notebook's units in that run times its ratio. So a change in ``nbhelpers`` that makes a
+the notebook's units in that run times its ratio.
+
+CI's units are **CPU time**: the kernel's CPU seconds over the unit's CPU seconds
+(``rehearse.unit_times``), not wall time. ``.ci/run`` runs two lanes side by side on two
+cores, so a notebook's wall time depends on what the other lane does meanwhile; a unit
+measured before and after the notebooks misses that either way (measured: estimates 13-56 %
+low with the unit taken at the start under load, 7-49 % high with the smaller of before and
+after). CPU time hardly moves with the neighbours (the unit: 9.05 s alone, 9.27 s beside a
+busy process that doubled its wall time), and the full rehearsal it is compared with is
+still wall time on a quiet machine, what a workshop waits for. So a change in ``nbhelpers`` that makes a
 notebook's CI run 30 % slower shows as a full-budget cost 30 % higher, and
 ``make rehearse-ci`` fails when a notebook's estimate is over ``rehearse.BUDGET_NOTEBOOK``
 units or the series' over ``rehearse.BUDGET_SERIES``.
@@ -38,15 +47,27 @@ ROOT = HERE.parent
 MODEL = ROOT / "docs" / "cost_model.json"
 
 
-def run_units(executed: dict, unit_seconds: float) -> float | None:
-    """An executed notebook's wall time in units (``metadata.nbhelpers_run.seconds`` / unit); None without it.
+def run_units(executed: dict, unit_cpu_seconds: float) -> float | None:
+    """An executed notebook's CPU time in units: its kernel's ``metadata.nbhelpers_run.cpu_seconds``
+    over the unit's CPU seconds; None without it.
 
     Example:
-        >>> run_units({"metadata": {"nbhelpers_run": {"seconds": 11.0}}}, 5.5)
+        >>> run_units({"metadata": {"nbhelpers_run": {"cpu_seconds": 22.0}}}, 11.0)
         2.0
     """
-    seconds = executed.get("metadata", {}).get("nbhelpers_run", {}).get("seconds")
-    return None if seconds is None else round(float(seconds) / unit_seconds, 2)
+    seconds = executed.get("metadata", {}).get("nbhelpers_run", {}).get("cpu_seconds")
+    return None if seconds is None else round(float(seconds) / unit_cpu_seconds, 2)
+
+
+def unit_cpu(report: dict) -> float | None:
+    """The CPU seconds of the unit a rehearsal measured (its ``timings.json``); None before they were kept.
+
+    Example:
+        >>> unit_cpu({"unit": {"unit_seconds": 4.6, "cpu_seconds": 9.1}}), unit_cpu({"unit": {}})
+        (9.1, None)
+    """
+    value = report.get("unit", {}).get("cpu_seconds")
+    return None if value is None else float(value)
 
 
 def budget_failures(estimates: dict[str, float], per_notebook: float, series: float | None,
@@ -116,17 +137,20 @@ def calibrate(ci_dir: Path, timings: dict, ci_overrides: str) -> tuple[dict, lis
 
     ``timings``: ``docs/timings.json`` (each ``cpu`` row's ``units`` and ``code`` digest).
     Returns the model (``{"notebooks": {stem: {"code", "commit", "full_units",
-    "ci_units", "ratio"}}, "ci_overrides", "date"}``) and the skipped notebooks' reasons.
+    "ci_units", "ratio"}}, "basis": "cpu", "ci_overrides", "date"}``; ``ci_units`` in CPU
+    time) and the skipped notebooks' reasons.
     """
     report = _report(ci_dir)
-    ci, unit_ci = _executed(ci_dir, report), float(report["unit"]["unit_seconds"])
+    ci, unit_ci = _executed(ci_dir, report), unit_cpu(report)
     rows = timings.get("cpu", {})
     model, skipped = {"notebooks": {}}, []
     for stem, nb in ci.items():
         row, run = rows.get(stem), nb["metadata"].get("nbhelpers_run", {})
-        units = run_units(nb, unit_ci)
-        if not run.get("ok", False) or units is None:
+        units = None if unit_ci is None else run_units(nb, unit_ci)
+        if not run.get("ok", False):
             skipped.append(f"{stem}: it failed (or has no run record) in {ci_dir}")
+        elif units is None:
+            skipped.append(f"{stem}: {ci_dir} kept no CPU time for it or its unit: make rehearse-ci")
         elif not row or "units" not in row:
             skipped.append(f"{stem}: no full rehearsal of it recorded in docs/timings.json")
         elif row.get("code") != executed_code(nb):
@@ -137,6 +161,7 @@ def calibrate(ci_dir: Path, timings: dict, ci_overrides: str) -> tuple[dict, lis
             model["notebooks"][stem] = {"code": row["code"], "commit": row.get("commit"),
                                         "full_units": row["units"], "ci_units": units,
                                         "ratio": round(row["units"] / max(units, 1e-9), 3)}
+    model["basis"] = "cpu"
     model["ci_overrides"] = ci_overrides
     model["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
     return model, skipped
@@ -147,11 +172,11 @@ def estimate(ci_dir: Path, model: dict, timings: dict) -> list[dict]:
     has no calibration, or no run record), ``recorded`` (the full rehearsal's units when its row
     is of the same code, else None), ``calibrated``."""
     report = _report(ci_dir)
-    unit_ci, rows = float(report["unit"]["unit_seconds"]), timings.get("cpu", {})
+    unit_ci, rows = unit_cpu(report), timings.get("cpu", {})
     out = []
     for stem, nb in _executed(ci_dir, report).items():
         cal, row = model["notebooks"].get(stem), rows.get(stem, {})
-        units = run_units(nb, unit_ci)
+        units = None if unit_ci is None else run_units(nb, unit_ci)
         recorded = row.get("units") if row.get("code") == executed_code(nb) else None
         est = None if cal is None or units is None else round(units * cal["ratio"], 1)
         out.append({"notebook": stem, "ci_units": units, "estimate": est,
@@ -173,6 +198,11 @@ def check(ci_dir: Path, complete: bool, model: dict | None = None,
     rows = estimate(ci_dir, model, timings)
     failures = [f"{r['notebook']}: not calibrated (make cost-model after a full rehearsal of it)"
                 for r in rows if not r["calibrated"]]
+    failures += [f"{r['notebook']}: {ci_dir} kept no CPU time for it: no estimate"
+                 for r in rows if r["calibrated"] and r["ci_units"] is None]
+    if model.get("notebooks") and model.get("basis") != "cpu":
+        failures.append("docs/cost_model.json was calibrated on wall time, CI now measures CPU "
+                        "time: make cost-model")
     if model.get("ci_overrides") and model["ci_overrides"] != rehearse.CI_OVERRIDES:
         failures.append(f"docs/cost_model.json was calibrated with other CI budgets "
                         f"({model['ci_overrides']}, now {rehearse.CI_OVERRIDES}): calibrate again")
@@ -189,7 +219,7 @@ def check(ci_dir: Path, complete: bool, model: dict | None = None,
 
 def table(rows: list[dict]) -> str:
     """The estimate as text: one line per notebook, then the total."""
-    lines = [f"  {'notebook':<32} {'CI units':>8} {'estimate':>9} {'recorded':>9} {'off by':>7}"]
+    lines = [f"  {'notebook':<32} {'CI (CPU)':>8} {'estimate':>9} {'recorded':>9} {'off by':>7}"]
     for r in rows:
         ci = "-" if r["ci_units"] is None else f"{r['ci_units']:.1f}"
         est = "-" if r["estimate"] is None else f"{r['estimate']:.1f}"

@@ -73,6 +73,30 @@ def peak_resident_mib(pid: int | None) -> float | None:
     return _status_mib(pid, "VmHWM")
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds a process and its waited-for children have used so far; None where unknown.
+
+    Linux ``/proc/<pid>/stat`` (user + system, own and children's).  Unlike wall time it
+    hardly moves when other work shares the machine: VGG16's cost unit took 9.05 s of CPU
+    alone and 9.27 s beside a second busy process that doubled its wall time (4.6 s ->
+    10.3 s), so CI's cost check (``scripts/cost_model.py``) reads CPU time.
+
+    Example:
+        >>> process_cpu_seconds(os.getpid()) > 0 if sys.platform == "linux" else True
+        True
+        >>> process_cpu_seconds(None) is None
+        True
+    """
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        return round(ticks / os.sysconf("SC_CLK_TCK"), 2)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def library_pages_mib(pid: int | None) -> float | None:
     """The resident pages of a process that are files: the libraries' code (``RssFile``), MiB.
 
@@ -168,21 +192,23 @@ def not_recordable() -> str | None:
 
 
 def run_record(nb, seconds: float, error: str | None, started: datetime,
-               code: str | None = None) -> dict:
+               code: str | None = None, cpu_seconds: float | None = None) -> dict:
     """What ran a notebook, kept in its executed copy as ``metadata["nbhelpers_run"]``.
 
     Keys: ``profile`` (from the setup banner), ``standins`` (rehearsal stand-in
     weights), ``not_recordable`` (why the run is not a profile's own, or None),
     ``started`` (ISO 8601, UTC), ``seconds``, ``ok``, ``error``, ``commit``
     (:func:`current_commit`), ``runner`` (:func:`runner`), ``code`` (the notebook's
-    :func:`code_digest`, what its timing rows are checked against).
+    :func:`code_digest`, what its timing rows are checked against), ``cpu_seconds``
+    (the kernel's CPU time, :func:`process_cpu_seconds`; None where unknown).
     """
     from nbhelpers.config import standin_weights
 
     return {"profile": detect_profile(nb), "standins": standin_weights(),
             "not_recordable": not_recordable(), "started": started.isoformat(timespec="seconds"),
             "seconds": round(seconds, 1), "ok": error is None, "error": error,
-            "commit": current_commit(), "runner": runner(), "code": code}
+            "commit": current_commit(), "runner": runner(), "code": code,
+            "cpu_seconds": cpu_seconds}
 
 
 #: The profiles whose times the guide gives in units (what a workshop plans with).
@@ -212,18 +238,20 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
 
     ``prepend``: cells put before the notebook's own (the rehearsal's banner).  The
     result's ``peak_mib`` is the kernel's peak resident memory (what Binder's 2 GB limit
-    and a laptop's RAM see), read after every cell; None where the system does not say.
+    and a laptop's RAM see), read after every cell; None where the system does not say;
+    ``cpu_seconds`` the kernel's CPU time (:func:`process_cpu_seconds`), read the same way.
     """
     code = code_digest(path)  # what runs: an edit made during a long run is not what ran
     nb = nbformat.read(path, as_version=4)
     nb.cells = list(prepend or []) + nb.cells
-    peak: dict[str, Any] = {"mib": None, "cell": None, "rise": 0.0, "library": None}
+    peak: dict[str, Any] = {"mib": None, "cell": None, "rise": 0.0, "library": None, "cpu": None}
     first = len(prepend or [])
 
     def after_cell(cell_index: int = 0, **_: object) -> None:
         # The high-water mark only grows: keep the latest, and the cell that raised it most
         # (numbered as in the notebook itself, without the prepended cells).
         pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+        peak["cpu"] = process_cpu_seconds(pid)  # it only grows: the last cell's is the total
         mib = peak_resident_mib(pid)
         if mib is None:
             return
@@ -246,7 +274,7 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     except Exception as exc:  # a dead kernel, a timeout: report it, go on with the rest
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
-    nb.metadata["nbhelpers_run"] = run_record(nb, seconds, error, started, code)
+    nb.metadata["nbhelpers_run"] = run_record(nb, seconds, error, started, code, peak["cpu"])
     (out / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out / "executed" / path.name)
     body, _ = HTMLExporter().from_notebook_node(nb)
@@ -256,7 +284,7 @@ def run_one(path: Path, timeout: int, out: Path = BUILD, prepend: list | None = 
     return {"notebook": path.stem, "seconds": round(seconds, 1), "ok": error is None,
             "claims": [len(held), len(held) + len(not_held)],
             "error": error, "profile": detect_profile(nb), "code": code,
-            "peak_mib": peak["mib"],
+            "cpu_seconds": peak["cpu"], "peak_mib": peak["mib"],
             "peak_cell": peak["cell"], "peak_cell_mib": round(peak["rise"], 1),
             "library_mib": peak["library"]}
 

@@ -7,6 +7,7 @@ ran it until a rehearsal needed its numbers.  These smoke runs catch that at onc
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -21,12 +22,14 @@ def _load(name: str):
     return module
 
 
-def test_bench_rehearsal_reports_the_three_epochs_in_units():
+def test_bench_rehearsal_reports_the_epochs_in_units_with_and_without_the_block4_cache():
     rows = _load("bench_rehearsal").main(images=4, size=32, batch=4, rounds=1)
     names = [r["benchmark"] for r in rows]
-    for kind in ("frozen end-to-end epoch", "fine-tuning epoch", "from-scratch epoch"):
+    for kind in ("frozen end-to-end epoch", "fine-tuning epoch (block5", "from-scratch epoch",
+                 "fine-tuning epoch above the block-4 cache", "block-4 cache: blocks 1-4",
+                 "fine-tuning epoch: end to end (augmented) / above"):
         assert any(n.startswith(kind) for n in names), names
-    assert all(r["ratio"] > 0 and "1 unit = " in r["detail"] for r in rows[:3])
+    assert all(r["ratio"] > 0 and "1 unit = " in r["detail"] for r in rows[:6])
 
 
 def test_bench_real_reads_the_values_the_real_network_tests_print():
@@ -67,3 +70,17 @@ def test_merging_replaces_only_the_named_scripts_rows(tmp_path, monkeypatch):
     text = results.read_text()
     assert "| bench_a.py | a | 1.00x | old |" in text and "| bench_real.py | r | 0.90x | new |" in text
     assert "0.50x" not in text and "- Rows of bench_real.py: measured today" in text
+
+
+def test_bench_rehearsal_reports_each_notebooks_recorded_units_and_the_series(tmp_path):
+    timings = tmp_path / "timings.json"
+    timings.write_text(json.dumps({"cpu": {
+        "05_x": {"units": 20.0, "seconds": 100.0, "unit_seconds": 5.0, "standins": True,
+                 "commit": "abc1234", "date": "2026-12-07"},
+        "06_y": {"units": 30.5, "seconds": 152.5, "unit_seconds": 5.0, "standins": True},
+        "07_z": {"seconds": 10.0}}}))  # no units: not a rehearsal's row
+    rows = _load("bench_rehearsal").notebook_rows(timings)
+    assert [(r["benchmark"].split(":")[0], r["ratio"]) for r in rows] == [
+        ("05_x", 20.0), ("06_y", 30.5), ("the series", 50.5)]
+    assert "100.0 s, 1 unit = 5.00 s; commit abc1234, 2026-12-07" == rows[0]["detail"]
+    assert _load("bench_rehearsal").notebook_rows(tmp_path / "none.json") == []

@@ -17,21 +17,25 @@ import rehearse  # noqa: E402
 import run_course  # noqa: E402
 
 
-def executed(seconds: float, source: str = "x = 1", ok: bool = True, code: bool = True) -> dict:
-    """An executed notebook of one code cell that took ``seconds`` in all."""
+def executed(seconds: float, source: str = "x = 1", ok: bool = True, code: bool = True,
+             wall: float | None = None) -> dict:
+    """An executed notebook of one code cell whose kernel used ``seconds`` of CPU (and
+    ``wall`` seconds of wall time, the same when not given)."""
     cells = [{"cell_type": "code", "source": source, "metadata": {}}]
-    run = {"seconds": seconds, "ok": ok}
+    run = {"seconds": seconds if wall is None else wall, "cpu_seconds": seconds, "ok": ok}
     if code:
         run["code"] = run_course.cells_digest(cells)
     return {"cells": cells, "metadata": {"nbhelpers_run": run}}
 
 
 def write_run(folder: Path, notebooks: dict[str, dict], unit: float,
-              overrides: str | None = rehearse.CI_OVERRIDES) -> Path:
+              overrides: str | None = rehearse.CI_OVERRIDES, unit_wall: float | None = None) -> Path:
+    """A rehearsal's folder whose unit took ``unit`` s of CPU (``unit_wall`` of wall time)."""
     (folder / "executed").mkdir(parents=True)
     for stem, nb in notebooks.items():
         (folder / "executed" / f"{stem}.ipynb").write_text(json.dumps(nb))
-    (folder / "timings.json").write_text(json.dumps({"unit": {"unit_seconds": unit},
+    unit_record = {"unit_seconds": unit if unit_wall is None else unit_wall, "cpu_seconds": unit}
+    (folder / "timings.json").write_text(json.dumps({"unit": unit_record,
                                                      "overrides": overrides}))
     return folder
 
@@ -70,6 +74,28 @@ def test_the_machines_speed_cancels(tmp_path):
     rows, failures = cost_model.check(tmp_path / "ci-slow-machine", complete=True, model=model,
                                       timings=timings)
     assert rows[0]["estimate"] == 40.0 and failures == []
+
+
+def test_a_neighbour_that_doubles_the_wall_time_leaves_the_estimate_alone(tmp_path):
+    """.ci/run's lanes share two cores: wall time follows the other lane, CPU time does not."""
+    model, timings, _ = calibrated(tmp_path)
+    write_run(tmp_path / "ci-shared", {"08_x": executed(10.5, wall=23.0)}, 1.02, unit_wall=1.4)
+    rows, failures = cost_model.check(tmp_path / "ci-shared", complete=True, model=model,
+                                      timings=timings)
+    assert rows[0]["estimate"] == pytest.approx(41.2, abs=0.1) and failures == []
+
+
+def test_a_calibration_on_wall_time_or_a_run_without_cpu_time_gives_no_estimate(tmp_path):
+    model, timings, _ = calibrated(tmp_path)
+    _, failures = cost_model.check(tmp_path / "ci", complete=True, timings=timings,
+                                   model={**model, "basis": None})
+    assert failures == ["docs/cost_model.json was calibrated on wall time, CI now measures CPU "
+                        "time: make cost-model"]
+    old = executed(10.0)
+    del old["metadata"]["nbhelpers_run"]["cpu_seconds"]
+    write_run(tmp_path / "old", {"08_x": old}, 1.0)
+    rows, failures = cost_model.check(tmp_path / "old", complete=True, model=model, timings=timings)
+    assert rows[0]["estimate"] is None and "kept no CPU time" in failures[0]
 
 
 def test_the_series_is_checked_only_when_every_notebook_ran(tmp_path, monkeypatch):
@@ -120,6 +146,7 @@ def test_the_committed_calibration_covers_the_course_at_cis_budgets():
     model = cost_model.load_model()
     assert model.get("ci_overrides") == rehearse.CI_OVERRIDES, (
         "docs/cost_model.json was calibrated at other CI budgets: make rehearse, then make cost-model")
+    assert model.get("basis") == "cpu", "calibrated on wall time: make cost-model"
     missing = [p.stem for p in nbtools.notebooks() if p.stem not in model["notebooks"]]
     assert not missing, f"not calibrated (make cost-model): {missing}"
     for path in nbtools.notebooks():

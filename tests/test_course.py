@@ -172,6 +172,15 @@ def test_settings_change_with_budgets_but_not_with_explanation_budgets(cfg):
     assert course.stage_settings("finetuned", lime) == base
 
 
+def test_the_fine_tuning_recipe_changes_the_fine_tuned_stage_but_not_the_head(cfg, monkeypatch):
+    """Notebook 06's path (end to end or above the block-4 cache) must not retrain 05's head."""
+    head, fine = (course.stage_settings(s, cfg) for s in ("head", "finetuned"))
+    other = dataclasses.replace(course.RECIPES["offline"], finetune_method="end_to_end")
+    monkeypatch.setitem(course.RECIPES, "offline", other)
+    assert course.stage_settings("head", cfg) == head
+    assert course.stage_settings("finetuned", cfg) != fine
+
+
 # --------------------------------------------------------------------------- get_model
 
 

@@ -90,6 +90,62 @@ def test_finetuning_changes_only_the_unfrozen_block_and_the_head(cfg):
     assert changed_layers(before, model) == sorted(names)
 
 
+def test_fitting_above_the_cut_takes_the_same_step_as_fitting_end_to_end(cfg):
+    """The block-4 cache is a shortcut, not another method: one full-batch step from the same
+    start moves block5 and the head exactly as the end-to-end step does, and nothing below."""
+    x, y = images()
+    runs = {}
+    for how in ("end_to_end", "above"):
+        _, model = vgg_classifier(seed=3)
+        training.prepare_finetuning(model, cfg, learning_rate=1e-3)
+        before = weights_by_layer(model)
+        if how == "end_to_end":
+            training.fit(model, (x, y), None, cfg, epochs=1, name="e2e", checkpoint=False,
+                         patience=None, batch_size=len(x), shuffle=False)
+        else:
+            cut = dataclasses.replace(cfg, batch_size=len(x))
+            training.fit_above(model, (x, y), None, cut, epochs=1, name="above",
+                               checkpoint=False, patience=None)
+        assert changed_layers(before, model) == ["block5_conv1", "block5_conv2", "block5_conv3",
+                                                 "logits"]
+        runs[how] = weights_by_layer(model)
+    for layer in runs["above"]:
+        for a, b in zip(runs["above"][layer], runs["end_to_end"][layer], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=layer)
+
+
+def test_fitting_above_computes_the_frozen_part_once_and_refuses_a_trainable_one(cfg, monkeypatch):
+    _, model = vgg_classifier()
+    x, y = images()
+    calls = []
+    real = training.extract_features
+    monkeypatch.setattr(training, "extract_features",
+                        lambda base, ds, key, c: calls.append(base.output_shape) or real(base, ds, key, c))
+    training.prepare_finetuning(model, cfg, learning_rate=1e-3)
+    history = training.fit_above(model, (x, y), (x, y), cfg, epochs=3, name="above",
+                                 checkpoint=False, patience=None)
+    assert len(history["loss"]) == 3 and calls == [(None, 2, 2, 512)] * 2  # train, val: once each
+    # The history's last validation loss is the model's own (the two parts share weights).
+    assert model.evaluate(x, y, verbose=0)[0] == pytest.approx(history["val_loss"][-1], rel=1e-4)
+    models.unfreeze_from(model, "block4")
+    training.compile_model(model, 1e-3)
+    with pytest.raises(ValueError, match="block4_conv1.*below 'block5' are trainable"):
+        training.fit_above(model, (x, y), None, cfg, epochs=1, name="above", checkpoint=False)
+    with pytest.raises(ValueError, match="not compiled"):
+        training.fit_above(vgg_classifier()[1], (x, y), None, cfg, epochs=1, name="x")
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "mobilenetv2"])
+def test_other_backbones_split_at_their_top_block_into_parts_that_compose(backbone):
+    keras.utils.set_random_seed(0)
+    base = models.load_backbone(backbone, weights=None, input_shape=(SIZE, SIZE, 3))
+    model = models.build_classifier(base, head="gap", num_classes=2, dropout=0.0)
+    below, above = models.split_at(model, models.BACKBONES[backbone].top_block)
+    x, _ = images(4)
+    np.testing.assert_allclose(above.predict(below.predict(x, verbose=0), verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
 def test_changing_trainable_after_fit_needs_a_recompile():
     """What Keras 3 actually does: the traced train step keeps the old trainable list."""
     x, y = tiny_data()
