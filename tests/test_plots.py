@@ -370,3 +370,16 @@ def test_a_log_axis_narrower_than_a_decade_still_has_labelled_ticks():
     lo, hi = ax.get_xlim()
     shown = [t.get_text() for t in ax.get_xticklabels() if lo <= t.get_position()[0] <= hi]
     assert ax.get_xscale() == "log" and len([s for s in shown if s]) >= 3, shown
+
+
+def test_lr_range_marks_the_rules_points_on_the_curve_and_draws_lines_for_the_rates_in_play():
+    """The lowest loss and the steepest descent are often a few percent apart: as two vertical
+    lines they hid each other, so they are points on the smoothed curve."""
+    ax = plots.lr_range(_range_table(), current=1e-4).axes[0]
+    points = {line.get_label().split(" (")[0]: (line.get_xdata()[0], line.get_ydata()[0])
+              for line in ax.lines if line.get_linestyle() == "None"}
+    assert points == {"lowest smoothed loss": (1e-2, pytest.approx(0.5)),
+                      "steepest descent": (1e-3, pytest.approx(0.65))}
+    vertical = sorted(line.get_label().split(" (")[0] for line in ax.lines
+                      if line.get_linestyle() != "None" and len(set(line.get_xdata())) == 1)
+    assert vertical == ["suggested: a tenth of the lowest", "the rate in use"]

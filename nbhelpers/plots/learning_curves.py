@@ -166,9 +166,10 @@ def lr_range(table, current: float | None = None, title: str | None = None,
     """A learning-rate range test: the loss per step against the rate, on a log axis.
 
     ``table`` is :func:`nbhelpers.learning_rate.range_test`'s result: the batch
-    losses (faint), their smoothed curve, and vertical lines at the rates in
-    ``table.attrs`` (``lowest``, ``steepest`` and the ``suggested`` rate, a
-    tenth of the lowest); ``current`` draws the rate in use (the profile's).
+    losses (faint), their smoothed curve, markers on that curve at the rates
+    in ``table.attrs`` the rule reads (``lowest``, ``steepest``) and a
+    vertical line at the ``suggested`` rate (a tenth of the lowest);
+    ``current`` draws the rate in use (the profile's) as a line too.
     The loss axis stops a little above the curve's start, so the fall shows
     and the blow-up runs off the top.  Taught in notebook 05.
 
@@ -186,11 +187,19 @@ def lr_range(table, current: float | None = None, title: str | None = None,
     ax.plot(table["learning_rate"], table["loss"], color="C0", alpha=0.3, lw=1,
             label="loss of each batch")
     ax.plot(table["learning_rate"], table["smoothed"], color="C0", lw=2, label="smoothed loss")
-    marks = [(table.attrs.get("lowest"), "lowest smoothed loss", "grey", ":", 2.5),
-             (table.attrs.get("steepest"), "steepest descent", "C2", "-.", 1.5),
-             (table.attrs.get("suggested"), "suggested: a tenth of the lowest", "C3", "--", 1.5),
+    # The two points the rule reads sit on the curve (they are often close together, and
+    # two vertical lines there hid each other); the chosen rate and the one in use are lines.
+    log_rates = np.log(table["learning_rate"].to_numpy(dtype=float))
+    points = [(table.attrs.get("lowest"), "lowest smoothed loss", "dimgrey", "o"),
+              (table.attrs.get("steepest"), "steepest descent", "C2", "v")]
+    for rate, label, color, marker in points:
+        if rate is not None:
+            y = float(np.interp(np.log(rate), log_rates, table["smoothed"].to_numpy(dtype=float)))
+            ax.plot([rate], [y], ls="none", marker=marker, ms=8, color=color, mec="white",
+                    zorder=3, label=f"{label} ({rate:.1e})")
+    lines = [(table.attrs.get("suggested"), "suggested: a tenth of the lowest", "C3", "--", 1.5),
              (current, "the rate in use", "black", "-", 1.0)]
-    for rate, label, color, style, width in marks:
+    for rate, label, color, style, width in lines:
         if rate is not None:
             ax.axvline(rate, color=color, ls=style, lw=width, label=f"{label} ({rate:.1e})")
     smoothed = table["smoothed"].to_numpy()
