@@ -132,14 +132,20 @@ def prediction_bars(
 
 
 def parameter_bars(counts: dict[str, int], title: str = "Parameters per block",
-                   highlight: Sequence[str] = (), ylabel: str = "block") -> plt.Figure:
+                   highlight: Sequence[str] = (), ylabel: str = "block or layer",
+                   labels: tuple[str, str] = ("convolutional base, per block",
+                                              "dense top (include_top=True), per layer"),
+                   ) -> plt.Figure:
     """Horizontal bars of parameter counts (millions), largest at a glance; ``highlight``
-    names bars to draw in a second colour (e.g. the dense top).  Taught in notebook 02.
+    names bars to draw in a second colour (e.g. the dense top), and a legend then names the
+    two colours (``labels``: the others', the highlighted ones').  Taught in notebook 02.
 
     Example:
         >>> fig = parameter_bars({"block1": 38720, "fc1": 102764544}, highlight=["fc1"])
         >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
-        ('parameters (millions)', 'block')
+        ('parameters (millions)', 'block or layer')
+        >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        ['convolutional base, per block', 'dense top (include_top=True), per layer']
     """
     if not counts:
         raise ValueError("parameter_bars got no counts; pass {block name: parameters}")
@@ -155,6 +161,12 @@ def parameter_bars(counts: dict[str, int], title: str = "Parameters per block",
     ax.set_xlabel("parameters (millions)")
     ax.set_ylabel(ylabel)
     ax.set_xlim(0, values.max() * 1.25 or 1)
+    if set(highlight) & set(names):
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color="tab:blue", label=labels[0]),
+                           Patch(color="tab:orange", label=labels[1])],
+                  fontsize=8, loc="lower right")
     ax.set_title(title)
     return _finish(fig)
 
