@@ -31,7 +31,8 @@ times images): it was tried, and two CI runs of the same code differed by up to 
 training cell whose CI time is mostly fixed costs (tracing the step, writing the
 checkpoint), which a per-cell ratio of 10 turned into an estimate 49 % too high for
 notebook 05; per notebook the same two runs gave estimates within 20 % of the full
-rehearsal for every notebook (``docs/cost_model.json``'s ``validation``).
+rehearsal for every notebook, and on CPU time the clean-clone CI (its lanes side by side)
+within 9 % (``docs/cost_model.json``'s ``validation``).
 """
 
 from __future__ import annotations
