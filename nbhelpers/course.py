@@ -390,6 +390,16 @@ class Recipe:
     finetune_augment: bool = True
     patience: int = 3
 
+    def __post_init__(self) -> None:
+        for field, value in (("head_method", self.head_method),
+                             ("finetune_method", self.finetune_method)):
+            if value not in ("features", "end_to_end"):
+                raise ValueError(f"Recipe.{field}={value!r}: 'features' or 'end_to_end'.")
+        if self.finetune_method == "features" and self.finetune_augment:
+            raise ValueError("Recipe: finetune_method='features' computes blocks below the top "
+                             "block once, so it cannot augment; set finetune_augment=False, "
+                             "or finetune_method='end_to_end'.")
+
 
 #: One recipe per profile.  ``full`` follows the published recipes that reach
 #: about 97-98 % on cats vs dogs: frozen base with augmentation, then block5 at 1e-5.

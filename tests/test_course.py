@@ -172,6 +172,13 @@ def test_settings_change_with_budgets_but_not_with_explanation_budgets(cfg):
     assert course.stage_settings("finetuned", lime) == base
 
 
+def test_a_recipe_that_would_freeze_one_augmentation_into_a_cache_is_refused():
+    with pytest.raises(ValueError, match="cannot augment"):
+        course.Recipe(finetune_method="features")  # finetune_augment defaults to True
+    with pytest.raises(ValueError, match="'features' or 'end_to_end'"):
+        course.Recipe(finetune_method="cached")
+
+
 def test_the_fine_tuning_recipe_changes_the_fine_tuned_stage_but_not_the_head(cfg, monkeypatch):
     """Notebook 06's path (end to end or above the block-4 cache) must not retrain 05's head."""
     head, fine = (course.stage_settings(s, cfg) for s in ("head", "finetuned"))

@@ -130,9 +130,30 @@ def test_fitting_above_computes_the_frozen_part_once_and_refuses_a_trainable_one
     models.unfreeze_from(model, "block4")
     training.compile_model(model, 1e-3)
     with pytest.raises(ValueError, match="block4_conv1.*below 'block5' are trainable"):
-        training.fit_above(model, (x, y), None, cfg, epochs=1, name="above", checkpoint=False)
+        training.fit_above(model, (x, y), None, cfg, epochs=1, name="above", checkpoint=False,
+                           patience=None)
     with pytest.raises(ValueError, match="not compiled"):
         training.fit_above(vgg_classifier()[1], (x, y), None, cfg, epochs=1, name="x")
+
+
+def test_fitting_above_without_validation_needs_no_early_stopping_or_checkpoint(cfg):
+    _, model = vgg_classifier()
+    x, y = images()
+    training.prepare_finetuning(model, cfg, learning_rate=1e-3)
+    with pytest.raises(ValueError, match="patience=None, checkpoint=False"):
+        training.fit_above(model, (x, y), None, cfg, epochs=1, name="above")
+
+
+def test_the_feature_cache_sees_a_change_anywhere_in_the_part_below_the_cut(cfg):
+    """ResNet50's first and last tensors below its top block are the stem and a frozen
+    BatchNorm statistic: a fine-tuned middle layer must still give other features a new key."""
+    _, model = vgg_classifier()
+    below, _ = models.split_at(model, "block5")
+    before = training._weights_id(below)
+    layer = model.get_layer("block3_conv2")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel * 1.01, bias])
+    assert training._weights_id(below) != before
 
 
 @pytest.mark.parametrize("backbone", ["resnet50", "mobilenetv2"])
