@@ -68,13 +68,26 @@ def _interleaved_best(jobs: dict, rounds: int) -> dict:
     return best
 
 
+def _timed_predict(model, x, batch: int) -> float:
+    """Seconds for one ``model.predict`` over ``x``."""
+    t0 = time.perf_counter()
+    model.predict(x, batch_size=batch, verbose=0)
+    return time.perf_counter() - t0
+
+
+def _recorded(timings: Path) -> tuple[dict, dict]:
+    """``(offline rows, rehearsal rows)`` of ``docs/timings.json`` (empty when it is missing);
+    the rehearsal's are the ``cpu`` rows timed on stand-in weights."""
+    if not timings.is_file():
+        return {}, {}
+    data = json.loads(timings.read_text())
+    return data.get("offline", {}), {k: v for k, v in data.get("cpu", {}).items()
+                                     if v.get("standins")}
+
+
 def series_ratio(timings: Path = ROOT / "docs" / "timings.json") -> dict | None:
     """The rehearsal's cpu series against the offline ``make run`` series, or None if either is missing."""
-    if not timings.is_file():
-        return None
-    data = json.loads(timings.read_text())
-    offline = data.get("offline", {})
-    rehearsal = {k: v for k, v in data.get("cpu", {}).items() if v.get("standins")}
+    offline, rehearsal = _recorded(timings)
     common = sorted(set(offline) & set(rehearsal))
     if not common:
         return None
@@ -92,10 +105,7 @@ def notebook_rows(timings: Path = ROOT / "docs" / "timings.json") -> list[dict]:
     detail), then the series; none when no rehearsal is recorded.  A full ``make rehearse``
     writes every row in one run (each row's unit and commit say whether they came from one).
     """
-    if not timings.is_file():
-        return []
-    rows = {k: v for k, v in json.loads(timings.read_text()).get("cpu", {}).items()
-            if v.get("standins") and v.get("units") is not None}
+    rows = {k: v for k, v in _recorded(timings)[1].items() if v.get("units") is not None}
     out = [{"benchmark": f"{name}: units at the cpu profile's full budgets (make rehearse)",
             "ratio": row["units"],
             "detail": f"{row['seconds']:.1f} s, 1 unit = {row.get('unit_seconds', 0):.2f} s; "
@@ -147,11 +157,6 @@ def main(images: int = 64, size: int = 160, batch: int = 32, rounds: int = 2) ->
     cached = (tf.data.Dataset.from_tensor_slices((below_out, y)).shuffle(images, seed=0)
               .batch(batch).prefetch(tf.data.AUTOTUNE))
 
-    def below_pass() -> float:
-        t0 = time.perf_counter()
-        below.predict(x, batch_size=batch, verbose=0)
-        return time.perf_counter() - t0
-
     scratch = models.build_classifier(
         models.load_backbone("vgg16", weights=None, input_shape=shape), head="gap",
         num_classes=2, freeze_backbone=False)
@@ -159,14 +164,9 @@ def main(images: int = 64, size: int = 160, batch: int = 32, rounds: int = 2) ->
 
     x_unit = rng.uniform(0, 255, (rehearse.UNIT_IMAGES, *unit_shape)).astype("float32")
 
-    def unit_pass() -> float:
-        t0 = time.perf_counter()
-        unit_base.predict(x_unit, batch_size=rehearse.UNIT_BATCH, verbose=0)
-        return time.perf_counter() - t0
-
-    jobs = {"unit": unit_pass, "frozen": lambda: _epoch(frozen, ds),
+    jobs = {"unit": lambda: _timed_predict(unit_base, x_unit, rehearse.UNIT_BATCH), "frozen": lambda: _epoch(frozen, ds),
             "finetune": lambda: _epoch(finetune, ds), "above": lambda: _epoch(above, cached),
-            "below": below_pass, "scratch": lambda: _epoch(scratch, ds)}
+            "below": lambda: _timed_predict(below, x, batch), "scratch": lambda: _epoch(scratch, ds)}
     for job in jobs.values():  # warm-up: traces every graph
         job()
     t = _interleaved_best(jobs, rounds)
