@@ -136,6 +136,26 @@ def test_fitting_above_computes_the_frozen_part_once_and_refuses_a_trainable_one
         training.fit_above(vgg_classifier()[1], (x, y), None, cfg, epochs=1, name="x")
 
 
+def test_a_damaged_block4_cache_is_computed_again_and_rewritten_whole(cfg):
+    """A kernel killed while the cache was written, or a damaged disk: fit_above still trains,
+    on features computed again, and leaves a readable file for the next run."""
+    _, model = vgg_classifier()
+    x, y = images()
+    training.prepare_finetuning(model, cfg, learning_rate=1e-3)
+    options = dict(epochs=1, name="above", checkpoint=False, patience=None)
+    training.fit_above(model, (x, y), None, cfg, **options)
+    files = sorted((cfg.cache_dir).rglob("vgg16_below_block5-*.npz"))
+    assert len(files) == 1
+    whole = files[0].read_bytes()
+    files[0].write_bytes(whole[: len(whole) // 2])  # cut off half way
+    history = training.fit_above(model, (x, y), None, cfg, **options)
+    assert len(history["loss"]) == 1
+    below, _ = models.split_at(model, "block5")
+    again = training.extract_features(below, (x, y), "train", cfg)  # read from the file
+    np.testing.assert_allclose(again.x, below.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    assert files[0].stat().st_size == len(whole)
+
+
 def test_fitting_above_without_validation_needs_no_early_stopping_or_checkpoint(cfg):
     _, model = vgg_classifier()
     x, y = images()
