@@ -12,7 +12,10 @@ depend on them) at the same image size and the same GAP head:
 
 Both are timed on their second epoch (the first one traces the graphs). The
 one-off cost of extracting the features is reported as a second row, against
-one end-to-end epoch: how many epochs it takes to pay for itself.
+one end-to-end epoch: how many epochs it takes to pay for itself.  A third row
+times notebook 10's short runs (a Flatten head, 40 images, 40 epochs, validated
+every epoch) with the course's backup after every epoch against without it
+(``backup=False``): what writing the weights every epoch costs a run of seconds.
 Prints one markdown table row per figure; ``main()`` returns them for
 ``scripts/run_benchmarks.py``.
 """
@@ -36,6 +39,31 @@ def _epoch_seconds(model, x, y=None, batch_size=32) -> float:
     t0 = time.perf_counter()
     model.fit(x, y, epochs=1, verbose=0, **kwargs)
     return time.perf_counter() - t0
+
+
+def _short_runs(cfg) -> tuple[float, float]:
+    """Seconds of notebook 10's short run with the per-epoch backup and without (second of two)."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from nbhelpers import training
+
+    rng = np.random.default_rng(1)
+    train = training.Features(rng.normal(size=(40, 5, 5, 512)).astype("float32"),
+                              np.arange(40) % 2)
+    val = training.Features(rng.normal(size=(100, 5, 5, 512)).astype("float32"),
+                            np.arange(100) % 2)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-training-"))
+    cfg = dataclasses.replace(cfg, artifacts_dir=tmp / "artifacts", cache_dir=tmp / "cache")
+    seconds = {}
+    for backup in (True, False, True, False):  # the second of each: warm
+        t0 = time.perf_counter()
+        training.train_head_on_features(train, val, cfg, head="flatten", dropout=0.0, epochs=40,
+                                        name=f"bench-{backup}", seed=0, patience=None,
+                                        checkpoint=False, backup=backup, verbose=0)
+        seconds[backup] = time.perf_counter() - t0
+    return seconds[True], seconds[False]
 
 
 def main(images: int = 256, size: int = 64, batch: int = 32) -> list[dict]:
@@ -67,8 +95,13 @@ def main(images: int = 256, size: int = 64, batch: int = 32) -> list[dict]:
     training.compile_model(head, 1e-3)
     cached = _epoch_seconds(head, features, y, batch)
 
+    backed, plain = _short_runs(cfg)
     where = f"VGG16 at {size} px, {images} images, batch {batch}"
     return [
+        {"benchmark": "40-epoch Flatten-head run: backup after every epoch vs none",
+         "ratio": backed / plain,
+         "detail": f"5x5x512 features, 40 training and 100 validation images: {backed:.2f} s "
+                   f"vs {plain:.2f} s"},
         {"benchmark": "head epoch: end-to-end frozen (augmented) vs cached features",
          "ratio": end_to_end / cached,
          "detail": f"{where}: {end_to_end:.2f} s vs {cached:.3f} s per epoch"},

@@ -88,6 +88,7 @@ __all__ = [
     "check_splits",
     "make_datasets",
     "origin",
+    "ordered",
     "dataset",
     "throughput",
     "load_split",
@@ -2365,18 +2366,24 @@ def dataset(
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     if augment is False or not training:  # fresh augmentation: no two epochs hold the same data
-        _remember_origin(ds, f"{fingerprint(prepared, split)}{size}")
+        _remember_origin(ds, f"{fingerprint(prepared, split)}{size}",
+                         lambda batch: _in_order(prepared, split, cfg, batch))
     return ds
 
 
-_ORIGINS: dict[int, tuple[Any, str]] = {}
+def _in_order(prepared: Prepared, split: str, cfg: Config, batch_size: int) -> tf.data.Dataset:
+    """The split's images in the order of its list: unshuffled, unaugmented, uncached."""
+    return dataset(prepared, split, cfg, training=False, cache=False, batch_size=batch_size)
 
 
-def _remember_origin(ds: Any, ident: str) -> None:
+_ORIGINS: dict[int, tuple[Any, str, Callable[[int], Any]]] = {}
+
+
+def _remember_origin(ds: Any, ident: str, in_order: Callable[[int], Any]) -> None:
     import weakref
 
     key = id(ds)
-    _ORIGINS[key] = (weakref.ref(ds, lambda _: _ORIGINS.pop(key, None)), ident)
+    _ORIGINS[key] = (weakref.ref(ds, lambda _: _ORIGINS.pop(key, None)), ident, in_order)
 
 
 def origin(ds: Any) -> str | None:
@@ -2397,6 +2404,28 @@ def origin(ds: Any) -> str | None:
     if entry is None or entry[0]() is not ds:
         return None
     return entry[1]
+
+
+def ordered(ds: Any, batch_size: int = 64) -> tf.data.Dataset | None:
+    """The images of a pipeline made by :func:`dataset`, in the order of the split's list; else None.
+
+    Unshuffled, unaugmented and uncached, in batches of ``batch_size``: the same
+    ``(float32 images, int32 labels)`` as :func:`load_split` holds, batch by batch.
+    The feature cache reads a split this way, so its features line up with
+    :func:`load_split`'s arrays whatever order the training pipeline shuffles them into.
+    ``None`` where :func:`origin` is None.
+
+    Example:
+        >>> p = prepare(source="faces", verbose=False)
+        >>> x, y = load_split(p, "val")
+        >>> xb, yb = next(iter(ordered(dataset(p, "val"), batch_size=5)))
+        >>> bool((xb.numpy() == x[:5]).all()), yb.numpy().tolist() == y[:5].tolist()
+        (True, True)
+    """
+    entry = _ORIGINS.get(id(ds))
+    if entry is None or entry[0]() is not ds:
+        return None
+    return entry[2](int(batch_size))
 
 
 def make_datasets(
@@ -2446,7 +2475,7 @@ def load_split(
         ((30, 64, 64, 3), 'float32', (30,), True)
     """
     cfg = cfg or current()
-    ds = dataset(prepared, split, cfg, training=False, cache=False, batch_size=64)
+    ds = _in_order(prepared, split, cfg, 64)
     n = len(getattr(prepared, split))
     # Filled in place: gathering the batches and joining them held every image twice.
     x_all = np.empty((n, cfg.image_size, cfg.image_size, 3), dtype=np.float32)

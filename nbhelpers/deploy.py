@@ -781,14 +781,16 @@ def tta_comparison(model: Any, x: np.ndarray, y: np.ndarray, views: Sequence[int
     number only.  The views are computed once, for the largest count: ``k`` views
     are the first ``k`` of them (exactly what :func:`tta_predict` gives for ``k``),
     and their ``seconds`` the time those ``k`` took, so the table costs ``max(views)``
-    passes, not their sum.
+    passes, not their sum.  ``table.attrs["single_pass"]`` keeps the single pass's
+    probabilities, ``(N, C)`` as :func:`predict_function` gives them, for a comparison
+    of your own without running the model again.
     Taught in ``12_using_your_model``.
 
     Example:
         >>> m, x = tiny_classifier(16), np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3))
         >>> t = tta_comparison(m, x, np.array([0, 1, 0, 1]), views=(1, 2))
-        >>> t["views"].tolist(), float(t["time_ratio"].iloc[0])
-        ([1, 2], 1.0)
+        >>> t["views"].tolist(), float(t["time_ratio"].iloc[0]), t.attrs["single_pass"].shape
+        ([1, 2], 1.0, (4, 2))
     """
     import pandas as pd
 
@@ -801,10 +803,11 @@ def tta_comparison(model: Any, x: np.ndarray, y: np.ndarray, views: Sequence[int
     if wanted[0] < 1:
         raise ValueError(f"views must be at least 1 (1 = a single pass), got {views}")
     predict_function(model, batch_size)(x[:1])  # warm-up: the first call traces the model
-    rows, single = [], None
+    rows, single, first = [], None, None
     total, t0 = 0.0, time.perf_counter()
     for k, p_view in enumerate(_tta_views(model, x, wanted[-1], cfg, seed, batch_size), start=1):
         total = total + p_view
+        first = p_view if first is None else first
         if k not in wanted:
             continue
         seconds = time.perf_counter() - t0
@@ -817,7 +820,9 @@ def tta_comparison(model: Any, x: np.ndarray, y: np.ndarray, views: Sequence[int
                      "accuracy": float(np.mean(pred == y)), "log_loss": ll,
                      "changed": int(np.sum(pred != single[0])), "seconds": seconds,
                      "time_ratio": seconds / max(single[1], 1e-9)})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["single_pass"] = np.asarray(first, dtype="float32")
+    return table
 
 
 # --------------------------------------------------------------------------- export

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -134,13 +135,34 @@ def _backbone_name(model: keras.Model) -> str:
         return model.name
 
 
+class _ContentId:
+    """The fingerprint of images and labels, fed batch by batch in order.
+
+    The same images and labels give the same fingerprint whether they arrive as
+    one ``(x, y)`` pair of arrays or as the batches of a pipeline (as float32 and
+    int64: the dtypes of ``nbh.data.load_split``).
+    """
+
+    def __init__(self) -> None:
+        self._h, self._n, self._shape, self._y = hashlib.sha1(), 0, (), []
+
+    def add(self, x: Any, y: Any) -> None:
+        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+        self._h.update(x.tobytes())
+        self._n, self._shape = self._n + len(x), x.shape[1:]
+        self._y.append(np.asarray(y, dtype=np.int64).reshape(-1))
+
+    def hexdigest(self) -> str:
+        y = np.concatenate(self._y) if self._y else np.zeros(0, np.int64)
+        self._h.update(str(((self._n, *self._shape), "<f4", y.shape, "<i8")).encode())
+        self._h.update(y.tobytes())
+        return self._h.hexdigest()[:12]
+
+
 def _arrays_id(x: np.ndarray, y: np.ndarray) -> str:
-    h = hashlib.sha1()
-    for a in (x, y):
-        a = np.ascontiguousarray(a)
-        h.update(str((a.shape, a.dtype.str)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:12]
+    ident = _ContentId()
+    ident.add(x, y)
+    return ident.hexdigest()
 
 
 def _is_arrays(ds: Any) -> bool:
@@ -148,14 +170,18 @@ def _is_arrays(ds: Any) -> bool:
     return isinstance(ds, tuple | list) and len(ds) == 2
 
 
-def _data_id(ds: Any) -> str | None:
-    """The fingerprint of what ``ds`` holds, or None when it cannot be known without reading it."""
-    from . import data
+def _link_path(origin: str, cfg: Config) -> Path:
+    """Where the content fingerprint of the files fingerprinted ``origin`` is kept."""
+    return Path(cfg.cache_dir) / "features" / "splits" / f"{origin}.txt"
 
-    if _is_arrays(ds):
-        return _arrays_id(np.asarray(ds[0]), np.asarray(ds[1]))
-    origin = getattr(data, "origin", None)
-    return origin(ds) if origin else None
+
+def _read_link(origin: str, cfg: Config) -> str | None:
+    """The content fingerprint a split's files were found to hold, or None (unknown, damaged)."""
+    try:
+        text = _link_path(origin, cfg).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if len(text) == 12 and all(c in "0123456789abcdef" for c in text) else None
 
 
 def extract_features(
@@ -170,20 +196,23 @@ def extract_features(
     """Run the frozen base once over ``ds`` and cache ``(features, labels)`` on disk.
 
     ``ds`` yields ``(images, labels)`` batches (a ``tf.data.Dataset`` from
-    ``nbh.data.make_datasets``) or is an ``(x, y)`` pair of arrays.  ``key``
-    names the split; the file name adds the backbone, image size, profile and
-    fingerprints of the data's files and of the base's weights and output shape
-    (:func:`feature_key`), so another backbone, size, folder, changed image or
-    set of weights never reads stale features.  Arrays are cached by what they
-    hold (their bytes, order included), under ``arrays`` instead of ``key``: two
-    notebooks that ask for the features of the same images through the same
-    base share one file whatever they call them.  A pipeline whose files cannot
-    be known (not made by ``make_datasets``, or augmented) is run but not
+    ``nbh.data.make_datasets``) or is an ``(x, y)`` pair of arrays.  The cache
+    file is named by the backbone, image size, profile and fingerprints of what
+    the images and labels hold (their values, in order) and of the base's
+    weights and output shape (:func:`feature_key`), so another backbone, size,
+    folder, changed image or set of weights never reads stale features, and
+    two notebooks that ask for the features of the same images through the
+    same base share one file, whether they pass a pipeline or the arrays of
+    ``nbh.data.load_split``.  A pipeline made by ``make_datasets`` is read in
+    the order of its split's list (``nbh.data.ordered``: a shuffled training
+    pipeline gives its features in ``load_split``'s order, labels with them);
+    the content fingerprint of its files is kept beside the cache, so a later
+    call finds the file without reading an image.  ``key`` only names the
+    split in the progress bar.  A pipeline whose files cannot be known (not
+    made by ``make_datasets``, or augmented) is run in its own order but not
     cached.  The file is a plain ``.npz`` read with ``allow_pickle=False``.
-    ``refresh=True`` recomputes.  Images and labels are taken from the same
-    batch, so a shuffled ``ds`` is fine: the pairs stay together.  Arrays go
-    through in batches of ``batch_size`` (default: the profile's, at most
-    ``nbh.config.INFERENCE_BATCH_SIZE``).
+    ``refresh=True`` recomputes.  Batches of ``batch_size`` (default: the
+    profile's, at most ``nbh.config.INFERENCE_BATCH_SIZE``).
 
     Taught in ``05_adding_a_head`` (the fast path).
 
@@ -196,40 +225,55 @@ def extract_features(
         >>> f.x.shape, f.y.tolist()
         ((5, 2, 2, 2), [0, 1, 2, 3, 4])
     """
+    from . import data
+
     cfg = cfg or _config.current()
     image_size = base_model.input_shape[1] or cfg.image_size
-    data_id = _data_id(ds)
-    arrays = _is_arrays(ds)
-    # The weights' fingerprint reads two tensors: the output shape keeps apart two models
+    bs = int(batch_size or min(cfg.batch_size, INFERENCE_BATCH_SIZE))
+    # The weights' fingerprint reads every weight; the output shape keeps apart two models
     # that share them (a base, and the same base with a pooling layer on top).
     shape = "x".join(str(d) for d in base_model.output_shape[1:])
-    path = None if data_id is None else feature_cache_path(
-        feature_key("arrays" if arrays else key, cfg, backbone=_backbone_name(base_model),
-                    image_size=image_size, data_id=data_id,
-                    weights_id=f"{_weights_id(base_model)}-out{shape}"),
-        cfg,
-    )
-    if path is not None and path.exists() and not refresh:
-        cached = _read_features(path, tuple(base_model.output_shape[1:]))
+    weights_id = f"{_weights_id(base_model)}-out{shape}"
+
+    def cache_path(content_id: str) -> Path:
+        return feature_cache_path(feature_key(
+            "images", cfg, backbone=_backbone_name(base_model), image_size=image_size,
+            data_id=content_id, weights_id=weights_id), cfg)
+
+    origin, content_id, total = None, None, None
+    batches: Iterable
+    if _is_arrays(ds):
+        x_all, y_all = np.asarray(ds[0]), np.asarray(ds[1])
+        content_id = _arrays_id(x_all, y_all)
+        batches = ((x_all[i:i + bs], y_all[i:i + bs]) for i in range(0, len(x_all), bs))
+        total = -(-len(x_all) // bs)
+    elif (origin := data.origin(ds)) is not None:
+        content_id = _read_link(origin, cfg)  # None: not read before (or the note is damaged)
+        batches = data.ordered(ds, bs)
+    else:
+        batches = ds
+    if content_id is not None and not refresh and cache_path(content_id).exists():
+        cached = _read_features(cache_path(content_id), tuple(base_model.output_shape[1:]))
         if cached is not None:
             return cached
-    xs, ys = [], []
-    if arrays:
-        x_all, y_all = np.asarray(ds[0]), np.asarray(ds[1])
-        bs = int(batch_size or min(cfg.batch_size, INFERENCE_BATCH_SIZE))
-        batches: Iterable = ((x_all[i:i + bs], y_all[i:i + bs]) for i in range(0, len(x_all), bs))
-        total: int | None = -(-len(x_all) // bs)
-    else:
-        batches, total = ds, None
+    xs, ys, seen = [], [], _ContentId()
     step = models.forward(base_model)  # compiled: far less memory than base_model(xb)
     for xb, yb in progress.bar(batches, desc=f"features: {key}", total=total):
+        if origin is not None:
+            seen.add(xb, yb)
         xs.append(np.asarray(step(xb)))
         ys.append(np.asarray(yb))
     features = Features(np.concatenate(xs).astype("float32"), np.concatenate(ys))
-    if path is None:
+    if origin is not None:
+        content_id = seen.hexdigest()
+    if content_id is None:  # a pipeline whose files cannot be known: not cached
         return features
     # Whole or not at all, under a name of this write's own (two kernels may race here).
-    artifacts.write_with(path, lambda tmp: np.savez(tmp, x=features.x, y=features.y))
+    artifacts.write_with(cache_path(content_id),
+                         lambda tmp: np.savez(tmp, x=features.x, y=features.y))
+    if origin is not None:  # the note last: it never points at a file not yet written
+        artifacts.write_with(_link_path(origin, cfg),
+                             lambda tmp: tmp.write_text(content_id, encoding="ascii"))
     return features
 
 
@@ -449,6 +493,7 @@ def fit(
     patience: int | None = 3,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     checkpoint: bool = True,
+    backup: bool = True,
     verbose: int | None = None,
     **fit_kwargs: Any,
 ) -> dict[str, list]:
@@ -462,7 +507,11 @@ def fit(
     ``initial_epoch=head_epochs, epochs=head_epochs + finetune_epochs``).
     ``train``/``validation``: datasets, or ``(x, y)`` tuples of arrays
     (``validation=None`` trains without one).
-    Extra ``callbacks`` run after the course's.  ``verbose`` defaults to one
+    Extra ``callbacks`` run after the course's.  ``backup=False`` leaves out
+    ``BackupAndRestore`` (an interrupted run then starts again from its first
+    epoch): for runs of seconds, where writing the weights after every epoch
+    costs more than the epoch (measured: about half of a 40-epoch run of
+    notebook 10's Flatten head).  ``verbose`` defaults to one
     line per epoch, or silence under tests (:mod:`nbhelpers.progress`).  Taught in ``05_adding_a_head``.
 
     Example:
@@ -479,15 +528,18 @@ def fit(
     verbose = progress.keras_verbose() if verbose is None else verbose
     run = _run_dir(name, cfg)
     log = run / "history.jsonl"
-    _drop_damaged_backup(run / "backup", name, model)
-    if not (run / "backup" / "training_metadata.json").exists():
+    if backup:
+        _drop_damaged_backup(run / "backup", name, model)
+    else:  # an earlier run's backup would be resumed by the next fit that keeps one
+        shutil.rmtree(run / "backup", ignore_errors=True)
+    if not backup or not (run / "backup" / "training_metadata.json").exists():
         log.unlink(missing_ok=True)  # a fresh run, not a resumed one
     run.mkdir(parents=True, exist_ok=True)
     # A callback that rewrites an epoch's logs (``edits_logs = True``) runs before the course's,
     # so the history file and early stopping see what it wrote.
     first = [c for c in callbacks if getattr(c, "edits_logs", False)]
     cbs = first + training_callbacks(name, cfg, monitor=monitor, patience=patience,
-                                     checkpoint=checkpoint) + [c for c in callbacks
+                                     checkpoint=checkpoint, backup=backup) + [c for c in callbacks
                                                                if c not in first]
     x, y = (train if isinstance(train, tuple) else (train, None))
     if y is not None:
@@ -539,7 +591,6 @@ def _drop_damaged_backup(backup: Path, name: str, model: keras.Model) -> None:
     metadata, and a backup of another model cannot be restored; Keras would
     stop every later ``fit`` of the run on it.
     """
-    import shutil
 
     problem = _backup_problem(backup, model) if backup.exists() else None
     if problem is not None:
@@ -569,6 +620,7 @@ def train_head_on_features(
     weight_decay: float | None = None,
     seed: int | None = None,
     checkpoint: bool = True,
+    backup: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | None = None,
 ) -> tuple[keras.Model, dict[str, list]]:
@@ -586,7 +638,7 @@ def train_head_on_features(
     ``penalised_loss``, ``val_penalised_loss`` what Keras reported: :class:`DataLoss`), ``optimizer`` and
     ``weight_decay`` (decoupled weight decay, see :func:`compile_model`),
     ``seed`` (seed everything first, so runs that differ in one knob start
-    from the same weights), ``checkpoint``, extra ``callbacks`` and ``verbose``
+    from the same weights), ``checkpoint``, ``backup``, extra ``callbacks`` and ``verbose``
     (``0``: no line per epoch; passed to :func:`fit`).  ``val=None`` trains without a validation set (then
     ``patience`` must be None: early stopping watches the validation loss).
     Taught in ``05_adding_a_head``; the knobs in ``10_imbalance_and_overfitting``.
@@ -633,7 +685,7 @@ def train_head_on_features(
                                                else seed),
                   None if val is None else _feature_batches(val, cfg),
                   epochs=epochs or cfg.head_epochs, name=name, cfg=cfg, patience=patience,
-                  checkpoint=checkpoint and val is not None,
+                  checkpoint=checkpoint and val is not None, backup=backup,
                   callbacks=[*callbacks, DataLoss()] if l2 > 0 else callbacks,
                   class_weight=class_weight, verbose=verbose)
     return head_model, history
@@ -732,6 +784,7 @@ def fit_above(
     patience: int | None = 3,
     checkpoint: bool = True,
     verbose: int | None = None,
+    **fit_kwargs: Any,
 ) -> dict[str, list]:
     """Fine-tune from ``block`` up on the output of the frozen layers below it, computed once.
 
@@ -747,8 +800,9 @@ def fit_above(
     augmented pipeline would be computed once, augmentations frozen with it:
     use :func:`fit` for those.  It trains with Adam at the model's current
     learning rate and :func:`compile_model`'s loss (another optimizer, a
-    schedule or weight decay: use :func:`fit`).  Returns the history as
-    :func:`fit` does (same keys); ``model``'s own weights are the ones trained.
+    schedule or weight decay: use :func:`fit`).  Other keyword arguments go to
+    :func:`fit` (``backup=False``, ``steps_per_epoch=4`` for a few steps).  Returns the
+    history as :func:`fit` does (same keys); ``model``'s own weights are the ones trained.
     Raises ValueError when ``model`` is not compiled, a layer below ``block``
     is trainable, or ``validation`` is None while early stopping or the
     checkpoint would watch it (pass ``patience=None, checkpoint=False``).
@@ -786,4 +840,4 @@ def fit_above(
     compile_model(above, float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
     return fit(above, (train_f.x, train_f.y), None if val_f is None else (val_f.x, val_f.y),
                cfg, epochs=epochs, name=name, initial_epoch=initial_epoch, patience=patience,
-               checkpoint=checkpoint, verbose=verbose)
+               checkpoint=checkpoint, verbose=verbose, **fit_kwargs)

@@ -84,3 +84,10 @@ def test_bench_rehearsal_reports_each_notebooks_recorded_units_and_the_series(tm
         ("05_x", 20.0), ("06_y", 30.5), ("the series", 50.5)]
     assert "100.0 s, 1 unit = 5.00 s; commit abc1234, 2026-12-07" == rows[0]["detail"]
     assert _load("bench_rehearsal").notebook_rows(tmp_path / "none.json") == []
+
+
+def test_bench_training_reports_what_the_per_epoch_backup_costs_a_short_run():
+    rows = _load("bench_training").main(images=8, size=32, batch=4)
+    backup = next(r for r in rows if r["benchmark"].startswith("40-epoch Flatten-head run"))
+    assert backup["ratio"] > 1.1  # writing 3.3 million weights every epoch is not free
+    assert len(rows) == 3 and all(r["ratio"] > 0 for r in rows)

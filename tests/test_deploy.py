@@ -160,6 +160,8 @@ def test_tta_comparison_measures_against_the_single_pass(model, images, cfg):
     single = deploy.predict_function(model)(x)
     expected = float(np.mean((single[:, 1] >= 0.5).astype(int) == y))
     assert t.loc[0, "accuracy"] == pytest.approx(expected)
+    # the single pass's probabilities come with the table (notebook 12 reuses them)
+    np.testing.assert_allclose(t.attrs["single_pass"], single, rtol=1e-5, atol=1e-6)
 
 
 def test_tta_comparison_computes_the_views_once_and_matches_tta_predict(model, images, cfg,

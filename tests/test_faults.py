@@ -426,7 +426,7 @@ def test_two_kernels_writing_the_same_features_leave_a_whole_file(cfg, tmp_path)
     procs = [_python(code, cfg) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
-    (path,) = (cfg.cache_dir / "features").glob("*-arrays-*.npz")  # arrays: named by content
+    (path,) = (cfg.cache_dir / "features").glob("*-images-*.npz")  # named by content
     with np.load(path) as z:
         assert z["x"].shape == (4000, 6, 6, 4) and z["y"].tolist() == list(range(4000))
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []

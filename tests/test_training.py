@@ -220,7 +220,7 @@ def test_cached_features_equal_fresh_ones(cfg):
     first = training.extract_features(base_model, (x, y), key="train", cfg=cfg, batch_size=4)
     files = list((cfg.cache_dir / "features").glob("*.npz"))
     assert len(files) == 1
-    assert files[0].name.startswith("vgg16-32px-arrays-offline-data")  # arrays: by content
+    assert files[0].name.startswith("vgg16-32px-images-offline-data")  # by content
     written = files[0].stat().st_mtime_ns
     fresh = np.asarray(base_model.predict(x, verbose=0))
     cached = training.extract_features(base_model, (x, y), key="train", cfg=cfg)
@@ -257,6 +257,40 @@ def test_feature_cache_is_keyed_by_content_and_weights_not_by_the_callers_name(c
     shared = training.extract_features(base_a, (x, y), key="11-val", cfg=cfg)
     np.testing.assert_array_equal(shared.x, a.x)
     assert len(list((cfg.cache_dir / "features").glob("*.npz"))) == 2
+
+
+def test_a_shuffled_pipeline_and_load_splits_arrays_share_one_file_in_the_lists_order(
+        cfg, monkeypatch):
+    """Notebooks 04/05 cache the training split through make_datasets' shuffled pipeline;
+    10 and 11 ask for it as load_split's arrays, and 10 indexes images by those features."""
+    prepared = nbh.data.prepare(source="faces", verbose=False)
+    train_ds, _, _ = nbh.data.make_datasets(prepared, cfg)
+    x, y = nbh.data.load_split(prepared, "train", cfg)
+    inp = keras.Input(x.shape[1:])
+    base = keras.Model(inp, keras.layers.Conv2D(2, 3, strides=4)(inp))
+    shuffled = np.concatenate([yb.numpy() for _, yb in train_ds])
+    assert not np.array_equal(shuffled, y)  # the pipeline's own order is another
+    via_pipeline = training.extract_features(base, train_ds, key="train", cfg=cfg)
+    np.testing.assert_array_equal(via_pipeline.y, y)  # the list's order, labels with it
+    np.testing.assert_allclose(via_pipeline.x, base.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    assert len(list((cfg.cache_dir / "features").glob("*.npz"))) == 1
+    # the arrays, and the pipeline again (a fresh one, as in another notebook), read the file
+    monkeypatch.setattr(training.models, "forward", lambda m: pytest.fail("recomputed"))
+    as_arrays = training.extract_features(base, (x, y), key="train-in-order", cfg=cfg)
+    np.testing.assert_array_equal(as_arrays.x, via_pipeline.x)
+    again_ds, _, _ = nbh.data.make_datasets(prepared, cfg)
+    decoded = []
+    monkeypatch.setattr(nbh.data, "ordered", lambda ds, bs=64: decoded.append(1) or iter(()))
+    np.testing.assert_array_equal(
+        training.extract_features(base, again_ds, key="train", cfg=cfg).x, via_pipeline.x)
+    assert decoded == [1] and len(list((cfg.cache_dir / "features").glob("*.npz"))) == 1
+    monkeypatch.undo()
+    # a damaged note of the split's content: the split is read and the note rewritten
+    (note,) = (cfg.cache_dir / "features" / "splits").glob("*.txt")
+    note.write_text("not a fingerprint")
+    np.testing.assert_array_equal(
+        training.extract_features(base, again_ds, key="train", cfg=cfg).x, via_pipeline.x)
+    assert len(note.read_text()) == 12
 
 
 def test_a_pooled_base_with_the_same_weights_gets_its_own_file(cfg):
@@ -445,6 +479,36 @@ def test_a_finished_run_starts_afresh(cfg):
     history = training.fit(model, (x, y), None, epochs=2, name="again", cfg=cfg, patience=None,
                            checkpoint=False, callbacks=[runs])
     assert runs.epochs == [0, 1] and history["epoch"] == [0, 1]
+
+
+def test_a_run_without_backup_writes_none_and_starts_again_after_an_interrupt(cfg):
+    x, y = tiny_data()
+    model = tiny_model()
+    training.compile_model(model, 1e-2)
+    # an earlier interrupted run of the same name left a backup at epoch 1
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(model, (x, y), (x, y), epochs=5, name="nobackup", cfg=cfg, patience=None,
+                     callbacks=[Interrupt(k=1)])
+    backup = cfg.artifacts_dir / "runs" / "nobackup" / "backup"
+    assert backup.is_dir()
+    seen = EpochsRun()
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(model, (x, y), (x, y), epochs=5, name="nobackup", cfg=cfg, patience=None,
+                     backup=False, callbacks=[seen, Interrupt(k=2)])
+    assert seen.epochs == [0, 1, 2]  # the old backup was not resumed
+    assert not backup.exists()  # nor left behind for the next run to resume
+    again = EpochsRun()
+    history = training.fit(model, (x, y), (x, y), epochs=3, name="nobackup", cfg=cfg,
+                           patience=None, backup=False, callbacks=[again])
+    assert again.epochs == [0, 1, 2] and history["epoch"] == [0, 1, 2]
+    cbs = training.training_callbacks("nobackup", cfg, backup=False)
+    assert not any(isinstance(c, keras.callbacks.BackupAndRestore) for c in cbs)
+    f = training.Features(x.reshape(-1, 1, 1, 4), y)
+    head, h = training.train_head_on_features(f, f,
+                                              cfg, epochs=2, name="nobackup-head",
+                                              backup=False, callbacks=[EpochsRun()])
+    assert len(h["loss"]) == 2
+    assert not (cfg.artifacts_dir / "runs" / "nobackup-head" / "backup").exists()
 
 
 def test_callbacks_early_stopping_restores_best_and_checkpoint_is_keras(cfg):
