@@ -332,7 +332,7 @@ def _ood_comparison(name: str | None, score: float | None, threshold: float | No
     s, t = float(score), float(threshold)
     percent = name == "max_probability"
     scale = 100.0 if percent else 1.0
-    for digits in (1, 2, 3) if percent else (2, 3, 4):
+    for digits in (1, 2, 3, 4) if percent else (2, 3, 4, 5, 6):
         a, b = float(f"{s * scale:.{digits}f}"), float(f"{t * scale:.{digits}f}")
         if a < b and (b < scale or t >= 1.0):
             break

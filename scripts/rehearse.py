@@ -78,7 +78,7 @@ CI_OVERRIDES = ("max_images_per_class=40,head_epochs=1,finetune_epochs=1,lime_sa
                 "shap_evals=60,shap_background=4,bootstrap=100,explain_images=1")
 UNIT_IMAGES, UNIT_SIZE, UNIT_BATCH = 100, 160, 32
 #: The issue's budget for a workshop: per notebook and for the whole series, in units.
-BUDGET_NOTEBOOK, BUDGET_SERIES = 60, 300
+BUDGET_NOTEBOOK, BUDGET_SERIES = 40, 200
 
 
 def recorded_budget_failures(timings: dict, paths: list[Path]) -> list[str]:
@@ -97,7 +97,7 @@ def recorded_budget_failures(timings: dict, paths: list[Path]) -> list[str]:
         >>> p = ROOT / "notebooks" / "00_start_here.ipynb"
         >>> row = {"units": 70.0, "code": run_course.code_digest(p), "commit": "abc1234"}
         >>> recorded_budget_failures({"cpu": {p.stem: row}}, [p])
-        ['00_start_here: 70.0 units at the cpu profile, over the budget of 60 a notebook']
+        ['00_start_here: 70.0 units at the cpu profile, over the budget of 40 a notebook']
     """
     import run_course
 

@@ -41,19 +41,19 @@ def write_run(folder: Path, notebooks: dict[str, dict], unit: float,
 
 
 def calibrated(tmp_path: Path):
-    """08_x: 40 units at full budgets (recorded), 10 s in a CI run whose unit is 1 s."""
+    """08_x: 30 units at full budgets (recorded), 10 s in a CI run whose unit is 1 s."""
     ci = write_run(tmp_path / "ci", {"08_x": executed(10.0)}, 1.0)
     code = run_course.cells_digest(executed(1.0)["cells"])
-    timings = {"cpu": {"08_x": {"units": 40.0, "code": code, "commit": "abc1234"}}}
+    timings = {"cpu": {"08_x": {"units": 30.0, "code": code, "commit": "abc1234"}}}
     model, skipped = cost_model.calibrate(ci, timings, rehearse.CI_OVERRIDES)
     return model, timings, skipped
 
 
 def test_the_estimate_of_the_calibration_run_itself_is_the_full_measurement(tmp_path):
     model, timings, skipped = calibrated(tmp_path)
-    assert not skipped and model["notebooks"]["08_x"]["ratio"] == 4.0
+    assert not skipped and model["notebooks"]["08_x"]["ratio"] == 3.0
     rows, failures = cost_model.check(tmp_path / "ci", complete=True, model=model, timings=timings)
-    assert failures == [] and rows[0]["estimate"] == rows[0]["recorded"] == 40.0
+    assert failures == [] and rows[0]["estimate"] == rows[0]["recorded"] == 30.0
 
 
 def test_ci_fails_a_notebook_that_became_slower_than_its_budget(tmp_path):
@@ -63,8 +63,8 @@ def test_ci_fails_a_notebook_that_became_slower_than_its_budget(tmp_path):
     write_run(tmp_path / "ci-slower", {"08_x": executed(16.0)}, 1.0)
     rows, failures = cost_model.check(tmp_path / "ci-slower", complete=True, model=model,
                                       timings=timings)
-    assert rows[0]["estimate"] == 64.0 > rehearse.BUDGET_NOTEBOOK
-    assert failures[0].startswith("08_x: about 64.0 units at the cpu profile's full budgets")
+    assert rows[0]["estimate"] == 48.0 > rehearse.BUDGET_NOTEBOOK
+    assert failures[0].startswith("08_x: about 48.0 units at the cpu profile's full budgets")
 
 
 def test_the_machines_speed_cancels(tmp_path):
@@ -73,7 +73,7 @@ def test_the_machines_speed_cancels(tmp_path):
     write_run(tmp_path / "ci-slow-machine", {"08_x": executed(20.0)}, 2.0)
     rows, failures = cost_model.check(tmp_path / "ci-slow-machine", complete=True, model=model,
                                       timings=timings)
-    assert rows[0]["estimate"] == 40.0 and failures == []
+    assert rows[0]["estimate"] == 30.0 and failures == []
 
 
 def test_a_neighbour_that_doubles_the_wall_time_leaves_the_estimate_alone(tmp_path):
@@ -82,7 +82,7 @@ def test_a_neighbour_that_doubles_the_wall_time_leaves_the_estimate_alone(tmp_pa
     write_run(tmp_path / "ci-shared", {"08_x": executed(10.5, wall=23.0)}, 1.02, unit_wall=1.4)
     rows, failures = cost_model.check(tmp_path / "ci-shared", complete=True, model=model,
                                       timings=timings)
-    assert rows[0]["estimate"] == pytest.approx(41.2, abs=0.1) and failures == []
+    assert rows[0]["estimate"] == pytest.approx(30.9, abs=0.1) and failures == []
 
 
 def test_a_calibration_on_wall_time_or_a_run_without_cpu_time_gives_no_estimate(tmp_path):
@@ -100,10 +100,10 @@ def test_a_calibration_on_wall_time_or_a_run_without_cpu_time_gives_no_estimate(
 
 def test_the_series_is_checked_only_when_every_notebook_ran(tmp_path, monkeypatch):
     model, timings, _ = calibrated(tmp_path)
-    monkeypatch.setattr(rehearse, "BUDGET_SERIES", 30)
+    monkeypatch.setattr(rehearse, "BUDGET_SERIES", 20)
     _, failures = cost_model.check(tmp_path / "ci", complete=True, model=model, timings=timings)
-    assert failures == ["the series: about 40.0 units at the cpu profile's full budgets, over its "
-                        "budget of 30"]
+    assert failures == ["the series: about 30.0 units at the cpu profile's full budgets, over its "
+                        "budget of 20"]
     _, failures = cost_model.check(tmp_path / "ci", complete=False, model=model, timings=timings)
     assert failures == []
 

@@ -843,3 +843,12 @@ def test_model_card_names_the_review_a_prepared_data_set_had(tmp_path, monkeypat
     reviewed = data.prepare(cfg, source="faces", review=file, verbose=False)
     card = deploy.model_card(reviewed, cfg)
     assert f"- Label review file: `{file}`" in card and "- Images the review changed: 2" in card
+
+
+def test_a_rejection_is_written_with_as_many_decimals_as_it_takes_to_differ():
+    """Seen in notebook 12: 'similarity 0.9960 < threshold 0.9960' read as a tie."""
+    why = deploy._ood_comparison("nearest_neighbour", 0.996012, 0.996038)
+    assert why == "similarity to the training photos 0.99601 < threshold 0.99604"
+    why = deploy._ood_comparison("max_probability", 0.7123441, 0.7123449)
+    assert why == "top probability 71.2344 % < threshold 71.2345 %"
+    assert deploy._ood_comparison("nearest_neighbour", 0.41, 0.63).endswith("0.41 < threshold 0.63")
