@@ -54,15 +54,17 @@ def _short_runs(cfg) -> tuple[float, float]:
                               np.arange(40) % 2)
     val = training.Features(rng.normal(size=(100, 5, 5, 512)).astype("float32"),
                             np.arange(100) % 2)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-training-"))
-    cfg = dataclasses.replace(cfg, artifacts_dir=tmp / "artifacts", cache_dir=tmp / "cache")
     seconds = {}
-    for backup in (True, False, True, False):  # the second of each: warm
-        t0 = time.perf_counter()
-        training.train_head_on_features(train, val, cfg, head="flatten", dropout=0.0, epochs=40,
-                                        name=f"bench-{backup}", seed=0, patience=None,
-                                        checkpoint=False, backup=backup, verbose=0)
-        seconds[backup] = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        cfg = dataclasses.replace(cfg, artifacts_dir=Path(tmp) / "artifacts",
+                                  cache_dir=Path(tmp) / "cache")
+        for backup in (True, False, True, False):  # the second of each: warm
+            t0 = time.perf_counter()
+            training.train_head_on_features(train, val, cfg, head="flatten", dropout=0.0,
+                                            epochs=40, name=f"bench-{backup}", seed=0,
+                                            patience=None, checkpoint=False, backup=backup,
+                                            verbose=0)
+            seconds[backup] = time.perf_counter() - t0
     return seconds[True], seconds[False]
 
 

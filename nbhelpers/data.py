@@ -42,6 +42,7 @@ here: it is the first layer of the model (``nbhelpers.models``, layer
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import io
@@ -2366,9 +2367,17 @@ def dataset(
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     if augment is False or not training:  # fresh augmentation: no two epochs hold the same data
-        _remember_origin(ds, f"{fingerprint(prepared, split)}{size}",
-                         lambda batch: _in_order(prepared, split, cfg, batch))
+        # The split as it is now (a list edited later is another pipeline's business), and
+        # its order: the fingerprint is of the files whatever their order, the features not.
+        frozen = dataclasses.replace(prepared, **{_split_field(split): list(items)})
+        order = hashlib.sha1("\n".join(paths).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        _remember_origin(ds, f"{fingerprint(prepared, split)}{size}o{order}",
+                         lambda batch: _in_order(frozen, split, cfg, batch))
     return ds
+
+
+def _split_field(split: str) -> str:
+    return {"validation": "val"}.get(split, split)
 
 
 def _in_order(prepared: Prepared, split: str, cfg: Config, batch_size: int) -> tf.data.Dataset:

