@@ -1422,7 +1422,7 @@ class Prepared:
 
     def split(self, name: str) -> list[Item]:
         """The list for ``"train"``, ``"val"`` (or ``"validation"``) or ``"test"``."""
-        key = {"validation": "val"}.get(name, name)
+        key = _split_field(name)
         if key not in ("train", "val", "test"):
             raise ValueError(f"unknown split {name!r}: use 'train', 'val' or 'test'")
         return getattr(self, key)
@@ -2377,6 +2377,7 @@ def dataset(
 
 
 def _split_field(split: str) -> str:
+    """The :class:`Prepared` field a split's name means (``"validation"`` is ``val``)."""
     return {"validation": "val"}.get(split, split)
 
 
