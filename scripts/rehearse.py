@@ -15,8 +15,10 @@ rebuilt when the generator changes):
 2. measures the **unit**: the time VGG16's base (stand-in ImageNet weights,
    through ``nbh.models.load_backbone``) takes for a forward pass over 100
    images at 160 px on this machine (best of two passes after a warm-up pass),
-   before the notebooks and again after them; the smaller is used
-   (:func:`settled_unit`);
+   before the notebooks and again after each one (:class:`UnitProbe`); each
+   notebook is divided by the smaller of the two measured next to it
+   (:func:`local_units`: the machine's speed drifts within a run), the run's
+   summary and CI's estimate use the smallest of all;
 3. runs each notebook in a fresh kernel with ``NBH_PROFILE=<profile>``,
    ``KERAS_HOME`` at the stand-ins, its own ``NBH_DATA_DIR`` in
    ``build/rehearsal-<profile>/data`` (emptied first unless ``--keep-data``, or
@@ -299,8 +301,9 @@ def same_value(got: object, wanted: str) -> bool:
         return str(got) == wanted
 
 
-def _measure_here() -> dict:
-    """In a child with the rehearsal's environment: the unit, and whether overrides apply."""
+def _measure_here() -> tuple[dict, object]:
+    """In a child with the rehearsal's environment: the unit, whether overrides apply, and the
+    base it was measured on (kept for :class:`UnitProbe`'s later measurements)."""
     standins.install_rehearsal()
     import nbhelpers as nbh
 
@@ -314,15 +317,72 @@ def _measure_here() -> dict:
     seconds, cpu = unit_times(base)
     return {"unit_seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
             "images_per_second": round(UNIT_IMAGES / seconds, 1),
-            "profile": cfg.name, "overrides_applied": applied, "overrides_seen": seen}
+            "profile": cfg.name, "overrides_applied": applied, "overrides_seen": seen}, base
 
 
-def measure(env: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--measure-unit-here"], env=env,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"measuring the unit failed:\n{out.stdout}\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def _probe_here() -> int:
+    """``--unit-probe``: one line of JSON with the first measurement (:func:`_measure_here`),
+    then, for each line read on stdin, one line with the unit measured again."""
+    first, base = _measure_here()
+    print(json.dumps(first), flush=True)
+    for _ in sys.stdin:
+        seconds, cpu = unit_times(base)
+        print(json.dumps({"unit_seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2)}),
+              flush=True)
+    return 0
+
+
+class UnitProbe:
+    """The unit, measured before the notebooks and again after each one, by one child process.
+
+    The child (this script with ``--unit-probe``, the kernels' environment) loads VGG16's
+    base once and measures on request (:func:`unit_times`: a warm-up pass, then the best of
+    two), so a measurement between two notebooks costs about three passes, not a new
+    process.  ``first`` is the first measurement with what the child saw of the overrides.
+    """
+
+    def __init__(self, env: dict) -> None:
+        self.process = subprocess.Popen([sys.executable, __file__, "--unit-probe"],
+                                        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.first = self._read()
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.kill()
+            raise SystemExit(f"measuring the unit failed:\n{self.process.stderr.read()[-3000:]}")
+        return json.loads(line)
+
+    def measure(self) -> dict:
+        """The unit measured now: ``{"unit_seconds", "cpu_seconds"}``."""
+        self.process.stdin.write("measure\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def local_units(measured: list[float]) -> list[float]:
+    """Each notebook's unit from the measurements around it: the smaller of the one just before
+    and the one just after (``measured`` has one more entry than there are notebooks).
+
+    The machine's speed drifts within a run (seen here: 4.30 s before the notebooks, 3.50 s
+    after), so a notebook is divided by the unit measured next to it, not by one taken
+    minutes away; of the two, the smaller is the less disturbed by the neighbours (the same
+    computation, which other work can only slow down).
+
+    Example:
+        >>> local_units([4.3, 4.1, 3.6, 3.5])
+        [4.1, 3.6, 3.5]
+    """
+    return [min(a, b) for a, b in zip(measured[:-1], measured[1:], strict=True)]
 
 
 # --------------------------------------------------------------------------- the kernels
@@ -483,11 +543,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--source", type=Path, default=None,
                     help="your own folder (or zip) instead of the stand-in archive "
                          "(NBH_DATA_SOURCE); into build/rehearsal-<profile>-folder, never recorded")
-    ap.add_argument("--measure-unit-here", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--unit-probe", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.measure_unit_here:
-        print(json.dumps(_measure_here()))
-        return 0
+    if args.unit_probe:
+        return _probe_here()
 
     import run_course
 
@@ -536,7 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     if not keep and (out / "data").exists():
         shutil.rmtree(out / "data")
     env = kernel_env(profile, out, manifest, overrides, args.source)
-    unit = measure(env)
+    probe = UnitProbe(env)  # closed in the finally below, or here when the run stops early
+    unit = probe.first
     u = unit["unit_seconds"]
     print(f"unit (before the notebooks): {u:.2f} s = VGG16 base (stand-in ImageNet weights), forward pass over "
           f"{UNIT_IMAGES} images at {UNIT_SIZE} px ({unit['images_per_second']} images/s; "
@@ -548,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  nbhelpers.config does not apply NBH_OVERRIDES (yet): the notebooks would run "
                   "the profile's full budgets.")
             if args.ci:
+                probe.close()
                 return 1
 
     budgets = f"budget overrides: {overrides}" if overrides else "the profile's full budgets"
@@ -558,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         f"profile {colab_label if args.colab else profile}, {budgets}; "
         f"stand-ins: {manifest['root']} "
         f"(generator {manifest['generator']}); 1 unit = {u:.2f} s on this machine (measured "
-        f"again after the notebooks)")
+        f"again after each notebook)")
     write_startup(out, manifest, banner)
     dropped = [k for k in KERNEL_ENV_DROPPED if k not in env]
     saved = {k: os.environ.get(k) for k in [*env, *dropped]}
@@ -568,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import nbformat
 
-        results, writers = [], {}
+        results, writers, measured = [], {}, [unit]
         for path in paths:
             if args.colab:  # the runtime its badge opens; the same Drive folder for all
                 os.environ.update(colab_runtime(path.stem))
@@ -578,7 +639,9 @@ def main(argv: list[str] | None = None) -> int:
             before = file_stamps(out / "data")
             r = run_course.run_one(path, args.timeout, out=out,
                                    prepend=[nbformat.v4.new_code_cell(BANNER_CELL)])
-            r["units"] = round(r["seconds"] / u, 1)
+            measured.append(probe.measure())  # the unit next to this notebook, after it
+            r["unit_seconds"] = local_units([m["unit_seconds"] for m in measured[-2:]])[0]
+            r["units"] = round(r["seconds"] / r["unit_seconds"], 1)
             r["redone"] = rewrites(writers, before, file_stamps(out / "data"), path.stem)
             if args.colab and r["redone"]:  # a stage retrained fails the run, a cache is a note
                 print(f"  REDONE what an earlier notebook saved: {'; '.join(r['redone'])}")
@@ -589,32 +652,38 @@ def main(argv: list[str] | None = None) -> int:
             over = "  OVER BUDGET" if r["units"] > BUDGET_NOTEBOOK else ""
             over += "".join(f"  OVER MEMORY ({why})"
                             for why in memory_failures([r], profile).values())
-            print(f"  {r['seconds']:7.1f} s  {r['units']:6.1f} units (provisional)"
+            print(f"  {r['seconds']:7.1f} s  {r['units']:6.1f} units of {r['unit_seconds']:.2f} s"
                   f"{run_course.peak_text(r)}  "
                   f"profile={r['profile']}  {status}{over}", flush=True)
     finally:
+        probe.close()
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
 
-    # Measured again after the notebooks, the smaller kept, --ci included: its estimate at full
-    # budgets is in units, and a unit measured while other work shared the machine (.ci/run's
-    # lanes run side by side) came out 1.5-2x too large and every estimate that much too low.
-    again = measure(env) if results else {}
-    after = again.get("unit_seconds")
+    # Each notebook is in the unit measured next to it (local_units); the run's unit, for the
+    # summary and scripts/cost_model.py (CPU seconds), is the smallest measured, --ci included:
+    # a unit measured while other work shared the machine (.ci/run's lanes run side by side)
+    # came out 1.5-2x too large and every estimate that much too low.
+    walls = [m["unit_seconds"] for m in measured]
+    after = walls[-1] if results else None
     u, unit_note = settled_unit(u, after)
-    cpu = min(c for c in (unit["cpu_seconds"], again.get("cpu_seconds")) if c is not None)
+    if len(walls) > 2:
+        u = min(walls)
+        unit_note += (f"; between the notebooks {min(walls[1:-1]):.2f} to {max(walls[1:-1]):.2f} s "
+                      f"(each notebook is in the smaller of the two measured next to it; the "
+                      f"run's unit is the smallest of all, {u:.2f} s)")
+    cpu = min(m["cpu_seconds"] for m in measured)
     unit = {**unit, "unit_seconds": u, "images_per_second": round(UNIT_IMAGES / u, 1),
-            "before_seconds": unit["unit_seconds"], "after_seconds": after,
-            "cpu_seconds": cpu, "cpu_before_seconds": unit["cpu_seconds"],
-            "cpu_after_seconds": again.get("cpu_seconds")}
-    for r in results:
-        r["units"] = round(r["seconds"] / u, 1)
+            "before_seconds": walls[0], "after_seconds": after, "measured_seconds": walls,
+            "cpu_seconds": cpu, "cpu_before_seconds": measured[0]["cpu_seconds"],
+            "cpu_after_seconds": measured[-1]["cpu_seconds"] if results else None}
     print(f"unit: {unit_note}", flush=True)
     failed = [r for r in results if not r["ok"]]
     total = sum(r["seconds"] for r in results)
+    total_units = sum(r["units"] for r in results)
     report = {
         "banner": standins.BANNER, "profile": "colab (cpu and full)" if args.colab else profile,
         "overrides": overrides or None,
@@ -629,28 +698,30 @@ def main(argv: list[str] | None = None) -> int:
                                f"(every thread), the smaller of the two"},
         "standins": {"root": manifest["root"], "generator": manifest["generator"]},
         "notebooks": results, "total_seconds": round(total, 1),
-        "total_units": round(total / u, 1), "wall_seconds": round(time.perf_counter() - t_all, 1),
+        "total_units": round(total_units, 1), "total_units_in_run_unit": round(total / u, 1),
+        "wall_seconds": round(time.perf_counter() - t_all, 1),
     }
     (out / "html").mkdir(parents=True, exist_ok=True)
     (out / "html" / "index.html").write_text(run_course.index_page(results), encoding="utf-8")
     (out / "timings.json").write_text(json.dumps(report, indent=1) + "\n")
     save_writers(out, writers, usable=record and not failed, first=first)
     if record:
-        run_course.record_timings(results, extra={"standins": True, "unit_seconds": u,
+        run_course.record_timings(results, extra={"standins": True,  # each its unit_seconds
                                                   **({"commit": commit} if commit else {})})
 
     print(f"\nSummary  [{standins.BANNER}]")
     for r in results:
         print(f"  {r['notebook']:<32} {r['seconds']:7.1f} s {r['units']:6.1f} units  "
               f"{'ok' if r['ok'] else 'FAILED'}")
-    over = "  OVER BUDGET" if total / u > BUDGET_SERIES else ""
-    print(f"  {'total':<32} {total:7.1f} s {total / u:6.1f} units  "
+    over = "  OVER BUDGET" if total_units > BUDGET_SERIES else ""
+    print(f"  {'total':<32} {total:7.1f} s {total_units:6.1f} units  "
           f"{len(results) - len(failed)} ok, {len(failed)} failed{over}")
     over_nb = [r["notebook"] for r in results if r["units"] > BUDGET_NOTEBOOK]
     if over_nb:
         print(f"  over {BUDGET_NOTEBOOK} units: {', '.join(over_nb)}")
-    print(f"1 unit = {u:.2f} s; budget {BUDGET_NOTEBOOK} units a notebook, {BUDGET_SERIES} the "
-          f"series.  Executed notebooks: {out / 'executed'}; timings: {out / 'timings.json'}"
+    print(f"each notebook in the unit measured next to it; in the run's smallest unit "
+          f"({u:.2f} s) the series is {total / u:.1f} units; budget {BUDGET_NOTEBOOK} units a notebook, "
+          f"{BUDGET_SERIES} the series.  Executed notebooks: {out / 'executed'}; timings: {out / 'timings.json'}"
           + ("; recorded in docs/timings.json" if record else "; not recorded"))
     for r in failed:
         print(f"  FAILED {r['notebook']}: {r.get('first_error') or r['error']}")

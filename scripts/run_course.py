@@ -366,9 +366,10 @@ def record_timings(results: list[dict], extra: dict | None = None) -> None:
     """Keep the latest wall time per (profile, notebook) in docs/timings.json and
     regenerate the instructor guide's timing table from it.
 
-    ``extra`` is stored with each entry: the rehearsal adds ``units``,
-    ``unit_seconds`` and ``standins: true`` (timed with stand-in weights of the
-    real size); ``units`` per notebook comes from each result.
+    ``extra`` is stored with each entry (``make run`` adds ``unit_seconds``, the rehearsal
+    ``standins: true``: timed with stand-in weights of the real size); ``units``, and
+    ``unit_seconds`` where a result has its own (the rehearsal's, measured next to each
+    notebook), come from each result.
     """
     from nbhelpers import artifacts
 
@@ -418,7 +419,8 @@ def _record(results: list[dict], extra: dict | None, artifacts) -> None:
                 entry["runner"] = runner()
             if "units" in r:
                 entry["units"] = r["units"]
-            for key in ("peak_mib", "library_mib", "code"):
+            for key in ("peak_mib", "library_mib", "code", "unit_seconds"):  # a rehearsal's
+                # unit_seconds is each notebook's own (measured next to it), over extra's
                 if r.get(key) is not None:
                     entry[key] = r[key]
             # claims held of those checked: a real run's (stand-ins and random weights are
@@ -480,7 +482,7 @@ def _profile_note(profile: str, entries: dict) -> str:
     if units:
         there = (f"{units[0]:.1f} s there" if len(units) == 1 else
                  f"{units[0]:.1f}-{units[-1]:.1f} s there (runs on different days, loads or "
-                 f"machines; each notebook's units use the unit measured in its own run)")
+                 f"machines; each notebook's units use the unit measured next to it in its run)")
         note += ("; 1 unit = the time VGG16's base takes for a forward pass over 100 images "
                  f"at 160 px, {there}")
     return note

@@ -108,6 +108,34 @@ def test_the_unit_is_the_less_disturbed_of_its_two_measurements():
     assert rehearse.settled_unit(5.0, None) == (5.0, "measured 5.00 s before the notebooks")
 
 
+def test_each_notebook_is_in_the_unit_measured_next_to_it():
+    """The machine's speed drifted from 4.30 to 3.50 s within one run: a notebook is divided
+    by the smaller of the two measurements around it, not by one taken minutes away."""
+    assert rehearse.local_units([4.3, 4.1, 3.6, 3.5]) == [4.1, 3.6, 3.5]
+    assert rehearse.local_units([5.0, 9.0]) == [5.0]  # a burst after it: the one before
+    assert rehearse.local_units([5.0]) == []
+
+
+def test_the_unit_probe_measures_again_on_each_request(monkeypatch, capsys):
+    """The child keeps the base loaded: its first line is the first measurement, then one line
+    per request, each a new measurement (the parent's UnitProbe reads them)."""
+    import io
+
+    calls = []
+    monkeypatch.setattr(rehearse, "_measure_here", lambda: ({"unit_seconds": 4.0, "cpu_seconds": 8.0,
+                                                             "overrides_applied": None}, "base"))
+
+    def timed(base):
+        calls.append(base)
+        return 3.0 + len(calls), 7.0
+    monkeypatch.setattr(rehearse, "unit_times", timed)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("measure\nmeasure\n"))
+    assert rehearse._probe_here() == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["unit_seconds"] for line in lines] == [4.0, 4.0, 5.0]
+    assert calls == ["base", "base"]  # the same loaded base, measured once per request
+
+
 def test_the_simulated_colab_run_opens_each_notebook_on_its_badges_runtime():
     """--colab: the profile follows the runtime each notebook's saved metadata asks Colab for."""
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):

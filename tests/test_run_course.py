@@ -87,6 +87,10 @@ def test_record_timings_keeps_the_rehearsals_units(tmp_path, monkeypatch):
 
     entry = json.loads((tmp_path / "t.json").read_text())["cpu"]["00_start_here"]
     assert entry["units"] == 0.6 and entry["standins"] is True and entry["unit_seconds"] == 20.5
+    # a rehearsal's row keeps the unit measured next to its notebook
+    run_course.record_timings([{**rows[0], "unit_seconds": 3.6}], extra={"standins": True})
+    entry = json.loads((tmp_path / "t.json").read_text())["cpu"]["00_start_here"]
+    assert entry["unit_seconds"] == 3.6
 
 
 def test_a_run_without_units_keeps_the_rehearsals_row(tmp_path, monkeypatch, capsys):
@@ -159,7 +163,7 @@ def test_timings_note_gives_the_range_when_rehearsals_measured_different_units()
                     "06_fine_tuning": {"seconds": 244.6, "units": 43.4, "unit_seconds": 5.63,
                                        **entry}}}
     table = run_course.timings_table(data)
-    assert "4.9-5.6 s there" in table and "its own run" in table
+    assert "4.9-5.6 s there" in table and "measured next to it" in table
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="VmHWM is Linux's")
