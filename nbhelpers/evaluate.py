@@ -20,8 +20,8 @@ one sigmoid unit (the log-odds of class 1), ``(N, C)`` for a softmax.  Temperatu
 scaling works on them: a probability of exactly 1.0 (a logit above about 17 in
 float32) no longer says *how* confident the model was.
 
-Only :func:`predict`, :func:`predict_proba`, :func:`predict_logits` and
-:func:`logits_model` touch a model (a Keras model, or for the first two any function
+Only :func:`predict`, :func:`predict_proba`, :func:`predict_logits`,
+:func:`predict_with_logits` (both in one pass) and :func:`logits_model` touch a model (a Keras model, or for the first two any function
 from a batch of images to probabilities); nothing here reaches back into training.
 The metrics, curves and reliability bins come from scikit-learn; what scikit-learn
 does not provide -- bootstrap intervals, the expected calibration error, temperature
@@ -48,6 +48,7 @@ __all__ = [
     "predict_proba",
     "predict",
     "predict_logits",
+    "predict_with_logits",
     "logits_model",
     "num_classes",
     "class_probabilities",
@@ -138,13 +139,16 @@ def _gather(model: Any, data: Any, batch_size: int) -> tuple[np.ndarray | None, 
         ys, outs = [], []
         for batch in data:
             x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
-            outs.append(np.asarray(fn(x)))
+            outs.append(fn(x))
             if y is not None:
                 ys.append(_as_labels(y))
         if not outs:
             raise ValueError("the data set is empty")
         y_true = np.concatenate(ys).astype(int) if ys else None
-        return y_true, np.concatenate(outs)
+        if isinstance(outs[0], (list, tuple)):  # a model with several outputs: one array each
+            return y_true, [np.concatenate([np.asarray(o[i]) for o in outs])
+                            for i in range(len(outs[0]))]
+        return y_true, np.concatenate([np.asarray(o) for o in outs])
     if isinstance(data, tuple) and len(data) == 2:
         x, y_true = np.asarray(data[0]), _as_labels(data[1])
     else:
@@ -282,8 +286,42 @@ def predict_logits(
             f"{type(model).__name__}; a function that returns probabilities has no logits: use "
             f"to_logits(predict_proba(f, data)) (clipped: very confident predictions lose their rank)")
     y_true, out = _gather(logits_model(model), data, batch_size)
+    return y_true, _logit_columns(out)
+
+
+def _logit_columns(out: Any) -> np.ndarray:
+    """A logits layer's output as ``(N, 1)`` or ``(N, C)`` float64 (as the layer gives them)."""
     out = np.asarray(out, dtype="float64")
-    return y_true, out.reshape(-1, 1) if out.ndim == 1 else out
+    return out.reshape(-1, 1) if out.ndim == 1 else out
+
+
+def predict_with_logits(
+    model: keras.Model, data: Any, batch_size: int = 32
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """:func:`predict_logits` and :func:`predict` in one pass: ``(y_true, logits, y_prob)``.
+
+    The logits (``(N, 1)`` or ``(N, C)``) and the probabilities (``(N, C)``, ``C >= 2``)
+    come out of the same forward pass (a model with the two outputs, sharing the weights),
+    so a split costs one pass over the network, not two.  Taught in notebook 07.
+
+    Example:
+        >>> import keras
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
+        >>> m.layers[0].set_weights([np.array([[2.0], [-2.0]]), np.zeros(1)])
+        >>> y_true, z, p = predict_with_logits(m, (np.eye(2), np.array([1, 0])))
+        >>> y_true.tolist(), z.tolist(), p.round(3).tolist()
+        ([1, 0], [[2.0], [-2.0]], [[0.119, 0.881], [0.881, 0.119]])
+    """
+    import keras
+
+    if not hasattr(model, "layers"):
+        raise TypeError(f"predict_with_logits needs a Keras model (it reads the model's "
+                        f"'logits' layer), got {type(model).__name__}")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    both = keras.Model(inputs, [_logits_output(model), model.outputs[0]],
+                       name=f"{model.name}_logits_and_probabilities")
+    y_true, (logits, probs) = _gather(both, data, batch_size)
+    return y_true, _logit_columns(logits), _class_probabilities(probs)
 
 
 # ----------------------------------------------------------------- labels and confidence

@@ -285,6 +285,18 @@ def test_litert_and_tf_lite_interpreters_agree(exported, images):
         assert np.allclose(litert(x[i:i + 1]), expected)
 
 
+def test_tflite_runs_on_every_core_with_the_same_answers(exported, images):
+    """TFLite's own default is one thread (Keras uses every core): the wrapper asks for every
+    core unless told, and the answers do not depend on it."""
+    import os
+
+    x, _ = images
+    every, one = (deploy.TFLiteModel(exported.paths["tflite_float32"], num_threads=n)
+                  for n in (None, 1))
+    assert every.num_threads == (os.cpu_count() or 1) and one.num_threads == 1
+    assert np.allclose(every(x), one(x), atol=1e-6)
+
+
 def test_compare_exports_measures_every_form_against_keras(exported, model, images):
     x, y = images
     t = deploy.compare_exports(model, exported, x, y, latency_images=3)

@@ -535,6 +535,43 @@ def test_predict_logits_reads_the_logits_layer_and_refuses_what_has_none():
 
 
 @pytest.mark.slow
+def test_predict_with_logits_gives_both_from_one_pass():
+    """Notebook 07's test split: the logits and the probabilities of one pass are what the two
+    separate passes give, over a shuffled tf.data pipeline too (labels in the same order), and
+    the network runs once per batch, not twice."""
+    import keras
+    import tensorflow as tf
+
+    inp = keras.Input((3,))
+    scores = keras.layers.Dense(3, name="logits")(inp)
+    model = keras.Model(inp, keras.layers.Activation("softmax", name="predictions")(scores))
+    x = np.random.default_rng(0).normal(size=(37, 3)).astype("float32") * 5
+    y = np.arange(37) % 3
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
+        37, seed=1, reshuffle_each_iteration=False).batch(8)  # shuffled, the same order each pass
+    y_true, z, p = ev.predict_with_logits(model, ds)
+    y2, z2 = ev.predict_logits(model, ds)
+    assert (y_true != y).any()  # the pipeline's order, not the arrays'
+    np.testing.assert_allclose(z, z2, atol=1e-6)
+    np.testing.assert_allclose(p, ev.apply_temperature(z, 1.0), atol=1e-6)
+    assert (y_true == y2).all() and z.shape == (37, 3) and p.shape == (37, 3)
+    # one pass: every batch of the pipeline is read once (two helpers would read each twice)
+    reads = []
+
+    def batches():
+        for i in range(0, 37, 8):
+            reads.append(i)
+            yield x[i:i + 8], y[i:i + 8]
+    counted = tf.data.Dataset.from_generator(batches, output_signature=(
+        tf.TensorSpec((None, 3), tf.float32), tf.TensorSpec((None,), tf.int64)))
+    y3, z3, _ = ev.predict_with_logits(model, counted)
+    assert reads == list(range(0, 37, 8)) and (y3 == y).all()
+    np.testing.assert_allclose(np.sort(z3, axis=0), np.sort(z, axis=0), atol=1e-6)
+    with pytest.raises(TypeError, match="needs a Keras model"):
+        ev.predict_with_logits(lambda b: np.full((len(b), 1), 0.5), x)
+
+
+@pytest.mark.slow
 def test_predict_multiclass_keras_and_plain_function():
     import keras
     import tensorflow as tf
