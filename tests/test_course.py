@@ -115,6 +115,20 @@ def test_the_banner_names_your_folder_not_the_profiles_data_set(monkeypatch, tmp
                            "instead of cats_and_dogs) at 160x160 px")
 
 
+def test_a_rehearsals_banner_says_its_pictures_are_stand_ins_too(monkeypatch, tmp_path):
+    """A reader of a rehearsal saw 'cat.2028.jpg' drawn as coloured ellipses and heads on
+    random weights at 0.93, with only the weights called stand-ins on screen."""
+    cfg = config.make_config("cpu")
+    monkeypatch.delenv("NBH_DATA_SOURCE", raising=False)
+    monkeypatch.delenv("NBH_REHEARSAL_STANDINS", raising=False)
+    assert "generated stand-in" not in course.banner(cfg)
+    monkeypatch.setenv("NBH_REHEARSAL_STANDINS", str(tmp_path))
+    text = course.banner(cfg)
+    assert "cats_and_dogs archive is a generated stand-in" in text and "ellipses" in text
+    monkeypatch.setenv("NBH_DATA_SOURCE", str(tmp_path / "my photos"))  # the folder lane's own
+    assert "archive is a generated stand-in" not in course.banner(cfg)
+
+
 def test_setup_shows_and_records_overrides(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("NBH_OVERRIDES", "head_epochs=1,lime_samples=10")

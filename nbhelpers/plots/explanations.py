@@ -33,11 +33,14 @@ _SIGNED_LABEL = "attribution / max |attribution|\n(red: for the class, blue: aga
 _UNSIGNED_LABEL = "attribution / max attribution"
 
 
-def _attribution_of(explanation_or_map):
-    """(map, title) from an nbhelpers.explain.Explanation or a bare 2-D array."""
+def _attribution_of(explanation_or_map, class_names=None):
+    """(map, title) from an nbhelpers.explain.Explanation or a bare 2-D array; the title names
+    the explained class (its name where ``class_names`` is given, else its index)."""
     if hasattr(explanation_or_map, "attribution"):
         e = explanation_or_map
-        return np.asarray(e.attribution, dtype="float32"), f"{e.method} (class {e.target}, {e.seconds:.2f} s)"
+        target = (f"'{class_names[e.target]}'" if class_names is not None
+                  else f"class {e.target}")
+        return np.asarray(e.attribution, dtype="float32"), f"{e.method} ({target}, {e.seconds:.2f} s)"
     return np.asarray(explanation_or_map, dtype="float32"), "attribution"
 
 
@@ -71,20 +74,25 @@ def _draw_attribution(ax, image, attribution, alpha: float = 0.55, signed: bool 
 
 def explanation_overlay(image: np.ndarray, explanation, ax: plt.Axes | None = None,
                         alpha: float = 0.55, title: str | None = None,
-                        colorbar: bool = True) -> plt.Figure:
+                        colorbar: bool = True, class_names=None) -> plt.Figure:
     """An attribution map as a heat map over the image, with a colour bar.
 
     ``explanation`` is an ``nbhelpers.explain.Explanation`` or an ``(H, W)``
     array.  Signed maps (LIME, SHAP) use red for evidence *for* the class and
     blue *against*, on a scale symmetric around 0; Grad-CAM (never negative) uses
-    one colour ramp.  Taught in notebook 09.
+    one colour ramp.  Without ``title``, the title names the method, the explained class
+    (by name with ``class_names``) and the seconds it took.  Taught in notebook 09.
 
     Example:
         >>> fig = explanation_overlay(np.zeros((8, 8, 3)), np.eye(8) - 0.5, title="demo")
         >>> fig.axes[0].get_title(), fig.axes[0].images[1].get_clim()
         ('demo', (-1.0, 1.0))
+        >>> from types import SimpleNamespace as NS
+        >>> e = NS(attribution=np.eye(8), method="grad_cam", target=1, seconds=0.5)
+        >>> explanation_overlay(np.zeros((8, 8, 3)), e, class_names=["cats", "dogs"]).axes[0].get_title()
+        "grad_cam ('dogs', 0.50 s)"
     """
-    a, default_title = _attribution_of(explanation)
+    a, default_title = _attribution_of(explanation, class_names)
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(4.2, 3.2))
