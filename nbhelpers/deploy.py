@@ -78,6 +78,7 @@ __all__ = [
     "convert_tflite",
     "quantization_errors",
     "interpreter_class",
+    "usable_cpus",
     "SavedModelRunner",
     "TFLiteModel",
     "Exported",
@@ -1094,6 +1095,19 @@ def interpreter_class() -> tuple[type, str]:
         return tf.lite.Interpreter, f"tf.lite (TensorFlow {tf.__version__})"
 
 
+def usable_cpus() -> int:
+    """The CPU cores this process may run on: a container's or a job's share, not the host's
+    count (``os.cpu_count()`` says 64 on a 64-core host that lends a notebook 2).
+
+    Example:
+        >>> 1 <= usable_cpus() <= (os.cpu_count() or 1)
+        True
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 class TFLiteModel:
     """A ``.tflite`` file behind the same call as a Keras model: ``model(images) -> outputs``.
 
@@ -1102,10 +1116,10 @@ class TFLiteModel:
     get float probabilities back.  Batches of any size work (the input is resized when
     the batch size changes).  One call at a time (a lock): the interpreter is not
     thread-safe, and a web app calls from several threads.  ``num_threads``: the
-    interpreter's threads, by default every core of this machine (``os.cpu_count()``), as
-    TensorFlow uses for the Keras model and the SavedModel: TFLite's own default runs one
-    thread, which made the float32 file about 1.5x slower than Keras on two cores and every
-    latency ratio compare one core with all of them.
+    interpreter's threads, by default the cores this process may run on (:func:`usable_cpus`;
+    TensorFlow runs the Keras model and the SavedModel on all of them): TFLite's own default
+    runs one thread, which made the float32 file about 1.5x slower than Keras on two cores
+    and every latency ratio compare one core with all of them.
 
     Example:
         >>> import tempfile
@@ -1114,7 +1128,7 @@ class TFLiteModel:
         >>> x = np.full((2, 16, 16, 3), 100.0, "float32")
         >>> bool(np.allclose(t(x), m.predict(x, verbose=0), atol=1e-5)), t.image_size
         (True, 16)
-        >>> t.num_threads == os.cpu_count(), TFLiteModel(t.path, num_threads=1).num_threads
+        >>> t.num_threads == usable_cpus(), TFLiteModel(t.path, num_threads=1).num_threads
         (True, 1)
     """
 
@@ -1123,7 +1137,7 @@ class TFLiteModel:
         if not self.path.is_file():
             raise FileNotFoundError(f"No TFLite file at {self.path}")
         cls, self.runtime = interpreter_class()
-        self.num_threads = int(num_threads) if num_threads is not None else (os.cpu_count() or 1)
+        self.num_threads = int(num_threads) if num_threads is not None else usable_cpus()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated")
             self.interpreter = cls(model_path=str(self.path), num_threads=self.num_threads)

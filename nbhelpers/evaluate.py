@@ -21,8 +21,9 @@ scaling works on them: a probability of exactly 1.0 (a logit above about 17 in
 float32) no longer says *how* confident the model was.
 
 Only :func:`predict`, :func:`predict_proba`, :func:`predict_logits`,
-:func:`predict_with_logits` (both in one pass) and :func:`logits_model` touch a model (a Keras model, or for the first two any function
-from a batch of images to probabilities); nothing here reaches back into training.
+:func:`predict_with_logits` (both in one pass) and :func:`logits_model` touch a model
+(a Keras model, or for the first two any function from a batch of images to
+probabilities); nothing here reaches back into training.
 The metrics, curves and reliability bins come from scikit-learn; what scikit-learn
 does not provide -- bootstrap intervals, the expected calibration error, temperature
 scaling on logits, and choosing a threshold for a stated goal -- is written here,
@@ -132,9 +133,11 @@ def _is_dataset(data: Any) -> bool:
     return hasattr(data, "element_spec")  # tf.data.Dataset, without importing TensorFlow
 
 
-def _gather(model: Any, data: Any, batch_size: int) -> tuple[np.ndarray | None, np.ndarray]:
-    """Run ``model`` over ``data`` and gather the labels in the same pass: raw outputs."""
+def _gather(model: Any, data: Any, batch_size: int) -> tuple[np.ndarray | None, Any]:
+    """Run ``model`` over ``data`` and gather the labels in the same pass: raw outputs, one
+    array, or a list of arrays for a Keras model with several outputs."""
     fn = _batch_fn(model)
+    several = len(getattr(model, "outputs", None) or ()) > 1
     if _is_dataset(data):
         ys, outs = [], []
         for batch in data:
@@ -145,7 +148,7 @@ def _gather(model: Any, data: Any, batch_size: int) -> tuple[np.ndarray | None, 
         if not outs:
             raise ValueError("the data set is empty")
         y_true = np.concatenate(ys).astype(int) if ys else None
-        if isinstance(outs[0], (list, tuple)):  # a model with several outputs: one array each
+        if several:  # one array per output
             return y_true, [np.concatenate([np.asarray(o[i]) for o in outs])
                             for i in range(len(outs[0]))]
         return y_true, np.concatenate([np.asarray(o) for o in outs])
@@ -155,6 +158,8 @@ def _gather(model: Any, data: Any, batch_size: int) -> tuple[np.ndarray | None, 
         x, y_true = np.asarray(data), None
     if hasattr(model, "predict") and hasattr(model, "predict_on_batch"):  # Keras: batches itself
         out = model.predict(x, batch_size=batch_size, verbose=0)
+        if several:
+            return y_true, [np.asarray(o) for o in out]
     else:
         out = np.concatenate(
             [np.asarray(fn(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]

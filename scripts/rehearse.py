@@ -17,7 +17,7 @@ rebuilt when the generator changes):
    images at 160 px on this machine (best of two passes after a warm-up pass),
    before the notebooks and again after each one (:class:`UnitProbe`); each
    notebook is divided by the smaller of the two measured next to it
-   (:func:`local_units`: the machine's speed drifts within a run), the run's
+   (:func:`notebook_units`: the machine's speed drifts within a run), the run's
    summary and CI's estimate use the smallest of all;
 3. runs each notebook in a fresh kernel with ``NBH_PROFILE=<profile>``,
    ``KERAS_HOME`` at the stand-ins, its own ``NBH_DATA_DIR`` in
@@ -240,19 +240,22 @@ def unit_seconds(base_model, images: int = UNIT_IMAGES, size: int = UNIT_SIZE,
 
 
 def unit_times(base_model, images: int = UNIT_IMAGES, size: int = UNIT_SIZE,
-               batch: int = UNIT_BATCH, repeats: int = 2) -> tuple[float, float]:
+               batch: int = UNIT_BATCH, repeats: int = 2,
+               warmup: bool = True) -> tuple[float, float]:
     """The unit's wall seconds and this process's CPU seconds for it: ``(wall, cpu)``.
 
     One full pass first as a warm-up (it traces the graph and takes about twice
     as long), then the best of ``repeats`` passes, for each of the two: on a
     shared machine the best one is the least disturbed by the neighbours.  The
     CPU time counts every thread (about twice the wall time on two cores) and
-    hardly moves when other work shares the machine; the wall time does.
+    hardly moves when other work shares the machine; the wall time does.  ``warmup=False``
+    for a model measured before in the same process (its graph is traced).
     """
     import numpy as np
 
     x = np.random.default_rng(0).uniform(0, 255, (images, size, size, 3)).astype("float32")
-    base_model.predict(x, batch_size=batch, verbose=0)
+    if warmup:
+        base_model.predict(x, batch_size=batch, verbose=0)
     wall = cpu = float("inf")
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -325,63 +328,106 @@ def _probe_here() -> int:
     first, base = _measure_here()
     print(json.dumps(first), flush=True)
     for _ in sys.stdin:
-        seconds, cpu = unit_times(base)
+        seconds, cpu = unit_times(base, warmup=False)  # the model is warm: its graph traced
         print(json.dumps({"unit_seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2)}),
               flush=True)
     return 0
 
 
 class UnitProbe:
-    """The unit, measured before the notebooks and again after each one, by one child process.
+    """The unit, measured before the notebooks and again on request, by one child process.
 
-    The child (this script with ``--unit-probe``, the kernels' environment) loads VGG16's
-    base once and measures on request (:func:`unit_times`: a warm-up pass, then the best of
-    two), so a measurement between two notebooks costs about three passes, not a new
-    process.  ``first`` is the first measurement with what the child saw of the overrides.
+    The child (``command``: this script with ``--unit-probe``, in the kernels' environment)
+    loads VGG16's base once; its first measurement (:func:`unit_times`: a warm-up pass,
+    then the best of two) comes with what it saw of the overrides (``first``), and each
+    later one is the best of two passes of the warm model.  It may not hold a GPU's memory
+    while the notebooks run (``TF_FORCE_GPU_ALLOW_GROWTH``), and its warnings go to a file,
+    not a pipe nobody reads.  A child that died or answered nonsense makes :meth:`measure`
+    return None (the run goes on with the measurements it has); a failed first measurement
+    stops the run.  A context manager: the child is closed on the way out.
     """
 
-    def __init__(self, env: dict) -> None:
-        self.process = subprocess.Popen([sys.executable, __file__, "--unit-probe"],
-                                        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-        self.first = self._read()
+    def __init__(self, env: dict, command: list[str] | None = None) -> None:
+        import tempfile
 
-    def _read(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            self.process.kill()
-            raise SystemExit(f"measuring the unit failed:\n{self.process.stderr.read()[-3000:]}")
-        return json.loads(line)
+        self.errors = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            command or [sys.executable, __file__, "--unit-probe"],
+            env={**env, "TF_FORCE_GPU_ALLOW_GROWTH": "true"}, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self.errors, text=True)
+        first = self._read()
+        if first is None:
+            self.close()
+            self.errors.seek(0)
+            raise SystemExit(f"measuring the unit failed:\n{self.errors.read()[-3000:]}")
+        self.first = first
 
-    def measure(self) -> dict:
-        """The unit measured now: ``{"unit_seconds", "cpu_seconds"}``."""
-        self.process.stdin.write("measure\n")
-        self.process.stdin.flush()
+    def __enter__(self) -> UnitProbe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self) -> dict | None:
+        """The child's next line of JSON (lines that are not JSON are skipped); None when it is gone."""
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                return None
+            if line.lstrip().startswith("{"):
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    return None
+
+    def measure(self) -> dict | None:
+        """The unit measured now: ``{"unit_seconds", "cpu_seconds"}``, or None when the child
+        cannot answer (it died, or its answer was not one)."""
+        if self.process.poll() is not None:
+            return None
+        try:
+            self.process.stdin.write("measure\n")
+            self.process.stdin.flush()
+        except OSError:
+            return None
         return self._read()
 
     def close(self) -> None:
         if self.process.poll() is None:
-            self.process.stdin.close()
             try:
+                self.process.stdin.close()
                 self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
+            except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
+                self.process.wait()
 
 
-def local_units(measured: list[float]) -> list[float]:
-    """Each notebook's unit from the measurements around it: the smaller of the one just before
-    and the one just after (``measured`` has one more entry than there are notebooks).
+def notebook_units(measured: list[float | None], notebooks: int) -> list[float]:
+    """Each notebook's unit, from the unit's measurements in the run.
 
-    The machine's speed drifts within a run (seen here: 4.30 s before the notebooks, 3.50 s
-    after), so a notebook is divided by the unit measured next to it, not by one taken
-    minutes away; of the two, the smaller is the less disturbed by the neighbours (the same
-    computation, which other work can only slow down).
+    With one after each notebook (``notebooks + 1`` measurements, the first before them):
+    the smaller of the two next to it.  The machine's speed drifts within a run (seen here:
+    4.30 s before the notebooks, 3.50 s after), so a notebook is divided by the unit
+    measured next to it, not by one taken minutes away; of the two, the smaller is the
+    less disturbed by the neighbours (the same computation, which other work can only slow
+    down).  With one before and one after them all: the smaller of those, for every
+    notebook.  A measurement lost (None) is skipped: the one left next to it, else the
+    smallest of the run.
 
     Example:
-        >>> local_units([4.3, 4.1, 3.6, 3.5])
+        >>> notebook_units([4.3, 4.1, 3.6, 3.5], 3)
         [4.1, 3.6, 3.5]
+        >>> notebook_units([4.3, None, 3.6, 3.5], 3), notebook_units([4.3, 3.9], 3)
+        ([4.3, 3.6, 3.5], [3.9, 3.9, 3.9])
     """
-    return [min(a, b) for a, b in zip(measured[:-1], measured[1:], strict=True)]
+    known = [m for m in measured if m is not None]
+    if len(measured) != notebooks + 1:
+        return [min(known)] * notebooks
+    units = []
+    for i in range(notebooks):
+        around = [m for m in measured[i:i + 2] if m is not None]
+        units.append(min(around or known))
+    return units
 
 
 # --------------------------------------------------------------------------- the kernels
@@ -594,6 +640,9 @@ def main(argv: list[str] | None = None) -> int:
     if not keep and (out / "data").exists():
         shutil.rmtree(out / "data")
     env = kernel_env(profile, out, manifest, overrides, args.source)
+    # The unit after every notebook where the figures are recorded; elsewhere (CI, whose
+    # estimate is in CPU seconds) before and after them all, as it costs three passes each.
+    between = record
     probe = UnitProbe(env)  # closed in the finally below, or here when the run stops early
     unit = probe.first
     u = unit["unit_seconds"]
@@ -618,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         f"profile {colab_label if args.colab else profile}, {budgets}; "
         f"stand-ins: {manifest['root']} "
         f"(generator {manifest['generator']}); 1 unit = {u:.2f} s on this machine (measured "
-        f"again after each notebook)")
+        f"again after {'each notebook' if between else 'the notebooks'})")
     write_startup(out, manifest, banner)
     dropped = [k for k in KERNEL_ENV_DROPPED if k not in env]
     saved = {k: os.environ.get(k) for k in [*env, *dropped]}
@@ -638,8 +687,10 @@ def main(argv: list[str] | None = None) -> int:
             before = file_stamps(out / "data")
             r = run_course.run_one(path, args.timeout, out=out,
                                    prepend=[nbformat.v4.new_code_cell(BANNER_CELL)])
-            measured.append(probe.measure())  # the unit next to this notebook, after it
-            r["unit_seconds"] = local_units([m["unit_seconds"] for m in measured[-2:]])[0]
+            if between:  # the unit next to this notebook, after it (None: the probe is gone)
+                measured.append(probe.measure())
+            walls = [m and m["unit_seconds"] for m in measured[-2:]]
+            r["unit_seconds"] = notebook_units(walls, 1)[0] if between else u
             r["units"] = round(r["seconds"] / r["unit_seconds"], 1)
             r["redone"] = rewrites(writers, before, file_stamps(out / "data"), path.stem)
             if args.colab and r["redone"]:  # a stage retrained fails the run, a cache is a note
@@ -655,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{run_course.peak_text(r)}  "
                   f"profile={r['profile']}  {status}{over}", flush=True)
     finally:
+        if results and not between:
+            measured.append(probe.measure())  # after them all
         probe.close()
         for k, v in saved.items():
             if v is None:
@@ -662,23 +715,32 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 os.environ[k] = v
 
-    # Each notebook is in the unit measured next to it (local_units); the run's unit, for the
+    # Each notebook is in the unit measured next to it (notebook_units); the run's unit, for the
     # summary and scripts/cost_model.py (CPU seconds), is the smallest measured, --ci included:
     # a unit measured while other work shared the machine (.ci/run's lanes run side by side)
     # came out 1.5-2x too large and every estimate that much too low.
-    walls = [m["unit_seconds"] for m in measured]
-    after = walls[-1] if results else None
-    u, unit_note = settled_unit(u, after)
-    if len(walls) > 2:
-        u = min(walls)
-        unit_note += (f"; between the notebooks {min(walls[1:-1]):.2f} to {max(walls[1:-1]):.2f} s "
-                      f"(each notebook is in the smaller of the two measured next to it; the "
-                      f"run's unit is the smallest of all, {u:.2f} s)")
-    cpu = min(m["cpu_seconds"] for m in measured)
+    walls = [m and m["unit_seconds"] for m in measured]
+    after = walls[-1] if len(walls) > 1 else None
+    if between and len(walls) > 2:
+        known = [w for w in walls if w is not None]
+        u = min(known)
+        unit_note = (f"measured {walls[0]:.2f} s before the notebooks and after each one, "
+                     f"{min(known[1:] or known):.2f} to {max(known[1:] or known):.2f} s; each "
+                     f"notebook is in the smaller of the two measured next to it; the run's "
+                     f"unit is the smallest of all, {u:.2f} s"
+                     + (f"; {len(walls) - len(known)} measurement(s) lost (the probe stopped "
+                        f"answering): the notebooks next to them use the one left"
+                        if len(known) < len(walls) else ""))
+    else:
+        u, unit_note = settled_unit(u, after)
+    for r, nu in zip(results, notebook_units(walls, len(results)), strict=True):
+        r["unit_seconds"] = nu
+        r["units"] = round(r["seconds"] / nu, 1)
+    cpus = [m["cpu_seconds"] for m in measured if m]
     unit = {**unit, "unit_seconds": u, "images_per_second": round(UNIT_IMAGES / u, 1),
             "before_seconds": walls[0], "after_seconds": after, "measured_seconds": walls,
-            "cpu_seconds": cpu, "cpu_before_seconds": measured[0]["cpu_seconds"],
-            "cpu_after_seconds": measured[-1]["cpu_seconds"] if results else None}
+            "cpu_seconds": min(cpus), "cpu_before_seconds": measured[0]["cpu_seconds"],
+            "cpu_after_seconds": measured[-1]["cpu_seconds"] if after is not None else None}
     print(f"unit: {unit_note}", flush=True)
     failed = [r for r in results if not r["ok"]]
     total = sum(r["seconds"] for r in results)
@@ -691,10 +753,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.platform()}, {os.cpu_count()} CPU cores",
         "unit": {**unit, "note": unit_note,
                  "definition": f"VGG16 base, forward pass over {UNIT_IMAGES} images at "
-                               f"{UNIT_SIZE} px, batch {UNIT_BATCH}: best of 2 passes after a "
-                               f"warm-up pass, measured before and after the notebooks; the "
-                               f"smaller is used; cpu_seconds: the same pass's CPU time "
-                               f"(every thread), the smaller of the two"},
+                               f"{UNIT_SIZE} px, batch {UNIT_BATCH}: best of 2 passes (after a "
+                               f"warm-up pass the first time), measured before the notebooks "
+                               f"and after each one (a recorded run) or after them all; "
+                               f"unit_seconds: the smallest; each notebook's: the smaller of "
+                               f"the two next to it; cpu_seconds: the same passes' CPU time "
+                               f"(every thread), the smallest"},
         "standins": {"root": manifest["root"], "generator": manifest["generator"]},
         "notebooks": results, "total_seconds": round(total, 1),
         "total_units": round(total_units, 1), "total_units_in_run_unit": round(total / u, 1),

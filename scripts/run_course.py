@@ -481,8 +481,9 @@ def _profile_note(profile: str, entries: dict) -> str:
     units = sorted({round(v["unit_seconds"], 1) for v in values if v.get("unit_seconds")})
     if units:
         there = (f"{units[0]:.1f} s there" if len(units) == 1 else
-                 f"{units[0]:.1f}-{units[-1]:.1f} s there (runs on different days, loads or "
-                 f"machines; each notebook's units use the unit measured next to it in its run)")
+                 f"{units[0]:.1f}-{units[-1]:.1f} s there (within a run, and between runs on "
+                 f"other days, loads or machines; each notebook's units use the unit measured "
+                 f"next to it in its run)")
         note += ("; 1 unit = the time VGG16's base takes for a forward pass over 100 images "
                  f"at 160 px, {there}")
     return note
@@ -695,7 +696,8 @@ def main() -> int:
         return 1
     why_not = "--no-record" if args.no_record else not_recordable()
     # A recordable cpu or full run gives its times in units too: the unit measured before
-    # and after the notebooks (the smaller: the less disturbed), as `make rehearse` does.
+    # and after the notebooks (the smaller: the less disturbed), one for every notebook
+    # (`make rehearse` measures it after each notebook as well; a real run's rows are rare).
     started = datetime.now(UTC)
     unit_before = (measure_unit() if not why_not and os.environ.get("NBH_PROFILE") in UNIT_PROFILES
                    else None)

@@ -285,7 +285,7 @@ def test_litert_and_tf_lite_interpreters_agree(exported, images):
         assert np.allclose(litert(x[i:i + 1]), expected)
 
 
-def test_tflite_runs_on_every_core_with_the_same_answers(exported, images):
+def test_tflite_runs_on_every_core_with_the_same_answers(exported, images, monkeypatch):
     """TFLite's own default is one thread (Keras uses every core): the wrapper asks for every
     core unless told, and the answers do not depend on it."""
     import os
@@ -293,8 +293,22 @@ def test_tflite_runs_on_every_core_with_the_same_answers(exported, images):
     x, _ = images
     every, one = (deploy.TFLiteModel(exported.paths["tflite_float32"], num_threads=n)
                   for n in (None, 1))
-    assert every.num_threads == (os.cpu_count() or 1) and one.num_threads == 1
+    assert every.num_threads == deploy.usable_cpus() and one.num_threads == 1
     assert np.allclose(every(x), one(x), atol=1e-6)
+    # and that is what the interpreter is asked for
+    asked = []
+
+    class Recording:
+        def __init__(self, model_path, num_threads=None):
+            asked.append(num_threads)
+            raise RuntimeError("recorded")
+    monkeypatch.setattr(deploy, "interpreter_class", lambda: (Recording, "recording"))
+    with pytest.raises(RuntimeError, match="recorded"):
+        deploy.TFLiteModel(exported.paths["tflite_float32"])
+    assert asked == [deploy.usable_cpus()]
+    if hasattr(os, "sched_getaffinity"):  # a process lent one core gets one thread
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+        assert deploy.usable_cpus() == 1
 
 
 def test_compare_exports_measures_every_form_against_keras(exported, model, images):

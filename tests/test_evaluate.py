@@ -564,9 +564,16 @@ def test_predict_with_logits_gives_both_from_one_pass():
             yield x[i:i + 8], y[i:i + 8]
     counted = tf.data.Dataset.from_generator(batches, output_signature=(
         tf.TensorSpec((None, 3), tf.float32), tf.TensorSpec((None,), tf.int64)))
-    y3, z3, _ = ev.predict_with_logits(model, counted)
+    y3, z3, p3 = ev.predict_with_logits(model, counted)
     assert reads == list(range(0, 37, 8)) and (y3 == y).all()
-    np.testing.assert_allclose(np.sort(z3, axis=0), np.sort(z, axis=0), atol=1e-6)
+    np.testing.assert_allclose(z3, ev.predict_logits(model, (x, y))[1], atol=1e-6)
+    # arrays: the same, row for row
+    y4, z4, p4 = ev.predict_with_logits(model, (x, y))
+    np.testing.assert_allclose(z4, z3, atol=1e-6)
+    np.testing.assert_allclose(p4, p3, atol=1e-6)
+    # a plain function returning a list per batch is one output, as before
+    listy = lambda b: [[0.25, 0.75] for _ in range(len(b))]  # noqa: E731
+    assert ev.predict(listy, counted)[1].shape == (37, 2)
     with pytest.raises(TypeError, match="needs a Keras model"):
         ev.predict_with_logits(lambda b: np.full((len(b), 1), 0.5), x)
 

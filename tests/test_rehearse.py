@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,10 +111,35 @@ def test_the_unit_is_the_less_disturbed_of_its_two_measurements():
 
 def test_each_notebook_is_in_the_unit_measured_next_to_it():
     """The machine's speed drifted from 4.30 to 3.50 s within one run: a notebook is divided
-    by the smaller of the two measurements around it, not by one taken minutes away."""
-    assert rehearse.local_units([4.3, 4.1, 3.6, 3.5]) == [4.1, 3.6, 3.5]
-    assert rehearse.local_units([5.0, 9.0]) == [5.0]  # a burst after it: the one before
-    assert rehearse.local_units([5.0]) == []
+    by the smaller of the two measurements around it, not by one taken minutes away; a lost
+    measurement leaves the one next to it."""
+    assert rehearse.notebook_units([4.3, 4.1, 3.6, 3.5], 3) == [4.1, 3.6, 3.5]
+    assert rehearse.notebook_units([5.0, 9.0], 1) == [5.0]  # a burst after it: the one before
+    assert rehearse.notebook_units([5.0, None, None, 4.0], 3) == [5.0, 4.0, 4.0]
+    assert rehearse.notebook_units([5.0, 4.5], 3) == [4.5, 4.5, 4.5]  # before and after them all
+
+
+def test_a_unit_probe_that_dies_answers_none_and_the_first_failure_stops(tmp_path):
+    """The parent's side of the probe: lines that are not JSON are skipped, a child that died
+    answers None (the run goes on), a child that never measured stops the run with its errors."""
+    child = tmp_path / "child.py"
+    child.write_text(
+        "import sys\n"
+        "print('Downloading data from somewhere')\n"  # a stray line before the JSON
+        "print('{\"unit_seconds\": 4.0, \"cpu_seconds\": 8.0}', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "print('{\"unit_seconds\": 3.5, \"cpu_seconds\": 7.0}', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "sys.exit(3)\n")  # dies on the second request
+    with rehearse.UnitProbe(dict(os.environ), [sys.executable, str(child)]) as probe:
+        assert probe.first["unit_seconds"] == 4.0
+        assert probe.measure()["unit_seconds"] == 3.5
+        assert probe.measure() is None and probe.measure() is None
+    assert probe.process.poll() is not None
+    broken = tmp_path / "broken.py"
+    broken.write_text("import sys\nprint('no model here', file=sys.stderr)\nsys.exit(1)\n")
+    with pytest.raises(SystemExit, match="(?s)measuring the unit failed.*no model here"):
+        rehearse.UnitProbe(dict(os.environ), [sys.executable, str(broken)])
 
 
 def test_the_unit_probe_measures_again_on_each_request(monkeypatch, capsys):
@@ -125,15 +151,15 @@ def test_the_unit_probe_measures_again_on_each_request(monkeypatch, capsys):
     monkeypatch.setattr(rehearse, "_measure_here", lambda: ({"unit_seconds": 4.0, "cpu_seconds": 8.0,
                                                              "overrides_applied": None}, "base"))
 
-    def timed(base):
-        calls.append(base)
+    def timed(base, warmup=True):
+        calls.append((base, warmup))
         return 3.0 + len(calls), 7.0
     monkeypatch.setattr(rehearse, "unit_times", timed)
     monkeypatch.setattr(sys, "stdin", io.StringIO("measure\nmeasure\n"))
     assert rehearse._probe_here() == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["unit_seconds"] for line in lines] == [4.0, 4.0, 5.0]
-    assert calls == ["base", "base"]  # the same loaded base, measured once per request
+    assert calls == [("base", False)] * 2  # the same loaded base, warm, once per request
 
 
 def test_the_simulated_colab_run_opens_each_notebook_on_its_badges_runtime():

@@ -38,8 +38,7 @@ def _attribution_of(explanation_or_map, class_names=None):
     the explained class (its name where ``class_names`` is given, else its index)."""
     if hasattr(explanation_or_map, "attribution"):
         e = explanation_or_map
-        target = (f"'{class_names[e.target]}'" if class_names is not None
-                  else f"class {e.target}")
+        target = repr(class_names[e.target]) if class_names is not None else f"class {e.target}"
         return np.asarray(e.attribution, dtype="float32"), f"{e.method} ({target}, {e.seconds:.2f} s)"
     return np.asarray(explanation_or_map, dtype="float32"), "attribution"
 
