@@ -53,6 +53,7 @@ import numpy as np
 from . import artifacts, progress
 from .config import INFERENCE_BATCH_SIZE, Config, current
 from .data import DataError
+from .predictions import predict_function
 
 if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
     import keras
@@ -497,26 +498,6 @@ def _unlike_sentence(prediction: Prediction, lead: str, space: bool = True) -> s
     why = _ood_comparison(prediction.ood_score_name, prediction.ood_score,
                           prediction.ood_threshold, space)
     return f"{lead}: this photo is unlike the training photos ({why})"
-
-
-def predict_function(model: Any, batch_size: int = INFERENCE_BATCH_SIZE
-                     ) -> Callable[[np.ndarray], np.ndarray]:
-    """``images -> (N, C)`` class probabilities for any form of the model.
-
-    ``model``: a Keras model, a :class:`TFLiteModel`, a :class:`SavedModelRunner`, the
-    object ``tf.saved_model.load`` returns, or any function ``images -> outputs``.
-    Outputs ``(N, 1)`` (a sigmoid: P(class 1)) become ``(N, 2)``.
-
-    Example:
-        >>> f = predict_function(lambda x, training=False: np.full((len(x), 1), 0.25))
-        >>> f(np.zeros((2, 4, 4, 3), "float32")).tolist()
-        [[0.75, 0.25], [0.75, 0.25]]
-    """
-    from . import explain
-
-    if hasattr(model, "signatures") and hasattr(model, "serve") and not hasattr(model, "layers"):
-        model = SavedModelRunner(model)
-    return explain.predict_fn(model, batch_size=batch_size)
 
 
 def _check_names(probabilities: np.ndarray, class_names: Sequence[str]) -> list[str]:

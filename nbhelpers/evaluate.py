@@ -39,8 +39,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .predictions import (
+    class_probabilities,
+    logits_model,
+    predict,
+    predict_logits,
+    predict_proba,
+    predict_with_logits,
+)
+
 if TYPE_CHECKING:
-    import keras
     import pandas as pd
 
     from .config import Config
@@ -81,255 +89,9 @@ __all__ = [
 EPS = 1e-7
 
 # --------------------------------------------------------------------------- predictions
+# Running a model lives in nbhelpers.predictions; these names are re-exported below so that
+# notebook 07 reads them where it reads the metrics.
 
-
-def _class_probabilities(out: Any) -> np.ndarray:
-    """Predictions as ``(N, C)`` float64 class probabilities, ``C >= 2``: the one convention.
-
-    Shared by :mod:`nbhelpers.evaluate` and :mod:`nbhelpers.explain`.  A sigmoid's
-    ``(N,)`` or ``(N, 1)`` P(class 1) becomes ``[1 - p, p]``; an ``(N, C)`` softmax
-    output is checked (values in [0, 1], rows summing to 1) and returned.
-    """
-    p = np.asarray(out, dtype="float64")
-    if p.ndim == 2 and p.shape[1] == 1:
-        p = p[:, 0]
-    if p.ndim not in (1, 2) or (p.ndim == 2 and p.shape[1] < 2):
-        raise ValueError(
-            f"expected predictions of shape (N,), (N, 1) or (N, C) with C >= 2, got {p.shape}")
-    if p.size and (np.nanmin(p) < -1e-6 or np.nanmax(p) > 1 + 1e-6 or not np.isfinite(p).all()):
-        raise ValueError(
-            "predictions are not probabilities (values outside [0, 1]); does the model end "
-            "in a sigmoid/softmax layer? If it outputs logits, wrap it: "
-            "lambda x: scipy.special.softmax(model(x), axis=1), or pass the logits to "
-            "apply_temperature(logits, 1.0)"
-        )
-    p = np.clip(p, 0.0, 1.0)
-    if p.ndim == 1:
-        return np.column_stack([1.0 - p, p])
-    if p.size and not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
-        raise ValueError("rows of (N, C) predictions must sum to 1 (a softmax output); "
-                         "for independent sigmoid outputs (multi-label) this module does not apply")
-    return p
-
-
-def _batch_fn(model: Any) -> Callable[[Any], Any]:
-    """One batch of images -> the model's output, for a Keras model or a plain function."""
-    if hasattr(model, "predict_on_batch"):
-        return model.predict_on_batch
-    if callable(model):
-        return model
-    raise TypeError(f"expected a Keras model or a function of a batch, got {type(model).__name__}")
-
-
-def _as_labels(y: Any) -> np.ndarray:
-    """Integer labels ``(N,)``; one-hot labels ``(N, C)`` become their arg-max."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        y = y.argmax(axis=1)
-    return y.reshape(-1).astype(int)
-
-
-def _is_dataset(data: Any) -> bool:
-    return hasattr(data, "element_spec")  # tf.data.Dataset, without importing TensorFlow
-
-
-def _gather(model: Any, data: Any, batch_size: int) -> tuple[np.ndarray | None, Any]:
-    """Run ``model`` over ``data`` and gather the labels in the same pass: raw outputs, one
-    array, or a list of arrays for a Keras model with several outputs."""
-    fn = _batch_fn(model)
-    several = len(getattr(model, "outputs", None) or ()) > 1
-    if _is_dataset(data):
-        ys, outs = [], []
-        for batch in data:
-            x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
-            outs.append(fn(x))
-            if y is not None:
-                ys.append(_as_labels(y))
-        if not outs:
-            raise ValueError("the data set is empty")
-        y_true = np.concatenate(ys).astype(int) if ys else None
-        if several:  # one array per output
-            return y_true, [np.concatenate([np.asarray(o[i]) for o in outs])
-                            for i in range(len(outs[0]))]
-        return y_true, np.concatenate([np.asarray(o) for o in outs])
-    if isinstance(data, tuple) and len(data) == 2:
-        x, y_true = np.asarray(data[0]), _as_labels(data[1])
-    else:
-        x, y_true = np.asarray(data), None
-    if hasattr(model, "predict") and hasattr(model, "predict_on_batch"):  # Keras: batches itself
-        out = model.predict(x, batch_size=batch_size, verbose=0)
-        if several:
-            return y_true, [np.asarray(o) for o in out]
-    else:
-        out = np.concatenate(
-            [np.asarray(fn(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
-        )
-    return y_true, np.asarray(out)
-
-
-def predict(
-    model: Any, data: Any, batch_size: int = 32
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """Predict class probabilities and gather the true labels in the same pass: ``(y_true, y_prob)``.
-
-    ``y_prob`` is ``(N, C)``, ``C >= 2`` (two classes too: column 1 is P(class 1)).
-    ``model`` is a Keras model or any function ``batch -> probabilities``.  ``data`` is
-    a ``tf.data.Dataset`` of ``(images, labels)`` batches (labels gathered in the same
-    iteration, so they line up even if the data set shuffles), a tuple ``(x, y)`` of
-    arrays, or an array of images (then ``y_true`` is ``None``).  Taught in notebook 07.
-
-    Example:
-        >>> f = lambda x: np.asarray(x).mean(axis=(1, 2, 3)) / 255.0   # a "sigmoid" P(class 1)
-        >>> x = np.stack([np.full((4, 4, 3), v) for v in (0.0, 51.0, 255.0)])
-        >>> y_true, y_prob = predict(f, (x, np.array([0, 0, 1])))
-        >>> y_true.tolist(), y_prob.round(2).tolist()
-        ([0, 0, 1], [[1.0, 0.0], [0.8, 0.2], [0.0, 1.0]])
-    """
-    y_true, out = _gather(model, data, batch_size)
-    return y_true, _class_probabilities(out)
-
-
-def predict_proba(model: Any, x_or_ds: Any, batch_size: int = 32) -> np.ndarray:
-    """Predicted class probabilities ``(N, C)``, ``C >= 2``, for two classes as for more.
-
-    ``model``: a Keras model or a function ``batch -> probabilities``; ``x_or_ds``:
-    an array of images or a ``tf.data.Dataset`` (labels, if any, are ignored; use
-    :func:`predict` to get them too).  Taught in notebooks 08, 09, 10 and 11.
-
-    Example:
-        >>> softmax3 = lambda x: np.tile([0.2, 0.3, 0.5], (len(x), 1))
-        >>> predict_proba(softmax3, np.zeros((5, 8, 8, 3))).shape
-        (5, 3)
-        >>> predict_proba(lambda x: np.full((len(x), 1), 0.9), np.zeros((2, 8, 8, 3))).round(2)
-        array([[0.1, 0.9],
-               [0.1, 0.9]])
-    """
-    return predict(model, x_or_ds, batch_size=batch_size)[1]
-
-
-def _logits_output(model: keras.Model) -> Any:
-    """The symbolic tensor of ``model``'s class scores (before its sigmoid/softmax).
-
-    Shared by :func:`logits_model` and :mod:`nbhelpers.explain` (Grad-CAM, SHAP).
-    The course's models have a layer ``"logits"``; a model that ends in an
-    ``Activation``/``Softmax`` layer gives that layer's input; a model that ends in
-    ``Dense(activation="sigmoid" | "softmax")`` gets a copy of that Dense layer without
-    its activation (same weights), applied to the same input.
-    """
-    import keras
-
-    names = [layer.name for layer in model.layers]
-    if "logits" in names:
-        return model.get_layer("logits").output
-    if not model.layers:
-        raise ValueError("the model has no layers")
-    last = model.layers[-1]
-    act = getattr(last, "activation", None)
-    act_name = getattr(act, "__name__", str(act))
-    if isinstance(last, keras.layers.Softmax) or (
-            isinstance(last, keras.layers.Activation) and act_name in ("sigmoid", "softmax")):
-        return last.input
-    if isinstance(last, keras.layers.Dense) and act_name in ("sigmoid", "softmax"):
-        scores = keras.layers.Dense.from_config(
-            {**last.get_config(), "activation": "linear", "name": f"{last.name}_before_{act_name}"})
-        out = scores(last.input)
-        scores.set_weights(last.get_weights())
-        return out
-    raise ValueError(
-        f"cannot find the class scores (logits) of model {model.name!r}: it has no layer named "
-        f"'logits', and its last layer {last.name!r} ({type(last).__name__}, activation "
-        f"{act_name!r}) is not a sigmoid/softmax Dense or Activation layer. Build the model "
-        f"with nbh.models.build_classifier (it ends in 'logits' + 'predictions'), or end it in "
-        f"Dense(units) named 'logits' followed by Activation('sigmoid' or 'softmax')."
-    )
-
-
-def logits_model(model: keras.Model) -> keras.Model:
-    """A model from ``model``'s input to its class scores (logits), sharing its weights.
-
-    Uses the ``"logits"`` layer of the course's models; for a model that ends in
-    ``Dense(activation="sigmoid")`` (or ``"softmax"``) it applies that layer without
-    its activation.  Anything else is refused with a message saying what to build.
-    Used by :func:`predict_logits` (notebook 07) and by Grad-CAM (notebook 09).
-
-    Example:
-        >>> import keras
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
-        >>> m.layers[0].set_weights([np.array([[30.0], [0.0]]), np.zeros(1)])
-        >>> x = np.array([[1.0, 0.0]])
-        >>> float(m.predict(x, verbose=0)[0, 0]), float(logits_model(m).predict(x, verbose=0)[0, 0])
-        (1.0, 30.0)
-    """
-    import keras
-
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return keras.Model(inputs, _logits_output(model), name=f"{model.name}_logits")
-
-
-def predict_logits(
-    model: keras.Model, data: Any, batch_size: int = 32
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """The class scores before the sigmoid/softmax, with the true labels: ``(y_true, logits)``.
-
-    ``logits`` is what the model's ``"logits"`` layer outputs (see :func:`logits_model`):
-    ``(N, 1)`` for one sigmoid unit (the log-odds of class 1), ``(N, C)`` for a softmax.
-    ``data`` as in :func:`predict` (labels gathered in the same pass).  What temperature
-    scaling fits on (:func:`fit_temperature`).  Needs a Keras model: a plain function
-    only gives probabilities (then see :func:`to_logits`).  Taught in notebook 07.
-
-    Example:
-        >>> import keras
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
-        >>> m.layers[0].set_weights([np.array([[30.0], [-30.0]]), np.zeros(1)])
-        >>> y_true, z = predict_logits(m, (np.eye(2), np.array([1, 0])))
-        >>> y_true.tolist(), z.tolist()
-        ([1, 0], [[30.0], [-30.0]])
-    """
-    if not hasattr(model, "layers"):
-        raise TypeError(
-            f"predict_logits needs a Keras model (it reads the model's 'logits' layer), got "
-            f"{type(model).__name__}; a function that returns probabilities has no logits: use "
-            f"to_logits(predict_proba(f, data)) (clipped: very confident predictions lose their rank)")
-    y_true, out = _gather(logits_model(model), data, batch_size)
-    return y_true, _logit_columns(out)
-
-
-def _logit_columns(out: Any) -> np.ndarray:
-    """A logits layer's output as ``(N, 1)`` or ``(N, C)`` float64 (as the layer gives them)."""
-    out = np.asarray(out, dtype="float64")
-    return out.reshape(-1, 1) if out.ndim == 1 else out
-
-
-def predict_with_logits(
-    model: keras.Model, data: Any, batch_size: int = 32
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """:func:`predict_logits` and :func:`predict` in one pass: ``(y_true, logits, y_prob)``.
-
-    The logits (``(N, 1)`` or ``(N, C)``) and the probabilities (``(N, C)``, ``C >= 2``)
-    come out of the same forward pass (a model with the two outputs, sharing the weights),
-    so a split costs one pass over the network, not two.  Taught in notebook 07.
-
-    Example:
-        >>> import keras
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="sigmoid")])
-        >>> m.layers[0].set_weights([np.array([[2.0], [-2.0]]), np.zeros(1)])
-        >>> y_true, z, p = predict_with_logits(m, (np.eye(2), np.array([1, 0])))
-        >>> y_true.tolist(), z.tolist(), p.round(3).tolist()
-        ([1, 0], [[2.0], [-2.0]], [[0.119, 0.881], [0.881, 0.119]])
-    """
-    import keras
-
-    if not hasattr(model, "layers"):
-        raise TypeError(f"predict_with_logits needs a Keras model (it reads the model's "
-                        f"'logits' layer), got {type(model).__name__}")
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    both = keras.Model(inputs, [_logits_output(model), model.outputs[0]],
-                       name=f"{model.name}_logits_and_probabilities")
-    y_true, (logits, probs) = _gather(both, data, batch_size)
-    return y_true, _logit_columns(logits), _class_probabilities(probs)
-
-
-# ----------------------------------------------------------------- labels and confidence
 
 
 def num_classes(y_prob: np.ndarray) -> int:
@@ -343,20 +105,6 @@ def num_classes(y_prob: np.ndarray) -> int:
     """
     y_prob = np.asarray(y_prob)
     return 2 if y_prob.ndim == 1 or y_prob.shape[-1] == 1 else int(y_prob.shape[1])
-
-
-def class_probabilities(y_prob: np.ndarray) -> np.ndarray:
-    """Predictions as the ``(N, C)`` matrix of class probabilities, also for two classes.
-
-    A sigmoid's ``(N,)`` P(class 1) becomes ``[1 - p, p]``; an ``(N, C)`` matrix is
-    checked (in [0, 1], rows summing to 1) and returned.  The converter every function
-    here applies to its input.  Used in notebook 07.
-
-    Example:
-        >>> class_probabilities(np.array([0.25])).tolist()
-        [[0.75, 0.25]]
-    """
-    return _class_probabilities(y_prob)
 
 
 def _labels(probs: np.ndarray, threshold: float) -> np.ndarray:
@@ -384,7 +132,7 @@ def predicted_labels(y_prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         >>> predicted_labels(np.array([[0.5, 0.5]])).tolist()  # ties go to class 1, as for a sigmoid
         [1]
     """
-    probs = _class_probabilities(y_prob)
+    probs = class_probabilities(y_prob)
     if probs.shape[1] > 2 and threshold != 0.5:
         raise ValueError(
             f"a threshold ({threshold}) needs two classes; with {probs.shape[1]} the prediction "
@@ -402,7 +150,7 @@ def confidence(y_prob: np.ndarray) -> np.ndarray:
         >>> confidence(np.array([0.2, 0.9])).round(2).tolist()
         [0.8, 0.9]
     """
-    return _class_probabilities(y_prob).max(axis=1)
+    return class_probabilities(y_prob).max(axis=1)
 
 
 # ------------------------------------------------------------------------------- metrics
@@ -422,7 +170,7 @@ def _prf(which: int):
     def metric(y_true, y_prob, threshold=0.5):
         from sklearn.metrics import precision_recall_fscore_support
 
-        probs = _class_probabilities(y_prob)
+        probs = class_probabilities(y_prob)
         labels = list(range(probs.shape[1]))
         avg = _average(probs)
         return precision_recall_fscore_support(
@@ -441,7 +189,7 @@ def _roc_auc(y_true, y_prob, threshold=0.5):
 
     del threshold  # AUC does not depend on a threshold
     y_true = np.asarray(y_true)
-    probs = _class_probabilities(y_prob)
+    probs = class_probabilities(y_prob)
     n = probs.shape[1]
     if len(np.unique(y_true)) < n:
         return float("nan")  # undefined without both/all classes (e.g. in a bootstrap resample)
@@ -472,7 +220,7 @@ def _metric(metric: str | Callable[..., float]) -> Callable[..., float]:
 
 def _check(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray]:
     y_true = np.asarray(y_true).reshape(-1).astype(int)
-    y_prob = _class_probabilities(y_prob)
+    y_prob = class_probabilities(y_prob)
     if len(y_true) != len(y_prob):
         raise ValueError(f"{len(y_true)} labels but {len(y_prob)} predictions")
     if len(y_true) == 0:
@@ -965,7 +713,7 @@ def to_logits(y_prob: np.ndarray) -> np.ndarray:
         >>> z.shape, (z[:, 1] - z[:, 0]).round(3).tolist()
         ((2, 2), [0.0, 2.0])
     """
-    p = np.clip(_class_probabilities(y_prob), EPS, 1.0 - EPS)
+    p = np.clip(class_probabilities(y_prob), EPS, 1.0 - EPS)
     return np.log(p)
 
 

@@ -62,7 +62,7 @@ import numpy as np
 
 from . import progress
 from .config import INFERENCE_BATCH_SIZE, Config, current
-from .evaluate import _class_probabilities, _logits_output, logits_model
+from .predictions import class_log_odds, logits_output, predict_function
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     import keras
@@ -77,7 +77,7 @@ __all__ = [
     "explain_shap_gradient",
     "explain_shap_partition",
     "explain_gradcam",
-    "predict_fn",
+    "predict_function",
     "class_log_odds",
     "choose_output",
     "hidden_probes",
@@ -141,66 +141,6 @@ class Explanation:
 # --------------------------------------------------------------------------- predictions
 
 
-_LOGITS: Any = None  # weakref.WeakKeyDictionary: model -> its logits model
-
-
-def _logits_model_of(model: keras.Model) -> keras.Model:
-    """``logits_model(model)``, built once per model: a new model would be traced again."""
-    import weakref
-
-    global _LOGITS
-    if _LOGITS is None:
-        _LOGITS = weakref.WeakKeyDictionary()
-    if model not in _LOGITS:
-        _LOGITS[model] = logits_model(model)
-    return _LOGITS[model]
-
-
-def predict_fn(model: keras.Model, batch_size: int = INFERENCE_BATCH_SIZE, scale: float = 1.0,
-               output: str = "probability") -> Callable[[np.ndarray], np.ndarray]:
-    """A function ``images -> (N, C)`` class probabilities that runs the model in batches.
-
-    This is the *batched predict function* LIME and SHAP call: it runs the
-    model's compiled forward pass (``nbh.models.forward``: traced once, no
-    ``model.predict`` set-up per call; a direct ``model(x)`` is slower and
-    leaves TensorFlow holding far more memory) on chunks of ``batch_size``.  ``scale`` multiplies the
-    images first (LIME works on images in ``[0, 1]``, the model wants
-    ``[0, 255]``: ``scale=255``).  Its output follows :mod:`nbhelpers.evaluate`'s
-    convention: ``(N, C)``, ``C >= 2``, also for a one-unit sigmoid model
-    (``[1 - p, p]``); the same numbers as ``nbh.evaluate.predict_proba(model, images)``.
-    ``output="log_odds"`` gives each class's log-odds instead
-    (:func:`class_log_odds`, from the logits: it never saturates).
-    Taught in ``08_explaining_with_lime``.
-
-    Example:
-        >>> f = predict_fn(left_half_model(16))
-        >>> p = f(toy_images(3, 16)); p.shape, p.sum(axis=1).round(6).tolist()
-        ((3, 2), [1.0, 1.0, 1.0])
-        >>> lo = predict_fn(left_half_model(16), output="log_odds")(toy_images(3, 16))
-        >>> bool(np.allclose(lo, np.log(p / (1 - p)), atol=1e-4))
-        True
-    """
-    if output not in ("probability", "log_odds"):
-        raise ValueError(f"output must be 'probability' or 'log_odds', not {output!r}")
-    import keras
-
-    from . import models
-
-    net = _logits_model_of(model) if output == "log_odds" else model
-    step = models.forward(net) if isinstance(net, keras.Model) else \
-        (lambda batch: net(batch, training=False))  # an exported model, a plain function
-
-    def predict(images: np.ndarray) -> np.ndarray:
-        x = np.asarray(images, dtype="float32")
-        if scale != 1.0:
-            x = x * np.float32(scale)
-        outs = np.concatenate([np.asarray(step(x[i:i + batch_size]))
-                               for i in range(0, len(x), batch_size)], axis=0)
-        return class_log_odds(outs) if output == "log_odds" else _class_probabilities(outs)
-
-    return predict
-
-
 #: A class's log-odds beyond which ``output="auto"`` explains the log-odds, not the
 #: probability: 4.6 is P above 0.99 (or below 0.01), where the sigmoid flattens.  There a
 #: big change of the model's score moves the probability by little (log-odds 5 -> 10:
@@ -210,34 +150,6 @@ def predict_fn(model: keras.Model, batch_size: int = INFERENCE_BATCH_SIZE, scale
 #: reach P 0.9999: LIME of the probability put 50 % of its map on the half the model
 #: never sees, LIME of the log-odds 83 % on the half it does (tests/test_explain.py).
 SURE_LOG_ODDS = 4.6
-
-
-def class_log_odds(logits: Any) -> np.ndarray:
-    """Each class's log-odds ``log P(c) / (1 - P(c))``, ``(N, C)``, computed from logits.
-
-    One sigmoid unit ``(N, 1)``: ``[-z, z]``.  Softmax logits ``(N, C)``:
-    ``z_c - logsumexp(z_j, j != c)``, which for two classes is ``z_1 - z_0``.
-    Unlike the probability it keeps moving when the model is sure: P = 1.0 in
-    float32 for any log-odds above about 17, the log-odds stay 17, 30 or 80.
-    Reached through the helpers that notebooks 08 and 09 call.
-
-    Example:
-        >>> class_log_odds(np.array([[2.0]])).tolist()
-        [[-2.0, 2.0]]
-        >>> np.round(class_log_odds(np.array([[3.0, 1.0, 1.0]])), 3).tolist()
-        [[1.307, -2.127, -2.127]]
-    """
-    z = np.asarray(logits, dtype="float64")
-    if z.ndim != 2:
-        raise ValueError(f"logits must be (N, C), got shape {z.shape}")
-    if z.shape[1] == 1:
-        return np.concatenate([-z, z], axis=1)
-    out = np.empty_like(z)
-    for c in range(z.shape[1]):
-        others = np.delete(z, c, axis=1)
-        m = others.max(axis=1, keepdims=True)
-        out[:, c] = z[:, c] - (m[:, 0] + np.log(np.exp(others - m).sum(axis=1)))
-    return out
 
 
 def choose_output(model: keras.Model, image: np.ndarray, target: int,
@@ -265,7 +177,7 @@ def choose_output(model: keras.Model, image: np.ndarray, target: int,
     batch = _check_image(image)[None]
     if probes is not None and len(probes):
         batch = np.concatenate([batch, np.asarray(probes, dtype="float32")])
-    lo = predict_fn(model, output="log_odds")(batch)[:, int(target)]
+    lo = predict_function(model, output="log_odds")(batch)[:, int(target)]
     return "log_odds" if float(np.abs(lo).max()) > SURE_LOG_ODDS else "probability"
 
 
@@ -299,7 +211,7 @@ def _quantity(output: str, target: int) -> str:
 def _target(model: keras.Model, image: np.ndarray, target: int | None) -> int:
     if target is not None:
         return int(target)
-    return int(np.argmax(predict_fn(model)(image[None])[0]))
+    return int(np.argmax(predict_function(model)(image[None])[0]))
 
 
 def _class_score(logits: Any, target: int) -> Any:
@@ -540,7 +452,7 @@ def explain_lime(
     with _no_lime_progress_bar(lime_image):
         result = explainer.explain_instance(
             img / 255.0,
-            _recording(predict_fn(model, predict_batch, scale=255.0, output=output), target,
+            _recording(predict_function(model, predict_batch, scale=255.0, output=output), target,
                        seen),
             labels=(target,),
             top_labels=None,
@@ -722,7 +634,7 @@ def _select_output_model(model: keras.Model, layer: str, target: int) -> tuple[A
 
     tensor = model.get_layer(layer).output
     feature_model = keras.Model(model.input, tensor)
-    logits = _logits_output(model)
+    logits = logits_output(model)
     head = keras.Model(tensor, logits)
     _class_score(np.zeros((1, logits.shape[-1])), target)  # a clear error for a bad target
     features = keras.Input(shape=tuple(tensor.shape[1:]))
@@ -879,7 +791,7 @@ def explain_shap_partition(
     output = choose_output(model, img, target, output)
     seen: list[np.ndarray] = []
     explainer = shap.Explainer(
-        _recording(predict_fn(model, batch_size, output=output), target, seen), masker)
+        _recording(predict_function(model, batch_size, output=output), target, seen), masker)
     # shap draws its own tqdm bar once a run passes 10 s; the course's switch governs it.
     result = explainer(img[None], max_evals=n, batch_size=batch_size, outputs=[target],
                        silent=not progress.enabled())
@@ -935,7 +847,7 @@ def explain_gradcam(
     t0 = time.perf_counter()
     target = _target(model, img, target)
     layer = layer or default_layers(model)["gradcam"]
-    grad_model = keras.Model(model.input, [model.get_layer(layer).output, _logits_output(model)])
+    grad_model = keras.Model(model.input, [model.get_layer(layer).output, logits_output(model)])
     x = tf.convert_to_tensor(img[None])
     with tf.GradientTape() as tape:
         maps, logits = grad_model(x, training=False)
@@ -1295,7 +1207,7 @@ def deletion_insertion(
         inserted.append(i.reshape(img.shape))
     batch = np.stack(deleted + inserted)
     score = choose_output(model, img, target, score)
-    values = np.asarray(predict_fn(model, batch_size, output=score)(batch)[:, target],
+    values = np.asarray(predict_function(model, batch_size, output=score)(batch)[:, target],
                         dtype="float64")
     if score == "probability" and _is_flat(values):
         warnings.warn(
@@ -1448,7 +1360,7 @@ def left_half_model(image_size: int = 32, side: str = "left", seed: int = 0, cla
     Taught in ``09_explaining_with_shap`` (and used by the unit tests).
 
     Example:
-        >>> m = left_half_model(16); f = predict_fn(m)
+        >>> m = left_half_model(16); f = predict_function(m)
         >>> x = toy_images(1, 16); y = x.copy(); y[..., :8, :] = 0.0   # change only the left half
         >>> [layer.name for layer in m.layers[-2:]], bool(np.allclose(f(x), f(y), atol=1e-6))
         (['logits', 'predictions'], False)

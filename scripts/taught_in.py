@@ -43,13 +43,14 @@ def mentioned(note: str) -> set[str]:
 def helpers() -> list[tuple[str, str, str, int]]:
     """``(module, name, docstring, line)`` for each module and each public function/class.
 
-    The figure modules count as ``plots`` (notebooks call ``nbh.plots.<name>``).
+    A module inside a package (``plots/``, ``data/``, ...) counts as its package
+    (notebooks call ``nbh.plots.<name>``, ``nbh.data.<name>``).
     """
     out = []
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(PACKAGE).with_suffix("")
         parts = [p for p in rel.parts if p != "__init__"]
-        module = "plots" if parts[:1] == ["plots"] else (parts[-1] if parts else "nbhelpers")
+        module = parts[0] if parts else "nbhelpers"
         tree = ast.parse(path.read_text())
         out.append((module, "", ast.get_docstring(tree) or "", 1))
         for node in tree.body:
@@ -69,7 +70,9 @@ def exporters(module: str, name: str) -> set[str]:
         target = getattr(importlib.import_module(f"nbhelpers.{module}"), name)
     except (ImportError, AttributeError):
         return names
-    for other in ("balance", "data", "evaluate", "explain", "models", "training", "course"):
+    for other in sorted(p.stem for p in PACKAGE.iterdir()
+                        if p.suffix == ".py" and not p.stem.startswith("_")
+                        or p.is_dir() and (p / "__init__.py").exists()):
         try:
             if getattr(importlib.import_module(f"nbhelpers.{other}"), name, None) is target:
                 names.add(other)

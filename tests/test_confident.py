@@ -185,7 +185,7 @@ def test_lime_of_a_saturated_probability_warns_and_reports_no_fit(classes, sure,
     """Every sample gets P = 1.0: the weights are 0 and lime's R^2 of that constant fit is
     1.0, which read as a perfect explanation; it is NaN now, with a warning."""
     model = sure[classes]
-    assert ex.predict_fn(model)(image[None])[0, 1] == 1.0
+    assert ex.predict_function(model)(image[None])[0, 1] == 1.0
     with pytest.warns(UserWarning, match="did not change it"):
         e = ex.explain("lime", model, image, cfg=cfg, num_samples=40, segmentation="slic",
                        output="probability")
@@ -332,10 +332,10 @@ def test_deploy_with_saturated_outputs(num_classes, cfg, tmp_path):
 @pytest.mark.slow
 def test_left_half_model_scale_makes_a_sure_model_with_the_same_ranking():
     x = ex.toy_images(8, SIZE)
-    calm = ex.predict_fn(ex.left_half_model(SIZE), output="log_odds")(x)[:, 1]
+    calm = ex.predict_function(ex.left_half_model(SIZE), output="log_odds")(x)[:, 1]
     sure_model = ex.left_half_model(SIZE, scale=30.0)
-    lo = ex.predict_fn(sure_model, output="log_odds")(x)[:, 1]
+    lo = ex.predict_function(sure_model, output="log_odds")(x)[:, 1]
     assert np.allclose(lo, 30.0 * calm, rtol=1e-3, atol=1e-2)
-    p = ex.predict_fn(sure_model)(x)[:, 1]
+    p = ex.predict_function(sure_model)(x)[:, 1]
     assert ((p == 0.0) | (p == 1.0)).sum() >= 2, "some toy images should saturate in float32"
     assert {ex.choose_output(sure_model, x[i], 1) for i in range(8)} == {"probability", "log_odds"}

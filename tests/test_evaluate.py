@@ -75,10 +75,11 @@ def test_one_convention_for_predictions_of_any_number_of_classes():
     np.testing.assert_array_equal(ev.class_probabilities(P3), P3)
     with pytest.raises(ValueError, match="C >= 2"):
         ev.class_probabilities(np.zeros((3, 0)))
-    # explain's batched predict function uses the same converter
-    from nbhelpers import explain
+    # evaluate, explain and deploy all answer through nbhelpers.predictions: one converter
+    from nbhelpers import deploy, explain, predictions
 
-    assert explain._class_probabilities is ev._class_probabilities
+    assert ev.class_probabilities is predictions.class_probabilities
+    assert explain.predict_function is deploy.predict_function is predictions.predict_function
 
 
 def test_a_threshold_needs_two_classes():

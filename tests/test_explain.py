@@ -49,7 +49,7 @@ def models():
 
 def probabilities(model, images):
     """(N, C) class probabilities through the batched predict function LIME and SHAP call."""
-    return ex.predict_fn(model)(images)
+    return ex.predict_function(model)(images)
 
 
 def share(attribution, side):
@@ -290,11 +290,11 @@ def test_unknown_segmentation_is_refused(images):
         ex.segment(images[0], "watershed")
 
 
-def test_predict_fn_batches_give_the_same_answer(models, images):
+def test_predict_function_batches_give_the_same_answer(models, images):
     many = np.concatenate([images] * 3)
-    a = ex.predict_fn(models["left"], batch_size=2)(many)
-    b = ex.predict_fn(models["left"], batch_size=64)(many)
-    c = ex.predict_fn(models["left"], scale=255.0)(many / 255.0)
+    a = ex.predict_function(models["left"], batch_size=2)(many)
+    b = ex.predict_function(models["left"], batch_size=64)(many)
+    c = ex.predict_function(models["left"], scale=255.0)(many / 255.0)
     assert a.shape == (9, 2)
     np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(a, c, atol=1e-5)
@@ -501,7 +501,7 @@ def test_lime_explains_the_log_odds_when_hiding_parts_pushes_p_into_the_flat_end
     size = 160
     model = ex.left_half_model(size)
     image = ex.toy_images(1, size)[0]
-    p = float(ex.predict_fn(model)(image[None])[0, 1])
+    p = float(ex.predict_function(model)(image[None])[0, 1])
     assert 0.05 < p < 0.95, "the image itself is not a sure one: the image rule alone would miss it"
     e = ex.explain("lime", model, image, num_samples=60, seed=42)
     a = np.abs(e.attribution)

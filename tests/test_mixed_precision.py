@@ -36,7 +36,7 @@ def test_the_toy_model_runs_and_explains_under_mixed_precision(classes):
         keras.mixed_precision.set_global_policy(policy)
         try:
             model = ex.left_half_model(16, classes=classes, scale=60)
-            p = ex.predict_fn(model)(x)
+            p = ex.predict_function(model)(x)
             assert np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1.0)
             assert model.output.dtype == "float32"  # probabilities near 0 and 1 stay exact
             maps[policy] = ex.explain_gradcam(model, x[0], target=1).attribution
