@@ -71,6 +71,8 @@ if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
     from .review import ReviewSummary
 
 __all__ = [
+    "NotAnImageError",
+    "load_image_file",
     "REGISTRY",
     "DataSource",
     "register",
@@ -2519,3 +2521,47 @@ def throughput(ds: tf.data.Dataset, epochs: int = 2) -> list[float]:
             n += int(x.shape[0])
         rates.append(n / max(time.perf_counter() - t0, 1e-9))
     return rates
+
+
+# --------------------------------------------------------------------------- one photo
+
+
+class NotAnImageError(DataError):
+    """A file that is not an image the course can read (the message says what it is)."""
+
+
+def load_image_file(path: str | Path, image_size: int | None = None,
+                    cfg: Config | None = None) -> np.ndarray:
+    """One image file as the model sees it: float32 RGB ``(S, S, 3)`` in ``[0, 255]``.
+
+    The same code path as training: the file is checked as ``nbh.data.scan`` checks
+    every file (a non-image, an empty, truncated or unsupported file raises
+    :class:`NotAnImageError` saying which); one TensorFlow cannot decode or turn upright
+    (an EXIF orientation tag, CMYK, ...) is read through the same upright RGB PNG copy
+    in ``cfg.cache_dir/converted`` that ``nbh.data.prepare`` makes; then
+    ``nbh.data.decode_and_resize`` decodes and resizes it to ``image_size`` (default:
+    ``cfg.image_size``).  Taught in ``12_using_your_model`` (as ``nbh.deploy.load_image_file``).
+
+    Example:
+        >>> x = load_image_file(write_faces() / "face" / "face_000.png", 32)
+        >>> x.shape, x.dtype.name, bool(x.max() <= 255)
+        ((32, 32, 3), 'float32', True)
+    """
+    import pandas as pd
+
+    cfg = cfg or current()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No file at {path}: check the path (or upload the photo again).")
+    row = _inspect(path, path.parent)
+    if row["status"] == "skipped":
+        raise NotAnImageError(
+            f"{path.name} cannot be classified: {row['problem']} ({row['detail']}). "
+            f"Use a photo in one of these formats: {', '.join(SUPPORTED_EXTENSIONS)}."
+        )
+    readable = path
+    if not row["tf_decodes"]:
+        report = ValidationReport(root=path.parent, files=pd.DataFrame([row]), classes=[])
+        readable = _pil_copies(report, Path(cfg.cache_dir))[path]
+    size = int(image_size or cfg.image_size)
+    return np.asarray(decode_and_resize(str(readable), size), dtype="float32")

@@ -52,7 +52,7 @@ import numpy as np
 
 from . import artifacts, progress
 from .config import INFERENCE_BATCH_SIZE, Config, current
-from .data import DataError
+from .data import NotAnImageError, load_image_file
 from .predictions import predict_function
 
 if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
@@ -158,10 +158,6 @@ def export_lock(folder: str | Path) -> Path:
     """
     folder = Path(folder)
     return folder.parent / f".{folder.name}.lock"
-
-
-class NotAnImageError(DataError):
-    """A file that is not an image the course can read (the message says what it is)."""
 
 
 # --------------------------------------------------------------------------- "none of these"
@@ -358,46 +354,6 @@ def _image_size(model: Any, cfg: Config | None) -> int:
     if shape is not None and len(shape) == 4 and shape[1]:
         return int(shape[1])
     return int((cfg or current()).image_size)
-
-
-def load_image_file(path: str | Path, image_size: int | None = None,
-                    cfg: Config | None = None) -> np.ndarray:
-    """One image file as the model sees it: float32 RGB ``(S, S, 3)`` in ``[0, 255]``.
-
-    The same code path as training: the file is checked as ``nbh.data.scan`` checks
-    every file (a non-image, an empty, truncated or unsupported file raises
-    :class:`NotAnImageError` saying which); one TensorFlow cannot decode or turn upright
-    (an EXIF orientation tag, CMYK, ...) is read through the same upright RGB PNG copy
-    in ``cfg.cache_dir/converted`` that ``nbh.data.prepare`` makes; then
-    ``nbh.data.decode_and_resize`` decodes and resizes it to ``image_size`` (default:
-    ``cfg.image_size``).  Taught in ``12_using_your_model``.
-
-    Example:
-        >>> from nbhelpers import data
-        >>> x = load_image_file(data.write_faces() / "face" / "face_000.png", 32)
-        >>> x.shape, x.dtype.name, bool(x.max() <= 255)
-        ((32, 32, 3), 'float32', True)
-    """
-    import pandas as pd
-
-    from . import data
-
-    cfg = cfg or current()
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No file at {path}: check the path (or upload the photo again).")
-    row = data._inspect(path, path.parent)
-    if row["status"] == "skipped":
-        raise NotAnImageError(
-            f"{path.name} cannot be classified: {row['problem']} ({row['detail']}). "
-            f"Use a photo in one of these formats: {', '.join(data.SUPPORTED_EXTENSIONS)}."
-        )
-    readable = path
-    if not row["tf_decodes"]:
-        report = data.ValidationReport(root=path.parent, files=pd.DataFrame([row]), classes=[])
-        readable = data._pil_copies(report, Path(cfg.cache_dir))[path]
-    size = int(image_size or cfg.image_size)
-    return np.asarray(data.decode_and_resize(str(readable), size), dtype="float32")
 
 
 def top_classes(probabilities: Sequence[float], class_names: Sequence[str],
