@@ -33,7 +33,7 @@ module                draws                                                     
                       out-of-distribution scores
 ``_kit``              (private) ``set_style`` and the helpers every figure
                       shares: display scaling, panel grids, colour bars,
-                      ``_finish`` (title and layout)
+                      ``finish_figure`` (title and layout)
 ====================  ==========================================================  ==========
 
 The figure modules are named for what they draw, never after the nbhelpers

@@ -3,10 +3,10 @@
 Only ``set_style`` is public (re-exported as ``nbh.plots.set_style``); the rest
 are building blocks for the subject modules:
 
-* ``_as_display``: an image scaled to what ``imshow`` expects;
-* ``_grid``: a figure of square, axis-free panels (image grids);
-* ``_colorbar``: a labelled colour bar for one panel or a group of panels;
-* ``_finish``: the common ending, an optional figure title and a tidy layout.
+* ``as_display``: an image scaled to what ``imshow`` expects;
+* ``panel_grid``: a figure of square, axis-free panels (image grids);
+* ``add_colorbar``: a labelled colour bar for one panel or a group of panels;
+* ``finish_figure``: the common ending, an optional figure title and a tidy layout.
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ def set_style() -> None:
     )
 
 
-def _as_display(img: np.ndarray) -> np.ndarray:
+def as_display(img: np.ndarray) -> np.ndarray:
     """Scale an image to what imshow expects: uint8, or floats in [0, 1].
 
     Example:
-        >>> _as_display(np.array([[-1.0, 1.0]])).tolist()
+        >>> as_display(np.array([[-1.0, 1.0]])).tolist()
         [[0.0, 1.0]]
     """
     a = np.asarray(img)
@@ -61,17 +61,17 @@ def _as_display(img: np.ndarray) -> np.ndarray:
     return a
 
 
-def _as_unit_float(img: np.ndarray) -> np.ndarray:
+def as_unit_float(img: np.ndarray) -> np.ndarray:
     """An image as float64 in [0, 1] (what ``skimage.segmentation.mark_boundaries`` wants)."""
-    a = _as_display(img).astype("float64")
+    a = as_display(img).astype("float64")
     return a / 255.0 if a.max(initial=0) > 1 else a
 
 
-def _grid(n: int, ncols: int, size: float, extra_height: float = 0.3) -> tuple[plt.Figure, list]:
+def panel_grid(n: int, ncols: int, size: float, extra_height: float = 0.3) -> tuple[plt.Figure, list]:
     """A figure of ``n`` axis-free square panels, ``ncols`` wide; unused panels hidden.
 
     Example:
-        >>> fig, axes = _grid(5, 3, 1.0)
+        >>> fig, axes = panel_grid(5, 3, 1.0)
         >>> len(axes), sum(ax.get_visible() for ax in fig.axes)
         (5, 5)
     """
@@ -85,12 +85,12 @@ def _grid(n: int, ncols: int, size: float, extra_height: float = 0.3) -> tuple[p
     return fig, list(axes.flat[:n])
 
 
-def _colorbar(mappable, ax: plt.Axes | Sequence[plt.Axes], label: str, **kwargs):
+def add_colorbar(mappable, ax: plt.Axes | Sequence[plt.Axes], label: str, **kwargs):
     """A colour bar that says what its colours measure, beside ``ax`` (one panel or several).
 
     Example:
         >>> fig, ax = plt.subplots(); im = ax.imshow(np.eye(2))
-        >>> _colorbar(im, ax, "value").ax.get_ylabel()
+        >>> add_colorbar(im, ax, "value").ax.get_ylabel()
         'value'
     """
     kwargs.setdefault("fraction", 0.046)
@@ -102,14 +102,14 @@ def _colorbar(mappable, ax: plt.Axes | Sequence[plt.Axes], label: str, **kwargs)
     return bar
 
 
-def _fitted_title(title: str, fig: plt.Figure, fontsize: float | str | None = None) -> str:
+def fitted_title(title: str, fig: plt.Figure, fontsize: float | str | None = None) -> str:
     """``title`` in lines that fit ``fig``'s width: a line too long breaks before the profile's
     ``[...]`` label first, then between words.  A title wider than its figure would widen
     the saved picture with empty margins on both sides of the panels.
 
     Example:
         >>> fig = plt.figure(figsize=(5, 3))
-        >>> print(_fitted_title("LIME on one image [profile: cpu, STAND-IN ImageNet weights]", fig))
+        >>> print(fitted_title("LIME on one image [profile: cpu, STAND-IN ImageNet weights]", fig))
         LIME on one image
         [profile: cpu, STAND-IN ImageNet weights]
     """
@@ -126,20 +126,20 @@ def _fitted_title(title: str, fig: plt.Figure, fontsize: float | str | None = No
     return "\n".join(lines)
 
 
-def _finish(fig: plt.Figure, title: str | None = None, **suptitle_kwargs) -> plt.Figure:
+def finish_figure(fig: plt.Figure, title: str | None = None, **suptitle_kwargs) -> plt.Figure:
     """The common ending: the figure's title (if any), then a tidy layout; returns ``fig``.
 
     Figures made with ``layout="constrained"`` (those with colour bars spanning
     several panels) keep their layout engine; the others get ``tight_layout``.  A title
-    too wide for the figure is broken into lines (:func:`_fitted_title`).
+    too wide for the figure is broken into lines (:func:`fitted_title`).
 
     Example:
-        >>> fig = _finish(plt.figure(), "t")
+        >>> fig = finish_figure(plt.figure(), "t")
         >>> fig.get_suptitle()
         't'
     """
     if title:
-        fig.suptitle(_fitted_title(title, fig, suptitle_kwargs.get("fontsize")), **suptitle_kwargs)
+        fig.suptitle(fitted_title(title, fig, suptitle_kwargs.get("fontsize")), **suptitle_kwargs)
     if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
         fig.tight_layout()
     return fig

@@ -13,7 +13,7 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._kit import _as_display, _colorbar, _finish, _grid
+from ._kit import add_colorbar, as_display, finish_figure, panel_grid
 
 __all__ = ["filter_grid", "feature_map_grid", "prediction_bars", "parameter_bars",
            "accuracy_vs_speed"]
@@ -39,13 +39,13 @@ def filter_grid(
         raise ValueError(f"expected kernels of shape (kh, kw, 3, filters), got {k.shape}; "
                          "pass a first-layer kernel such as layer.get_weights()[0]")
     n = k.shape[-1]
-    fig, axes = _grid(n, ncols, size, extra_height=0.5)
+    fig, axes = panel_grid(n, ncols, size, extra_height=0.5)
     for i, ax in enumerate(axes):
         f = k[..., i]
         lo, hi = float(f.min()), float(f.max())
         ax.imshow((f - lo) / (hi - lo) if hi > lo else np.zeros_like(f), interpolation="nearest")
         ax.set_title(str(i), fontsize=6)
-    return _finish(fig, suptitle or f"{n} filters of {k.shape[0]}x{k.shape[1]} pixels (RGB)")
+    return finish_figure(fig, suptitle or f"{n} filters of {k.shape[0]}x{k.shape[1]} pixels (RGB)")
 
 
 def feature_map_grid(
@@ -88,9 +88,9 @@ def feature_map_grid(
             im = ax.imshow(fmap[..., shown[j]], cmap="viridis", vmin=lo, vmax=hi)
             ax.set_title(f"channel {shown[j]}", fontsize=8)
         row[0].set_ylabel(f"{name}\n{fmap.shape[0]}x{fmap.shape[1]}x{fmap.shape[2]}", fontsize=8)
-        _colorbar(im, [ax for ax in row if ax.get_visible()], "activation", fraction=0.03,
+        add_colorbar(im, [ax for ax in row if ax.get_visible()], "activation", fraction=0.03,
                   pad=0.01)
-    return _finish(fig, suptitle or f"The {channels} most active channels per layer")
+    return finish_figure(fig, suptitle or f"The {channels} most active channels per layer")
 
 
 def prediction_bars(
@@ -117,7 +117,7 @@ def prediction_bars(
                              gridspec_kw={"height_ratios": [1.2, 1]})
     for i in range(n):
         top, bottom = axes[0, i], axes[1, i]
-        top.imshow(_as_display(images[i]))
+        top.imshow(as_display(images[i]))
         top.axis("off")
         names = [name.replace("_", " ") for _, name, _ in decoded[i]][::-1]
         probs = [p for _, _, p in decoded[i]][::-1]
@@ -128,7 +128,7 @@ def prediction_bars(
         bottom.set_ylabel("class", fontsize=8)
         top.set_title(names[-1] if names else "", fontsize=9)
     k = max(len(row) for row in decoded)
-    return _finish(fig, suptitle or f"Top-{k} predicted classes", fontsize=10)
+    return finish_figure(fig, suptitle or f"Top-{k} predicted classes", fontsize=10)
 
 
 def parameter_bars(counts: dict[str, int], title: str = "Parameters per block",
@@ -168,7 +168,7 @@ def parameter_bars(counts: dict[str, int], title: str = "Parameters per block",
                            Patch(color="tab:orange", label=labels[1])],
                   fontsize=8, loc="lower right")
     ax.set_title(title)
-    return _finish(fig)
+    return finish_figure(fig)
 
 
 def accuracy_vs_speed(
@@ -236,4 +236,4 @@ def accuracy_vs_speed(
     ax.set_title(title or "Accuracy against speed" + (" (marker area: parameters)" if params else ""))
     if key:
         ax.legend(handles=key, fontsize=8, loc="best", labelspacing=1.2, borderpad=0.8)
-    return _finish(fig)
+    return finish_figure(fig)

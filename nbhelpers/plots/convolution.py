@@ -16,7 +16,7 @@ from matplotlib.patches import Rectangle
 
 # ``nbhelpers.conv`` (the maths), not this package's ``convolution`` (the figures).
 from .. import conv as conv_maths
-from ._kit import _colorbar, _finish
+from ._kit import add_colorbar, finish_figure
 
 __all__ = [
     "annotated_matrix",
@@ -105,7 +105,7 @@ def correlation_step(x: np.ndarray, k: np.ndarray, y: np.ndarray, i: int, j: int
     annotated_matrix(k, ax=axes[1], title="kernel k")
     annotated_matrix(y, ax=axes[2], title=f"output y: y[{i}, {j}] = {y[i, j]:g}",
                      highlight=[(i, j, 1, 1)], cmap="Greys")
-    return _finish(fig, f"y[{i}, {j}] = {terms} = {float((window * k).sum()):g}", fontsize=9)
+    return finish_figure(fig, f"y[{i}, {j}] = {terms} = {float((window * k).sum()):g}", fontsize=9)
 
 
 def conv_geometry(n: int, k: int, stride: int = 1, padding: str | int = "valid",
@@ -196,12 +196,12 @@ def filter_responses(image: np.ndarray, kernels: dict[str, np.ndarray],
             im = ax.imshow(r, cmap="RdBu_r", vmin=-lim, vmax=lim)
         else:
             im = ax.imshow(r, cmap="gray", vmin=float(np.min(image)), vmax=float(np.max(image)))
-        _colorbar(im, ax, "response")
+        add_colorbar(im, ax, "response")
         ax.set_title(f"response: {name}")
     for ax in axes[1]:
         ax.set_xticks([])
         ax.set_yticks([])
-    return _finish(fig, suptitle)
+    return finish_figure(fig, suptitle)
 
 
 def shift_comparison(rows: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -230,14 +230,14 @@ def shift_comparison(rows: dict[str, tuple[np.ndarray, np.ndarray]],
         for col, (img, what) in enumerate([(a, "original"), (b, "shifted input")]):
             im = axes[row, col].imshow(img, cmap="magma", vmin=0, vmax=vmax)
             axes[row, col].set_title(f"{name}: {what}\n{img.shape[0]} x {img.shape[1]}")
-            _colorbar(im, axes[row, col], "value")
+            add_colorbar(im, axes[row, col], "value")
         im = axes[row, 2].imshow(diff, cmap="Greys", vmin=0, vmax=vmax)
         axes[row, 2].set_title(f"|difference|\nrelative: {rel:.2f}")
-        _colorbar(im, axes[row, 2], "|difference|")
+        add_colorbar(im, axes[row, 2], "|difference|")
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
-    return _finish(fig, suptitle)
+    return finish_figure(fig, suptitle)
 
 
 def kernel_learning(target: np.ndarray, learned: np.ndarray,
@@ -263,4 +263,4 @@ def kernel_learning(target: np.ndarray, learned: np.ndarray,
     axes[2].set_xlabel("step")
     axes[2].set_ylabel("mean squared error (log)")
     axes[2].set_title("training loss")
-    return _finish(fig)
+    return finish_figure(fig)

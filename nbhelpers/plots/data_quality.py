@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._kit import _finish
+from ._kit import finish_figure
 from .dataset import image_grid
 
 __all__ = ["confident_joint_heatmap", "flagged_gallery", "pair_gallery", "ood_histograms"]
@@ -45,7 +45,7 @@ def confident_joint_heatmap(joint: np.ndarray, class_names: Sequence[str],
     ax.set_xlabel("confident label (probability above its class threshold)")
     ax.set_ylabel("given label")
     ax.tick_params(axis="y", labelrotation=0)
-    return _finish(fig, title or "Confident joint (off the diagonal: suspected label errors)")
+    return finish_figure(fig, title or "Confident joint (off the diagonal: suspected label errors)")
 
 
 def flagged_gallery(images: Sequence[np.ndarray], given: Sequence[str], suggested: Sequence[str],
@@ -62,7 +62,7 @@ def flagged_gallery(images: Sequence[np.ndarray], given: Sequence[str], suggeste
         fig, ax = plt.subplots(figsize=(5, 1))
         ax.axis("off")
         ax.text(0.5, 0.5, "no image was flagged", ha="center", va="center")
-        return _finish(fig, title)
+        return finish_figure(fig, title)
     titles = [f"given: {g}\nsuggested: {s}\nP(given) {p:.2f}"
               for g, s, p in zip(given, suggested, p_given, strict=True)]
     return image_grid(list(images), titles=titles, ncols=ncols, size=1.9, suptitle=title)
@@ -81,7 +81,7 @@ def pair_gallery(pairs: Sequence[tuple[np.ndarray, np.ndarray]], labels: Sequenc
         fig, ax = plt.subplots(figsize=(5, 1))
         ax.axis("off")
         ax.text(0.5, 0.5, "no near-duplicate pair", ha="center", va="center")
-        return _finish(fig, title)
+        return finish_figure(fig, title)
     images = [im for pair in pairs for im in pair]
     titles = [t for pair in labels for t in pair]
     return image_grid(images, titles=titles, ncols=2, size=2.2, suptitle=title)
@@ -135,4 +135,4 @@ def ood_histograms(scores: Mapping[str, tuple[np.ndarray, np.ndarray]],
         ax.set_title(name.split(",")[0].split(" (")[0])
     handles, texts = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, texts, loc="outside lower center", ncol=3, fontsize=8)
-    return _finish(fig, title)
+    return finish_figure(fig, title)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._kit import _as_display, _colorbar, _finish, _grid
+from ._kit import add_colorbar, as_display, finish_figure, panel_grid
 
 __all__ = ["image_grid", "class_balance", "split_sizes", "throughput_bars", "channel_histograms"]
 
@@ -50,20 +50,20 @@ def image_grid(
     if titles is not None and len(titles) != n:
         raise ValueError(f"image_grid got {n} images but {len(titles)} titles; "
                          "pass one title per image (or none)")
-    fig, axes = _grid(n, ncols, size, extra_height=0.3)
+    fig, axes = panel_grid(n, ncols, size, extra_height=0.3)
     for i, ax in enumerate(axes):
         raw = np.asarray(images[i])
         if raw.ndim == 3 and raw.shape[-1] == 1:
             raw = raw[..., 0]
         if colorbar and raw.ndim == 2:
             im = ax.imshow(raw.astype("float32"), cmap=cmap or "gray")
-            _colorbar(im, ax, colorbar)
+            add_colorbar(im, ax, colorbar)
         else:
-            img = _as_display(raw)
+            img = as_display(raw)
             ax.imshow(img, cmap=cmap or ("gray" if img.ndim == 2 else None))
         if titles is not None:
             ax.set_title(str(titles[i]), fontsize=9)
-    return _finish(fig, suptitle)
+    return finish_figure(fig, suptitle)
 
 
 def class_balance(counts: dict[str, int], title: str | None = None,
@@ -91,7 +91,7 @@ def class_balance(counts: dict[str, int], title: str | None = None,
     ax.set_xlabel("class")
     ax.set_ylabel("images")
     ax.set_title(title or f"Images per class (imbalance ratio {ratio:.2f})")
-    return _finish(fig)
+    return finish_figure(fig)
 
 
 def split_sizes(sizes, title: str = "Images per split and class") -> plt.Figure:
@@ -120,7 +120,7 @@ def split_sizes(sizes, title: str = "Images per split and class") -> plt.Figure:
     ax.set_title(title)
     ax.set_xlabel("split")
     ax.set_ylabel("images")
-    return _finish(fig)
+    return finish_figure(fig)
 
 
 def throughput_bars(rates: dict[str, float], title: str = "Input pipeline throughput",
@@ -143,7 +143,7 @@ def throughput_bars(rates: dict[str, float], title: str = "Input pipeline throug
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.set_xlim(0, max(values) * 1.2 if values else 1)
-    return _finish(fig)
+    return finish_figure(fig)
 
 
 def channel_histograms(
@@ -176,4 +176,4 @@ def channel_histograms(
         ax.set_xlabel("pixel value")
         ax.set_ylabel("pixels")
         ax.legend(title="channel", fontsize=8)
-    return _finish(fig)
+    return finish_figure(fig)

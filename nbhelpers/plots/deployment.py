@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._kit import _as_display
+from ._kit import as_display
 
 __all__ = ["prediction_panel", "export_comparison", "overlay_array"]
 
@@ -69,7 +69,7 @@ def prediction_panel(prediction: Any, title: str | None = None, k: int = 3) -> A
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2),
                              gridspec_kw={"width_ratios": [1] * (n - 1) + [1.3]})
     image = np.asarray(prediction.image)
-    axes[0].imshow(_as_display(image))
+    axes[0].imshow(as_display(image))
     axes[0].set_title(f"what the model sees ({image.shape[0]} x {image.shape[1]} px)", fontsize=9)
     axes[0].axis("off")
     if has_cam:

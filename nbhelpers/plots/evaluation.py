@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._kit import _finish
+from ._kit import finish_figure
 from .dataset import image_grid
 
 __all__ = [
@@ -59,7 +59,7 @@ def confusion_heatmap(
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         ax.set_title(name)
-    return _finish(fig, title)
+    return finish_figure(fig, title)
 
 
 def roc_pr_curves(
@@ -104,7 +104,7 @@ def roc_pr_curves(
               xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
     for ax in (ax_roc, ax_pr):
         ax.legend(fontsize=8, loc="lower right" if ax is ax_roc else "lower left")
-    return _finish(fig, title)
+    return finish_figure(fig, title)
 
 
 def reliability_diagram(
@@ -140,7 +140,7 @@ def reliability_diagram(
     ax.legend(fontsize=8, loc="upper left")
     ax_n.set(xlabel="confidence (probability of the predicted class)", ylabel="examples",
              title="examples per confidence bin")
-    return _finish(fig)
+    return finish_figure(fig)
 
 
 def error_gallery(
@@ -210,7 +210,7 @@ def interval_plot(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("metric")
     ax.set_title(title or "estimates with 95% confidence intervals")
-    return _finish(fig)
+    return finish_figure(fig)
 
 
 def recall_bars(
@@ -259,4 +259,4 @@ def recall_bars(
     # beside the bars, never over one
     ax.legend(title="class", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title or "Recall per class")
-    return _finish(fig)
+    return finish_figure(fig)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._kit import _as_display, _as_unit_float, _colorbar, _finish, _fitted_title
+from ._kit import add_colorbar, as_display, as_unit_float, finish_figure, fitted_title
 
 __all__ = [
     "explanation_overlay",
@@ -55,7 +55,7 @@ def _draw_attribution(ax, image, attribution, alpha: float = 0.55, signed: bool 
     [-1, 1]; otherwise ``inferno`` on [0, 1].  Returns the heat map's image, for
     a colour bar.
     """
-    img = _as_display(image)
+    img = as_display(image)
     grey = img.mean(axis=-1) if img.ndim == 3 else img
     ax.imshow(grey, cmap="gray")
     a = np.asarray(attribution, dtype="float32")
@@ -99,9 +99,9 @@ def explanation_overlay(image: np.ndarray, explanation, ax: plt.Axes | None = No
         fig = ax.figure
     heat = _draw_attribution(ax, image, a, alpha)
     if colorbar:
-        _colorbar(heat, ax, _SIGNED_LABEL if a.min(initial=0.0) < 0 else _UNSIGNED_LABEL)
+        add_colorbar(heat, ax, _SIGNED_LABEL if a.min(initial=0.0) < 0 else _UNSIGNED_LABEL)
     ax.set_title(title or default_title, fontsize=9)
-    return _finish(fig) if own else fig  # a caller's figure keeps the caller's layout
+    return finish_figure(fig) if own else fig  # a caller's figure keeps the caller's layout
 
 
 def lime_boundaries(image: np.ndarray, explanation, num_features: int = 5,
@@ -129,7 +129,7 @@ def lime_boundaries(image: np.ndarray, explanation, num_features: int = 5,
                          "extras['weights']); make one with nbhelpers.explain.explain('lime', ...)")
     seg = np.asarray(extras["segments"])
     weights = np.asarray(extras["weights"], dtype="float32")
-    img = _as_unit_float(image)
+    img = as_unit_float(image)
     order = [s for s in np.argsort(-weights) if weights[s] > 0][:num_features]
     keep = np.isin(seg, order)
     shown = img * (0.25 + 0.75 * keep[..., None])
@@ -142,7 +142,7 @@ def lime_boundaries(image: np.ndarray, explanation, num_features: int = 5,
     axes[1].set_title(f"top {len(order)} for {name}", fontsize=9)
     for ax in axes:
         ax.axis("off")
-    return _finish(fig, title)
+    return finish_figure(fig, title)
 
 
 def lime_segmentations(image: np.ndarray, segmentations: dict[str, np.ndarray],
@@ -158,7 +158,7 @@ def lime_segmentations(image: np.ndarray, segmentations: dict[str, np.ndarray],
     """
     from skimage.segmentation import mark_boundaries
 
-    img = _as_unit_float(image)
+    img = as_unit_float(image)
     n = 1 + len(segmentations)
     fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.9), squeeze=False)
     axes = axes[0]
@@ -169,7 +169,7 @@ def lime_segmentations(image: np.ndarray, segmentations: dict[str, np.ndarray],
         ax.set_title(f"{name}: {len(np.unique(seg))} segments", fontsize=9)
     for ax in axes:
         ax.axis("off")
-    return _finish(fig, title)
+    return finish_figure(fig, title)
 
 
 def explanations_side_by_side(images, explanations: dict, titles=None, size: float = 2.2,
@@ -204,13 +204,13 @@ def explanations_side_by_side(images, explanations: dict, titles=None, size: flo
             e = explanations[m][i]
             label = f"{m}\n{e.seconds:.2f} s" if hasattr(e, "seconds") and i == 0 else (m if i == 0 else "")
             axes[i, j].set_title(label, fontsize=9)
-        _colorbar(heat, list(axes[:, j]), "relative attribution" + (" (red: for)" if signed else ""),
+        add_colorbar(heat, list(axes[:, j]), "relative attribution" + (" (red: for)" if signed else ""),
                   location="bottom", fraction=0.08 / nrows, pad=0.02, aspect=12)
     for i, img in enumerate(images):
-        axes[i, 0].imshow(_as_display(img))
+        axes[i, 0].imshow(as_display(img))
         axes[i, 0].set_title(str(titles[i]) if titles is not None else f"image {i}", fontsize=9)
         axes[i, 0].axis("off")
-    return _finish(fig, suptitle or "Each method's explanation of each image")
+    return finish_figure(fig, suptitle or "Each method's explanation of each image")
 
 
 def randomisation_curves(table, title: str = "Model-parameter randomisation test") -> plt.Figure:
@@ -243,10 +243,10 @@ def randomisation_curves(table, title: str = "Model-parameter randomisation test
     ax.set_xlabel("layers randomised (cascading from the top)")
     ax.set_ylabel("Spearman vs trained map")
     # A map that is never negative (Grad-CAM) has its dotted line under its solid one.
-    ax.set_title(_fitted_title(f"{title}\n(solid: signed map, dotted: |map|, the same line for a "
+    ax.set_title(fitted_title(f"{title}\n(solid: signed map, dotted: |map|, the same line for a "
                                f"map never negative)", fig, plt.rcParams["axes.titlesize"]))
     ax.legend(fontsize=8, loc="lower left")
-    return _finish(fig)
+    return finish_figure(fig)
 
 
 def randomisation_maps(image: np.ndarray, maps: dict, step_labels,
@@ -272,7 +272,7 @@ def randomisation_maps(image: np.ndarray, maps: dict, step_labels,
         if len(maps[m]) < steps:
             raise ValueError(f"method {m!r} has {len(maps[m])} maps for {steps} steps; "
                              "pass one map per step label")
-        axes[i, 0].imshow(_as_display(image))
+        axes[i, 0].imshow(as_display(image))
         axes[i, 0].set_title(m, fontsize=9)
         axes[i, 0].axis("off")
         signed = _is_signed(maps[m][:steps])
@@ -281,9 +281,9 @@ def randomisation_maps(image: np.ndarray, maps: dict, step_labels,
             heat = _draw_attribution(axes[i, j + 1], image, a, signed=signed)
             if i == 0:
                 axes[i, j + 1].set_title(str(step_labels[j]), fontsize=8)
-        _colorbar(heat, list(axes[i, 1:]), "relative attribution", fraction=0.03, pad=0.01)
+        add_colorbar(heat, list(axes[i, 1:]), "relative attribution", fraction=0.03, pad=0.01)
     heading = "explanations as the model is randomised (left to right)"
-    return _finish(fig, f"{heading}\n{title}" if title else heading)
+    return finish_figure(fig, f"{heading}\n{title}" if title else heading)
 
 
 def faithfulness_curves(curves: dict, title: str | None = None) -> plt.Figure:
@@ -312,7 +312,7 @@ def faithfulness_curves(curves: dict, title: str | None = None) -> plt.Figure:
         ax.legend(fontsize=7)
     log_odds = any(c.get("score") == "log_odds" for c in curves.values())
     axes[0].set_ylabel("log-odds of the explained class" if log_odds else "P(explained class)")
-    return _finish(fig, title)
+    return finish_figure(fig, title)
 
 
 def lime_cost_curve(table, title: str = "LIME: cost and stability against num_samples") -> plt.Figure:
@@ -341,4 +341,4 @@ def lime_cost_curve(table, title: str = "LIME: cost and stability against num_sa
     axes[1].set_title("stability", fontsize=10)
     for ax in axes:
         ax.set_xlabel("num_samples (perturbed images)")
-    return _finish(fig, title)
+    return finish_figure(fig, title)

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from ._kit import _finish
+from ._kit import finish_figure
 
 __all__ = ["training_curves", "learning_curves_grid", "data_size_curve", "lr_range"]
 
@@ -79,7 +79,7 @@ def training_curves(
         if metric in log:
             ax.set_yscale("log")
     axes[0, 0].legend(fontsize=8)  # the runs and boundaries are the same in every panel
-    return _finish(fig, title)
+    return finish_figure(fig, title)
 
 
 def learning_curves_grid(
@@ -121,7 +121,7 @@ def learning_curves_grid(
     for ax in axes.flat[len(names):]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)
-    return _finish(fig, suptitle)
+    return finish_figure(fig, suptitle)
 
 
 def data_size_curve(
@@ -158,7 +158,7 @@ def data_size_curve(
     ax.set_xlabel("training images")
     ax.set_ylabel(ylabel)
     ax.set_title(title or f"{ylabel} against training-set size")
-    return _finish(fig)
+    return finish_figure(fig)
 
 
 def lr_range(table, current: float | None = None, title: str | None = None,
@@ -214,4 +214,4 @@ def lr_range(table, current: float | None = None, title: str | None = None,
     ax.set_ylabel("training loss")
     ax.set_title("learning-rate range test: one short pass, the rate growing each batch")
     ax.legend(fontsize=8)
-    return _finish(fig, title)
+    return finish_figure(fig, title)
