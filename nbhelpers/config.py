@@ -53,6 +53,9 @@ from typing import Any
 __all__ = [
     "PROFILES",
     "BUDGETS",
+    "DEFAULT_HEAD",
+    "DEFAULT_DROPOUT",
+    "DEFAULT_PATIENCE",
     "Profile",
     "Config",
     "ProfileError",
@@ -197,6 +200,14 @@ VALID_PROFILES = ("auto", *PROFILES)
 #: TensorFlow keeps 111 MB for the activations at 8, 213 MB at 16, 533 MB at 32 and 974 MB
 #: at 64 (measured). A GPU would be faster with larger batches; 16 keeps one default for all.
 INFERENCE_BATCH_SIZE = 16
+
+#: The classifier head the course builds unless told otherwise (``"gap"``: global average
+#: pooling, then dropout at ``DEFAULT_DROPOUT``, then the class scores), used by
+#: ``nbh.models.build_classifier``, ``nbh.training`` and ``nbh.course``.
+DEFAULT_HEAD = "gap"
+DEFAULT_DROPOUT = 0.5
+#: Epochs without a lower validation loss before early stopping ends a fit.
+DEFAULT_PATIENCE = 3
 
 #: The smallest square image the course's backbones accept: VGG16 halves it five times
 #: (each backbone's own limit is checked when it is built, ``nbh.models.load_backbone``).
