@@ -53,7 +53,7 @@ def main() -> list[dict]:
 
     model = _model()
     image = ex.toy_images(1, IMAGE_SIZE)[0]
-    batched = ex.predict_fn(model, batch_size=64, scale=255.0)
+    batched = ex.predict_function(model, batch_size=64, scale=255.0)
 
     def tutorial_predict(x):  # what tutorials pass: model.predict, sigmoid turned into two columns
         p = model.predict(np.asarray(x, "float32") * 255.0, verbose=0)

@@ -1,10 +1,10 @@
 """Grad-CAM and SHAP explain the layers of the backbone table, on every backbone.
 
-``explain.default_layers`` took the last ``Conv2D`` of a model: in ResNet50 that is
-``conv5_block3_3_conv`` (before batch norm, on the residual branch only), in MobileNetV2
-``Conv_1``, in EfficientNetB0 ``top_conv``, none of them the feature map the backbone
-outputs; and SHAP's gradient explainer could not cut ResNet50 at its layer ("not
-connected to inputs").  The layers now come from ``models.BACKBONES`` (one fact), and
+The last ``Conv2D`` of a model is not the feature map its backbone outputs: in ResNet50
+it is ``conv5_block3_3_conv`` (before batch norm, on the residual branch only), in
+MobileNetV2 ``Conv_1``, in EfficientNetB0 ``top_conv``; and SHAP's gradient explainer
+must cut the model at a layer connected to its inputs (ResNet50's block outputs).
+``explain.default_layers`` takes both layers from ``models.BACKBONES`` (one fact), and
 both methods run on every backbone.  Random weights: only the layer choice and the
 plumbing are checked here; tests/test_real_network.py checks the maps on real weights.
 """

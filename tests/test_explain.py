@@ -66,6 +66,74 @@ def kw_for(method, background):
     return kw
 
 
+# --------------------------------------------------------------------------- the package
+
+
+def test_every_module_name_is_reached_as_nbh_explain_name():
+    """The modules' public names are the package's: notebooks call ``explain.<name>``."""
+    from nbhelpers import predictions
+    from nbhelpers.explain import checks, core, gradcam, lime, outputs, shap, toys
+
+    modules = (core, gradcam, lime, shap, outputs, checks, toys)
+    for module in modules:
+        for name in module.__all__:
+            assert getattr(ex, name) is getattr(module, name), (module.__name__, name)
+    assert set(ex.__all__) == {n for m in modules for n in m.__all__} | {
+        "predict_function", "class_log_odds"}
+    assert ex.predict_function is predictions.predict_function
+    assert ex.class_log_odds is predictions.class_log_odds
+
+
+def test_the_lime_and_shap_modules_import_the_libraries_not_themselves():
+    import lime.lime_image
+    import shap
+
+    from nbhelpers.explain import lime as our_lime
+    from nbhelpers.explain import shap as our_shap
+
+    assert shap is not our_shap and hasattr(shap, "GradientExplainer")
+    assert lime is not our_lime and hasattr(lime.lime_image, "LimeImageExplainer")
+
+
+def test_notebooks_call_only_names_the_package_has():
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "notebooks"
+    called = set()
+    for path in root.glob("0[89]_*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        called |= set(re.findall(r"\bexplain\.([A-Za-z_]+)", code))
+    assert {"explain", "predict_function", "cascading_randomisation", "METHODS"} <= called
+    assert not [name for name in called if not hasattr(ex, name)]
+
+
+def test_class_score_and_upsample():
+    """The two steps of Grad-CAM after the gradient: the score it differentiates, the resize."""
+    from nbhelpers.explain.gradcam import class_score, upsample
+
+    z = np.array([[3.0], [-1.0]])
+    np.testing.assert_array_equal(class_score(z, 1), [3.0, -1.0])  # one sigmoid unit: +z
+    np.testing.assert_array_equal(class_score(z, 0), [-3.0, 1.0])  # ... and -z for class 0
+    np.testing.assert_array_equal(class_score(np.array([[1.0, 2.0, 5.0]]), 2), [5.0])
+    grid = np.arange(4.0).reshape(2, 2)
+    assert np.array_equal(upsample(grid, (2, 2)), grid)  # the image's size already
+    big = upsample(grid, (8, 8))
+    assert big.shape == (8, 8) and big.dtype == np.float32
+    assert big.min() >= grid.min() and big.max() <= grid.max()  # bilinear: no overshoot
+
+
+def test_flat_answers_are_told_apart_from_small_ones():
+    from nbhelpers.explain.outputs import answer_range, is_flat
+
+    assert is_flat(np.array([1.0, 1.0 - 1e-7]))  # a saturated probability, rounding only
+    assert not is_flat(np.array([1e-7, 2e-7]))  # tiny, but moving
+    with pytest.warns(UserWarning, match="did not change it"):
+        assert answer_range("lime", [np.ones(5)], 1) == (1.0, 1.0)
+
+
 # --------------------------------------------------------------------------- the known-answer model
 
 
@@ -142,7 +210,7 @@ def confident_copy(model, image, logit):
 
 
 def probability_gradcam(model, image, target, layer="conv2"):
-    """Grad-CAM of P(target) (the post-sigmoid probability): what the issue replaced."""
+    """Grad-CAM of P(target) (the post-sigmoid probability), to compare with the score's map."""
     import keras
     import tensorflow as tf
 
@@ -173,7 +241,7 @@ def test_gradcam_of_a_confident_model_is_placed_where_it_looks(logit, models, im
     assert e.target == target and e.settings["score"] == "logit"
     assert float(e.attribution.sum()) > 0 and share(e.attribution, "left") > 0.9
     if logit > 0:
-        assert np.abs(probability_gradcam(model, image, target)).max() == 0.0  # the old map: empty
+        assert np.abs(probability_gradcam(model, image, target)).max() == 0.0  # P's map: empty
     g = ex.explain("shap_gradient", model, image, cfg=cfg, nsamples=16,
                    background=ex.toy_images(4, SIZE, seed=5))
     assert np.abs(g.attribution).sum() > 0 and share(g.attribution, "left") > 0.9
@@ -184,10 +252,10 @@ def test_gradcam_of_the_logit_is_the_probability_map_up_to_a_positive_factor(mod
     model = models["left"]
     for image in images:
         e = ex.explain_gradcam(model, image)
-        old = probability_gradcam(model, image, e.target)
+        of_p = probability_gradcam(model, image, e.target)
         z = float(evaluate.logits_model(model)(image[None]).numpy()[0, 0])
         factor = float(np.exp(-abs(z)) / (1 + np.exp(-abs(z))) ** 2)  # sigmoid'(z)
-        np.testing.assert_allclose(old, factor * e.extras["layer_map"], rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(of_p, factor * e.extras["layer_map"], rtol=1e-4, atol=1e-7)
 
 
 def test_a_plain_sigmoid_model_is_explained_through_its_pre_activation(models, images, cfg):
@@ -489,15 +557,15 @@ def test_deletion_breaks_ties_at_random_and_reproducibly():
     np.testing.assert_array_equal(a["deletion"], b["deletion"])
     assert not np.array_equal(a["deletion"], c["deletion"])
     # Top-left first would delete the left half (what the model looks at) before the right.
-    stable = np.arange(256, 0, -1, dtype=float).reshape(16, 16)  # the old tie order
+    stable = np.arange(256, 0, -1, dtype=float).reshape(16, 16)  # ties broken top-left first
     left_first = ex.deletion_insertion(model, image, stable, target=1, steps=4, seed=0)
     assert not np.array_equal(a["deletion"], left_first["deletion"])
 
 
 def test_lime_explains_the_log_odds_when_hiding_parts_pushes_p_into_the_flat_end():
     """At 160 px the toy model is unsure of its image (P 0.62), but hiding superpixels pushes
-    P to 0.9999: LIME of the probability then fitted the sigmoid's bend and put half its map on
-    the half the model never sees; "auto" now looks at probe copies and explains the log-odds."""
+    P to 0.9999: LIME of the probability fits the sigmoid's bend and puts half its map on the
+    half the model never sees; "auto" looks at probe copies and explains the log-odds."""
     size = 160
     model = ex.left_half_model(size)
     image = ex.toy_images(1, size)[0]
@@ -509,7 +577,7 @@ def test_lime_explains_the_log_odds_when_hiding_parts_pushes_p_into_the_flat_end
     assert a[:, : size // 2].sum() / a.sum() > 0.7
     forced = ex.explain("lime", model, image, num_samples=60, seed=42, output="probability")
     b = np.abs(forced.attribution)
-    assert b[:, : size // 2].sum() / b.sum() < 0.6  # what "auto" chose before: the bend
+    assert b[:, : size // 2].sum() / b.sum() < 0.6  # the probability's map: the bend
 
 
 def test_hidden_probes_hide_segments_with_their_mean_colour():
@@ -528,7 +596,7 @@ def test_hidden_probes_hide_segments_with_their_mean_colour():
 
 
 def test_gradient_shap_in_parts_is_the_same_estimate_in_a_fraction_of_the_memory():
-    """09 went over Binder's 2 GB in shap's GradientExplainer (200 samples held at once)."""
+    """shap's GradientExplainer holds every sample: 200 at once of 09's layer exceed Binder's 2 GB."""
     import tracemalloc
 
     import keras
