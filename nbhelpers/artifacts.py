@@ -16,8 +16,11 @@ cached features, trained stages, exports) is written the same way:
   (extracting an archive); a folder is built under a name of its own
   (:func:`staging_folder`) and published by one rename (:func:`publish_folder`).
 
-Reached through the helpers of notebooks 03, 05, 06 and 12 (``prepare``,
-``extract_features``, ``get_model``, ``export_all``).
+Its callers: ``nbh.data.prepare`` (extracted archives, scans),
+``nbh.training.extract_features`` (the feature cache), ``nbh.course.get_model``
+and ``save_stage`` (trained stages and their records), ``nbh.deploy`` (exports
+and their manifests) and ``nbh.review.record`` (review files, under a lock);
+notebook 13 calls :func:`file_hash` itself.
 """
 
 from __future__ import annotations
@@ -219,8 +222,7 @@ def check_files(record: dict[str, Any] | None, folder: str | Path,
 
     Each listed file must exist with the recorded size and SHA-256, and every
     name in ``required`` must be listed (a record that lists nothing vouches for
-    nothing).  A record without a ``"files"`` list (an older format) cannot
-    vouch for its files.
+    nothing).  A record without a ``"files"`` list cannot vouch for its files.
 
     Example:
         >>> d = Path(tempfile.mkdtemp()); p = d / "m.bin"; _ = p.write_bytes(b"abc")
@@ -232,7 +234,7 @@ def check_files(record: dict[str, Any] | None, folder: str | Path,
     """
     if not isinstance(record, dict) or not isinstance(record.get("files"), dict) \
             or not record["files"]:
-        return "its record is missing, damaged or of an older format"
+        return "its record is missing, damaged or of another format"
     unlisted = [name for name in required if name not in record["files"]]
     if unlisted:
         return f"its record does not vouch for {', '.join(unlisted)}"

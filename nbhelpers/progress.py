@@ -1,6 +1,8 @@
 """Feedback on long work: progress bars for loops, one line per epoch for ``fit``; one switch.
 
-Reached through the helpers that notebook 12 calls (and used wherever a learner waits more than a few seconds).
+The helpers that make a learner wait more than a few seconds draw through it: feature
+extraction and ``fit`` (``nbh.training``), test-time augmentation, int8 calibration and
+the exports (``nbh.deploy``).
 
 ``tqdm.auto`` draws a widget bar in JupyterLab and on Colab (both need ``ipywidgets``; the
 lock pins it, Colab ships it) and a text bar in a terminal.  **The switch** is tqdm's own

@@ -30,8 +30,8 @@ def machine(monkeypatch):
         weights = (True, "cached")
 
     m = Machine()
-    monkeypatch.setattr(course, "_gpu_available", lambda: m.gpu)
-    monkeypatch.setattr(course, "_weights_obtainable", lambda: m.weights)
+    monkeypatch.setattr(course.machine, "_gpu_available", lambda: m.gpu)
+    monkeypatch.setattr(course.machine, "_weights_obtainable", lambda: m.weights)
     return m
 
 
@@ -87,7 +87,7 @@ def test_auto_detects_this_offline_machine(monkeypatch, tmp_path):
 def test_cached_weights_count_as_obtainable(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(config, "network_available", lambda *a, **k: False)
-    monkeypatch.setattr(course, "_gpu_available", lambda: False)
+    monkeypatch.setattr(course.machine, "_gpu_available", lambda: False)
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / models.weights_file("vgg16")).write_bytes(b"x")
     assert course.resolve_profile("cpu").name == "cpu"
@@ -193,6 +193,15 @@ def test_a_recipe_that_would_freeze_one_augmentation_into_a_cache_is_refused():
         course.Recipe(finetune_method="cached")
 
 
+def test_a_recipes_head_and_patience_are_the_courses_defaults():
+    """One fact in one place: the head, its dropout and early stopping's patience."""
+    r = course.Recipe()
+    assert (r.head, r.dropout, r.patience) == (config.DEFAULT_HEAD, config.DEFAULT_DROPOUT,
+                                               config.DEFAULT_PATIENCE)
+    assert all((x.head, x.dropout, x.patience) == (r.head, r.dropout, r.patience)
+               for x in course.RECIPES.values())
+
+
 def test_the_fine_tuning_recipe_changes_the_fine_tuned_stage_but_not_the_head(cfg, monkeypatch):
     """Notebook 06's path (end to end or above the block-4 cache) must not retrain 05's head."""
     head, fine = (course.stage_settings(s, cfg) for s in ("head", "finetuned"))
@@ -214,7 +223,7 @@ def small_cfg(cfg):
 
 def test_get_model_trains_saves_then_loads_under_a_mirrored_strategy(small_cfg, capsys, mirrored,
                                                                     monkeypatch):
-    monkeypatch.setattr(course, "_STRATEGY", [mirrored])
+    monkeypatch.setattr(course.machine, "_STRATEGY", [mirrored])
     model = course.get_model("finetuned", small_cfg)
     out = capsys.readouterr().out
     assert "Trained 'head'" in out and "Trained 'finetuned'" in out
@@ -241,9 +250,9 @@ def fake_training(monkeypatch):
     model = vgg_classifier()
     out = {"history": {"loss": [0.4]}, "metrics": {"val_accuracy": 0.5}, "initial_epoch": 0,
            "class_names": ["a", "b"], "method": None}
-    monkeypatch.setattr(course, "_train_head",
+    monkeypatch.setattr(course.train_or_load, "_train_head",
                         lambda cfg, strategy: trained.append("head") or (model, out))
-    monkeypatch.setattr(course, "_train_finetuned",
+    monkeypatch.setattr(course.train_or_load, "_train_finetuned",
                         lambda m, cfg, strategy: trained.append("finetuned") or (model, out))
     return model, trained
 
@@ -308,7 +317,7 @@ def test_setup_chooses_mixed_precision_for_full_on_a_tensor_core_gpu(monkeypatch
     import keras
 
     monkeypatch.setenv("NBH_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(course, "_weights_obtainable", lambda: (True, "cached"))
+    monkeypatch.setattr(course.machine, "_weights_obtainable", lambda: (True, "cached"))
     monkeypatch.setattr(nbh.env, "gpu_compute_capability", lambda: (7, 5))
     try:
         cfg = nbh.setup("full")
@@ -359,7 +368,7 @@ def test_a_second_folder_never_gets_the_first_folders_features_or_models(cfg, mo
     b = make_folder.make_folder(tmp_path / "B", {"tabby cat": 12, "red fox": 9,
                                                  "golden retriever": 10}, size=32, seed=1)
     small = dataclasses.replace(cfg, image_size=SIZE, head_epochs=1, batch_size=8)
-    monkeypatch.setattr(course, "_STRATEGY", [])
+    monkeypatch.setattr(course.machine, "_STRATEGY", [])
 
     def head_on(folder):
         monkeypatch.setenv("NBH_DATA_SOURCE", str(folder))

@@ -190,7 +190,7 @@ def test_the_csv_is_one_line_per_image_in_the_documented_format(cfg, faces):
                                f'"says ""no"", really, twice",')
     when = review.read(f)["when"][0]
     assert pd.Timestamp(when).tzinfo is not None, "the time is ISO, with its offset"
-    assert data._split_entries(faces, [faces.train[0]])[0][:2] == [_name(faces, path), sha1]
+    assert data.splits.split_entries(faces, [faces.train[0]])[0][:2] == [_name(faces, path), sha1]
 
 
 # ------------------------------------------------------------------ stale, unknown, damaged
