@@ -48,7 +48,7 @@ def answer_text(prediction: Any) -> str:
     A prediction that is ``unlike`` the training photos (below the export's
     out-of-distribution threshold) gets "None of these", its score in words (the top
     probability, or the similarity to the training photos) and the closest class.
-    Reached through :meth:`Classifier.answer`, which notebook 12's app calls.
+    What :meth:`Classifier.answer` puts on the page.
 
     Example:
         >>> from nbhelpers.deploy import Prediction
@@ -100,11 +100,11 @@ class Classifier:
     upload.  A record or bank that does not fit raises ValueError here.
 
     Example:
-        >>> from nbhelpers import deploy, ood
-        >>> m = deploy.tiny_classifier(16)
+        >>> from nbhelpers import explain, ood
+        >>> m = explain.left_half_model(16)
         >>> greys = np.stack([np.full((16, 16, 3), g, "float32") for g in (64, 128, 192)])
         >>> bank = ood.feature_bank(ood.feature_extractor(m).predict(greys, verbose=0))
-        >>> record = ood.neighbour_record(bank, bank, k=1, layer="predictions")
+        >>> record = ood.neighbour_record(bank, bank, k=1, layer="logits")
         >>> c = Classifier(m, ["a", "b"], ood=record, ood_bank=bank)
         >>> c.feature_model.output_shape
         (None, 8)
@@ -144,7 +144,7 @@ class Classifier:
             ...
             FileNotFoundError: No model at /no/such/model.keras: ...
         """
-        from . import artifacts, deploy
+        from . import deploy
 
         path = Path(path).expanduser()
         if not path.exists():
@@ -153,41 +153,21 @@ class Classifier:
                 f"file, a .tflite file or a SavedModel folder.")
         is_saved_model = path.is_dir() and (path / "saved_model.pb").is_file()
         folder = path.parent if path.is_file() or is_saved_model else path
-        files, manifest_names, label, ood, card, bank = {}, None, "", None, None, None
-        if (folder / deploy.MANIFEST).is_file():
-            try:  # checks that the files are the ones the manifest describes
-                exported = deploy.Exported.open(folder)
-                files, manifest_names, label = exported.paths, exported.class_names, exported.label
-                ood, bank = exported.ood, exported.ood_bank
-                card = exported.card_path.read_text(encoding="utf-8") if exported.card_path else None
-            except artifacts.ArtifactError:
-                if not (class_names and path.is_file()):
-                    raise  # the class names would come from a manifest that does not match
-        if is_saved_model:
-            form = "saved_model"
-        elif path.is_dir():
-            if "keras" not in files:
-                raise FileNotFoundError(f"{path} holds no {deploy.MANIFEST} with a Keras model, "
-                                        f"nor a saved_model.pb: pass a model file.")
-            path, form = files["keras"], "keras"
-        elif path.suffix == ".keras":
-            form = "keras"
-        elif path.suffix == ".tflite":
-            form = "tflite_float32"  # any TFLite form loads the same way
-        else:
-            raise ValueError(f"{path.name}: not a model file (.keras or .tflite) or folder.")
+        export = _read_export(folder, path, class_names)
+        files = export.files
+        path, form = _model_file(path, is_saved_model, files)
         model = deploy.load_form(form, path)
         gradcam_model = model if form == "keras" else (
             deploy.load_form("keras", files["keras"]) if "keras" in files and files["keras"].is_file()
             else None)
-        names = list(class_names) if class_names else manifest_names
+        names = list(class_names) if class_names else export.class_names
         if not names:
             raise ValueError(f"No class names for {path.name}: pass --classes a,b,... (in training "
                              f"order) or use an export folder with a {deploy.MANIFEST}.")
         source = path.name + ("" if gradcam_model is None or form == "keras"
                               else f" (Grad-CAM from {files['keras'].name})")
-        return cls(model, [str(n) for n in names], gradcam_model, label, source, ood, card,
-                   ood_bank=bank)
+        return cls(model, [str(n) for n in names], gradcam_model, export.label, source,
+                   export.ood, export.card, ood_bank=export.ood_bank)
 
     def answer(self, file_path: str | Path | None) -> Answer:
         """Classify an uploaded file; never raises: a bad file gives ``ok=False`` and a message.
@@ -197,8 +177,8 @@ class Classifier:
         class (:func:`answer_text`); the probabilities and the Grad-CAM are still shown.
 
         Example:
-            >>> from nbhelpers import deploy
-            >>> c = Classifier(deploy.tiny_classifier(16), ["a", "b"])
+            >>> from nbhelpers import explain
+            >>> c = Classifier(explain.left_half_model(16), ["a", "b"])
             >>> c.answer(None).message
             'Upload a photo first.'
         """
@@ -224,6 +204,57 @@ class Classifier:
         if self.label:
             lines.append(f"*{self.label}*")
         return Answer(True, "\n\n".join(lines), pred.as_dict(), overlay, pred)
+
+
+@dataclass
+class _FromExport:
+    """What an export folder gives the app: its files, class names, label, ood, card, bank."""
+
+    files: dict[str, Path] = field(default_factory=dict)
+    class_names: list[str] | None = None
+    label: str = ""
+    ood: dict[str, Any] | None = None
+    card: str | None = None
+    ood_bank: np.ndarray | None = None
+
+
+def _read_export(folder: Path, path: Path, class_names: Sequence[str] | None) -> _FromExport:
+    """The export in ``folder``, its files checked against the manifest; empty without one.
+
+    Files that do not match the manifest raise, unless the caller names the classes and a
+    model file (then nothing is read from the manifest).
+    """
+    from . import artifacts, deploy
+
+    if not (folder / deploy.MANIFEST).is_file():
+        return _FromExport()
+    try:  # checks that the files are the ones the manifest describes
+        exported = deploy.Exported.open(folder)
+    except artifacts.ArtifactError:
+        if not (class_names and path.is_file()):
+            raise  # the class names would come from a manifest that does not match
+        return _FromExport()
+    card = exported.card_path.read_text(encoding="utf-8") if exported.card_path else None
+    return _FromExport(exported.paths, exported.class_names, exported.label, exported.ood,
+                       card, exported.ood_bank)
+
+
+def _model_file(path: Path, is_saved_model: bool, files: dict[str, Path]) -> tuple[Path, str]:
+    """The model to load and its form: a SavedModel, an export's Keras file, a .keras, a .tflite."""
+    from . import deploy
+
+    if is_saved_model:
+        return path, "saved_model"
+    if path.is_dir():
+        if "keras" not in files:
+            raise FileNotFoundError(f"{path} holds no {deploy.MANIFEST} with a Keras model, "
+                                    f"nor a saved_model.pb: pass a model file.")
+        return files["keras"], "keras"
+    if path.suffix == ".keras":
+        return path, "keras"
+    if path.suffix == ".tflite":
+        return path, "tflite_float32"  # any TFLite form loads the same way
+    raise ValueError(f"{path.name}: not a model file (.keras or .tflite) or folder.")
 
 
 def _threshold(ood: dict[str, Any]) -> str:

@@ -228,8 +228,8 @@ def feature_extractor(model: Any, layer: str | None = None) -> Any:
     one); a feature map is averaged over its height and width.
 
     Example:
-        >>> from nbhelpers import deploy
-        >>> feature_extractor(deploy.tiny_classifier(16)).output_shape
+        >>> from nbhelpers import explain
+        >>> feature_extractor(explain.left_half_model(16)).output_shape
         (None, 8)
     """
     import keras

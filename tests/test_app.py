@@ -1,7 +1,7 @@
 """The demo app (nbhelpers.app) in a real browser: upload a photo, read the answer.
 
 The app is started in this process on a free local port (Gradio's server runs in a
-thread) around a small CNN saved to ``.keras`` (``deploy.tiny_classifier``), and driven
+thread) around a small CNN saved to ``.keras`` (``deploy_kit.tiny_classifier``), and driven
 from Debian's headless Chromium with Playwright, as ``test_browser.py`` drives JupyterLab.
 The page's answer must be the model's own prediction for that file; a text file must
 get a message in the page; with an export that carries an out-of-distribution threshold
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 
+import deploy_kit
 import numpy as np
 import pictures_kit
 import pytest
@@ -37,7 +38,7 @@ OOD = {"score": "max_probability", "threshold": 0.99, "tpr": 0.95, "chosen_on": 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("app-export")
-    deploy.export_all(deploy.tiny_classifier(SIZE, seed=1), folder, ["cat", "dog"],
+    deploy.export_all(deploy_kit.tiny_classifier(SIZE, seed=1), folder, ["cat", "dog"],
                       nbh_config.make_config("offline"), forms=["keras", "tflite_float32"])
     return folder
 
@@ -48,7 +49,7 @@ def ood_export_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("app-ood-export")
     cfg = nbh_config.make_config("offline")
     card = deploy.model_card(cfg=cfg, class_names=["cat", "dog"], ood=OOD, title=CARD_TITLE)
-    deploy.export_all(deploy.tiny_classifier(SIZE, seed=1), folder, ["cat", "dog"], cfg,
+    deploy.export_all(deploy_kit.tiny_classifier(SIZE, seed=1), folder, ["cat", "dog"], cfg,
                       forms=["keras"], ood=OOD, card=card)
     return folder
 
@@ -61,7 +62,7 @@ def nn_export_dir(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("app-nn-export")
     cfg = nbh_config.make_config("offline")
-    model = deploy.tiny_classifier(SIZE, seed=1)
+    model = deploy_kit.tiny_classifier(SIZE, seed=1)
     extractor = ood.feature_extractor(model, "predictions")
     bank = extractor.predict(np.stack([_grey(g) for g in range(40, 241, 40)]), verbose=0)
     val = extractor.predict(np.stack([_grey(g) for g in range(60, 221, 40)]), verbose=0)

@@ -1,6 +1,6 @@
 """nbhelpers.deploy: one photo read as training reads it, TTA, every export form, the comparison.
 
-A small CNN (``deploy.tiny_classifier``, 24 px) stands in for VGG16: it has the course's
+A small CNN (``deploy_kit.tiny_classifier``, 24 px) stands in for VGG16: it has the course's
 ``Preprocess`` layer, so the safe-mode reload and every conversion meet the same custom
 layer, and it converts in about a second.  The export folder is written once per module.
 """
@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import deploy_kit
 import numpy as np
 import pictures_kit
 import pytest
@@ -21,6 +22,7 @@ from PIL import Image
 from nbhelpers import artifacts, data, deploy, plots, progress
 from nbhelpers import config as nbh_config
 from nbhelpers import explain as ex
+from nbhelpers.deploy import none_of_these
 
 SIZE = 24
 _grey, _green_stripes = pictures_kit.grey, pictures_kit.green_stripes
@@ -33,7 +35,7 @@ def cfg():
 
 @pytest.fixture(scope="module")
 def model():
-    return deploy.tiny_classifier(SIZE, seed=3)
+    return deploy_kit.tiny_classifier(SIZE, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -174,11 +176,11 @@ def test_tta_comparison_computes_the_views_once_and_matches_tta_predict(model, i
         f = real(*args, **kwargs)
         return lambda batch: (calls.append(len(batch)), f(batch))[1]
 
-    monkeypatch.setattr(deploy, "predict_function", counting)
+    monkeypatch.setattr(deploy.tta, "predict_function", counting)
     t = deploy.tta_comparison(model, x, y, views=(1, 2, 4), cfg=cfg, seed=1)
     # one warm-up call on one image, then 4 passes over x (not 1 + 2 + 4 = 7)
     assert sorted(calls) == [1] + [len(x)] * 4
-    monkeypatch.setattr(deploy, "predict_function", real)
+    monkeypatch.setattr(deploy.tta, "predict_function", real)
     for k in (2, 4):  # the first k views of the longer run are tta_predict's k views
         p = deploy.tta_predict(model, x, k, cfg, seed=1)
         row = t[t["views"] == k].iloc[0]
@@ -302,7 +304,7 @@ def test_tflite_runs_on_every_core_with_the_same_answers(exported, images, monke
         def __init__(self, model_path, num_threads=None):
             asked.append(num_threads)
             raise RuntimeError("recorded")
-    monkeypatch.setattr(deploy, "interpreter_class", lambda: (Recording, "recording"))
+    monkeypatch.setattr(deploy.forms, "interpreter_class", lambda: (Recording, "recording"))
     with pytest.raises(RuntimeError, match="recorded"):
         deploy.TFLiteModel(exported.paths["tflite_float32"])
     assert asked == [deploy.usable_cpus()]
@@ -362,7 +364,7 @@ def test_progress_switch(monkeypatch):
 
 def test_the_export_leaves_the_optimizer_state_behind(images, tmp_path, cfg):
     x, y = images
-    m = deploy.tiny_classifier(SIZE, seed=2)
+    m = deploy_kit.tiny_classifier(SIZE, seed=2)
     m.compile(optimizer="adam", loss="binary_crossentropy")
     m.fit(x, y, epochs=1, verbose=0)  # the optimizer now has its state
     m.save(tmp_path / "compiled.keras")
@@ -373,7 +375,7 @@ def test_the_export_leaves_the_optimizer_state_behind(images, tmp_path, cfg):
 
 def test_an_int8_softmax_reads_as_probabilities(tmp_path):
     """Three classes through full-integer TFLite: rows sum to 1 again, so evaluate accepts them."""
-    model = deploy.tiny_classifier(SIZE, num_classes=3, seed=2)
+    model = deploy_kit.tiny_classifier(SIZE, num_classes=3, seed=2)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (6, SIZE, SIZE, 3)).astype("float32")
     exported = deploy.export_all(model, tmp_path, ["a", "b", "c"],
@@ -407,7 +409,7 @@ OOD = {"score": "max_probability", "threshold": 0.71, "tpr": 0.95, "chosen_on": 
 
 def _small_export(folder, cfg, **kwargs):
     """A keras-only export of a fresh tiny model: about a second."""
-    return deploy.export_all(deploy.tiny_classifier(SIZE, seed=4), folder, ["cat", "dog"], cfg,
+    return deploy.export_all(deploy_kit.tiny_classifier(SIZE, seed=4), folder, ["cat", "dog"], cfg,
                              forms=["keras"], **kwargs)
 
 
@@ -460,7 +462,7 @@ def test_a_bad_ood_record_is_refused_naming_the_key(tmp_path, cfg, change, key):
     if key == "score":
         assert "only 'max_probability'" in str(err.value)
     with pytest.raises(ValueError, match=f"'{key}'"):
-        deploy.classify_image(deploy.tiny_classifier(16), np.zeros((16, 16, 3)), ["a", "b"], ood=bad)
+        deploy.classify_image(deploy_kit.tiny_classifier(16), np.zeros((16, 16, 3)), ["a", "b"], ood=bad)
 
 
 def test_classify_image_says_unlike_below_the_threshold_only(model):
@@ -486,7 +488,7 @@ def test_classify_image_says_unlike_below_the_threshold_only(model):
 
 def test_classify_file_passes_the_threshold_and_softmax_scores_are_the_top_probability(tmp_path, cfg):
     path = _png(tmp_path / "x.png", ex.toy_images(1, 40, seed=2)[0])
-    three = deploy.tiny_classifier(SIZE, num_classes=3, seed=1)
+    three = deploy_kit.tiny_classifier(SIZE, num_classes=3, seed=1)
     pred = deploy.classify_file(three, path, ["a", "b", "c"], cfg, ood={**OOD, "threshold": 0.99})
     assert pred.unlike and pred.ood_score == pytest.approx(float(pred.probabilities.max()))
     assert str(pred).startswith("none of these: this photo is unlike the training photos")
@@ -584,7 +586,7 @@ def test_a_card_written_after_the_export_is_checked_like_the_model_files(tmp_pat
     path = deploy.write_model_card(tmp_path, prepared=_Prepared(), cfg=cfg, ood=OOD)
     assert path == tmp_path / "MODEL_CARD.md" and "## Known limits" in path.read_text()
     opened = deploy.Exported.open(tmp_path)
-    assert opened.card_path == path and opened.ood == deploy._check_ood(OOD)
+    assert opened.card_path == path and opened.ood == none_of_these.check_ood(OOD)
     deploy.write_model_card(tmp_path, "# second card\n")  # replaced: the manifest follows
     assert deploy.Exported.open(tmp_path).card_path.read_text() == "# second card\n"
     path.write_bytes(b"# second card, edited by hand\n")  # damaged: detected
@@ -657,7 +659,7 @@ def test_a_card_is_not_added_to_a_damaged_export(tmp_path, cfg):
 def nn_model():
     """The tiny CNN with seed 1: its features put the greys within 0.996 of each other (k=1)
     and the stripes at 0.85 (measured; other seeds' random features separate them less)."""
-    return deploy.tiny_classifier(SIZE, seed=1)
+    return deploy_kit.tiny_classifier(SIZE, seed=1)
 
 
 def _features(model, images):
@@ -680,7 +682,7 @@ def _neighbour_setup(model, k=1):
 def test_a_nearest_neighbour_export_keeps_its_bank(tmp_path, cfg):
     from nbhelpers import ood
 
-    raw, record = _neighbour_setup(deploy.tiny_classifier(SIZE, seed=4), k=3)
+    raw, record = _neighbour_setup(deploy_kit.tiny_classifier(SIZE, seed=4), k=3)
     assert raw.shape == (6, 8) and not np.allclose(np.linalg.norm(raw, axis=1), 1)
     e = _small_export(tmp_path, cfg, ood=record, ood_bank=raw.astype("float64"))
     unit = ood.feature_bank(raw)
@@ -694,7 +696,7 @@ def test_a_nearest_neighbour_export_keeps_its_bank(tmp_path, cfg):
     assert np.allclose(np.linalg.norm(on_disk, axis=1), 1.0, atol=1e-6)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
     again = deploy.Exported.open(tmp_path)
-    assert again.ood == e.ood == deploy._check_ood(record)
+    assert again.ood == e.ood == none_of_these.check_ood(record)
     assert np.array_equal(again.ood_bank, unit) and np.array_equal(e.ood_bank, unit)
     # A card written afterwards keeps the bank vouched for.
     deploy.write_model_card(tmp_path, "# card\n")
@@ -720,7 +722,7 @@ def test_a_nearest_neighbour_export_keeps_its_bank(tmp_path, cfg):
 ])
 def test_a_nearest_neighbour_record_or_bank_that_does_not_fit_is_refused(tmp_path, cfg, change,
                                                                          bank, match):
-    raw, record = _neighbour_setup(deploy.tiny_classifier(SIZE, seed=4))
+    raw, record = _neighbour_setup(deploy_kit.tiny_classifier(SIZE, seed=4))
     bad = {k: v for k, v in {**record, **change}.items() if v is not None}
     if change.get("score") == "max_probability":
         bad = {**OOD, "threshold": 0.7}
@@ -732,19 +734,19 @@ def test_a_nearest_neighbour_record_or_bank_that_does_not_fit_is_refused(tmp_pat
 
 def test_a_nearest_neighbour_record_needs_the_keras_form_and_accepts_a_negative_threshold(
         tmp_path, cfg):
-    raw, record = _neighbour_setup(deploy.tiny_classifier(SIZE, seed=4))
+    raw, record = _neighbour_setup(deploy_kit.tiny_classifier(SIZE, seed=4))
     with pytest.raises(ValueError, match="add 'keras' to forms"):
-        deploy.export_all(deploy.tiny_classifier(SIZE, seed=4), tmp_path, ["cat", "dog"], cfg,
+        deploy.export_all(deploy_kit.tiny_classifier(SIZE, seed=4), tmp_path, ["cat", "dog"], cfg,
                           forms=["saved_model"], ood=record, ood_bank=raw)
     assert list(tmp_path.iterdir()) == []
     e = _small_export(tmp_path, cfg, ood={**record, "threshold": -0.5}, ood_bank=raw)
     assert e.ood["threshold"] == -0.5
     with pytest.raises(ValueError, match=r"unknown key 'k'.*max_probability record"):
-        deploy._check_ood({**OOD, "k": 5})  # the top probability has no neighbours
+        none_of_these.check_ood({**OOD, "k": 5})  # the top probability has no neighbours
 
 
 def test_a_damaged_or_missing_bank_is_refused_by_exported_open(tmp_path, cfg):
-    raw, record = _neighbour_setup(deploy.tiny_classifier(SIZE, seed=4))
+    raw, record = _neighbour_setup(deploy_kit.tiny_classifier(SIZE, seed=4))
     _small_export(tmp_path, cfg, ood=record, ood_bank=raw)
     bank = tmp_path / "ood_bank.npy"
     good = bank.read_bytes()
@@ -795,7 +797,7 @@ def test_nearest_neighbour_scores_the_similarity_to_the_bank(nn_model):
     expected = ood.nearest_neighbour(bank, _features(model, stripes[None]), 1)[0]
     assert far.ood_score == pytest.approx(expected, abs=1e-5)
     assert far.ood_score < record["threshold"] - 0.05 and far.unlike
-    why = deploy._ood_comparison("nearest_neighbour", far.ood_score, record["threshold"])
+    why = none_of_these.ood_comparison("nearest_neighbour", far.ood_score, record["threshold"])
     assert why.startswith("similarity to the training photos 0.") and " < threshold 0." in why
     assert f"({why})" in str(far) and str(far).startswith("none of these: ")
     assert "%" not in why  # a similarity, not a probability
@@ -817,8 +819,8 @@ def test_nearest_neighbour_features_need_the_keras_model(exported, model):
     assert via_keras.ood_score == pytest.approx(reference.ood_score, abs=1e-5)
     assert prebuilt.ood_score == pytest.approx(reference.ood_score, abs=1e-5)
     # The extractor is built once per model and layer, then reused.
-    assert deploy._feature_extractor(model, "predictions") is deploy._feature_extractor(
-        model, "predictions")
+    cached = none_of_these.cached_feature_extractor
+    assert cached(model, "predictions") is cached(model, "predictions")
     with pytest.raises(ValueError, match="features per image but feature_model gives"):
         deploy.classify_image(tflite, image, ["cat", "dog"], ood=record, ood_bank=raw,
                               feature_model=lambda x, training=False: np.ones((len(x), 3)))
@@ -873,8 +875,8 @@ def test_model_card_names_the_review_a_prepared_data_set_had(tmp_path, monkeypat
 
 def test_a_rejection_is_written_with_as_many_decimals_as_it_takes_to_differ():
     """Seen in notebook 12: 'similarity 0.9960 < threshold 0.9960' read as a tie."""
-    why = deploy._ood_comparison("nearest_neighbour", 0.996012, 0.996038)
+    why = none_of_these.ood_comparison("nearest_neighbour", 0.996012, 0.996038)
     assert why == "similarity to the training photos 0.99601 < threshold 0.99604"
-    why = deploy._ood_comparison("max_probability", 0.7123441, 0.7123449)
+    why = none_of_these.ood_comparison("max_probability", 0.7123441, 0.7123449)
     assert why == "top probability 71.2344 % < threshold 71.2345 %"
-    assert deploy._ood_comparison("nearest_neighbour", 0.41, 0.63).endswith("0.41 < threshold 0.63")
+    assert none_of_these.ood_comparison("nearest_neighbour", 0.41, 0.63).endswith("0.41 < threshold 0.63")
