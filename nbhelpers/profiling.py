@@ -9,7 +9,7 @@ EfficientNetB0 are put side by side.
   unit is the *multiply-add* (MAC): ``y += w * x`` counts once.  Papers often
   call this number "FLOPs" (VGG16's famous "15.5 GFLOPs" at 224x224 are
   multiply-adds); strictly a multiply-add is two floating-point operations, so
-  :func:`flops` doubles it.
+  the floating-point operations are twice the count.
 * :func:`measure_throughput` -- images per second, measured here, now.
 * :func:`measure_memory` -- peak memory while a function runs (host RSS,
   sampled; GPU peak from TensorFlow when there is a GPU), and
@@ -52,7 +52,6 @@ __all__ = [
     "parameter_counts",
     "layer_costs",
     "multiply_adds",
-    "flops",
     "activation_memory",
     "Throughput",
     "measure_throughput",
@@ -89,8 +88,11 @@ class LayerCost:
     macs: int
 
 
-def parameter_counts(model: keras.Model) -> dict[str, int]:
+def parameter_counts(model: keras.Model | keras.layers.Layer) -> dict[str, int]:
     """Total, trainable and non-trainable (frozen, or BatchNorm statistics) weights.
+
+    The one count of parameters: of a model, or of one layer (``nbh.models.parameter_report``
+    adds them up per block).  Keys ``total``, ``trainable``, ``non_trainable``.
 
     Example:
         >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
@@ -212,17 +214,6 @@ def multiply_adds(model: keras.Model, input_shape: tuple[int, ...] | None = None
         30
     """
     return int(sum(c.macs for c in layer_costs(model, input_shape)))
-
-
-def flops(model: keras.Model, input_shape: tuple[int, ...] | None = None) -> int:
-    """Floating-point operations per image, counting a multiply-add as two.
-
-    Example:
-        >>> m = keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)])
-        >>> flops(m)
-        60
-    """
-    return 2 * multiply_adds(model, input_shape)
 
 
 def activation_memory(

@@ -29,6 +29,14 @@ def test_profiles_scale_down_in_order():
     assert full.weights == cpu.weights == "imagenet" and off.weights is None
 
 
+def test_every_budget_either_changes_a_trained_model_or_not():
+    assert config.BUDGETS == config.MODEL_BUDGETS + config.ANALYSIS_BUDGETS
+    assert not set(config.MODEL_BUDGETS) & set(config.ANALYSIS_BUDGETS)
+    assert {"image_size", "head_epochs", "finetune_learning_rate"} <= set(config.MODEL_BUDGETS)
+    assert {"lime_samples", "bootstrap"} <= set(config.ANALYSIS_BUDGETS)
+    assert set(config.BUDGETS) <= {f.name for f in dataclasses.fields(config.Profile)}
+
+
 def test_overrides_from_the_environment_are_applied_and_recorded(monkeypatch):
     monkeypatch.setenv("NBH_OVERRIDES", "max_images_per_class=40, head_epochs=1")
     cfg = config.make_config("cpu")
@@ -67,8 +75,9 @@ def test_config_imports_nothing_above_it():
     code = ("import sys, nbhelpers.config; "
             "print(sorted(m for m in sys.modules if m.startswith('nbhelpers.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    # nbhelpers._release holds the version (no imports of its own); nothing else may load
-    assert out.stdout.strip() == "['nbhelpers._release', 'nbhelpers.config']"
+    # nbhelpers._release holds the version and nbhelpers.profiles the profiles (no imports of
+    # their own); nothing else may load
+    assert out.stdout.strip() == "['nbhelpers._release', 'nbhelpers.config', 'nbhelpers.profiles']"
 
 
 def test_seed_everything_makes_keras_repeatable():

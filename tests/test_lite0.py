@@ -237,7 +237,7 @@ def test_imagenet_predictions_on_photos(top_model):
 @needs_weights
 @pytest.mark.slow
 def test_normalisation_in_front_as_the_course_builds_it(top_model):
-    """input -> a normalising layer -> EfficientNetLite0(input_tensor=...), as models.py does."""
+    """input -> a normalising layer -> EfficientNetLite0(input_tensor=...), as nbhelpers.models does."""
     inputs = keras.Input(shape=(224, 224, 3), name="image")
     x = keras.layers.Rescaling(1 / lite0.STDDEV_RGB, offset=-lite0.MEAN_RGB / lite0.STDDEV_RGB,
                                name="preprocess")(inputs)

@@ -78,9 +78,8 @@ def stage_settings(stage: str, cfg: Config | None = None) -> dict[str, Any]:
     if stage == "head":  # the head does not depend on the fine-tuning budgets or recipe
         budgets = {k: v for k, v in budgets.items() if not k.startswith("finetune")}
         how = {k: v for k, v in how.items() if not k.startswith("finetune")}
-    budgets = {k: v for k, v in budgets.items()
-               if k not in ("lime_samples", "shap_evals", "shap_background", "bootstrap",
-                            "explain_images")}  # explanation budgets do not change a model
+    # what is computed from a trained model (explanations, intervals) does not change it
+    budgets = {k: v for k, v in budgets.items() if k not in _config.ANALYSIS_BUDGETS}
     return {
         "stage": stage,
         "format": ARTIFACT_FORMAT,
