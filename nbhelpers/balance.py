@@ -6,24 +6,27 @@ of the other), then compares four remedies -- doing nothing, class weights,
 oversampling the minority class, augmenting it -- on the untouched test set.
 
 One convention throughout: a **ratio** is *majority count / minority count*.
-``make_imbalanced(..., ratio=5)`` leaves 5 majority images per minority image
+``imbalanced_indices(..., ratio=5)`` keeps 5 majority images per minority image
 (1:5); ``oversample(..., ratio=1)`` repeats minority images until the classes
 are level (1:1).
 
 Everything here is NumPy (plus scikit-learn for the metrics), seeded, and never
-changes its arguments.
+changes its arguments.  Counting and stratified subsampling have one definition,
+in ``nbhelpers.data.splits`` (``class_counts``, ``stratified_sample``), which
+``prepare`` uses too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-# One definition of counting, in ``data`` (a split is a list of ``(path, label)``);
-# re-exported here, where notebook 10 uses them.
-from .data import class_counts, imbalance_ratio, labels_of
+# One definition of counting and of stratified samples, in ``data.splits`` (a split is a
+# list of ``(path, label)``); the counting functions are re-exported here, where notebook
+# 10 uses them.
+from .data.splits import class_counts, imbalance_ratio, labels_of, sample_sizes, stratified_sample
 
 __all__ = [
     "labels_of",
@@ -31,15 +34,11 @@ __all__ = [
     "imbalance_ratio",
     "class_weights",
     "imbalanced_indices",
-    "make_imbalanced",
     "subset_indices",
     "oversample_indices",
     "oversample",
     "imbalance_report",
 ]
-
-T = TypeVar("T")
-
 
 def class_weights(labels: Sequence[Any] | np.ndarray, num_classes: int | None = None) -> dict[int, float]:
     """Keras ``class_weight`` that makes every class count as much in the loss.
@@ -80,11 +79,13 @@ def imbalanced_indices(
 ) -> np.ndarray:
     """Indices of a subset in which ``minority`` is ``ratio`` times rarer than every other class.
 
-    Stratified: each class is subsampled on its own (without replacement), the
-    other classes keep as many examples as they can, and the minority keeps
-    ``round(n_other / ratio)`` (at least one).  When the minority has too few
-    examples for that, the other classes are cut instead.  The result is
-    sorted, so the original order is kept; the draw is fixed by ``seed``.
+    Stratified: each class is subsampled on its own (without replacement,
+    ``nbhelpers.data.stratified_sample``), the other classes keep as many
+    examples as they can, and the minority keeps ``round(n_other / ratio)`` (at
+    least one).  When the minority has too few examples for that, the other
+    classes are cut instead.  The result is sorted, so the original order is
+    kept; the draw is fixed by ``seed``.  ``items[idx]`` (or
+    ``[items[i] for i in idx]`` for a list of ``(path, label)``) is the subset.
 
     Example:
         >>> y = np.array([0] * 50 + [1] * 50)
@@ -105,36 +106,7 @@ def imbalanced_indices(
     if n_min > counts[m]:
         n_min = int(counts[m])
         n_other = min(n_other, int(round(n_min * ratio)))
-    rng = np.random.default_rng(seed)
-    keep = {m: n_min, **{c: n_other for c in others}}
-    chosen = [rng.choice(np.flatnonzero(y == c), size=n, replace=False) for c, n in keep.items()]
-    return np.sort(np.concatenate(chosen))
-
-
-def make_imbalanced(
-    items: Sequence[T] | np.ndarray,
-    ratio: float = 5.0,
-    minority: int | None = None,
-    seed: int = 0,
-    labels: np.ndarray | None = None,
-) -> list[T] | np.ndarray:
-    """A copy of ``items`` made imbalanced on purpose (see :func:`imbalanced_indices`).
-
-    ``items`` is a list of ``(path, label)`` pairs (``prepared.train``) or an
-    array whose labels are passed as ``labels``.  Returns the same kind.
-
-    Example:
-        >>> items = [(f"{i}.png", i % 2) for i in range(20)]
-        >>> small = make_imbalanced(items, ratio=5, minority=0, seed=1)
-        >>> class_counts(small).tolist()
-        [2, 10]
-    """
-    y = labels_of(items) if labels is None else labels_of(labels)
-    idx = imbalanced_indices(y, ratio=ratio, minority=minority, seed=seed)
-    if isinstance(items, np.ndarray):
-        return items[idx]
-    items = list(items)
-    return [items[i] for i in idx]
+    return stratified_sample(y, {m: n_min, **{c: n_other for c in others}}, seed)
 
 
 def subset_indices(labels: Sequence[Any] | np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
@@ -143,7 +115,8 @@ def subset_indices(labels: Sequence[Any] | np.ndarray, fraction: float, seed: in
     Each class keeps ``round(fraction * count)`` examples (at least one); the
     result is sorted.  Nested for one seed: a smaller fraction's subset is
     part of a larger one's, so a learning curve over data size adds images
-    rather than swapping them.  Taught in notebook 10 (training-set size
+    rather than swapping them (``nbhelpers.data.stratified_sample``, the
+    subsample ``prepare`` takes too).  Taught in notebook 10 (training-set size
     against validation accuracy).
 
     Example:
@@ -154,13 +127,7 @@ def subset_indices(labels: Sequence[Any] | np.ndarray, fraction: float, seed: in
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     y = labels_of(labels)
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        order = members[rng.permutation(len(members))]
-        chosen.append(order[: max(1, int(round(fraction * len(members))))])
-    return np.sort(np.concatenate(chosen))
+    return stratified_sample(y, sample_sizes(y, fraction), seed)
 
 
 def oversample_indices(labels: Sequence[Any] | np.ndarray, ratio: float = 1.0, seed: int = 0) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from balance_kit import make_imbalanced
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.utils.class_weight import compute_class_weight
@@ -65,12 +66,12 @@ def test_imbalanced_cuts_the_majority_when_the_minority_is_short():
 
 def test_make_imbalanced_keeps_the_items_form():
     items = [(f"img{i}.png", i % 2) for i in range(40)]
-    out = balance.make_imbalanced(items, ratio=4, minority=1, seed=0)
+    out = make_imbalanced(items, ratio=4, minority=1, seed=0)
     assert all(it in items for it in out)
     assert balance.class_counts(out).tolist() == [20, 5]
     x = np.arange(40.0)
     y = np.array([i % 2 for i in range(40)])
-    xs = balance.make_imbalanced(x, ratio=4, minority=1, seed=0, labels=y)
+    xs = make_imbalanced(x, ratio=4, minority=1, seed=0, labels=y)
     assert isinstance(xs, np.ndarray) and len(xs) == 25
 
 

@@ -21,6 +21,8 @@ from PIL import Image
 
 import nbhelpers as nbh
 from nbhelpers import data
+from nbhelpers.data import files as data_files
+from nbhelpers.data import preparation, scan_cache, sources
 
 SIZE = 32  # pixels per side of the test images
 
@@ -181,7 +183,7 @@ def messy(tmp_path_factory, elsewhere) -> Path:
 
 @pytest.fixture(scope="module")
 def report(messy, monkeypatch_module):
-    monkeypatch_module.setattr(data, "_heif_available", lambda: False)  # as without pillow-heif
+    monkeypatch_module.setattr(data_files, "heif_available", lambda: False)  # as without pillow-heif
     return data.scan(messy)
 
 
@@ -323,7 +325,7 @@ def test_tensorflow_reads_what_pil_reads_for_every_usable_file(report, messy, cf
     Files claimed readable by TensorFlow are decoded by it; the others through
     the PNG copy (as the pipeline does).  Both must match PIL's reading.
     """
-    copies = data._pil_copies(report, cfg.cache_dir)
+    copies = preparation.readable_copies(report, cfg.cache_dir)
     assert messy / "dogs" / "palette.bmp" in copies  # TensorFlow would read its indices as gray
     for _, row in report.usable.iterrows():
         path = copies.get(row["path"], row["path"])
@@ -393,13 +395,13 @@ def test_a_scan_cache_made_without_pillow_heif_is_not_reused_with_it(monkeypatch
         _save(root / cls / "0.jpg", _photo(len(cls), 0), "JPEG")
     cache = tmp_path / "scan.json"
     opened = []
-    inspect = data._inspect
-    monkeypatch.setattr(data, "_inspect", lambda p, r: opened.append(p) or inspect(p, r))
-    monkeypatch.setattr(data, "_heif_available", lambda: False)
+    inspect = data_files.inspect
+    monkeypatch.setattr(data_files, "inspect", lambda p, r: opened.append(p) or inspect(p, r))
+    monkeypatch.setattr(data_files, "heif_available", lambda: False)
     data.scan(root, cache_file=cache)
     data.scan(root, cache_file=cache)
     assert len(opened) == 2  # the second scan came from the cache
-    monkeypatch.setattr(data, "_heif_available", lambda: True)
+    monkeypatch.setattr(data_files, "heif_available", lambda: True)
     data.scan(root, cache_file=cache)
     assert len(opened) == 4  # other decoders: every file opened again
 
@@ -564,6 +566,26 @@ def test_max_images_per_class_keeps_a_stratified_seeded_subset(tmp_path, cfg):
     assert sizes.loc[["train", "val", "test"], "b"].sum() == 8
     q = data.prepare(cfg, tmp_path, max_images_per_class=10, verbose=False)
     assert (p.train, p.val, p.test) == (q.train, q.val, q.test)
+    # a larger cap keeps the images of a smaller one: the one nested stratified sample
+    r = data.prepare(cfg, tmp_path, max_images_per_class=15, verbose=False)
+    kept = {str(path) for split in (p.train, p.val, p.test) for path, _ in split}
+    assert kept <= {str(path) for split in (r.train, r.val, r.test) for path, _ in split}
+
+
+@settings(max_examples=40, deadline=None)
+@given(counts=st.lists(st.integers(1, 60), min_size=1, max_size=4), seed=st.integers(0, 2**16),
+       small=st.floats(0.01, 1.0), large=st.floats(0.01, 1.0))
+def test_stratified_samples_are_nested_sorted_and_keep_every_class(counts, seed, small, large):
+    y = np.repeat(np.arange(len(counts)), counts)
+    np.random.default_rng(seed).shuffle(y)
+    small, large = sorted((small, large))
+    a = data.stratified_sample(y, data.sample_sizes(y, small), seed)
+    b = data.stratified_sample(y, data.sample_sizes(y, large), seed)
+    assert set(a.tolist()) <= set(b.tolist()) and np.all(np.diff(b) > 0)
+    assert data.class_counts(y[a], len(counts)).tolist() == [
+        max(1, round(n * small)) for n in counts]
+    # nbh.balance samples with the same function: one definition of a stratified subsample
+    np.testing.assert_array_equal(nbh.balance.subset_indices(y, small, seed=seed), a)
 
 
 # ------------------------------------------------------------------ pipelines
@@ -597,6 +619,31 @@ def test_training_order_is_seeded_and_changes_each_epoch(faces, cfg):
     nbh.config.seed_everything(cfg.seed)
     ds2 = data.make_datasets(faces, cfg)[0]
     assert epoch_labels(again) == epoch_labels(ds2)
+
+
+def test_a_pipeline_carries_the_identity_of_its_split_and_nothing_derived_does(faces, cfg):
+    """The feature cache keys on ``ds.split_identity``: only a pipeline dataset() made has one."""
+    train_ds, val_ds, test_ds = data.make_datasets(faces, cfg)
+    ident = val_ds.split_identity
+    assert isinstance(ident, data.SplitIdentity) and ident.split == "val"
+    assert ident.fingerprint.startswith(data.fingerprint(faces, "val") + str(cfg.image_size) + "o")
+    assert data.origin(val_ds) == ident.fingerprint == data.make_datasets(faces, cfg)[1] \
+        .split_identity.fingerprint != test_ds.split_identity.fingerprint
+    # the shuffled training pipeline names its list's order; read in order it is load_split's
+    x, y = data.load_split(faces, "train", cfg)
+    in_order = np.concatenate([b.numpy() for _, b in train_ds.split_identity.in_order(16)])
+    assert in_order.tolist() == y.tolist()
+    # derived pipelines are other objects: they carry nothing (what they hold is unknown)
+    for derived in (val_ds.map(lambda a, b: (a * 0, b)), val_ds.take(1), val_ds.unbatch()):
+        assert getattr(derived, "split_identity", None) is None and data.origin(derived) is None
+        assert data.ordered(derived) is None
+    aug_train = data.make_datasets(faces, cfg, augment=True)[0]
+    assert aug_train.split_identity is None and data.origin(aug_train) is None
+    # a list edited after its pipeline was made: the identity keeps the list it was made of
+    edited = data.Prepared(**{**faces.__dict__, "val": list(faces.val)})
+    kept = data.dataset(edited, "val", cfg)
+    edited.val.reverse()
+    assert kept.split_identity.prepared.val == faces.val
 
 
 def test_augmentation_only_in_training(faces, cfg):
@@ -755,9 +802,9 @@ def test_layout_is_found_for_old_and_new_keras_return_values(tmp_path):
         for half in ("train", "validation"):
             (base / half / "cats").mkdir(parents=True)
     # Keras >= 3.6 returns the extraction folder; older Keras the archive's path.
-    assert data._find_layout_root(new.parent, src) == new
-    assert data._find_layout_root(tmp_path / "old", src) == old
-    assert data._find_layout_root(tmp_path / "old" / "cats_and_dogs_filtered.zip", src) == old
+    assert sources._find_layout_root(new.parent, src) == new
+    assert sources._find_layout_root(tmp_path / "old", src) == old
+    assert sources._find_layout_root(tmp_path / "old" / "cats_and_dogs_filtered.zip", src) == old
 
 
 def test_a_validation_image_that_is_also_in_training_is_dropped(tmp_path, cfg):
@@ -845,7 +892,7 @@ def test_the_scan_cache_is_keyed_by_the_resolved_folder(tmp_path, cfg, monkeypat
     a = _two_classes(tmp_path / "A")
     b = _two_classes(tmp_path / "B", seed=500)  # same names, other pictures
     (tmp_path / "link_to_A").symlink_to(a, target_is_directory=True)
-    key = data._scan_cache_file
+    key = scan_cache.scan_cache_file
     monkeypatch.chdir(tmp_path)
     assert key(cfg, Path("A")) == key(cfg, a) == key(cfg, tmp_path / "link_to_A")
     assert key(cfg, a) != key(cfg, b)

@@ -12,6 +12,7 @@ from PIL import Image
 
 import nbhelpers as nbh
 from nbhelpers import data
+from nbhelpers.data import files as data_files
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -82,7 +83,7 @@ def test_a_non_empty_folder_is_replaced_only_when_asked(tmp_path):
 
 
 def test_the_messy_extras_are_each_reported_and_the_rest_trains(tmp_path, cfg, monkeypatch):
-    monkeypatch.setattr(data, "_heif_available", lambda: False)  # as without pillow-heif
+    monkeypatch.setattr(data_files, "heif_available", lambda: False)  # as without pillow-heif
     root = mf.make_folder(tmp_path / "messy", messy=True)
     p = data.prepare(cfg, root, verbose=False)
     rows = dict(zip(p.report.files["file"], p.report.files["status"], strict=True))

@@ -35,7 +35,7 @@ def fake_run(folder: Path, **changes: dict) -> Path:
         nb = nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_markdown_cell(f"# Notebook {stem}\n\nAbout receptive fields "
                                           f"{stem}. {nxt} [guide](../docs/instructor_guide.md) "
-                                          f"[code](../nbhelpers/data.py)"),
+                                          f"[code](../nbhelpers/config.py)"),
             nbformat.v4.new_code_cell("print('x')", outputs=[nbformat.v4.new_output(
                 "stream", text=f"{HELD} the loss fell (0.7 -> 0.3)\n"
                                f"{NOT_HELD} fine-tuning beat the head — why: few epochs\n")]),
@@ -65,7 +65,7 @@ def test_a_complete_real_run_builds_a_site_whose_every_page_says_what_ran(tmp_pa
     assert f'href="{STEMS[1]}.html"' in first and 'href="guide.html"' in first
     assert f'href="{STEMS[1]}.html#Notebook-{STEMS[1]}"' in first  # the anchor kept, and there
     assert "<title>Start here · Fine-tuning a pretrained image model</title>" in first
-    assert f'{nbtools.REPO_URL}/blob/{nbtools.REF}/nbhelpers/data.py' in first
+    assert f'{nbtools.REPO_URL}/blob/{nbtools.REF}/nbhelpers/config.py' in first
     assert nbtools.colab_url(STEMS[0]) in first and nbtools.binder_url(STEMS[0]) in first
     assert "claims checked in the run: 1 held, 1 did not" in first
     assert "Instructor guide" in (out / "guide.html").read_text()

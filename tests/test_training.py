@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import nbhelpers as nbh
+from nbhelpers import features as feature_cache
 from nbhelpers import models, training
 
 SIZE = 32
@@ -169,11 +170,11 @@ def test_the_feature_cache_sees_a_change_anywhere_in_the_part_below_the_cut(cfg)
     BatchNorm statistic: a fine-tuned middle layer must still give other features a new key."""
     _, model = vgg_classifier()
     below, _ = models.split_at(model, "block5")
-    before = training._weights_id(below)
+    before = feature_cache._weights_id(below)
     layer = model.get_layer("block3_conv2")
     kernel, bias = layer.get_weights()
     layer.set_weights([kernel * 1.01, bias])
-    assert training._weights_id(below) != before
+    assert feature_cache._weights_id(below) != before
 
 
 @pytest.mark.parametrize("backbone", ["resnet50", "mobilenetv2"])
@@ -280,7 +281,8 @@ def test_a_shuffled_pipeline_and_load_splits_arrays_share_one_file_in_the_lists_
     np.testing.assert_array_equal(as_arrays.x, via_pipeline.x)
     again_ds, _, _ = nbh.data.make_datasets(prepared, cfg)
     decoded = []
-    monkeypatch.setattr(nbh.data, "ordered", lambda ds, bs=64: decoded.append(1) or iter(()))
+    monkeypatch.setattr(nbh.data.SplitIdentity, "in_order",
+                        lambda self, bs=64: decoded.append(1) or iter(()))
     np.testing.assert_array_equal(
         training.extract_features(base, again_ds, key="train", cfg=cfg).x, via_pipeline.x)
     assert decoded == [] and len(list((cfg.cache_dir / "features").glob("*.npz"))) == 1
@@ -327,6 +329,37 @@ def test_extract_features_reads_a_tf_dataset(cfg):
     got = training.extract_features(base_model, ds, key="ds", cfg=cfg)
     np.testing.assert_allclose(got.x, base_model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(got.y, y)
+
+
+def test_a_derived_pipeline_is_run_but_never_cached(cfg):
+    """Only a pipeline made by nbh.data.dataset says which files it holds (``split_identity``):
+    ``ds.map(...)`` of it holds other images, so its features must not be read back later."""
+    prepared = nbh.data.prepare(source="faces", verbose=False)
+    _, val_ds, _ = nbh.data.make_datasets(prepared, cfg)
+    inp = keras.Input((cfg.image_size, cfg.image_size, 3))
+    base = keras.Model(inp, keras.layers.Conv2D(2, 3, strides=8)(inp))
+    darker = val_ds.map(lambda x, y: (x * 0.5, y))
+    dark = training.extract_features(base, darker, key="val", cfg=cfg)
+    assert not (cfg.cache_dir / "features").exists()
+    plain = training.extract_features(base, val_ds, key="val", cfg=cfg)
+    assert not np.allclose(dark.x, plain.x)
+    assert len(list((cfg.cache_dir / "features").glob("*.npz"))) == 1
+    note = cfg.cache_dir / "features" / "splits" / f"{val_ds.split_identity.fingerprint}.txt"
+    assert note.is_file()
+
+
+def test_training_reexports_the_feature_cache_and_reads_the_configs_defaults():
+    import inspect
+
+    for name in ("Features", "extract_features", "feature_key", "feature_cache_path"):
+        assert getattr(training, name) is getattr(feature_cache, name)
+    config = nbh.config
+    for fn in (training.fit, training.fit_above, training.training_callbacks,
+               training.train_head_on_features):
+        assert inspect.signature(fn).parameters["patience"].default == config.DEFAULT_PATIENCE
+    params = inspect.signature(training.train_head_on_features).parameters
+    assert params["head"].default == config.DEFAULT_HEAD
+    assert params["dropout"].default == config.DEFAULT_DROPOUT
 
 
 def test_head_on_features_transfers_to_the_classifier(cfg):
