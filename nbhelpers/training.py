@@ -130,13 +130,17 @@ def compile_model(
 def count_params(model: keras.Model, trainable: bool = True) -> int:
     """Number of trainable (or, with ``trainable=False``, frozen) parameters.
 
+    Counted by ``nbh.profiling.parameter_counts``, the one count of parameters.  Taught
+    in notebook 06.
+
     Example:
         >>> inp = keras.Input((3,)); m = keras.Model(inp, keras.layers.Dense(2)(inp))
         >>> count_params(m), count_params(m, trainable=False)
         (8, 0)
     """
-    weights = model.trainable_weights if trainable else model.non_trainable_weights
-    return int(sum(int(np.prod(w.shape)) for w in weights))
+    from .profiling import parameter_counts
+
+    return parameter_counts(model)["trainable" if trainable else "non_trainable"]
 
 
 class EpochLog(keras.callbacks.Callback):

@@ -290,10 +290,10 @@ def test_empty_and_constant_maps_draw_without_nan(recwarn):
 
 
 def saturated_classifier(num_classes):
-    """``deploy.tiny_classifier`` with its last layer scaled so its logits are about +-60."""
-    from nbhelpers import deploy
+    """``deploy_kit.tiny_classifier`` with its last layer scaled so its logits are about +-60."""
+    import deploy_kit
 
-    m = deploy.tiny_classifier(16, num_classes=num_classes)
+    m = deploy_kit.tiny_classifier(16, num_classes=num_classes)
     layer = m.get_layer("predictions")
     w, b = layer.get_weights()
     x = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")

@@ -25,12 +25,14 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import deploy_kit
 import numpy as np
 import pytest
 from PIL import Image
 
 import nbhelpers as nbh
 from nbhelpers import artifacts, config, course, data, deploy, training
+from nbhelpers.data import archives
 
 ROOT = Path(__file__).resolve().parent.parent
 N_IMAGES = 400  # enough files that an extraction takes a while to kill
@@ -184,7 +186,7 @@ def test_a_disk_that_fills_while_unpacking_is_named_as_full(base_cfg, tmp_path, 
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
         for i in range(8):
             z.writestr(f"photos/{'ab'[i % 2]}/{i}.bin", rng.bytes(600_000))
-    monkeypatch.setattr(data, "_check_room", lambda archive, dest: None)
+    monkeypatch.setattr(archives, "check_room", lambda archive, dest: None)
     cfg = dataclasses.replace(base_cfg, data_dir=small_disk, cache_dir=small_disk / "cache")
     with pytest.raises(data.DataError, match="disk filled up"):
         data.folder_layout(archive, cfg)
@@ -283,7 +285,8 @@ def _save(cfg, units: int = 2):
 
 
 def _load(cfg):
-    return course._load_if_current("head", cfg, course.default_strategy(), verbose=True)
+    return course.train_or_load._load_if_current("head", cfg, course.default_strategy(),
+                                                 verbose=True)
 
 
 def test_a_model_saved_without_its_record_is_never_paired_with_the_old_one(cfg, capsys):
@@ -437,7 +440,7 @@ def test_two_kernels_writing_the_same_features_leave_a_whole_file(cfg, tmp_path)
 
 @pytest.fixture
 def exported(tmp_path):
-    return deploy.export_all(deploy.tiny_classifier(16), tmp_path / "export", ["cat", "dog"],
+    return deploy.export_all(deploy_kit.tiny_classifier(16), tmp_path / "export", ["cat", "dog"],
                              forms=["keras"])
 
 
@@ -445,7 +448,7 @@ def test_a_model_file_replaced_after_export_is_refused_by_the_app(exported):
     from nbhelpers import app
 
     path = exported.paths["keras"]
-    deploy.tiny_classifier(16, num_classes=3).save(path)  # the manifest still says cat, dog
+    deploy_kit.tiny_classifier(16, num_classes=3).save(path)  # the manifest still says cat, dog
     with pytest.raises(artifacts.ArtifactError, match="model.keras is not the file"):
         deploy.Exported.open(exported.folder)
     with pytest.raises(artifacts.ArtifactError, match="Export the model again"):
@@ -468,7 +471,7 @@ def test_a_second_export_never_leaves_the_old_manifest_over_new_files(exported, 
 
     monkeypatch.setattr(models, "load_saved_model", fail)
     with pytest.raises(OSError):
-        deploy.export_all(deploy.tiny_classifier(16, num_classes=3), exported.folder,
+        deploy.export_all(deploy_kit.tiny_classifier(16, num_classes=3), exported.folder,
                           ["a", "b", "c"], forms=["keras"])
     with pytest.raises(FileNotFoundError, match="No manifest.json"):
         deploy.Exported.open(exported.folder)
@@ -602,7 +605,7 @@ def test_an_unreadable_class_folder_is_not_called_empty(cfg, tmp_path, monkeypat
                 continue
             yield entry
 
-    monkeypatch.setattr(data.os, "walk", walk_denied)
+    monkeypatch.setattr(os, "walk", walk_denied)
     with pytest.raises(data.EmptyClassError, match="cannot be read") as e:
         data.prepare(cfg, root, verbose=False)
     assert "'locked'" in str(e.value) and "Add images there" not in str(e.value)

@@ -89,7 +89,7 @@ def test_a_simulated_gpu_run_compiles_with_xla_as_keras_does_on_one_gpu(monkeypa
     import keras
     from keras.src.trainers import trainer
 
-    if course._gpu_available():
+    if course.machine._gpu_available():
         pytest.skip("a GPU is present: Keras already chooses XLA itself")
     assert callable(getattr(trainer.Trainer, "_resolve_auto_jit_compile", None)), (
         "Keras renamed its jit_compile='auto' rule: update nbhelpers.course.compile_as_on_a_gpu")
@@ -110,9 +110,11 @@ def test_a_simulated_gpu_run_compiles_with_xla_as_keras_does_on_one_gpu(monkeypa
 
 def test_a_mixed_precision_model_exports_to_int8_through_a_float32_copy(mixed, tmp_path):
     """Notebook 12 on a GPU: the int8 converter cannot quantize float16 operations."""
+    import deploy_kit
+
     from nbhelpers import deploy
 
-    model = deploy.tiny_classifier(16, seed=1)
+    model = deploy_kit.tiny_classifier(16, seed=1)
     assert model.get_layer("conv1").compute_dtype == "float16"
     shipped = deploy.inference_model(model)
     assert {layer.compute_dtype for layer in shipped.layers[1:]} == {"float32"}  # past the input
