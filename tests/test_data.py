@@ -836,7 +836,9 @@ def test_nbh_data_source_points_every_notebook_at_your_folder(tmp_path, cfg, mon
     monkeypatch.setenv("NBH_DATA_SOURCE", str(tmp_path))
     p = data.prepare(cfg, verbose=False)
     assert p.class_names == ["left", "right"] and p.source == "folder" and p.root == tmp_path
-    assert p.split("validation") is p.val
+    assert p.split("val") is p.val
+    with pytest.raises(ValueError, match="'train', 'val' and 'test'"):
+        p.split("validation")  # one name for the validation split
     monkeypatch.delenv("NBH_DATA_SOURCE")
     assert data.prepare(cfg, verbose=False).class_names == ["face", "non_face"]
 

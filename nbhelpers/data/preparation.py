@@ -96,11 +96,8 @@ class Prepared:
         return {s: fingerprint(self, s) for s in SPLITS}
 
     def split(self, name: str) -> list[Item]:
-        """The list for ``"train"``, ``"val"`` (or ``"validation"``) or ``"test"``."""
-        key = split_field(name)
-        if key not in SPLITS:
-            raise ValueError(f"unknown split {name!r}: use 'train', 'val' or 'test'")
-        return getattr(self, key)
+        """The list for ``"train"``, ``"val"`` or ``"test"``."""
+        return getattr(self, split_field(name))
 
     def sizes(self) -> pd.DataFrame:
         """Images per split and class (rows: splits, columns: classes, plus a total)."""

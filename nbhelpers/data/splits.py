@@ -132,13 +132,22 @@ def sort_items(items: Iterable[Item]) -> list[Item]:
 
 
 def split_field(split: str) -> str:
-    """The :class:`~nbhelpers.data.Prepared` field a split's name means (``"validation"`` is ``val``).
+    """``split`` itself if it names one of the course's splits, ``"train"``, ``"val"`` or
+    ``"test"`` (one name each: the validation split is ``"val"`` everywhere), else a
+    ValueError that says so.
 
     Example:
-        >>> split_field("validation"), split_field("test")
-        ('val', 'test')
+        >>> split_field("val")
+        'val'
+        >>> split_field("validation")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown split 'validation': the course calls its splits 'train', 'val' and 'test'
     """
-    return {"validation": "val"}.get(split, split)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: the course calls its splits 'train', 'val' "
+                         f"and 'test'")
+    return split
 
 
 def split_files(
