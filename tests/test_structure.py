@@ -46,33 +46,65 @@ def long_functions(path: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
     return out
 
 
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _chain(node: ast.AST) -> list[str]:
+    """``a.b.c`` as ``["a", "b", "c"]`` (empty when the chain does not start at a name)."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return [node.id, *reversed(parts)] if isinstance(node, ast.Name) else []
+
+
 def private_imports(path: Path) -> list[str]:
-    """``from .x import _y`` and ``x._y`` where ``x`` is another nbhelpers module."""
+    """Private names of other nbhelpers modules used here.
+
+    Seen: ``from .x import _y``; ``x._y`` and ``nbh.x._y`` where ``x`` / ``nbh`` are bound by
+    ``from . import x``, ``import nbhelpers.x as x`` or ``import nbhelpers as nbh``; and
+    ``getattr(x, "_y")``.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    ours: set[str] = set()  # local names bound to nbhelpers modules
+    ours: set[str] = set()  # local names bound to nbhelpers modules (or to the package)
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("nbhelpers")):
             for alias in node.names:
-                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                if _is_private(alias.name):
                     out.append(f"{path.name}:{node.lineno} from {node.module} import {alias.name}")
                 ours.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "nbhelpers":
+                    if any(_is_private(part) for part in alias.name.split(".")[1:]):
+                        out.append(f"{path.name}:{node.lineno} import {alias.name}")
+                    ours.add(alias.asname or "nbhelpers")
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
-                and node.value.id in ours and node.attr.startswith("_") \
-                and not node.attr.startswith("__"):
-            out.append(f"{path.name}:{node.lineno} {node.value.id}.{node.attr}")
-    return out
+        if isinstance(node, ast.Attribute) and not isinstance(getattr(node, "ctx", None), ast.Store):
+            chain = _chain(node)
+            if chain and chain[0] in ours and any(_is_private(part) for part in chain[1:]):
+                out.append(f"{path.name}:{node.lineno} {'.'.join(chain)}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "getattr" and len(node.args) >= 2 \
+                and isinstance(node.args[0], ast.Name) and node.args[0].id in ours \
+                and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str) \
+                and _is_private(node.args[1].value):
+            out.append(f"{path.name}:{node.lineno} getattr({node.args[0].id}, {node.args[1].value!r})")
+    return sorted(set(out))
 
 
 def test_the_checks_see_what_they_should(tmp_path):
     """The measurements themselves, on a made-up module: a check that cannot fail proves nothing."""
     src = tmp_path / "m.py"
     body = "\n".join(f"    x{i} = {i}  # step" for i in range(41))
-    src.write_text('from . import data\nfrom .evaluate import _gather\n\n'
+    src.write_text('from . import data\nfrom .evaluate import _gather\nimport nbhelpers as nbh\n'
+                   'import nbhelpers.models as m\nimport numpy as np\n\n'
                    f'def f():\n    """Doc.\n\n    More.\n    """\n    # a comment\n\n{body}\n'
                    '    return data._inspect(x0)\n\n'
-                   'def g():\n    """Short."""\n    return 1\n')
+                   'def g():\n    """Short."""\n    np._x = 1\n'
+                   '    return nbh.deploy._lock, getattr(m, "_spec"), data.scan, np._core\n')
     global PACKAGE
     saved, PACKAGE = PACKAGE, tmp_path
     try:
@@ -82,6 +114,9 @@ def test_the_checks_see_what_they_should(tmp_path):
     finally:
         PACKAGE = saved
     assert any("import _gather" in s for s in found) and any("data._inspect" in s for s in found)
+    assert any("nbh.deploy._lock" in s for s in found)
+    assert any("getattr(m, '_spec')" in s for s in found)
+    assert not any("np." in s or "data.scan" in s for s in found)  # other libraries, public names
 
 
 def test_no_module_is_longer_than_the_limit():
