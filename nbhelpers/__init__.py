@@ -8,7 +8,9 @@ Imports go one way, from the bottom up: ``config`` (with ``profiles``; and ``env
 ``artifacts``, which imports nothing of the package) at the bottom; ``predictions``
 above them; ``data``, ``models``, ``evaluate``, ``explain``, ``plots`` and the smaller
 modules above those; ``features`` and ``training`` above them; ``course`` (the plumbing
-that strings the steps together for the notebooks) on top.  The large subjects are
+that strings the steps together for the notebooks) on top.  Two imports made inside a
+function go the other way: ``data.prepare`` reads ``review``'s decisions, and ``lite0``
+raises ``models``' ``WeightsUnavailableError``.  The large subjects are
 packages, one module per job, each with its own table (``nbhelpers.data``,
 ``nbhelpers.explain``, ...); ``tests/test_structure.py`` keeps every module under 600
 lines, every function under 40 lines of code, and private names private.

@@ -422,11 +422,15 @@ def make_config(
     """A :class:`Config` for a profile: its fields, overrides, paths and seed. Quiet, no I/O.
 
     ``seed`` defaults to ``$NBH_SEED`` (42); ``overrides`` to ``$NBH_OVERRIDES``.
-    It neither creates folders nor seeds anything (``nbh.setup()`` does).
+    It neither creates folders nor seeds anything (``nbh.setup()`` does), and its
+    ``precision`` is ``"float32"`` whatever ``setup()`` chose for this machine (notebook
+    06's from-scratch run builds its Config here: a saved stage's ``settings["precision"]``
+    is the Config's).  ``requested`` and ``reason`` say how the profile was chosen (the
+    banner prints them).
 
     Example:
-        >>> make_config("offline", seed=7).seed
-        7
+        >>> c = make_config("offline", seed=7); c.seed, c.precision
+        (7, 'float32')
     """
     if isinstance(profile, str):
         key = profile.strip().lower()

@@ -148,8 +148,8 @@ def test_the_head_ends_in_logits_then_an_activation(backbones):
     assert probs.dtype == np.float32 and np.all(probs == 1.0)  # saturated, as float32 does
 
 
-def test_old_head_name_says_its_new_name(backbones):
-    with pytest.raises(ValueError, match="now called 'flatten'"):
+def test_another_name_for_a_head_says_the_name_to_use(backbones):
+    with pytest.raises(ValueError, match="Flatten head is head='flatten'"):
         models.build_classifier(backbones["vgg16"], head="seed")
 
 
@@ -474,7 +474,7 @@ def test_vgg16_classifier_has_keras_layers_shapes_and_initialisation():
         assert kernel.std() == pytest.approx(limit / np.sqrt(3), rel=0.01)  # uniform on [-l, l]
         assert abs(kernel.mean()) < limit / 100
         # every slice was drawn (none left at the zeros it was created with), and differently
-        rows = kernel[:: models.SLICE_ROWS]
+        rows = kernel[:: models.imagenet.SLICE_ROWS]
         assert (np.abs(kernel).sum(axis=1) > 0).all() and len(np.unique(rows[:, 0])) == len(rows)
         assert not ours.get_layer(name).bias.numpy().any()
     keras.utils.set_random_seed(0)
@@ -514,7 +514,7 @@ def test_weights_loaded_in_slices_equal_keras_own_loading(tmp_path):
     _legacy_file(model, path)
     twin = keras.models.clone_model(model)
     twin.load_weights(str(path))
-    models.load_h5_in_slices(model, path, rows=2)
+    models.imagenet.load_h5_in_slices(model, path, rows=2)
     for a, b in zip(model.weights, twin.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
@@ -527,15 +527,15 @@ def test_a_weights_file_that_does_not_fit_is_named(tmp_path):
     path = tmp_path / "other.h5"
     _legacy_file(other, path)
     with pytest.raises(ValueError, match=r"other\.h5.*layer 'd'.*\(3, 4\).*\(3, 2\)"):
-        models.load_h5_in_slices(model, path)
+        models.imagenet.load_h5_in_slices(model, path)
     few = tmp_path / "few.h5"
     _legacy_file(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")]), few)
     with pytest.raises(ValueError, match=r"few\.h5 holds weights for 1 layers.*2 layers"):
-        models.load_h5_in_slices(model, few)
+        models.imagenet.load_h5_in_slices(model, few)
     keras_file = tmp_path / "new.weights.h5"
     model.save_weights(str(keras_file))
     with pytest.raises(ValueError, match="not a Keras weights file in the .h5 layout"):
-        models.load_h5_in_slices(model, keras_file)
+        models.imagenet.load_h5_in_slices(model, keras_file)
 
 
 _PEAK = """
@@ -601,7 +601,7 @@ with h5py.File(path, "w") as f:
 model = keras.Sequential([keras.Input((12000,)),
                           keras.layers.Dense(4096, name="d", kernel_initializer="ones")])
 before = reset_peak()
-models.load_h5_in_slices(model, path)
+models.imagenet.load_h5_in_slices(model, path)
 import json; print(json.dumps({{"matrix": 12000 * 4096 * 4 / 2**20, "loaded": peak_mib() - before,
                                 "sum": float(model.get_layer("d").kernel.numpy().sum())}}))
 """)

@@ -301,7 +301,7 @@ def test_a_shuffled_pipeline_and_load_splits_arrays_share_one_file_in_the_lists_
     np.testing.assert_array_equal(
         training.extract_features(base, kept_ds, key="train", cfg=cfg).y, y)
     # a damaged note of the split's content: the split is read and the note rewritten
-    note = cfg.cache_dir / "features" / "splits" / f"{nbh.data.origin(again_ds)}.txt"
+    note = cfg.cache_dir / "features" / "splits" / f"{again_ds.split_identity.fingerprint}.txt"
     note.write_text("not a fingerprint")
     np.testing.assert_array_equal(
         training.extract_features(base, again_ds, key="train", cfg=cfg).x, via_pipeline.x)

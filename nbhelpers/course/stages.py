@@ -167,10 +167,10 @@ def _stage_record(model: Any, stage: str, history: dict[str, list], cfg: Config,
                   initial_epoch: int, class_names: Sequence[str], method: str | None,
                   strategy: Any) -> dict[str, Any]:
     """The JSON record of a stage whose model was just saved to ``model_path``."""
-    from .. import models, training
+    from .. import models, profiling
 
     rec = recipe(cfg)
-    trainable = training.count_params(model)
+    params = profiling.parameter_counts(model)
     return {
         "stage": stage,
         "profile": cfg.name,
@@ -185,8 +185,8 @@ def _stage_record(model: Any, stage: str, history: dict[str, list], cfg: Config,
         "epochs": len(history.get("loss", [])),
         "initial_epoch": int(initial_epoch),
         "learning_rate": cfg.head_learning_rate if stage == "head" else cfg.finetune_learning_rate,
-        "trainable_params": trainable,
-        "total_params": trainable + training.count_params(model, trainable=False),
+        "trainable_params": params["trainable"],
+        "total_params": params["total"],
         "metrics": dict(metrics),
         "wall_time_s": round(float(wall_time_s), 3),
         "history": {k: v for k, v in history.items() if k != "epoch"},

@@ -1,7 +1,7 @@
 """Data: a registry of data sets, download + cache, validation, splits, tf.data pipelines.
 
 Taught in ``03_preparing_the_data``.  The way through is one direction, one module per step
-(every name below is also ``nbh.data.<name>``):
+(the names below are also ``nbh.data.<name>``, but for :func:`~nbhelpers.data.files.inspect`):
 
 ===============  ========================================================================
 module           owns
@@ -89,8 +89,6 @@ from .pipeline import (
     dataset,
     load_split,
     make_datasets,
-    ordered,
-    origin,
     throughput,
 )
 from .preparation import Prepared, prepare
@@ -135,8 +133,6 @@ __all__ = [
     "check_splits",
     "make_datasets",
     "SplitIdentity",
-    "origin",
-    "ordered",
     "dataset",
     "throughput",
     "load_split",

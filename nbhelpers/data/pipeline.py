@@ -41,8 +41,6 @@ __all__ = [
     "augmentation",
     "dataset",
     "SplitIdentity",
-    "origin",
-    "ordered",
     "make_datasets",
     "load_split",
     "throughput",
@@ -188,42 +186,6 @@ def _identity(prepared: Prepared, split: str, items: list[Item], paths: list[str
     frozen = dataclasses.replace(prepared, **{split_field(split): list(items)})
     return SplitIdentity(f"{fingerprint(prepared, split)}{int(cfg.image_size)}o{order}",
                          frozen, split, cfg)
-
-
-def origin(ds: Any) -> str | None:
-    """``ds.split_identity.fingerprint`` for a pipeline made by :func:`dataset`, else None.
-
-    ``None`` for pipelines made otherwise (or derived from one: ``ds.map(...)``),
-    and for augmented training pipelines (each epoch holds other images).
-
-    Example:
-        >>> from nbhelpers.data import prepare
-        >>> p = prepare(source="faces", verbose=False)
-        >>> origin(dataset(p, "val")) == origin(dataset(p, "val")) != origin(dataset(p, "test"))
-        True
-        >>> origin(dataset(p, "train", augment=True)) is None
-        True
-    """
-    identity = getattr(ds, "split_identity", None)
-    return identity.fingerprint if isinstance(identity, SplitIdentity) else None
-
-
-def ordered(ds: Any, batch_size: int = 64) -> tf.data.Dataset | None:
-    """``ds.split_identity.in_order(batch_size)`` for a pipeline made by :func:`dataset`, else None.
-
-    Unshuffled, unaugmented and uncached, in batches of ``batch_size``: the same
-    ``(float32 images, int32 labels)`` as :func:`load_split` holds, batch by batch.
-
-    Example:
-        >>> from nbhelpers.data import prepare
-        >>> p = prepare(source="faces", verbose=False)
-        >>> x, y = load_split(p, "val")
-        >>> xb, yb = next(iter(ordered(dataset(p, "val"), batch_size=5)))
-        >>> bool((xb.numpy() == x[:5]).all()), yb.numpy().tolist() == y[:5].tolist()
-        (True, True)
-    """
-    identity = getattr(ds, "split_identity", None)
-    return identity.in_order(int(batch_size)) if isinstance(identity, SplitIdentity) else None
 
 
 def make_datasets(

@@ -41,8 +41,6 @@ def size_on_disk(path: str | Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-
-
 def _single_image_fn(model: Any) -> Callable[[np.ndarray], Any]:
     """The fastest ordinary way to run one image through each form."""
     if hasattr(model, "predict_on_batch"):  # Keras: its compiled predict step

@@ -55,6 +55,7 @@ Example:
 
 from __future__ import annotations
 
+from ..predictions import forward  # running a model lives in nbhelpers.predictions
 from .backbones import (
     BACKBONES,
     LAST_CONV,
@@ -67,20 +68,8 @@ from .backbones import (
 )
 from .blocks import block_of, split_at, unfreeze_from
 from .heads import HEADS, build_classifier, build_head, copy_head_weights, freeze, logits_layer
-from .imagenet import (
-    SLICE_ROWS,
-    decode_predictions,
-    imagenet_class_index,
-    load_h5_in_slices,
-    load_imagenet_classifier,
-)
-from .loading import (
-    FrozenDropout,
-    WeightsUnavailableError,
-    forward,
-    load_backbone,
-    load_saved_model,
-)
+from .imagenet import decode_predictions, imagenet_class_index, load_imagenet_classifier
+from .loading import FrozenDropout, WeightsUnavailableError, load_backbone, load_saved_model
 from .preprocessing import CAFFE_MEAN_BGR, PREPROCESSING, Preprocess, preprocess_input
 from .report import parameter_report
 
@@ -101,8 +90,6 @@ __all__ = [
     "weights_url",
     "load_backbone",
     "load_imagenet_classifier",
-    "load_h5_in_slices",
-    "SLICE_ROWS",
     "decode_predictions",
     "imagenet_class_index",
     "forward",

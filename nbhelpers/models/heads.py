@@ -32,8 +32,8 @@ def _head_layers(
     """The head's layers, in order, new (not yet called): checked ``head`` and ``num_classes``."""
     if head in _HEAD_ALIASES:
         raise ValueError(
-            f"head={head!r} is now called {_HEAD_ALIASES[head]!r} (the article's Flatten head); "
-            f"use head={_HEAD_ALIASES[head]!r}."
+            f"head={head!r} is not a head name; the article's Flatten head is "
+            f"head={_HEAD_ALIASES[head]!r}."
         )
     if head not in HEADS:
         raise ValueError(f"Unknown head {head!r}; choose one of {', '.join(map(repr, HEADS))}.")

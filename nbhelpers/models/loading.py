@@ -1,4 +1,4 @@
-"""Loading a backbone with its preprocessing inside, flat; a compiled forward pass; safe reloading.
+"""Loading a backbone with its preprocessing inside, flat; safe reloading.
 
 :func:`load_backbone` builds a ``keras.applications`` base (``include_top=False``)
 on an input of raw RGB, its :class:`~nbhelpers.models.preprocessing.Preprocess`
@@ -6,19 +6,17 @@ layer first, with ImageNet weights from Keras' cache, a download, a local file, 
 (EfficientNet-Lite0) a pip package; offline, without the file, it fails at once with
 :class:`WeightsUnavailableError` naming the file, its URL and the folder.  A frozen
 backbone's Dropout layers are :class:`FrozenDropout`, off while frozen.
-:func:`forward` runs a model in inference mode, compiled once;
 :func:`load_saved_model` reloads a saved model without running pickled code.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from .. import artifacts, config, lite0
 from .backbones import Backbone, backbone_spec, weights_file, weights_url
@@ -197,45 +195,6 @@ def load_backbone(
         )
         return _flat_application(spec, input_shape, "imagenet")
     return _load_file(spec, input_shape, Path(weights).expanduser())
-
-
-_FORWARD: Any = None  # weakref.WeakKeyDictionary: model -> its compiled forward pass
-
-
-def forward(model: keras.Model) -> Callable[[Any], Any]:
-    """``batch -> outputs`` (NumPy) through ``model`` in inference mode, compiled once per model.
-
-    A direct call (``model(x)``) runs layer by layer and keeps every layer's
-    output until it returns: ResNet50 on 64 images at 160 px left TensorFlow
-    holding 5 GB (measured); the compiled graph frees each output once the next
-    layer has read it (0.4 GB).  Unlike ``model.predict_on_batch`` it runs on
-    one device whatever distribution strategy is in scope (``predict_on_batch``
-    under ``MirroredStrategy`` returned one row per image per replica).  Used for
-    cached features and the explanations' batched predictions.
-
-    Example:
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
-        >>> m.layers[0].set_weights([np.array([[1.0], [2.0]])])
-        >>> forward(m)(np.array([[1.0, 1.0], [0.0, 1.0]], "float32")).tolist()
-        [[3.0], [2.0]]
-    """
-    import weakref
-
-    import tensorflow as tf
-
-    global _FORWARD
-    if _FORWARD is None:
-        _FORWARD = weakref.WeakKeyDictionary()
-    step = _FORWARD.get(model)
-    if step is None:
-        ref = weakref.ref(model)  # the cache must not keep the model alive
-        step = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
-        _FORWARD[model] = step
-
-    def run(batch: Any, _model: keras.Model = model) -> Any:  # holds the model while in use
-        return tf.nest.map_structure(np.asarray, step(batch))
-
-    return run
 
 
 def load_saved_model(path: str | Path) -> keras.Model:
