@@ -76,7 +76,18 @@ class Answer:
     """What the page shows for one upload: a message, class probabilities and the overlay.
 
     ``ok`` is False for a file that could not be classified; then only ``message``
-    (what was wrong and what to upload instead) is set.
+    (what was wrong and what to upload instead) is set.  Otherwise ``message`` is
+    :func:`answer_text`'s sentence, ``probabilities`` maps each class name to its
+    probability, ``overlay`` is the Grad-CAM image (None without a ``gradcam_model``)
+    and ``prediction`` the ``nbh.deploy.Prediction``.  What :meth:`Classifier.answer`
+    returns.
+
+    Example:
+        >>> import tempfile
+        >>> notes = Path(tempfile.mkdtemp()) / "notes.txt"; _ = notes.write_text("eggs, milk")
+        >>> a = Classifier(None, ["cat", "dog"]).answer(notes)  # never reaches a model
+        >>> a.ok, a.message[:34], a.probabilities, a.overlay
+        (False, '**Not an image.** notes.txt cannot', None, None)
     """
 
     ok: bool
@@ -279,6 +290,12 @@ def build_app(classifier: Classifier, title: str = "What does the model see?") -
     Element ids for tests and styling: ``photo`` (upload), ``classify`` (button),
     ``answer`` (the sentence), ``classes`` (probabilities), ``gradcam`` (overlay),
     ``card`` (the collapsible "Model card" section, only when the classifier has a card).
+    Nothing is served until :func:`launch`.
+
+    Example:
+        >>> demo = build_app(Classifier(None, ["cat", "dog"]))  # no model needed to build it
+        >>> sorted(b.elem_id for b in demo.blocks.values() if getattr(b, "elem_id", None))
+        ['answer', 'classes', 'classify', 'gradcam', 'photo']
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
@@ -319,6 +336,15 @@ def launch(demo: Any, *, share: bool | None = None, host: str = "127.0.0.1",
     until ``demo.close()``; the command line blocks until Ctrl-C.  On Colab a local URL
     is not reachable from your browser, so ``share=True`` asks Gradio for a public
     ``https://*.gradio.live`` link (valid for a week; anyone with it can use the app).
+    ``url`` is that link, or the local address (``http://127.0.0.1:7860/``, or the
+    next free port).
+
+    Example:
+        >>> demo, url = launch(build_app(Classifier(None, ["cat", "dog"])), share=False)
+        >>> url.startswith("http://127.0.0.1:")
+        True
+        >>> demo.close()
+        Closing server running on port: ...
     """
     from . import env
 
@@ -331,7 +357,16 @@ def launch(demo: Any, *, share: bool | None = None, host: str = "127.0.0.1",
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m nbhelpers.app --model PATH [--classes a,b] [--port N] [--share]``."""
+    """``python -m nbhelpers.app --model PATH [--classes a,b] [--port N] [--share]``.
+
+    Serves the app until Ctrl-C, then returns 0; a model that cannot be loaded
+    (no such path, no class names, a damaged export) prints ``error: ...`` on
+    stderr and returns 2, the exit status.
+
+    Example:
+        >>> main(["--model", "/no/such/model.keras"])
+        2
+    """
     ap = argparse.ArgumentParser(prog="python -m nbhelpers.app", description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True,
                     help="an export folder, a .keras file, a .tflite file or a SavedModel folder")

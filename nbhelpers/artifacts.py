@@ -58,11 +58,32 @@ __all__ = [
 
 
 class ArtifactError(RuntimeError):
-    """A saved artifact that cannot be used (damaged, or not what its record describes)."""
+    """A saved artifact that cannot be used (damaged, or not what its record describes).
+
+    Also what a write that leaves no file, or fills the disk, raises (a ``RuntimeError``).
+
+    Example:
+        >>> write_with(Path(tempfile.mkdtemp()) / "model.keras", lambda tmp: None)  # writes nothing
+        Traceback (most recent call last):
+        ...
+        nbhelpers.artifacts.ArtifactError: writing ...model.keras produced no file
+    """
 
 
 class LockTimeout(ArtifactError, TimeoutError):
-    """Another process held a lock for longer than the caller would wait."""
+    """Another process held a lock for longer than the caller would wait.
+
+    Raised by :func:`lock`, naming the holder and the file; also a ``TimeoutError``.
+
+    Example:
+        >>> p = Path(tempfile.mkdtemp()) / "x.lock"
+        >>> with lock(p, what="a first kernel"):
+        ...     with lock(p, timeout_s=0):   # a second holder, which will not wait
+        ...         pass
+        Traceback (most recent call last):
+        ...
+        nbhelpers.artifacts.LockTimeout: ...x.lock is held by process ... (a first kernel); waited 0 s. ...
+    """
 
 
 def file_hash(path: str | Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:

@@ -82,19 +82,48 @@ DOWNLOAD_HOST = "storage.googleapis.com"
 
 
 class ProfileError(ValueError):
-    """An unknown profile name."""
+    """An unknown profile name (a ``ValueError``).
+
+    Example:
+        >>> make_config("huge")
+        Traceback (most recent call last):
+        nbhelpers.config.ProfileError: Unknown profile 'huge'. Choose one of: auto, full, ...
+    """
 
 
 class OverrideError(ValueError):
-    """A budget override that names no budget or has a value of the wrong kind."""
+    """A budget override that names no budget or has a value of the wrong kind.
+
+    Example:
+        >>> make_config("offline", overrides={"head_epochs": "many"})
+        Traceback (most recent call last):
+        nbhelpers.config.OverrideError: Override head_epochs='many': the value must be a whole number.
+    """
 
 
 class SettingError(ValueError):
-    """A setting (an environment variable or an argument) that cannot work; says which and why."""
+    """A setting (an environment variable or an argument) that cannot work; says which and why.
+
+    Example:
+        >>> parse_seed("lots")
+        Traceback (most recent call last):
+        nbhelpers.config.SettingError: NBH_SEED='lots' is not a seed: use a whole number from 0 ...
+    """
 
 
 class ProfileUnavailableError(RuntimeError):
-    """A profile was asked for explicitly, but what it needs cannot be had here."""
+    """A profile was asked for explicitly, but what it needs cannot be had here.
+
+    Example:
+        >>> import os, tempfile
+        >>> from unittest import mock
+        >>> from nbhelpers import config, course
+        >>> with mock.patch.dict(os.environ, {"KERAS_HOME": tempfile.mkdtemp()}), \\
+        ...         mock.patch.object(config, "network_available", return_value=False):
+        ...     course.resolve_profile("cpu")   # as if offline, with an empty Keras cache
+        Traceback (most recent call last):
+        nbhelpers.config.ProfileUnavailableError: Profile 'cpu' needs the ImageNet weights, ...
+    """
 
 
 #: The budgets that change a trained model: a saved model is reused only where they match
@@ -514,7 +543,14 @@ _CURRENT: list[Config] = []
 
 
 def set_current(cfg: Config) -> None:
-    """Make ``cfg`` what :func:`current` returns (``nbh.setup()`` calls this)."""
+    """Make ``cfg`` what :func:`current` returns (``nbh.setup()`` calls this).
+
+    Example:
+        >>> saved = list(_CURRENT)
+        >>> set_current(make_config("offline", seed=7)); current().seed
+        7
+        >>> _CURRENT[:] = saved   # what current() returned before
+    """
     _CURRENT[:] = [cfg]
 
 

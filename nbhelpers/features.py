@@ -36,7 +36,16 @@ __all__ = ["Features", "feature_key", "feature_cache_path", "extract_features", 
 
 
 class Features(NamedTuple):
-    """Features of a frozen base and their labels (``x[i]`` belongs to ``y[i]``)."""
+    """Features of a frozen base and their labels (``x[i]`` belongs to ``y[i]``).
+
+    ``x`` is ``(images, *base output shape)``, ``y`` the labels ``(images,)``;
+    a named tuple, so ``x, y = extract_features(...)`` unpacks it.
+
+    Example:
+        >>> x, y = Features(np.zeros((3, 2, 2, 8), "float32"), np.array([0, 1, 1]))
+        >>> x.shape, y.tolist()
+        ((3, 2, 2, 8), [0, 1, 1])
+    """
 
     x: np.ndarray
     y: np.ndarray

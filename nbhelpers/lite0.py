@@ -99,7 +99,19 @@ _STORAGE_DTYPES = {
 
 
 class UnsafePickleError(pickle.UnpicklingError):
-    """A pickled file asks for a Python global that the safe reader does not allow."""
+    """A pickled file asks for a Python global that the safe reader does not allow.
+
+    Raised by :func:`read_torch_legacy` before anything the file names is run.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "weights.pth"
+        >>> _ = path.write_bytes(pickle.dumps(print))   # a pickle that names a function
+        >>> read_torch_legacy(path)
+        Traceback (most recent call last):
+        ...
+        nbhelpers.lite0.UnsafePickleError: ...weights.pth: refusing to load the Python global builtins.print: ...
+    """
 
 
 class _Sealed:

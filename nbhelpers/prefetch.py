@@ -22,7 +22,21 @@ __all__ = ["Download", "items", "status", "prefetch"]
 
 @dataclass(frozen=True)
 class Download:
-    """One thing to download: what, from where, into which folder, and how."""
+    """One thing to download: what, from where, into which folder, and how.
+
+    ``label`` names it in the report, ``url`` is where it comes from, ``path``
+    (``folder / filename``) where it goes, ``fetch()`` gets it there (through the
+    function a notebook would call) and ``cached()`` says whether it is there.
+
+    Example:
+        >>> import tempfile
+        >>> d = Download("my weights", "https://example.org/w.h5", "w.h5",
+        ...              Path(tempfile.mkdtemp()), fetch=lambda: None)
+        >>> d.path.name, d.cached()
+        ('w.h5', False)
+        >>> _ = d.path.write_bytes(b""); d.cached()
+        True
+    """
 
     label: str
     url: str
@@ -142,6 +156,25 @@ def prefetch(dry_run: bool = False, online: bool | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m nbhelpers.prefetch [--dry-run]``; the exit status is 1 while anything is missing.
+
+    It prints where the Keras and data caches are, then :func:`prefetch`'s report.  The
+    example stands in for a machine offline with empty caches, so it runs alike
+    everywhere (and downloads nothing: ``--dry-run``).
+
+    Example:
+        >>> import contextlib, io, os, tempfile
+        >>> from unittest import mock
+        >>> empty = tempfile.mkdtemp()
+        >>> with mock.patch.dict(os.environ, {"KERAS_HOME": empty, "NBH_DATA_DIR": empty}), \\
+        ...         mock.patch.object(config, "network_available", return_value=False), \\
+        ...         contextlib.redirect_stdout(io.StringIO()) as out:
+        ...     status_code = main(["--dry-run"])
+        >>> status_code, out.getvalue().splitlines()[0] == f"Keras cache: {Path(empty) / 'models'}"
+        (1, True)
+        >>> "MISSING  VGG16 base [dry run]" in out.getvalue()
+        True
+    """
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dry-run", action="store_true", help="only report, fetch nothing")

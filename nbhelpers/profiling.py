@@ -79,7 +79,16 @@ _MERGE = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)
 
 @dataclass(frozen=True)
 class LayerCost:
-    """One layer's share: its name, kind, output shape (no batch axis), weights and MACs."""
+    """One layer's share: its name, kind, output shape (no batch axis), weights and MACs.
+
+    ``kind`` is the layer's class name; ``params`` counts its weights and ``macs``
+    its multiply-adds for one image.  :func:`layer_costs` returns one per layer.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((10,)), keras.layers.Dense(3, name="fc")])
+        >>> layer_costs(m)[0]
+        LayerCost(name='fc', kind='Dense', output_shape=(3,), params=33, macs=30)
+    """
 
     name: str
     kind: str
@@ -250,7 +259,20 @@ def _device_name() -> str:
 
 @dataclass(frozen=True)
 class Throughput:
-    """Measured prediction speed: images per second (from the median batch time)."""
+    """Measured prediction speed: images per second (from the median batch time).
+
+    ``images_per_second`` is ``batch_size / seconds_per_batch``; ``batches`` says
+    how many batches were timed, ``device`` where (``"CPU"`` or ``"GPU (1x)"``).
+    What :func:`measure_throughput` returns; ``as_dict()`` gives a table row.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        >>> t = measure_throughput(m, batch_size=2, batches=2)
+        >>> round(t.images_per_second * t.seconds_per_batch, 6), t.batches
+        (2.0, 2)
+        >>> list(t.as_dict())
+        ['images_per_second', 'seconds_per_batch', 'batch_size', 'batches', 'device']
+    """
 
     images_per_second: float
     seconds_per_batch: float
@@ -310,7 +332,15 @@ class MemoryUse:
     ``host_peak_mib``: the highest resident set size (RSS) of this process seen
     while it ran; ``host_increase_mib``: that peak minus the RSS before (what
     the call added); ``gpu_peak_mib``: TensorFlow's peak on the first GPU (None
-    without one); ``method`` says how host memory was measured.
+    without one); ``method`` says how host memory was measured.  What
+    :func:`measure_memory` returns; ``as_dict()`` gives a table row.
+
+    Example:
+        >>> _, mem = measure_memory(lambda: np.ones((1024, 1024)).sum())
+        >>> 0 <= mem.host_increase_mib <= mem.host_peak_mib
+        True
+        >>> list(mem.as_dict())
+        ['host_peak_mib', 'host_increase_mib', 'gpu_peak_mib', 'method']
     """
 
     host_peak_mib: float

@@ -37,7 +37,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Resolution:
-    """Which profile was chosen, what was asked for, and why."""
+    """Which profile was chosen, what was asked for, and why.
+
+    ``name`` is the profile this run uses, ``requested`` the one requested
+    (``auto`` or a profile's name), ``reason`` why, in words (``nbh.setup()``'s
+    banner prints it).  What :func:`resolve_profile` returns.
+
+    Example:
+        >>> r = resolve_profile("offline")
+        >>> r.name, r.requested, r.reason
+        ('offline', 'offline', 'asked for explicitly')
+    """
 
     name: str
     requested: str

@@ -94,7 +94,20 @@ def stage_settings(stage: str, cfg: Config | None = None) -> dict[str, Any]:
 
 
 def settings_as_saved(stage: str, cfg: Config) -> dict[str, Any]:
-    """:func:`stage_settings` as a saved record holds them (through JSON: lists, no tuples)."""
+    """:func:`stage_settings` as a saved record holds them (through JSON: lists, no tuples).
+
+    The same keys (``"stage"``, ``"format"``, ``"profile"``, ``"weights"``,
+    ``"precision"``, ``"budgets"``, ``"data"``, ``"seed"``, ``"recipe"``), with
+    the values JSON gives back, so ``record["settings"] == settings_as_saved(stage,
+    cfg)`` says whether a saved stage may be reused.
+
+    Example:
+        >>> saved = settings_as_saved("head", _config.make_config("offline"))
+        >>> saved == json.loads(json.dumps(saved)), saved["data"]["class_names"]
+        (True, ['face', 'non_face'])
+        >>> sorted(saved) == sorted(stage_settings("head", _config.make_config("offline")))
+        True
+    """
     return json.loads(json.dumps(stage_settings(stage, cfg), default=_json_default))
 
 

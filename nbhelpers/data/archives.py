@@ -47,7 +47,27 @@ def _declared_size(archive: Path) -> int:
 
 
 def check_room(archive: Path, dest: Path) -> None:
-    """Refuse an archive that would fill the disk, or that expands suspiciously much."""
+    """Refuse an archive that would fill the disk, or that expands suspiciously much.
+
+    Returns None when ``archive`` may be unpacked beside ``dest`` (into
+    ``dest.parent``); raises :class:`~nbhelpers.data.DataError` saying why not:
+    members that declare over :data:`MAX_EXPANSION` times the archive's size (a
+    "zip bomb"), or more than the disk holding ``dest.parent`` has free.
+
+    Example:
+        >>> import tempfile, zipfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> with zipfile.ZipFile(d / "ok.zip", "w") as z:
+        ...     z.writestr("cat/a.jpg", b"x" * 100)
+        >>> check_room(d / "ok.zip", d / "ok") is None
+        True
+        >>> with zipfile.ZipFile(d / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        ...     z.writestr("cat/a.jpg", b"0" * 10_000_000)   # 10 MB that pack into 10 kB
+        >>> check_room(d / "bomb.zip", d / "bomb")
+        Traceback (most recent call last):
+        ...
+        nbhelpers.data.DataError: ...bomb.zip says it unpacks to 10 MB from 0.0 MB (over 100x: ...
+    """
     declared = _declared_size(archive)
     packed = max(1, archive.stat().st_size)
     if declared > MAX_EXPANSION * packed + (1 << 20):
@@ -91,7 +111,21 @@ def unpack(archive: Path, dest: Path, digest: str) -> Path:
     Under a lock (``<dest>.lock``), into a staging folder of this process's own,
     with the ``.extracted-ok`` marker written inside before one rename publishes
     it: a killed run leaves only a staging folder (removed by the next run), and
-    a second kernel waits, then uses the first one's folder.
+    a second kernel waits, then uses the first one's folder.  Returns ``dest``,
+    which then holds the archive's members and passes :func:`unpacked_ok` for
+    ``digest``; a damaged archive, one that :func:`check_room` refuses, or a full
+    disk raises :class:`~nbhelpers.data.DataError`, and nothing half-unpacked is published.
+
+    Example:
+        >>> import tempfile, zipfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> with zipfile.ZipFile(d / "photos.zip", "w") as z:
+        ...     z.writestr("cat/a.jpg", b"x"); z.writestr("dog/b.jpg", b"y")
+        >>> dest = unpack(d / "photos.zip", d / "photos", "1a2b")
+        >>> sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.jpg"))
+        ['cat/a.jpg', 'dog/b.jpg']
+        >>> unpacked_ok(dest, "1a2b"), unpacked_ok(dest, "another archive")
+        (True, False)
     """
     with artifacts.lock(dest.with_name(dest.name + ".lock"), what=f"unpacking {archive.name}"):
         if unpacked_ok(dest, digest):
@@ -148,7 +182,22 @@ def extract_archive(archive: Path, cfg: Config) -> Path:
     """Extract an archive of your images once into the cache (keyed by its content's SHA-1).
 
     The folder is ``cfg.cache_dir/your_archives/<name>-<SHA-1>/``: a changed
-    archive gets a new one, so a stale copy is never read.
+    archive gets a new one, so a stale copy is never read.  Returns that folder
+    (the archive's members inside, as they were packed); a folder already whole
+    is returned without unpacking again (:func:`unpacked_ok`).
+
+    Example:
+        >>> import dataclasses, tempfile, zipfile
+        >>> from nbhelpers.config import make_config
+        >>> d = Path(tempfile.mkdtemp())
+        >>> cfg = dataclasses.replace(make_config("offline"), cache_dir=d / "cache")
+        >>> with zipfile.ZipFile(d / "photos.zip", "w") as z:
+        ...     z.writestr("cat/a.jpg", b"x")
+        >>> folder = extract_archive(d / "photos.zip", cfg)
+        >>> folder.parent.name, folder.name[:7], (folder / "cat" / "a.jpg").read_bytes()
+        ('your_archives', 'photos-', b'x')
+        >>> extract_archive(d / "photos.zip", cfg) == folder   # found whole: not unpacked again
+        True
     """
     digest = file_hash(archive, "sha1")[:16]
     stem = archive.name

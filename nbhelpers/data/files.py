@@ -109,7 +109,22 @@ _RAW_EXTENSIONS = (".cr2", ".cr3", ".nef", ".arw", ".dng", ".orf", ".rw2", ".raf
 
 
 class NotAnImageError(DataError):
-    """A file that is not an image the course can read (the message says what it is)."""
+    """A file that is not an image the course can read (the message says what it is).
+
+    Raised by :func:`load_image_file` (so by ``nbh.deploy.classify_file``); a
+    :class:`~nbhelpers.data.DataError`.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from nbhelpers.data import load_image_file
+        >>> page = Path(tempfile.mkdtemp()) / "cat.jpg"
+        >>> _ = page.write_text("<!DOCTYPE html><p>Not found</p>")  # a failed download
+        >>> load_image_file(page, 32)
+        Traceback (most recent call last):
+        ...
+        nbhelpers.data.NotAnImageError: cat.jpg cannot be classified: not an image (a web page (HTML), ...
+    """
 
 
 NotAnImageError.__module__ = "nbhelpers.data"  # as a reader catches it: nbh.data.NotAnImageError

@@ -210,10 +210,27 @@ def _locate(name: str, source: str | Path, cfg: Config,
 def from_class_folders(root: Path, cfg: Config, *, source: str = "folder", cap: int | None = None,
                        fractions: tuple[float, float] = (0.15, 0.15),
                        allow_empty_classes: bool = False) -> Prepared:
-    """``root/<class>/...``: scanned, capped at ``cap`` images per class, split three ways.
+    """Steps 2 and 3 of :func:`prepare` for one folder per class: scan, check, split three ways.
 
-    What ``prepare`` does for one folder per class (``faces``, most folders of
-    your own); ``fractions`` go to validation and test.
+    What ``prepare`` does with ``root/<class>/...`` (``faces``, most folders of
+    your own).  Step 2, are they usable: every file is scanned
+    (:func:`~nbhelpers.data.scan`, its cache in ``cfg.cache_dir``), files
+    TensorFlow cannot decode get copies (:func:`readable_copies`), too few or
+    empty classes are refused (``allow_empty_classes=True`` leaves empty ones
+    out).  Step 3, which image goes where: ``cap`` keeps at most that many
+    images per class (a stratified sample seeded by ``cfg.seed``), and the
+    rest is split, stratified and seeded, with ``fractions`` going to
+    validation and test.  Returns a :class:`Prepared` (``train``, ``val``,
+    ``test`` of ``(path, label)``, ``class_names``, ``report``, ``readable``)
+    with no review applied: step 4 (the review, then the check that no image
+    is in two splits) is ``prepare``'s.
+
+    Example:
+        >>> from nbhelpers.config import make_config
+        >>> from nbhelpers.data import write_faces
+        >>> p = from_class_folders(write_faces(), make_config("offline"), source="faces", cap=20)
+        >>> p.class_names, len(p.train), len(p.val), len(p.test)   # 20 of each class's 100
+        (['face', 'non_face'], 28, 6, 6)
     """
     report = scan(root, cache_file=scan_cache_file(cfg, root),
                   min_side=min_useful_side(cfg.image_size))
@@ -233,13 +250,37 @@ def from_split_folders(root: Path, halves: dict[str, Path], cfg: Config, *,
                        source: str = "folder", cap: int | None = None,
                        val_fraction: float = 0.15,
                        allow_empty_classes: bool = False) -> Prepared:
-    """Data that come split (``halves``: ``"train"`` and ``"validation"`` and/or ``"test"`` folders).
+    """Steps 2 and 3 of :func:`prepare` for data that come split: each split's folder kept.
 
-    Each folder is scanned; a file in two of them is kept in the first
-    (training first); the classes are the training folder's.  A cap keeps the
-    same fraction of every split.  With no test folder the validation folder is
-    cut in two, stratified (one half validates, one tests); with no validation
-    folder ``val_fraction`` of the training images validates.
+    ``halves`` maps ``"train"`` and ``"validation"`` and/or ``"test"`` to their
+    folders below ``root`` (what :func:`~nbhelpers.data.folder_layout` found, or
+    a registered data set's ``train/`` and ``validation/``).  Step 2, are they
+    usable: each folder is scanned; a file in two of them is kept in the first
+    (training first); the classes are the training folder's, and a validation
+    or test folder with a class the training folder lacks is refused.  Step 3,
+    which image goes where: a cap keeps the same fraction of every split.  With
+    no test folder the validation folder is cut in two, stratified (one half
+    validates, one tests); with no validation folder ``val_fraction`` of the
+    training images validates.  Returns a :class:`Prepared` whose
+    ``report.files["file"]`` names start with the split's folder
+    (``train/cat/a.jpg``), with no review applied (step 4 is ``prepare``'s).
+
+    Example:
+        >>> import shutil, tempfile
+        >>> from nbhelpers.config import make_config
+        >>> from nbhelpers.data import write_faces
+        >>> faces, root = write_faces(), Path(tempfile.mkdtemp())
+        >>> for role, numbers in (("train", range(10)), ("validation", range(10, 14))):
+        ...     for c in ("face", "non_face"):
+        ...         (root / role / c).mkdir(parents=True)
+        ...         for i in numbers:
+        ...             _ = shutil.copy(faces / c / f"{c}_{i:03d}.png", root / role / c)
+        >>> halves = {"train": root / "train", "validation": root / "validation"}
+        >>> p = from_split_folders(root, halves, make_config("offline"))
+        >>> len(p.train), len(p.val), len(p.test)   # no test folder: validation cut in two
+        (20, 4, 4)
+        >>> p.report.files["file"][0]
+        'train/face/face_000.png'
     """
     parts = _scan_halves(halves, cfg)
     readable = {k: v for rep in parts.values()
@@ -274,12 +315,27 @@ def from_split_folders(root: Path, halves: dict[str, Path], cfg: Config, *,
 
 # --------------------------------------------------------------------------- the steps
 def readable_copies(report: ValidationReport, cache: Path) -> dict[Path, Path]:
-    """RGB PNG copies, in ``cache``, of usable files TensorFlow cannot decode (or turn) itself.
+    """Step 2 of :func:`prepare`, its end: RGB PNG copies of files TensorFlow cannot read itself.
 
-    ``{original path: copy}`` (:func:`nbhelpers.data.files.readable_copy`).  A
-    file that cannot be converted after all (deleted or changed since the scan,
-    disk full) is marked skipped in ``report`` with the reason, instead of
-    stopping ``prepare``.
+    For each usable file of ``report`` that TensorFlow cannot decode (or turn
+    upright) itself (``report.files["tf_decodes"]`` False: TIFF, WebP, 16-bit,
+    EXIF-rotated photos, ...), a copy in ``cache/converted/``
+    (:func:`nbhelpers.data.files.readable_copy`).  Returns ``{original path:
+    copy}``, what ``Prepared.readable`` holds and the pipelines read instead of
+    the original.  A file that cannot be converted after all (deleted or
+    changed since the scan, disk full) is marked skipped in ``report`` with
+    the reason, instead of stopping ``prepare``.
+
+    Example:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> from nbhelpers.data import scan
+        >>> root = Path(tempfile.mkdtemp()) / "photos"; (root / "cat").mkdir(parents=True)
+        >>> Image.new("RGB", (40, 40), "orange").save(root / "cat" / "a.tiff")
+        >>> Image.new("RGB", (40, 40), "grey").save(root / "cat" / "b.png")
+        >>> copies = readable_copies(scan(root), root.parent / "cache")
+        >>> [(original.name, copy.parent.name, copy.suffix) for original, copy in copies.items()]
+        [('a.tiff', 'converted', '.png')]
     """
     table = report.files
     need = table[(table["status"] != "skipped") & ~table["tf_decodes"].astype(bool)]

@@ -38,7 +38,18 @@ def scan_cache_file(cfg: Config, root: Path) -> Path:
 
 
 def settings(root: Path) -> dict[str, Any]:
-    """What a cached scan is valid for: the folder, the inspection's version, the decoders."""
+    """What a cached scan is valid for: the folder, the inspection's version, the decoders.
+
+    A dict with the keys ``version`` (:data:`~nbhelpers.data.files.INSPECT_VERSION`),
+    ``root`` (the resolved folder, as text), ``pillow`` (Pillow's version) and
+    ``heif`` (whether HEIC can be read); :func:`load` uses a cache only when its
+    settings equal these.
+
+    Example:
+        >>> s = settings(Path("photos"))
+        >>> sorted(s), s["root"] == os.fsdecode(Path("photos").resolve())
+        (['heif', 'pillow', 'root', 'version'], True)
+    """
     import PIL
 
     return {"version": files.INSPECT_VERSION, "root": os.fsdecode(Path(root).resolve()),
@@ -51,6 +62,17 @@ def stamp(st: os.stat_result) -> list[int]:
     Size and modification time, plus the inode (a file replaced by another) and,
     on POSIX, the change time, which every write updates and which, unlike the
     modification time, cannot be set back (``touch -d``, ``cp -p``, sync tools).
+    ``[size, mtime_ns, ctime_ns, inode]`` (``ctime_ns`` is 0 on Windows): an entry
+    of the cache is reused only while its stamp equals the file's.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()); f = d / "a.jpg"; _ = f.write_bytes(b"abc")
+        >>> before = stamp(f.stat()); before[0]
+        3
+        >>> _ = (d / "new.jpg").write_bytes(b"abd"); os.replace(d / "new.jpg", f)
+        >>> stamp(f.stat()) != before   # same size, another file: the inode tells
+        True
     """
     ctime = st.st_ctime_ns if os.name != "nt" else 0
     return [int(st.st_size), int(st.st_mtime_ns), int(ctime), int(st.st_ino)]
@@ -94,7 +116,22 @@ def _entry_ok(key: str, entry: Any) -> bool:
 
 
 def save(path: Path | None, made_with: dict[str, Any], entries: dict[str, Any]) -> None:
-    """Write the entries (``{file: {"stamp": ..., "row": ...}}``) and the settings they were made with."""
+    """Write the entries (``{file: {"stamp": ..., "row": ...}}``) and the settings they were made with.
+
+    The JSON file holds ``{"settings": made_with, "files": entries}``, the shape
+    :func:`load` reads back; ``path=None`` writes nothing.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "scan.json"
+        >>> row = files.report_row(Path("/photos/cat/a.jpg"), Path("/photos"), "ok")
+        >>> del row["path"]  # the cache keeps the name relative to the folder, ``file``
+        >>> save(path, {"root": "/photos"}, {"cat/a.jpg": {"stamp": [3, 0, 0, 1], "row": row}})
+        >>> sorted(json.loads(path.read_text()))
+        ['files', 'settings']
+        >>> list(load(path, {"root": "/photos"})), load(path, {"root": "/elsewhere"})
+        (['cat/a.jpg'], {})
+    """
     if path is None:
         return
     artifacts.write_json(path, {"settings": made_with, "files": entries})

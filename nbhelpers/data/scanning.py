@@ -92,7 +92,16 @@ def min_useful_side(image_size: int) -> int:
 
 # --------------------------------------------------------------------------- walking the folder
 def is_hidden(name: str) -> bool:
-    """A hidden file or folder's name (it starts with a dot)."""
+    """A hidden file or folder's name (it starts with a dot).
+
+    :func:`list_files` reports such a file as a ``"hidden file"`` and never reads
+    it, and does not enter such a folder; :func:`~nbhelpers.data.folder_layout`
+    does not take one for a class.  Only the name is looked at, not the disk.
+
+    Example:
+        >>> is_hidden(".thumbnails"), is_hidden(".DS_Store"), is_hidden("cat.jpg")
+        (True, True, False)
+    """
     return name.startswith(".")
 
 

@@ -177,7 +177,15 @@ class Exported:
     ``"nearest_neighbour"`` record, ``ood_bank``: the training images' features as
     float32 unit rows, from ``ood_bank.npy``; each None when the export has none).
     What :func:`export_all` returns and what the app (``nbh.app.Classifier.from_path``)
-    opens; ``load(form)`` gives the model in one form.
+    opens; ``load(form)`` gives the model in one form (for a form not in ``paths``,
+    a ``KeyError`` that names the exported ones).
+
+    Example:
+        >>> e = Exported(Path("export"), {"keras": Path("export/model.keras")}, ["cat", "dog"], 64)
+        >>> e.load("tflite_int8")
+        Traceback (most recent call last):
+        ...
+        KeyError: "no 'tflite_int8' in export; exported: keras"
     """
 
     folder: Path

@@ -32,7 +32,15 @@ class Reliability:
     Per bin: ``confidence`` (mean predicted probability of the predicted class),
     ``accuracy`` (how often that prediction was right) and ``counts``; empty bins
     hold NaN.  ``ece`` is the expected calibration error: the count-weighted mean
-    gap ``|accuracy - confidence|``.
+    gap ``|accuracy - confidence|``.  ``edges`` are the ``n_bins + 1`` bin edges on
+    [0, 1].  What :func:`reliability` returns.
+
+    Example:
+        >>> r = reliability([1, 0, 1, 1], np.array([0.8, 0.7, 0.6, 0.9]), n_bins=2)
+        >>> r.edges.tolist(), r.counts.tolist(), r.accuracy.tolist()
+        ([0.0, 0.5, 1.0], [0, 4], [nan, 0.75])
+        >>> round(float(r.confidence[1]), 3), round(r.ece, 3)
+        (0.75, 0.0)
     """
 
     edges: np.ndarray

@@ -51,7 +51,17 @@ def error_cases(
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two models on the same test set: ``difference = b - a`` with its paired-bootstrap CI."""
+    """Two models on the same test set: ``difference = b - a`` with its paired-bootstrap CI.
+
+    ``a`` and ``b`` are the metric of each model on the whole test set, ``low`` and
+    ``high`` the interval of ``difference`` (``confidence``, from ``n_resamples``
+    resamples where the metric is defined), ``share_b_not_better`` the fraction of
+    resamples where ``b`` did not beat ``a``.  What :func:`compare` returns.
+
+    Example:
+        >>> print(Comparison("accuracy", 0.8, 0.9, 0.1, 0.02, 0.18, 0.95, 1000, 0.01))
+        accuracy: 0.800 -> 0.900, difference +0.100 (95% CI +0.020 to +0.180)
+    """
 
     metric: str
     a: float

@@ -20,6 +20,8 @@ from .labels import check_inputs
 from .metrics import all_scores, metric_function, quiet_call
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     import pandas as pd
 
     from ..config import Config
@@ -72,12 +74,21 @@ def resample_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
 
 
-def fast_sklearn():
+def fast_sklearn() -> AbstractContextManager[None]:
     """Skip scikit-learn's argument checks inside bootstrap loops (inputs are checked once).
 
+    A ``with`` block: inside it scikit-learn neither validates parameters nor
+    checks for NaN or infinity (``skip_parameter_validation``, ``assume_finite``);
+    after it, its settings are what they were.
+
     Example:
+        >>> import sklearn
         >>> with fast_sklearn():
-        ...     pass
+        ...     inside = sklearn.get_config()
+        >>> inside["skip_parameter_validation"], inside["assume_finite"]
+        (True, True)
+        >>> sklearn.get_config()["assume_finite"]   # outside the block: the default
+        False
     """
     import sklearn
 

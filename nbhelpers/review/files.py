@@ -34,7 +34,20 @@ _SHA1 = re.compile(r"[0-9a-f]{40}")
 
 
 class ReviewError(DataError):
-    """A review file that cannot be used, or a decision that cannot be recorded; says what to do."""
+    """A review file that cannot be used, or a decision that cannot be recorded; says what to do.
+
+    A :class:`~nbhelpers.data.DataError`: raised by :func:`read` (so by
+    ``nbh.data.prepare``) for a damaged file, and by
+    :func:`~nbhelpers.review.record` for an image that is not in the data.
+
+    Example:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "faces.csv"; _ = f.write_text("name,decision\\n")
+        >>> read(f)
+        Traceback (most recent call last):
+        ...
+        nbhelpers.review.files.ReviewError: The review file ...faces.csv is damaged: its first line is 'name,decision', ...
+    """
 
 
 # --------------------------------------------------------------------------- where
@@ -82,14 +95,36 @@ def review_path(cfg: Config | None = None, source: str | Path | Prepared | None 
 
 
 def target_file(prepared: Prepared, cfg: Config | None) -> Path:
-    """The file ``record`` writes for ``prepared``: where its review came from, else its own."""
+    """The file ``record`` writes for ``prepared``: where its review came from, else its own.
+
+    ``prepared.review.path`` when ``prepare`` read a review file or took one as
+    ``prepare(review=path)``, else :func:`review_path` of ``prepared``.
+
+    Example:
+        >>> import tempfile
+        >>> from nbhelpers.data import prepare
+        >>> p = prepare(source="faces", review=None, verbose=False)   # no review read
+        >>> target_file(p, None).relative_to(current().data_dir).as_posix()
+        'reviews/faces.csv'
+        >>> mine = Path(tempfile.mkdtemp()) / "my_review.csv"
+        >>> target_file(prepare(source="faces", review=mine, verbose=False), None) == mine
+        True
+    """
     if prepared.review is not None and prepared.review.path is not None:
         return Path(prepared.review.path)
     return review_path(cfg, prepared)
 
 
 def lock_file(path: Path) -> Path:
-    """The lock file that one writer of the review file ``path`` holds at a time."""
+    """The lock file that one writer of the review file ``path`` holds at a time.
+
+    Beside the review file, its name and ``.lock``; ``record`` holds it
+    (:func:`nbhelpers.artifacts.lock`) while it reads and rewrites the file.
+
+    Example:
+        >>> lock_file(Path("reviews/faces.csv")).as_posix()
+        'reviews/faces.csv.lock'
+    """
     return path.with_name(f"{path.name}.lock")
 
 
@@ -213,7 +248,22 @@ def read(path: str | Path) -> pd.DataFrame:
 
 
 def csv_text(table: pd.DataFrame) -> str:
-    """The text of a review file holding ``table``'s decisions, header first."""
+    """The text of a review file holding ``table``'s decisions, header first.
+
+    ``table`` has the columns :data:`COLUMNS` (others are left out); None is
+    written as an empty field.  :func:`read` reads the text back.
+
+    Example:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "faces.csv"
+        >>> _ = f.write_text("path,sha1,decision,label,reason,when\\n"
+        ...                  f"a/1.png,{'0' * 40},drop,,blurred,2025-01-01T00:00:00\\n")
+        >>> print(csv_text(read(f)), end="")
+        path,sha1,decision,label,reason,when
+        a/1.png,0000000000000000000000000000000000000000,drop,,blurred,2025-01-01T00:00:00
+        >>> csv_text(read(f)) == f.read_text()
+        True
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
