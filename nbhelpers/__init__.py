@@ -40,7 +40,9 @@ module            owns                                                 taught in
 ``features``      the feature cache: a frozen base run once, its       05, 06
                   output on disk (``nbh.training`` re-exports it)
 ``training``      compiling, callbacks, ``fit``, fine-tuning           05, 06
-``learning_rate`` the range test, warm-up + cosine schedule            05
+``learning_rate`` the range test, warm-up + cosine, rates per layer   05, 06
+                  group when fine-tuning
+``losses``        cross-entropy on integer labels, label smoothing     07
 ``course``        package: ``setup()`` and the banner, the machine,    all
                   recipes, saved stages, ``get_model(stage)``
 ``evaluate``      package: metrics, bootstrap intervals, thresholds,   07, 10
@@ -90,6 +92,7 @@ _SUBMODULES = (
     "features",
     "training",
     "learning_rate",
+    "losses",
     "course",
     "predictions",
     "evaluate",

@@ -14,22 +14,30 @@ linearly for the first steps (the head starts from random weights: big early
 steps can throw it far), then decays along a cosine to nearly zero (small
 steps at the end settle into a minimum).
 
-Taught in ``05_adding_a_head``.
+**Rates per layer group** (:func:`rates_per_group`): when fine-tuning, the new
+head can take larger steps than the pretrained block under it.  Keras 3 has one
+optimizer per model, so the model's training step applies one Adam per group
+(the way the Keras guide "Customizing what happens in fit()" writes a
+training step).  Scaling a group's *gradient* instead would not work with
+Adam: its step ``m / sqrt(v)`` is the same for a gradient ten times larger.
+
+Taught in ``05_adding_a_head`` (range test, schedule) and ``06_fine_tuning``
+(range test before fine-tuning, rates per layer group).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import keras
 import numpy as np
 
 if TYPE_CHECKING:
-    import keras
     import pandas as pd
 
-__all__ = ["range_test", "suggest", "warmup_cosine"]
+__all__ = ["range_test", "suggest", "warmup_cosine", "rates_per_group", "GroupRates"]
 
 
 def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int,
@@ -70,7 +78,6 @@ def range_test(make_model: Callable[[], keras.Model], x: np.ndarray, y: np.ndarr
         >>> list(t.columns), t.attrs["suggested"] < t.attrs["lowest"]
         (['step', 'learning_rate', 'loss', 'smoothed'], True)
     """
-    import keras
     import pandas as pd
 
     if not (0 < start < end) or steps < 5:
@@ -144,7 +151,6 @@ def warmup_cosine(peak: float, total_steps: int, warmup_steps: int | None = None
         >>> [round(float(s(step)), 6) for step in (0, 5, 10, 55, 100)]
         [0.0, 0.0005, 0.001, 0.0005, 0.0]
     """
-    import keras
 
     warmup = int(round(0.1 * total_steps)) if warmup_steps is None else int(warmup_steps)
     if not (0 <= warmup < total_steps) or peak <= 0:
@@ -153,3 +159,85 @@ def warmup_cosine(peak: float, total_steps: int, warmup_steps: int | None = None
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0, decay_steps=total_steps - warmup, alpha=final_fraction,
         warmup_target=peak, warmup_steps=warmup)
+
+
+class GroupRates(keras.Model):
+    """A model whose training step applies one optimizer per group of its variables.
+
+    Built by :func:`rates_per_group`, which shares the layers of the model it
+    wraps; ``groups`` is a list of ``(optimizer, variables)`` pairs.  The step
+    is Keras' own (``TensorFlowTrainer.train_step``) with the update split.
+    """
+
+    groups: list
+
+    def train_step(self, data: Any) -> dict:
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:  # the forward pass and the loss
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                     training=True)
+        variables = [v for _, group in self.groups for v in group]
+        gradients = iter(tape.gradient(loss, variables))
+        for optimizer, group in self.groups:  # each group its own optimizer's step
+            optimizer.apply([next(gradients) for _ in group], group)
+        for metric in self.metrics:  # the loss's tracker, then the compiled metrics
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred, sample_weight)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def _group_of(layer_name: str, prefixes: list[str]) -> str | None:
+    """The first prefix ``layer_name`` starts with, or None."""
+    return next((p for p in prefixes if layer_name.startswith(p)), None)
+
+
+def rates_per_group(model: keras.Model, rates: Mapping[str, Any], rest: Any) -> GroupRates:
+    """A model sharing ``model``'s layers, compiled with one Adam per group of layers.
+
+    ``rates`` maps a layer-name prefix to a learning rate (a number or a
+    schedule): ``{"block5": 1e-5}`` gives every trainable layer whose name
+    starts with ``block5`` that rate; every other trainable layer (the head)
+    gets ``rest``.  The returned model's layers *are* ``model``'s (training it
+    trains ``model``); its ``fit`` and ``history`` are Keras' own, with the
+    loss :func:`nbhelpers.training.compile_model` would choose (the loss,
+    metrics and output of ``model``).  ``model.groups`` lists the
+    ``(optimizer, variables)`` pairs.  Raises ValueError for a prefix that
+    matches no trainable layer.  Save ``model`` itself, not the returned one.
+
+    Example:
+        >>> import keras
+        >>> inp = keras.Input((3,))
+        >>> m = keras.Model(inp, keras.layers.Dense(1, "sigmoid", name="head")(
+        ...     keras.layers.Dense(4, name="block5_dense")(inp)))
+        >>> g = rates_per_group(m, {"block5": 1e-5}, rest=1e-4)
+        >>> [(f"{float(opt.learning_rate):g}", len(vs)) for opt, vs in g.groups]
+        [('1e-05', 2), ('0.0001', 2)]
+        >>> g.get_layer("head") is m.get_layer("head")
+        True
+    """
+    from . import training
+
+    layers = [layer for layer in model.layers if layer.trainable_weights]
+    prefixes = list(rates)
+    unmatched = [p for p in prefixes if not any(_group_of(la.name, [p]) for la in layers)]
+    if unmatched:
+        raise ValueError(f"rates_per_group: no trainable layer's name starts with "
+                         f"{', '.join(map(repr, unmatched))}; trainable layers: "
+                         f"{', '.join(la.name for la in layers)} (unfreeze them first).")
+    groups = []
+    for prefix, rate in [*rates.items(), (None, rest)]:
+        variables = [v for la in layers if _group_of(la.name, prefixes) == prefix
+                     for v in la.trainable_weights]
+        if variables:
+            optimizer = keras.optimizers.Adam(learning_rate=rate)
+            optimizer.build(variables)  # built here: fit builds only the compiled one
+            groups.append((optimizer, variables))
+    wrapped = GroupRates(model.inputs, model.outputs, name=f"{model.name}_rates")
+    wrapped.groups = groups
+    training.compile_model(wrapped, 1.0, groups[0][0])
+    return wrapped

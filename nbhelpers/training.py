@@ -44,7 +44,7 @@ import keras
 import numpy as np
 
 from . import config as _config
-from . import models, progress
+from . import losses, models, progress
 from .config import DEFAULT_DROPOUT, DEFAULT_HEAD, DEFAULT_PATIENCE, Config
 
 # The feature cache has its own module; notebooks reach it here, as nbh.training.extract_features.
@@ -74,6 +74,7 @@ def compile_model(
     optimizer: str | keras.optimizers.Optimizer = "adam",
     *,
     weight_decay: float | None = None,
+    label_smoothing: float = 0.0,
 ) -> keras.Model:
     """Compile for classification: binary cross-entropy for one sigmoid unit, else sparse CE.
 
@@ -89,7 +90,8 @@ def compile_model(
     L2 penalty in the loss (``nbh.models.build_head(..., l2=)``) is not the
     same under Adam: Adam divides the penalty's gradient by its running size,
     so every weight shrinks by about the same step, large or small.  Taught in
-    ``10_imbalance_and_overfitting``.
+    ``10_imbalance_and_overfitting``.  ``label_smoothing``: softened targets
+    (:func:`nbhelpers.losses.classification_loss`; taught in ``07``).
 
     Example:
         >>> inp = keras.Input((3,)); m = keras.Model(inp, keras.layers.Dense(1, "sigmoid")(inp))
@@ -118,12 +120,8 @@ def compile_model(
         raise ValueError(
             f"optimizer must be 'adam', 'sgd' or a keras.optimizers.Optimizer, got {optimizer!r}"
         )
-    binary = model.output_shape[-1] == 1
-    model.compile(
-        optimizer=opt,
-        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    loss = losses.classification_loss(model.output_shape[-1], label_smoothing)
+    model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
     return model
 
 
@@ -380,6 +378,7 @@ def train_head_on_features(
     l2: float = 0.0,
     optimizer: str | keras.optimizers.Optimizer = "adam",
     weight_decay: float | None = None,
+    label_smoothing: float = 0.0,
     seed: int | None = None,
     checkpoint: bool = True,
     backup: bool = True,
@@ -398,7 +397,7 @@ def train_head_on_features(
     L2 penalty on the head's kernels, added to the loss it minimises; the history's
     ``loss`` and ``val_loss`` stay the data's, comparable with runs without it, and
     ``penalised_loss``, ``val_penalised_loss`` what Keras reported: :class:`DataLoss`), ``optimizer`` and
-    ``weight_decay`` (decoupled weight decay, see :func:`compile_model`),
+    ``weight_decay`` (decoupled weight decay) and ``label_smoothing`` (see :func:`compile_model`),
     ``seed`` (seed everything first, so runs that differ in one knob start
     from the same weights), ``checkpoint``, ``backup``, extra ``callbacks`` and ``verbose``
     (``0``: no line per epoch; passed to :func:`fit`).  ``val=None`` trains without a validation set (then
@@ -442,7 +441,7 @@ def train_head_on_features(
     head_model = models.build_head(train.x.shape[1:], head=head, num_classes=num_classes,
                                    dropout=dropout, l2=l2)
     compile_model(head_model, learning_rate or cfg.head_learning_rate, optimizer,
-                  weight_decay=weight_decay)
+                  weight_decay=weight_decay, label_smoothing=label_smoothing)
     history = fit(head_model, feature_batches(train, cfg.batch_size,
                                               shuffle_seed=cfg.seed if seed is None else seed),
                   None if val is None else feature_batches(val, cfg.batch_size),

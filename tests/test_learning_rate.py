@@ -82,3 +82,77 @@ def test_warmup_cosine_rises_then_falls_to_the_floor():
     assert rates[-1] == pytest.approx(0.001)
     with pytest.raises(ValueError):
         lr.warmup_cosine(0.01, total_steps=10, warmup_steps=10)
+
+
+# ------------------------------------------------------------------ rates per layer group
+def _two_layers(seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu", name="block5_dense")(inp)
+    return keras.Model(inp, keras.layers.Dense(1, activation="sigmoid", name="logits")(hidden))
+
+
+def _classes(n: int = 64):
+    x = np.random.default_rng(0).normal(size=(n, 4)).astype("float32")
+    return x, (x[:, 0] + x[:, 1] > 0).astype("int32")
+
+
+def _fit(model: keras.Model, steps: int = 5) -> None:
+    x, y = _classes()
+    model.fit(x, y, batch_size=16, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
+
+
+def test_equal_rates_per_group_train_exactly_as_one_adam():
+    x, y = _classes()
+    one = _two_layers()
+    one.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy", metrics=["accuracy"])
+    _fit(one, steps=4)
+    two = _two_layers()
+    _fit(lr.rates_per_group(two, {"block5": 1e-2}, rest=1e-2), steps=4)
+    for a, b in zip(one.get_weights(), two.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_each_group_steps_at_its_own_rate():
+    # Adam's first step is rate * m / sqrt(v) = rate * sign(gradient): every weight with a
+    # gradient moves by exactly its group's rate.
+    model = _two_layers()
+    before = [w.copy() for w in model.get_weights()]
+    grouped = lr.rates_per_group(model, {"block5": 1e-4}, rest=1e-2)
+    _fit(grouped, steps=1)
+    steps = [np.abs(a - b) for a, b in zip(model.get_weights(), before, strict=True)]
+    moved = [s[s > 0] for s in steps]
+    np.testing.assert_allclose(np.concatenate(moved[:2]), 1e-4, rtol=1e-2)  # block5_dense
+    np.testing.assert_allclose(np.concatenate(moved[2:]), 1e-2, rtol=1e-2)  # logits
+    assert grouped.get_layer("logits") is model.get_layer("logits")
+
+
+def test_a_group_at_rate_zero_stays_and_fit_reports_the_usual_history():
+    model = _two_layers()
+    block = [w.copy() for w in model.get_layer("block5_dense").get_weights()]
+    x, y = _classes()
+    history = lr.rates_per_group(model, {"block5": 0.0}, rest=1e-2).fit(
+        x, y, validation_data=(x, y), epochs=2, batch_size=16, verbose=0).history
+    assert all(np.array_equal(a, b) for a, b in
+               zip(block, model.get_layer("block5_dense").get_weights(), strict=True))
+    assert sorted(history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert history["loss"][1] < history["loss"][0]
+
+
+def test_scaling_a_gradient_does_not_change_adams_step():
+    # Why rates_per_group needs one optimizer per group: m / sqrt(v) ignores the scale.
+    steps = []
+    for scale in (1.0, 10.0):
+        w = keras.Variable(np.zeros(3, "float32"))
+        opt = keras.optimizers.Adam(1e-3)
+        for g in ([1.0, -2.0, 0.5], [0.5, -1.0, 2.0]):
+            opt.apply([keras.ops.convert_to_tensor(scale * np.array(g, "float32"))], [w])
+        steps.append(keras.ops.convert_to_numpy(w))
+    np.testing.assert_allclose(steps[0], steps[1], rtol=1e-4)
+
+
+def test_rates_per_group_names_a_prefix_that_matches_nothing():
+    model = _two_layers()
+    model.get_layer("block5_dense").trainable = False
+    with pytest.raises(ValueError, match=r"'block5'.*trainable layers: logits"):
+        lr.rates_per_group(model, {"block5": 1e-5}, rest=1e-4)

@@ -56,7 +56,8 @@ class Comparison:
     ``a`` and ``b`` are the metric of each model on the whole test set, ``low`` and
     ``high`` the interval of ``difference`` (``confidence``, from ``n_resamples``
     resamples where the metric is defined), ``share_b_not_better`` the fraction of
-    resamples where ``b`` did not beat ``a``.  What :func:`compare` returns.
+    resamples where ``b`` did not beat ``a``; ``verdict`` the interval in words.
+    What :func:`compare` returns.
 
     Example:
         >>> print(Comparison("accuracy", 0.8, 0.9, 0.1, 0.02, 0.18, 0.95, 1000, 0.01))
@@ -72,6 +73,20 @@ class Comparison:
     confidence: float
     n_resamples: int
     share_b_not_better: float  # fraction of resamples where b - a <= 0
+
+    @property
+    def verdict(self) -> str:
+        """The interval read in words: which of the two it favours, or that it cannot tell.
+
+        Example:
+            >>> Comparison("accuracy", 0.8, 0.9, 0.1, -0.02, 0.2, 0.95, 1000, 0.2).verdict
+            'cannot tell them apart (the interval contains 0)'
+            >>> Comparison("accuracy", 0.8, 0.9, 0.1, 0.02, 0.2, 0.95, 1000, 0.01).verdict
+            'favour the second (the interval excludes 0)'
+        """
+        if self.low <= 0 <= self.high:
+            return "cannot tell them apart (the interval contains 0)"
+        return f"favour the {'second' if self.low > 0 else 'first'} (the interval excludes 0)"
 
     def __str__(self) -> str:
         pct = round(100 * self.confidence)
