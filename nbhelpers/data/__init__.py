@@ -27,6 +27,8 @@ module           owns
                  :func:`check_splits`, and the :func:`fingerprint` of a split
 ``preparation``  :func:`prepare`: the steps above, from a source to a :class:`Prepared`
                  (one function per folder shape)
+``resizing``     **a photo made square**: :func:`resize` by squashing, cropping the centre
+                 or padding (:data:`RESIZE_POLICIES`, the course's :data:`DEFAULT_RESIZE`)
 ``pipeline``     **tensors**: :func:`dataset` / :func:`make_datasets` (``tf.data``),
                  :func:`augmentation`, :func:`load_split`, :func:`throughput`; a
                  pipeline's :class:`SplitIdentity` (what the feature cache keys on)
@@ -47,7 +49,8 @@ into stratified, seeded train / validation / test lists and refuses, with a
 message saying what to do, when a folder is missing, there are fewer than two
 classes, a class is empty, a class is too small to split, or the same image
 would land in two splits.  :func:`make_datasets` builds the ``tf.data``
-pipelines: parallel decoding, resizing to ``cfg.image_size``, a cache of the
+pipelines: parallel decoding, resizing to ``cfg.image_size`` (squashed, unless a
+``resize=`` policy says crop or pad), a cache of the
 decoded images *before* any random augmentation, batching and prefetching.
 
 Your own images: ``prepare(cfg, "path/to/folder")``, or set ``NBH_DATA_SOURCE`` to the
@@ -92,6 +95,7 @@ from .pipeline import (
     throughput,
 )
 from .preparation import Prepared, prepare
+from .resizing import DEFAULT_RESIZE, MEAN_RGB, RESIZE_POLICIES, resize
 from .scanning import MIN_SIDE, ValidationReport, min_useful_side, scan
 from .sources import REGISTRY, DataSource, check_source, fetch, register, resolve_source
 from .splits import (
@@ -121,6 +125,10 @@ __all__ = [
     "ValidationReport",
     "Prepared",
     "prepare",
+    "DEFAULT_RESIZE",
+    "MEAN_RGB",
+    "RESIZE_POLICIES",
+    "resize",
     "resolve_source",
     "folder_layout",
     "Layout",

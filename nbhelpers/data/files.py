@@ -33,6 +33,7 @@ import numpy as np
 from .. import artifacts
 from ..config import Config, current
 from .errors import DataError
+from .resizing import DEFAULT_RESIZE, resize
 
 if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
     import tensorflow as tf
@@ -500,8 +501,11 @@ def read_image(path: str | Path, size: int | None = None) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8)
 
 
-def decode_and_resize(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
+def decode_and_resize(path: tf.Tensor | str, image_size: int,
+                      policy: str = DEFAULT_RESIZE) -> tf.Tensor:
     """Read, decode (JPEG, PNG, GIF, BMP by content) and resize one image: ``uint8 (S, S, 3)``.
+
+    Made square by ``policy`` (:func:`~nbhelpers.data.resizing.resize`: squash, crop or pad).
 
     ``tf.io.decode_image`` with ``channels=3`` turns grayscale, RGBA, CMYK and
     palette images into RGB; an animated GIF gives its first frame.  The
@@ -521,7 +525,7 @@ def decode_and_resize(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
     data = tf.io.read_file(path)
     img = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
     img.set_shape([None, None, 3])
-    img = tf.image.resize(img, (image_size, image_size), method="bilinear", antialias=True)
+    img = resize(img, image_size, policy)
     return tf.cast(tf.clip_by_value(tf.round(img), 0.0, 255.0), tf.uint8)
 
 

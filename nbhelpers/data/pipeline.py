@@ -29,6 +29,7 @@ import numpy as np
 from ..config import Config, current
 from .errors import DataError
 from .files import decode_and_resize
+from .resizing import DEFAULT_RESIZE, check_policy
 from .splits import Item, fingerprint, split_field
 
 if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
@@ -85,9 +86,10 @@ class SplitIdentity:
 
     ``fingerprint`` is the split's data fingerprint
     (:func:`~nbhelpers.data.fingerprint`), the image size and a hash of the
-    order of its list, ``<16 hex digits><size>o<8 hex digits>``: two pipelines
-    with the same one hold the same images, at the same size, from the same
-    list (the feature cache keys on it).  ``prepared`` and ``split`` are the
+    order of its list, ``<16 hex digits><size>o<8 hex digits>``, then the resize
+    policy when it is not the default (``-crop``, ``-pad``): two pipelines with the
+    same one hold the same images, at the same size, from the same list, made
+    square the same way (the feature cache keys on it).  ``prepared`` and ``split`` are the
     split as it was when the pipeline was made (a list edited later is another
     pipeline's business); :meth:`in_order` reads it back in the list's order.
 
@@ -103,6 +105,7 @@ class SplitIdentity:
     prepared: Prepared = field(repr=False, compare=False)
     split: str
     cfg: Config = field(repr=False, compare=False)
+    resize: str = DEFAULT_RESIZE
 
     def in_order(self, batch_size: int = 64) -> tf.data.Dataset:
         """The split's images in the order of its list: unshuffled, unaugmented, uncached.
@@ -110,7 +113,7 @@ class SplitIdentity:
         The same ``(float32 images, int32 labels)`` as :func:`load_split` holds, batch by batch.
         """
         return dataset(self.prepared, self.split, self.cfg, training=False, cache=False,
-                       batch_size=batch_size)
+                       batch_size=batch_size, resize=self.resize)
 
 
 def dataset(
@@ -124,6 +127,7 @@ def dataset(
     prefetch: bool = True,
     parallel: bool = True,
     batch_size: int | None = None,
+    resize: str = DEFAULT_RESIZE,
 ) -> tf.data.Dataset:
     """One split as a ``tf.data.Dataset`` of ``(float32 images (B, S, S, 3), int32 labels (B,))``.
 
@@ -133,7 +137,8 @@ def dataset(
     augmentation (training only, *after* the cache, so each epoch sees new
     variants) -> prefetch (the next batch is prepared while the model trains
     on this one).  ``cache``, ``prefetch`` and ``parallel`` can be switched off
-    to measure what each one buys.  The pipeline carries ``split_identity``
+    to measure what each one buys.  ``resize``: how a photo is made square
+    (``"squash"``, ``"crop"``, ``"pad"``: :mod:`nbhelpers.data.resizing`).  The pipeline carries ``split_identity``
     (a :class:`SplitIdentity`; None on an augmented training pipeline).
 
     Taught in ``03_preparing_the_data``.
@@ -153,12 +158,12 @@ def dataset(
         raise DataError(f"the {split!r} split is empty")
     training = (split == "train") if training is None else training
     paths = [str(prepared.readable.get(Path(p), p)) for p, _ in items]
-    size = int(cfg.image_size)
+    size, policy = int(cfg.image_size), check_policy(resize)
     ds = tf.data.Dataset.from_tensor_slices(
         (tf.constant(paths, tf.string), tf.constant([int(y) for _, y in items], tf.int32))
     )
     par = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True} if parallel else {}
-    ds = ds.map(lambda p, y: (decode_and_resize(p, size), y), **par)
+    ds = ds.map(lambda p, y: (decode_and_resize(p, size, policy), y), **par)
     if cache:
         ds = ds.cache()
     if training:
@@ -174,18 +179,19 @@ def dataset(
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     # Fresh augmentation: no two epochs hold the same images, so nothing to key a cache on.
-    ds.split_identity = None if augmenting else _identity(prepared, split, items, paths, cfg)
+    ds.split_identity = None if augmenting else _identity(prepared, split, items, paths, cfg, policy)
     return ds
 
 
 def _identity(prepared: Prepared, split: str, items: list[Item], paths: list[str],
-              cfg: Config) -> SplitIdentity:
+              cfg: Config, policy: str = DEFAULT_RESIZE) -> SplitIdentity:
     """The :class:`SplitIdentity` of ``items``, the list ``prepared.<split>`` holds now."""
     # The fingerprint is of the files whatever their order, the features are not: the order's hash.
     order = hashlib.sha1("\n".join(paths).encode("utf-8", "surrogatepass")).hexdigest()[:8]
     frozen = dataclasses.replace(prepared, **{split_field(split): list(items)})
-    return SplitIdentity(f"{fingerprint(prepared, split)}{int(cfg.image_size)}o{order}",
-                         frozen, split, cfg)
+    made = "" if policy == DEFAULT_RESIZE else f"-{policy}"  # the default's keys as before
+    return SplitIdentity(f"{fingerprint(prepared, split)}{int(cfg.image_size)}o{order}{made}",
+                         frozen, split, cfg, policy)
 
 
 def make_datasets(
@@ -200,7 +206,8 @@ def make_datasets(
     ``S = cfg.image_size``; labels int32 ``(B,)``.  ``train_ds`` is shuffled
     (seeded by ``cfg.seed``, a new order each epoch) and, with ``augment=True``,
     randomly augmented; ``val_ds`` and ``test_ds`` keep the order of
-    ``prepared.val`` / ``prepared.test`` and are never augmented.  No backbone
+    ``prepared.val`` / ``prepared.test`` and are never augmented.  Other keyword
+    arguments go to :func:`dataset` (``resize="crop"``, ...).  No backbone
     preprocessing happens here: the model does it (its ``"preprocess"`` layer).
 
     Taught in ``03_preparing_the_data``.
@@ -221,12 +228,12 @@ def make_datasets(
 
 
 def load_split(
-    prepared: Prepared, split: str, cfg: Config | None = None
+    prepared: Prepared, split: str, cfg: Config | None = None, *, resize: str = DEFAULT_RESIZE
 ) -> tuple[np.ndarray, np.ndarray]:
     """One split in memory: ``x`` float32 ``(N, S, S, 3)`` in ``[0, 255]``, ``y`` int ``(N,)``.
 
     In the order of ``prepared.<split>``, never shuffled or augmented: what
-    evaluation and the explanation notebooks index into.
+    evaluation and the explanation notebooks index into.  ``resize`` as in :func:`dataset`.
 
     Taught in notebooks 07, 08, 09, 10, 11 and 12.
 
@@ -237,7 +244,7 @@ def load_split(
         ((30, 64, 64, 3), 'float32', (30,), True)
     """
     cfg = cfg or current()
-    ds = dataset(prepared, split, cfg, training=False, cache=False, batch_size=64)
+    ds = dataset(prepared, split, cfg, training=False, cache=False, batch_size=64, resize=resize)
     n = len(prepared.split(split))
     # Filled in place: gathering the batches and joining them held every image twice.
     x_all = np.empty((n, cfg.image_size, cfg.image_size, 3), dtype=np.float32)
