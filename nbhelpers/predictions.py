@@ -156,7 +156,7 @@ def predict(
     ``model`` is a Keras model or any function ``batch -> probabilities``.  ``data`` is
     a ``tf.data.Dataset`` of ``(images, labels)`` batches (labels gathered in the same
     iteration, so they line up even if the data set shuffles), a tuple ``(x, y)`` of
-    arrays, or an array of images (then ``y_true`` is ``None``).  Taught in notebook 07.
+    arrays, or an array of images (then ``y_true`` is ``None``).
 
     Example:
         >>> f = lambda x: np.asarray(x).mean(axis=(1, 2, 3)) / 255.0   # a "sigmoid" P(class 1)
