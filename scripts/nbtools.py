@@ -200,7 +200,7 @@ def badges_markdown() -> str:
 def header_source(stem: str) -> str:
     idx = [c[0] for c in COURSE].index(stem)
     return (f"[![Open In Colab]({COLAB_BADGE})]({colab_url(stem)}) &nbsp; "
-            f"*Fine-tuning a pretrained image model* · notebook {idx} of {len(COURSE) - 1} · "
+            f"*Fine-tuning a pretrained image model* · notebook {idx:02d} of 00–{len(COURSE) - 1:02d} · "
             f"[course map](00_start_here.ipynb)")
 
 

@@ -256,6 +256,8 @@ def test_image_grid_colour_bar_shows_the_real_values():
     assert plain.axes[1].images[0].get_array().max() == 1.0 and len(plain.axes) == 2
     with pytest.raises(ValueError, match="2 images but 1 titles"):
         plots.image_grid(maps, titles=["one"])
+    shared = plots.image_grid(maps, colorbar="response", shared_scale=True)
+    assert [ax.images[0].get_clim() for ax in shared.axes[:2]] == [(-4.0, 150.0)] * 2
 
 
 def test_feature_map_rows_share_one_scale():
@@ -345,8 +347,12 @@ def test_prediction_bars_draw_the_probabilities_in_order():
     fig = plots.prediction_bars([IMG], [[("n1", "tabby_cat", 0.7), ("n2", "dog", 0.2)]])
     bottom = fig.axes[1]
     assert [p.get_width() for p in bottom.patches] == [0.2, 0.7]  # best at the top
-    assert fig.axes[0].get_title() == "tabby cat"
+    assert fig.axes[0].get_title() == "top-1 tabby cat"
     assert fig.get_suptitle() == "Top-2 predicted classes"
+    named = plots.prediction_bars([IMG], [[("n1", "tabby_cat", 0.7)]], names=["my cat"])
+    assert named.axes[0].get_title() == "my cat -> top-1 tabby cat"
+    with pytest.raises(ValueError, match="1 images, 1 rows, 2 names"):
+        plots.prediction_bars([IMG], [[("n1", "tabby_cat", 0.7)]], names=["a", "b"])
 
 
 def test_confident_joint_rows_add_up_with_the_none_column():

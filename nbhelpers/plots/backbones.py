@@ -98,12 +98,15 @@ def prediction_bars(
     decoded: Sequence[Sequence[tuple[str, str, float]]],
     suptitle: str | None = None,
     size: float = 2.4,
+    names: Sequence[str] | None = None,
 ) -> plt.Figure:
     """Each image above a horizontal bar chart of its top-k classes and probabilities.
 
     ``decoded``: per image a list of ``(id, name, probability)``, as
     ``nbhelpers.models.decode_predictions`` returns; the default title is
-    "Top-k predicted classes".  Taught in notebook 02.
+    "Top-k predicted classes".  ``names``: what each image is, shown in its title
+    beside the top-1 class ("cat -> top-1 tabby"), so that an answer is not read
+    as the truth.  Taught in notebook 02.
 
     Example:
         >>> fig = prediction_bars([np.zeros((8, 8, 3))], [[("n1", "cat", 0.7), ("n2", "dog", 0.2)]])
@@ -111,22 +114,24 @@ def prediction_bars(
         ('probability', 'class')
     """
     n = len(images)
-    if n == 0 or n != len(decoded):
-        raise ValueError(f"need as many decoded rows as images, got {n} and {len(decoded)}")
+    if n == 0 or n != len(decoded) or (names is not None and len(names) != n):
+        raise ValueError(f"need as many decoded rows (and names) as images, got {n} images, "
+                         f"{len(decoded)} rows" + ("" if names is None else f", {len(names)} names"))
     fig, axes = plt.subplots(2, n, figsize=(size * n, size * 2), squeeze=False,
                              gridspec_kw={"height_ratios": [1.2, 1]})
     for i in range(n):
         top, bottom = axes[0, i], axes[1, i]
         top.imshow(as_display(images[i]))
         top.axis("off")
-        names = [name.replace("_", " ") for _, name, _ in decoded[i]][::-1]
+        labels = [name.replace("_", " ") for _, name, _ in decoded[i]][::-1]
         probs = [p for _, _, p in decoded[i]][::-1]
         bottom.barh(range(len(probs)), probs, color="tab:blue")
-        bottom.set_yticks(range(len(probs)), names, fontsize=8)
+        bottom.set_yticks(range(len(probs)), labels, fontsize=8)
         bottom.set_xlim(0, 1)
         bottom.set_xlabel("probability")
         bottom.set_ylabel("class", fontsize=8)
-        top.set_title(names[-1] if names else "", fontsize=9)
+        first = f"top-1 {labels[-1]}" if labels else ""
+        top.set_title(f"{names[i]} -> {first}" if names is not None else first, fontsize=9)
     k = max(len(row) for row in decoded)
     return finish_figure(fig, suptitle or f"Top-{k} predicted classes", fontsize=10)
 

@@ -26,14 +26,16 @@ def image_grid(
     suptitle: str | None = None,
     cmap: str | None = None,
     colorbar: str | None = None,
+    shared_scale: bool = False,
 ) -> plt.Figure:
     """Show images in a grid with optional titles (labels, predictions, ...).
 
     Pictures, so no axes; give ``titles`` and/or ``suptitle`` to say what they
     are.  For single-channel maps whose colour carries a value (feature maps,
     responses), ``colorbar`` names that value: each panel is then drawn on its
-    own values (not rescaled) with a colour bar so labelled.  Taught in
-    notebooks 01, 02 and 03.
+    own values (not rescaled) with a colour bar so labelled; with
+    ``shared_scale=True`` every panel uses one scale (the lowest and highest value of
+    them all), so that panels compare by colour.  Taught in notebooks 01, 02 and 03.
 
     Example:
         >>> fig = image_grid(np.zeros((3, 8, 8, 3)), titles=["a", "b", "c"], ncols=2)
@@ -42,6 +44,9 @@ def image_grid(
         >>> fig = image_grid(np.arange(128).reshape(2, 8, 8), colorbar="response", cmap="magma")
         >>> [ax.get_ylabel() for ax in fig.axes[2:]], fig.axes[1].images[0].get_clim()
         (['response', 'response'], (64.0, 127.0))
+        >>> fig = image_grid(np.arange(128).reshape(2, 8, 8), colorbar="r", shared_scale=True)
+        >>> fig.axes[1].images[0].get_clim()
+        (0.0, 127.0)
     """
     images = list(images)
     n = len(images)
@@ -51,12 +56,16 @@ def image_grid(
         raise ValueError(f"image_grid got {n} images but {len(titles)} titles; "
                          "pass one title per image (or none)")
     fig, axes = panel_grid(n, ncols, size, extra_height=0.3)
+    scale = {}
+    if shared_scale:
+        scale = {"vmin": min(float(np.min(im)) for im in images),
+                 "vmax": max(float(np.max(im)) for im in images)}
     for i, ax in enumerate(axes):
         raw = np.asarray(images[i])
         if raw.ndim == 3 and raw.shape[-1] == 1:
             raw = raw[..., 0]
         if colorbar and raw.ndim == 2:
-            im = ax.imshow(raw.astype("float32"), cmap=cmap or "gray")
+            im = ax.imshow(raw.astype("float32"), cmap=cmap or "gray", **scale)
             add_colorbar(im, ax, colorbar)
         else:
             img = as_display(raw)
