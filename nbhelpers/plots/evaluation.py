@@ -32,13 +32,16 @@ def confusion_heatmap(
     """A confusion matrix as two seaborn heatmaps: counts, and normalised by true class.
 
     Rows are the true class, columns the predicted class; in the normalised panel
-    each row sums to 1, so its diagonal is each class's recall.  ``counts`` is
+    each row sums to 1, so its diagonal is each class's recall.  Both colour scales start at
+    0 (white): a count of 1 is never drawn as if it were none.  ``counts`` is
     ``evaluate.confusion(...)``.  Taught in notebook 07.
 
     Example:
         >>> fig = confusion_heatmap(np.array([[5, 1], [2, 4]]), ["cat", "dog"])
         >>> [ax.get_xlabel() for ax in fig.axes[:2]], fig.axes[1].get_title()
         (['predicted class', 'predicted class'], 'normalised by true class (rows sum to 1)')
+        >>> fig.axes[0].collections[0].get_clim()   # counts: white is 0, not the smallest count
+        (0.0, 5)
     """
     import seaborn as sns
 
@@ -48,14 +51,14 @@ def confusion_heatmap(
     n = len(class_names)
     side = 1.1 * n + 2.0
     fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.0, side))
-    panels = [(counts, "d", "counts", None, "images"),
+    panels = [(counts, "d", "counts", (0, max(int(counts.max()), 1)), "images"),
               (normalised, ".2f", "normalised by true class (rows sum to 1)", (0.0, 1.0),
                "share of the true class")]
     for ax, (values, fmt, name, lim, what) in zip(axes, panels, strict=True):
         sns.heatmap(values, annot=True, fmt=fmt, cmap="Blues", cbar=True, square=True,
                     cbar_kws={"label": what},
                     xticklabels=list(class_names), yticklabels=list(class_names), ax=ax,
-                    vmin=None if lim is None else lim[0], vmax=None if lim is None else lim[1])
+                    vmin=lim[0], vmax=lim[1])
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         ax.set_title(name)
