@@ -175,14 +175,16 @@ class GroupRates(keras.Model):
         import tensorflow as tf
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:  # the forward pass and the loss
+        with tf.GradientTape(persistent=True) as tape:  # the forward pass and the loss
             y_pred = self(x, training=True)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                      training=True)
-        variables = [v for _, group in self.groups for v in group]
-        gradients = iter(tape.gradient(loss, variables))
-        for optimizer, group in self.groups:  # each group its own optimizer's step
-            optimizer.apply([next(gradients) for _ in group], group)
+            # Mixed precision: each group's LossScaleOptimizer scales the loss its own way
+            # (float16 gradients would underflow); otherwise scale_loss returns it unchanged.
+            scaled = [optimizer.scale_loss(loss) for optimizer, _ in self.groups]
+        for (optimizer, group), group_loss in zip(self.groups, scaled, strict=True):
+            optimizer.apply(tape.gradient(group_loss, group), group)  # each its own step
+        del tape
         for metric in self.metrics:  # the loss's tracker, then the compiled metrics
             if metric.name == "loss":
                 metric.update_state(loss)
@@ -206,7 +208,8 @@ def rates_per_group(model: keras.Model, rates: Mapping[str, Any], rest: Any) -> 
     trains ``model``); its ``fit`` and ``history`` are Keras' own, with the
     loss :func:`nbhelpers.training.compile_model` would choose (the loss,
     metrics and output of ``model``).  ``model.groups`` lists the
-    ``(optimizer, variables)`` pairs.  Raises ValueError for a prefix that
+    ``(optimizer, variables)`` pairs (under the ``mixed_float16`` policy each Adam is
+    wrapped in a ``LossScaleOptimizer``, as ``compile`` wraps one).  Raises ValueError for a prefix that
     matches no trainable layer.  Save ``model`` itself, not the returned one.
 
     Example:
@@ -229,12 +232,14 @@ def rates_per_group(model: keras.Model, rates: Mapping[str, Any], rest: Any) -> 
         raise ValueError(f"rates_per_group: no trainable layer's name starts with "
                          f"{', '.join(map(repr, unmatched))}; trainable layers: "
                          f"{', '.join(la.name for la in layers)} (unfreeze them first).")
-    groups = []
+    groups, mixed = [], keras.config.dtype_policy().name == "mixed_float16"
     for prefix, rate in [*rates.items(), (None, rest)]:
         variables = [v for la in layers if _group_of(la.name, prefixes) == prefix
                      for v in la.trainable_weights]
         if variables:
             optimizer = keras.optimizers.Adam(learning_rate=rate)
+            if mixed:  # what compile() does for one optimizer under mixed precision
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(variables)  # built here: fit builds only the compiled one
             groups.append((optimizer, variables))
     wrapped = GroupRates(model.inputs, model.outputs, name=f"{model.name}_rates")

@@ -156,3 +156,19 @@ def test_rates_per_group_names_a_prefix_that_matches_nothing():
     model.get_layer("block5_dense").trainable = False
     with pytest.raises(ValueError, match=r"'block5'.*trainable layers: logits"):
         lr.rates_per_group(model, {"block5": 1e-5}, rest=1e-4)
+
+
+def test_rates_per_group_scale_each_groups_loss_under_mixed_precision():
+    x, y = _classes()
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = _two_layers()
+        before = [w.copy() for w in model.get_weights()]
+        grouped = lr.rates_per_group(model, {"block5": 1e-3}, rest=1e-2)
+        assert all(isinstance(opt, keras.optimizers.LossScaleOptimizer) for opt, _ in grouped.groups)
+        grouped.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    moved = [float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), before, strict=True)]
+    assert all(m > 0 for m in moved)
+    assert max(moved[:2]) < 4 * 1e-3 * 4 < max(moved[2:])  # 4 steps: block5 at a tenth the rate
