@@ -169,7 +169,7 @@ class GroupRates(keras.Model):
     is Keras' own (``TensorFlowTrainer.train_step``) with the update split.
     """
 
-    groups: list
+    groups: list[tuple[keras.optimizers.Optimizer, list[keras.Variable]]]
 
     def train_step(self, data: Any) -> dict:
         import tensorflow as tf
@@ -185,32 +185,38 @@ class GroupRates(keras.Model):
         for (optimizer, group), group_loss in zip(self.groups, scaled, strict=True):
             optimizer.apply(tape.gradient(group_loss, group), group)  # each its own step
         del tape
-        for metric in self.metrics:  # the loss's tracker, then the compiled metrics
-            if metric.name == "loss":
-                metric.update_state(loss)
-            else:
-                metric.update_state(y, y_pred, sample_weight)
-        return {m.name: m.result() for m in self.metrics}
+        for metric in self.metrics:  # the loss's tracker: each batch weighs its size,
+            if metric.name == "loss":  # as in Keras' own step
+                metric.update_state(loss, sample_weight=keras.ops.shape(y_pred)[0])
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 
 def _group_of(layer_name: str, prefixes: list[str]) -> str | None:
-    """The first prefix ``layer_name`` starts with, or None."""
-    return next((p for p in prefixes if layer_name.startswith(p)), None)
+    """The longest prefix ``layer_name`` starts with (the most specific), or None."""
+    return max((p for p in prefixes if layer_name.startswith(p)), key=len, default=None)
 
 
-def rates_per_group(model: keras.Model, rates: Mapping[str, Any], rest: Any) -> GroupRates:
+Rate = float | keras.optimizers.schedules.LearningRateSchedule
+
+
+def rates_per_group(model: keras.Model, rates: Mapping[str, Rate], rest: Rate) -> GroupRates:
     """A model sharing ``model``'s layers, compiled with one Adam per group of layers.
 
     ``rates`` maps a layer-name prefix to a learning rate (a number or a
     schedule): ``{"block5": 1e-5}`` gives every trainable layer whose name
-    starts with ``block5`` that rate; every other trainable layer (the head)
-    gets ``rest``.  The returned model's layers *are* ``model``'s (training it
-    trains ``model``); its ``fit`` and ``history`` are Keras' own, with the
-    loss :func:`nbhelpers.training.compile_model` would choose (the loss,
-    metrics and output of ``model``).  ``model.groups`` lists the
-    ``(optimizer, variables)`` pairs (under the ``mixed_float16`` policy each Adam is
-    wrapped in a ``LossScaleOptimizer``, as ``compile`` wraps one).  Raises ValueError for a prefix that
-    matches no trainable layer.  Save ``model`` itself, not the returned one.
+    starts with ``block5`` that rate (a layer two prefixes match takes the longer
+    one's); every other trainable layer (the head) gets ``rest``.  The returned
+    model's layers *are* ``model``'s (training it trains ``model``); its ``fit``
+    and ``history`` are Keras' own, compiled with the loss and metrics
+    :func:`nbhelpers.training.compile_model` chooses for ``model``'s output (not
+    ``model``'s own compile settings).  Its ``groups`` lists the ``(optimizer,
+    variables)`` pairs (where the layers compute in ``mixed_float16``, each Adam is
+    wrapped in a ``LossScaleOptimizer``, as ``compile`` wraps one, and a group whose
+    gradients overflow skips its step alone).  The groups are fixed here: call it
+    again after changing a layer's ``trainable``.  Raises ValueError when nothing is
+    trainable, or a prefix takes no trainable layer.  Save ``model`` itself, not the
+    returned one (with :func:`nbhelpers.training.fit`, pass ``checkpoint=False``:
+    Keras cannot reload a ``GroupRates`` file).
 
     Example:
         >>> import keras
@@ -226,13 +232,18 @@ def rates_per_group(model: keras.Model, rates: Mapping[str, Any], rest: Any) -> 
     from . import training
 
     layers = [layer for layer in model.layers if layer.trainable_weights]
+    if not layers:
+        raise ValueError(f"rates_per_group: {model.name!r} has no trainable layer (unfreeze "
+                         f"the ones to train first, e.g. nbh.models.unfreeze_from).")
     prefixes = list(rates)
-    unmatched = [p for p in prefixes if not any(_group_of(la.name, [p]) for la in layers)]
+    unmatched = [p for p in prefixes if not any(_group_of(la.name, prefixes) == p
+                                                for la in layers)]
     if unmatched:
-        raise ValueError(f"rates_per_group: no trainable layer's name starts with "
-                         f"{', '.join(map(repr, unmatched))}; trainable layers: "
-                         f"{', '.join(la.name for la in layers)} (unfreeze them first).")
-    groups, mixed = [], keras.config.dtype_policy().name == "mixed_float16"
+        raise ValueError(f"rates_per_group: {', '.join(map(repr, unmatched))} takes no "
+                         f"trainable layer (none starts with it, or a longer prefix takes "
+                         f"them); trainable layers: {', '.join(la.name for la in layers)}.")
+    groups = []
+    mixed = any(la.dtype_policy.name == "mixed_float16" for la in layers)
     for prefix, rate in [*rates.items(), (None, rest)]:
         variables = [v for la in layers if _group_of(la.name, prefixes) == prefix
                      for v in la.trainable_weights]
@@ -244,5 +255,7 @@ def rates_per_group(model: keras.Model, rates: Mapping[str, Any], rest: Any) -> 
             groups.append((optimizer, variables))
     wrapped = GroupRates(model.inputs, model.outputs, name=f"{model.name}_rates")
     wrapped.groups = groups
-    training.compile_model(wrapped, 1.0, groups[0][0])
+    # the first group's optimizer is the compiled one (fit builds and counts steps with it);
+    # compile_model's learning rate is the optimizer's own, so its argument is unused
+    training.compile_model(wrapped, learning_rate=float("nan"), optimizer=groups[0][0])
     return wrapped

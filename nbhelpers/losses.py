@@ -28,6 +28,11 @@ __all__ = ["classification_loss", "SmoothedSparseCrossentropy"]
 class SmoothedSparseCrossentropy(keras.losses.Loss):
     """Categorical cross-entropy with label smoothing, on integer labels.
 
+    Registered with Keras, so a model compiled with it reloads once ``nbhelpers``
+    is imported (``nbh.models.load_saved_model`` imports this module).  Its loss
+    cannot go below the entropy of the smoothed targets, so a ``val_loss`` with
+    smoothing is not comparable with one without.
+
     Example:
         >>> import numpy as np
         >>> loss = SmoothedSparseCrossentropy(num_classes=3, label_smoothing=0.3)
@@ -43,7 +48,12 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
         self.num_classes, self.label_smoothing = int(num_classes), float(label_smoothing)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        import tensorflow as tf
+
         labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+        # a label past the last class would one-hot to all zeros and train silently
+        tf.debugging.assert_less(labels, self.num_classes, message=(
+            "a label is not below num_classes: build the model with one output per class"))
         one_hot = keras.ops.one_hot(labels, self.num_classes, dtype=y_pred.dtype)
         return keras.losses.categorical_crossentropy(one_hot, y_pred,
                                                      label_smoothing=self.label_smoothing)

@@ -53,3 +53,25 @@ def test_a_model_compiled_with_smoothing_saves_and_loads(tmp_path):
 def test_label_smoothing_outside_zero_to_one_is_refused(bad):
     with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\)"):
         losses.classification_loss(1, bad)
+
+
+def test_a_smoothed_model_reloads_in_a_fresh_process_that_imports_only_models(tmp_path):
+    import subprocess
+    import sys
+
+    inp = keras.Input((2,))
+    model = training.compile_model(keras.Model(inp, keras.layers.Dense(3, "softmax")(inp)),
+                                   1e-3, label_smoothing=0.1)
+    model.save(tmp_path / "m.keras")
+    code = ("from nbhelpers import models; "
+            f"m = models.load_saved_model({str(tmp_path / 'm.keras')!r}); "
+            "print(type(m.loss).__name__, m.loss.label_smoothing)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["SmoothedSparseCrossentropy", "0.1"]
+
+
+def test_a_label_past_the_last_class_is_refused():
+    loss = losses.SmoothedSparseCrossentropy(3, 0.1)
+    with pytest.raises(Exception, match="not below num_classes"):
+        loss(np.array([5]), np.array([[0.2, 0.3, 0.5]], "float32"))

@@ -75,12 +75,12 @@ def tall_folder(tmp_path_factory):
 def test_a_pipeline_makes_its_images_square_by_its_policy_and_names_it(tall_folder):
     cfg = nbh.config.make_config("offline", overrides={"image_size": 32})
     prepared = data.prepare(cfg, str(tall_folder), verbose=False)
-    squash, crop = (data.dataset(prepared, "val", cfg, resize=p) for p in ("squash", "crop"))
+    squash, crop = (data.dataset(prepared, "val", cfg, resize_policy=p) for p in ("squash", "crop"))
     # the default keeps the keys it always had; another policy adds its name
     assert not squash.split_identity.fingerprint.endswith(("-crop", "-pad"))
     assert crop.split_identity.fingerprint == squash.split_identity.fingerprint + "-crop"
     x_squash, _ = data.load_split(prepared, "val", cfg)
-    x_crop, _ = data.load_split(prepared, "val", cfg, resize="crop")
+    x_crop, _ = data.load_split(prepared, "val", cfg, resize_policy="crop")
     x_back = np.concatenate([b.numpy() for b, _ in crop.split_identity.in_order(8)])
     assert np.array_equal(x_back, x_crop)  # read back in order, still cropped
     top = slice(0, 8)  # the top quarter of the squashed image holds the class colour
@@ -95,10 +95,32 @@ def test_the_feature_cache_keeps_policies_apart(tall_folder, tmp_path, monkeypat
     prepared = data.prepare(cfg, str(tall_folder), verbose=False)
     inp = keras.Input((32, 32, 3))
     base = keras.Model(inp, keras.layers.AveragePooling2D(8)(inp), name="mean_of_blocks")
-    feats = {p: nbh.features.extract_features(base, data.dataset(prepared, "val", cfg, resize=p),
+    feats = {p: nbh.features.extract_features(base, data.dataset(prepared, "val", cfg, resize_policy=p),
                                               "val", cfg) for p in data.RESIZE_POLICIES}
     assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 3
     assert not np.allclose(feats["squash"].x, feats["crop"].x)
-    again = nbh.features.extract_features(base, data.dataset(prepared, "val", cfg, resize="crop"),
+    again = nbh.features.extract_features(base, data.dataset(prepared, "val", cfg, resize_policy="crop"),
                                           "val", cfg)
     assert np.array_equal(again.x, feats["crop"].x)
+
+
+@pytest.mark.parametrize("shape", [(1, 1000, 3), (3, 1000, 3), (9000, 40, 3)])
+def test_a_long_thin_photo_keeps_at_least_a_line_under_every_policy(shape):
+    x = np.full(shape, 200, np.uint8)
+    for policy in data.RESIZE_POLICIES:
+        out = _out(x, policy, 32)
+        assert out.shape == (32, 32, 3) and np.isfinite(out).all()
+        assert out.max() > 199  # some of the photo is there, not only bars
+
+
+def test_one_channel_becomes_three_and_other_shapes_are_refused():
+    grey = np.full((20, 10, 1), 50, np.uint8)
+    assert all(_out(grey, p).shape == (20, 20, 3) for p in data.RESIZE_POLICIES)
+    with pytest.raises(ValueError, match=r"shape \(height, width, 3\).*got \(20, 10, 4\)"):
+        data.resize(np.zeros((20, 10, 4)), 8)
+
+
+def test_the_pad_colour_is_the_mean_vgg16_subtracts():
+    from nbhelpers.models.preprocessing import CAFFE_MEAN_BGR
+
+    assert data.MEAN_RGB == tuple(CAFFE_MEAN_BGR[::-1])

@@ -50,7 +50,7 @@ message saying what to do, when a folder is missing, there are fewer than two
 classes, a class is empty, a class is too small to split, or the same image
 would land in two splits.  :func:`make_datasets` builds the ``tf.data``
 pipelines: parallel decoding, resizing to ``cfg.image_size`` (squashed, unless a
-``resize=`` policy says crop or pad), a cache of the
+``resize_policy=`` says crop or pad), a cache of the
 decoded images *before* any random augmentation, batching and prefetching.
 
 Your own images: ``prepare(cfg, "path/to/folder")``, or set ``NBH_DATA_SOURCE`` to the

@@ -105,7 +105,7 @@ class SplitIdentity:
     prepared: Prepared = field(repr=False, compare=False)
     split: str
     cfg: Config = field(repr=False, compare=False)
-    resize: str = DEFAULT_RESIZE
+    resize_policy: str = DEFAULT_RESIZE
 
     def in_order(self, batch_size: int = 64) -> tf.data.Dataset:
         """The split's images in the order of its list: unshuffled, unaugmented, uncached.
@@ -113,7 +113,7 @@ class SplitIdentity:
         The same ``(float32 images, int32 labels)`` as :func:`load_split` holds, batch by batch.
         """
         return dataset(self.prepared, self.split, self.cfg, training=False, cache=False,
-                       batch_size=batch_size, resize=self.resize)
+                       batch_size=batch_size, resize_policy=self.resize_policy)
 
 
 def dataset(
@@ -127,7 +127,7 @@ def dataset(
     prefetch: bool = True,
     parallel: bool = True,
     batch_size: int | None = None,
-    resize: str = DEFAULT_RESIZE,
+    resize_policy: str = DEFAULT_RESIZE,
 ) -> tf.data.Dataset:
     """One split as a ``tf.data.Dataset`` of ``(float32 images (B, S, S, 3), int32 labels (B,))``.
 
@@ -137,7 +137,7 @@ def dataset(
     augmentation (training only, *after* the cache, so each epoch sees new
     variants) -> prefetch (the next batch is prepared while the model trains
     on this one).  ``cache``, ``prefetch`` and ``parallel`` can be switched off
-    to measure what each one buys.  ``resize``: how a photo is made square
+    to measure what each one buys.  ``resize_policy``: how a photo is made square
     (``"squash"``, ``"crop"``, ``"pad"``: :mod:`nbhelpers.data.resizing`).  The pipeline carries ``split_identity``
     (a :class:`SplitIdentity`; None on an augmented training pipeline).
 
@@ -158,7 +158,7 @@ def dataset(
         raise DataError(f"the {split!r} split is empty")
     training = (split == "train") if training is None else training
     paths = [str(prepared.readable.get(Path(p), p)) for p, _ in items]
-    size, policy = int(cfg.image_size), check_policy(resize)
+    size, policy = int(cfg.image_size), check_policy(resize_policy)
     ds = tf.data.Dataset.from_tensor_slices(
         (tf.constant(paths, tf.string), tf.constant([int(y) for _, y in items], tf.int32))
     )
@@ -207,7 +207,7 @@ def make_datasets(
     (seeded by ``cfg.seed``, a new order each epoch) and, with ``augment=True``,
     randomly augmented; ``val_ds`` and ``test_ds`` keep the order of
     ``prepared.val`` / ``prepared.test`` and are never augmented.  Other keyword
-    arguments go to :func:`dataset` (``resize="crop"``, ...).  No backbone
+    arguments go to :func:`dataset` (``resize_policy="crop"``, ...).  No backbone
     preprocessing happens here: the model does it (its ``"preprocess"`` layer).
 
     Taught in ``03_preparing_the_data``.
@@ -228,12 +228,12 @@ def make_datasets(
 
 
 def load_split(
-    prepared: Prepared, split: str, cfg: Config | None = None, *, resize: str = DEFAULT_RESIZE
+    prepared: Prepared, split: str, cfg: Config | None = None, *, resize_policy: str = DEFAULT_RESIZE
 ) -> tuple[np.ndarray, np.ndarray]:
     """One split in memory: ``x`` float32 ``(N, S, S, 3)`` in ``[0, 255]``, ``y`` int ``(N,)``.
 
     In the order of ``prepared.<split>``, never shuffled or augmented: what
-    evaluation and the explanation notebooks index into.  ``resize`` as in :func:`dataset`.
+    evaluation and the explanation notebooks index into.  ``resize_policy`` as in :func:`dataset`.
 
     Taught in notebooks 07, 08, 09, 10, 11 and 12.
 
@@ -244,7 +244,8 @@ def load_split(
         ((30, 64, 64, 3), 'float32', (30,), True)
     """
     cfg = cfg or current()
-    ds = dataset(prepared, split, cfg, training=False, cache=False, batch_size=64, resize=resize)
+    ds = dataset(prepared, split, cfg, training=False, cache=False, batch_size=64,
+                 resize_policy=resize_policy)
     n = len(prepared.split(split))
     # Filled in place: gathering the batches and joining them held every image twice.
     x_all = np.empty((n, cfg.image_size, cfg.image_size, 3), dtype=np.float32)

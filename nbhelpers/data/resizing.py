@@ -9,12 +9,14 @@ there, each a choice about what the model loses:
   what lies outside the square is lost (the head of a tall cat may be).
 * ``"pad"``: resize the longer side to ``S`` keeping the shape, then fill the rest
   with bars of ImageNet's mean colour (``MEAN_RGB``: what VGG16's preprocessing
-  turns into zeros, so the bars carry no signal).  Nothing is lost or distorted, but
+  turns into nearly zero, so the bars carry almost no signal).  Nothing is lost or distorted, but
   the photo fills less of the input.
 
 :func:`resize` applies one (the ``tf.data`` pipeline through
 :func:`~nbhelpers.data.decode_and_resize`, and a photo of your own, use the same
-function, so a model sees at prediction time what it saw in training).
+function with :data:`DEFAULT_RESIZE`, so a model sees at prediction time what it saw in
+training; a model trained with another policy must be shown photos made square the same
+way: ``nbh.data.load_image_file`` and ``nbh.deploy.classify_file`` use the default).
 
 Taught in ``03_preparing_the_data`` (what each does to a tall photo) and
 ``05_adding_a_head`` (the three compared on validation).
@@ -54,8 +56,9 @@ def resize(image: Any, size: int, policy: str = DEFAULT_RESIZE) -> tf.Tensor:
     """One ``(H, W, 3)`` image -> float32 ``(size, size, 3)``, made square by ``policy``.
 
     Bilinear with antialiasing (a large photo shrunk without aliasing), values in
-    the image's own range (0-255 for photos).  Works on a NumPy array or inside a
-    ``tf.data`` map.
+    the image's own range (0-255 for photos); a one-channel image is repeated into
+    three.  Works on a NumPy array or inside a ``tf.data`` map.  However long and
+    thin the photo, ``"pad"`` keeps at least one row or column of it.
 
     Example:
         >>> import numpy as np
@@ -68,12 +71,23 @@ def resize(image: Any, size: int, policy: str = DEFAULT_RESIZE) -> tf.Tensor:
 
     check_policy(policy)
     img = tf.cast(tf.convert_to_tensor(image), tf.float32)
+    if img.shape.rank != 3 or img.shape[-1] not in (1, 3, None):
+        raise ValueError(f"resize takes one image of shape (height, width, 3) or (height, "
+                         f"width, 1), got {tuple(img.shape)}")
+    if img.shape[-1] == 1:
+        img = tf.image.grayscale_to_rgb(img)
+    height, width = tf.shape(img)[0], tf.shape(img)[1]
     if policy == "crop":  # the largest centred square
-        height, width = tf.shape(img)[0], tf.shape(img)[1]
         side = tf.minimum(height, width)
         img = tf.image.crop_to_bounding_box(img, (height - side) // 2, (width - side) // 2,
                                             side, side)
-    if policy == "pad":  # resize_with_pad pads with 0: shift so that 0 is the mean colour
-        mean = tf.constant(MEAN_RGB, tf.float32)
-        return tf.image.resize_with_pad(img - mean, size, size, antialias=True) + mean
-    return tf.image.resize(img, (size, size), method="bilinear", antialias=True)
+    if policy != "pad":
+        return tf.image.resize(img, (size, size), method="bilinear", antialias=True)
+    # pad: the longer side to `size`, the shape kept (at least 1 pixel), bars of the mean colour
+    scale = size / tf.cast(tf.maximum(height, width), tf.float32)
+    new_h, new_w = (tf.maximum(1, tf.cast(tf.round(tf.cast(n, tf.float32) * scale), tf.int32))
+                    for n in (height, width))
+    mean = tf.constant(MEAN_RGB, tf.float32)
+    small = tf.image.resize(img, (new_h, new_w), method="bilinear", antialias=True) - mean
+    return tf.image.pad_to_bounding_box(small, (size - new_h) // 2, (size - new_w) // 2,
+                                        size, size) + mean

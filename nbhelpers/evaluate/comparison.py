@@ -78,12 +78,17 @@ class Comparison:
     def verdict(self) -> str:
         """The interval read in words: which of the two it favours, or that it cannot tell.
 
+        For a metric where higher is better (accuracy, ROC-AUC); for a loss, "favour the
+        second" means the second scored higher, i.e. worse.
+
         Example:
             >>> Comparison("accuracy", 0.8, 0.9, 0.1, -0.02, 0.2, 0.95, 1000, 0.2).verdict
             'cannot tell them apart (the interval contains 0)'
             >>> Comparison("accuracy", 0.8, 0.9, 0.1, 0.02, 0.2, 0.95, 1000, 0.01).verdict
             'favour the second (the interval excludes 0)'
         """
+        if not (np.isfinite(self.low) and np.isfinite(self.high)):
+            return "cannot say: no resample defined the metric (one class only?)"
         if self.low <= 0 <= self.high:
             return "cannot tell them apart (the interval contains 0)"
         return f"favour the {'second' if self.low > 0 else 'first'} (the interval excludes 0)"

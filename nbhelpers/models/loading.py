@@ -19,6 +19,7 @@ from typing import Any
 import keras
 
 from .. import artifacts, config, lite0
+from .. import losses as _losses  # noqa: F401  (registers the smoothed loss for loading)
 from .backbones import Backbone, backbone_spec, weights_file, weights_url
 from .preprocessing import Preprocess
 
@@ -251,7 +252,8 @@ def load_backbone(
 def load_saved_model(path: str | Path) -> keras.Model:
     """``keras.models.load_model(path, safe_mode=True)``: no pickled or ``Lambda`` code is run.
 
-    The course's own layers (``Preprocess``, :class:`FrozenDropout`) are registered
+    The course's own layers (``Preprocess``, :class:`FrozenDropout`) and its smoothed loss
+    (``nbhelpers.losses``) are registered
     when :mod:`nbhelpers.models` is imported, so its models reload without
     ``custom_objects``.
 

@@ -35,7 +35,8 @@ def image_grid(
     responses), ``colorbar`` names that value: each panel is then drawn on its
     own values (not rescaled) with a colour bar so labelled; with
     ``shared_scale=True`` every panel uses one scale (the lowest and highest value of
-    them all), so that panels compare by colour.  Taught in notebooks 01, 02 and 03.
+    them all), so that panels compare by colour (single-channel maps with a
+    ``colorbar`` only: pictures are shown as they are).  Taught in notebooks 01, 02 and 03.
 
     Example:
         >>> fig = image_grid(np.zeros((3, 8, 8, 3)), titles=["a", "b", "c"], ncols=2)
