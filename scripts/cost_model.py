@@ -27,7 +27,12 @@ calibration is made under a load like CI's side-by-side lanes (``make cost-model
 unit tests run). So a change in ``nbhelpers`` that makes a
 notebook's CI run 30 % slower shows as a full-budget cost 30 % higher, and
 ``make rehearse-ci`` fails when a notebook's estimate is over ``rehearse.BUDGET_NOTEBOOK``
-units or the series' over ``rehearse.BUDGET_SERIES``.
+units or the series' over ``rehearse.BUDGET_SERIES`` by more than the estimate's own error
+(:data:`ESTIMATE_ERROR`). The budgets themselves are checked exactly on the recorded full
+rehearsal (``rehearse.recorded_budget_failures``, in ``make test``); an estimate is a
+measurement with an error, and a series recorded at 194.4 units (2026-12-08) was estimated
+over 200 by the clean-clone CI of 3068f5e and at 182.2 by a quiet run of the same code: a
+check at the budget itself failed on noise, not on a slower course.
 
 Why one ratio per notebook and not one per cell, which would follow a cell whose cost
 grows faster than the rest (a LIME cell with ``lime_samples``, a training cell with epochs
@@ -75,25 +80,39 @@ def unit_cpu(report: dict) -> float | None:
     return None if value is None else float(value)
 
 
-def budget_failures(estimates: dict[str, float], per_notebook: float, series: float | None,
-                    ) -> list[str]:
-    """One line per notebook estimated over ``per_notebook`` units, and one for the series over ``series``.
+#: How far CI's estimate may be from the full rehearsal it stands for: the validation run
+#: (``validation`` in docs/cost_model.json) had every notebook within 9 %, and the series of
+#: 2026-12-08 (recorded 194.4 units) was estimated 6 % low by a quiet run and over 3 % high
+#: beside CI's other lanes. An estimate over a budget by less than this says nothing.
+ESTIMATE_ERROR = 0.10
 
-    ``series`` None: not checked (a run of some notebooks).
+
+def budget_failures(estimates: dict[str, float], per_notebook: float, series: float | None,
+                    error: float = 0.0) -> list[str]:
+    """One line per notebook estimated over ``per_notebook`` units, one for the series over ``series``.
+
+    ``series`` None: not checked (a run of some notebooks).  ``error``: the estimate's
+    relative error (:data:`ESTIMATE_ERROR` for CI's); only an estimate over a budget by
+    more than that fails.
 
     Example:
         >>> for line in budget_failures({"08_x": 61.0, "09_y": 20.0}, 60, 80):
         ...     print(line)
         08_x: about 61.0 units at the cpu profile's full budgets, over its budget of 60
         the series: about 81.0 units at the cpu profile's full budgets, over its budget of 80
+        >>> budget_failures({"08_x": 61.0}, 60, 80, error=0.1)
+        []
+        >>> budget_failures({"08_x": 67.0}, 60, None, error=0.1)
+        ["08_x: about 67.0 units at the cpu profile's full budgets, over its budget of 60 by more than the estimate's error (10 %)"]
     """
+    beyond = f" by more than the estimate's error ({100 * error:.0f} %)" if error else ""
     lines = [f"{name}: about {units:.1f} units at the cpu profile's full budgets, over its "
-             f"budget of {per_notebook:g}" for name, units in estimates.items()
-             if units > per_notebook]
+             f"budget of {per_notebook:g}{beyond}" for name, units in estimates.items()
+             if units > per_notebook * (1 + error)]
     total = sum(estimates.values())
-    if series is not None and total > series:
+    if series is not None and total > series * (1 + error):
         lines.append(f"the series: about {total:.1f} units at the cpu profile's full budgets, "
-                     f"over its budget of {series:g}")
+                     f"over its budget of {series:g}{beyond}")
     return lines
 
 
@@ -191,7 +210,8 @@ def estimate(ci_dir: Path, model: dict, timings: dict) -> list[dict]:
 
 def check(ci_dir: Path, complete: bool, model: dict | None = None,
           timings: dict | None = None) -> tuple[list[dict], list[str]]:
-    """The estimate of a CI run and what is wrong with it (over budget, or not calibrated).
+    """The estimate of a CI run and what is wrong with it (not calibrated, or over a budget by
+    more than :data:`ESTIMATE_ERROR`).
 
     ``complete``: the run has every notebook, so the series is checked too.
     """
@@ -218,7 +238,7 @@ def check(ci_dir: Path, complete: bool, model: dict | None = None,
         return rows, failures
     known = {r["notebook"]: r["estimate"] for r in rows if r["estimate"] is not None}
     failures += budget_failures(known, rehearse.BUDGET_NOTEBOOK,
-                                rehearse.BUDGET_SERIES if complete else None)
+                                rehearse.BUDGET_SERIES if complete else None, ESTIMATE_ERROR)
     return rows, failures
 
 
