@@ -30,9 +30,10 @@ notebook's CI run 30 % slower shows as a full-budget cost 30 % higher, and
 units or the series' over ``rehearse.BUDGET_SERIES`` by more than the estimate's own error
 (:data:`ESTIMATE_ERROR`). The budgets themselves are checked exactly on the recorded full
 rehearsal (``rehearse.recorded_budget_failures``, in ``make test``); an estimate is a
-measurement with an error, and a series recorded at 194.4 units (2026-12-08) was estimated
-over 200 by the clean-clone CI of 3068f5e and at 182.2 by a quiet run of the same code: a
-check at the budget itself failed on noise, not on a slower course.
+measurement with an error: the series recorded at 194.4 units (2026-12-08) was estimated at
+182.2 by a quiet CI run of its code here, and the clean-clone CI of the same code failed
+``make rehearse-ci`` where every notebook ran (the estimate is the check left): a check at
+the budget itself fails on noise, not on a slower course.
 
 Why one ratio per notebook and not one per cell, which would follow a cell whose cost
 grows faster than the rest (a LIME cell with ``lime_samples``, a training cell with epochs
@@ -80,11 +81,14 @@ def unit_cpu(report: dict) -> float | None:
     return None if value is None else float(value)
 
 
-#: How far CI's estimate may be from the full rehearsal it stands for: the validation run
-#: (``validation`` in docs/cost_model.json) had every notebook within 9 %, and the series of
-#: 2026-12-08 (recorded 194.4 units) was estimated 6 % low by a quiet run and over 3 % high
-#: beside CI's other lanes. An estimate over a budget by less than this says nothing.
-ESTIMATE_ERROR = 0.10
+#: How far CI's estimate may be from the full rehearsal it stands for, measured: the
+#: validation run (``validation`` in docs/cost_model.json) had every notebook within 9 %; two
+#: CI runs of the same code (3068f5e) on one 2-core machine on 2026-12-08 counted the series at
+#: 72.4 units of CPU time alone and 64.4 beside the unit tests (12 % apart: TensorFlow's idle
+#: threads spin less when the cores are shared), and the clean-clone CI of that code failed its
+#: estimate (the series recorded at 194.4). An estimate over a budget by less than this says
+#: nothing.
+ESTIMATE_ERROR = 0.15
 
 
 def budget_failures(estimates: dict[str, float], per_notebook: float, series: float | None,
@@ -100,10 +104,10 @@ def budget_failures(estimates: dict[str, float], per_notebook: float, series: fl
         ...     print(line)
         08_x: about 61.0 units at the cpu profile's full budgets, over its budget of 60
         the series: about 81.0 units at the cpu profile's full budgets, over its budget of 80
-        >>> budget_failures({"08_x": 61.0}, 60, 80, error=0.1)
+        >>> budget_failures({"08_x": 66.0}, 60, 80, error=0.15)
         []
-        >>> budget_failures({"08_x": 67.0}, 60, None, error=0.1)
-        ["08_x: about 67.0 units at the cpu profile's full budgets, over its budget of 60 by more than the estimate's error (10 %)"]
+        >>> budget_failures({"08_x": 70.0}, 60, None, error=0.15)
+        ["08_x: about 70.0 units at the cpu profile's full budgets, over its budget of 60 by more than the estimate's error (15 %)"]
     """
     beyond = f" by more than the estimate's error ({100 * error:.0f} %)" if error else ""
     lines = [f"{name}: about {units:.1f} units at the cpu profile's full budgets, over its "
