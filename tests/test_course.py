@@ -189,8 +189,19 @@ def test_settings_change_with_budgets_but_not_with_explanation_budgets(cfg):
 def test_a_recipe_that_would_freeze_one_augmentation_into_a_cache_is_refused():
     with pytest.raises(ValueError, match="cannot augment"):
         course.Recipe(finetune_method="features")  # finetune_augment defaults to True
+    with pytest.raises(ValueError, match="cannot augment"):
+        course.Recipe(head_method="features", head_augment=True)
     with pytest.raises(ValueError, match="'features' or 'end_to_end'"):
         course.Recipe(finetune_method="cached")
+
+
+def test_a_recipe_says_augmented_only_where_training_augments():
+    """The model card and the stage record show the recipe: it must say what training did
+    (the features path trains on the base's output of the unchanged images)."""
+    for name, r in course.RECIPES.items():
+        assert r.head_augment == (r.head_method == "end_to_end"), name
+        assert not (r.finetune_augment and r.finetune_method == "features"), name
+    assert course.RECIPES["full"].head_augment and not course.RECIPES["cpu"].head_augment
 
 
 def test_a_recipes_head_and_patience_are_the_courses_defaults():

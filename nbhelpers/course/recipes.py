@@ -29,6 +29,8 @@ class Recipe:
     augmentation: the frozen blocks below the top block run once, cached, and
     each epoch trains the top block and the head on their output:
     :func:`nbhelpers.training.fit_above`).
+    ``head_augment``: augment the images while training the head (end to end only: the
+    features path computes the base's output once, of the images as they are).
     ``finetune_augment``: augment the images while fine-tuning (end to end only).
     ``head``, ``dropout`` and ``patience`` default to the course's
     :data:`~nbhelpers.config.DEFAULT_HEAD`, :data:`~nbhelpers.config.DEFAULT_DROPOUT`
@@ -45,7 +47,7 @@ class Recipe:
     head: str = DEFAULT_HEAD
     dropout: float = DEFAULT_DROPOUT
     head_method: str = "features"
-    head_augment: bool = True
+    head_augment: bool = False
     finetune_method: str = "end_to_end"
     finetune_augment: bool = True
     patience: int = DEFAULT_PATIENCE
@@ -55,6 +57,10 @@ class Recipe:
                              ("finetune_method", self.finetune_method)):
             if value not in ("features", "end_to_end"):
                 raise ValueError(f"Recipe.{field}={value!r}: 'features' or 'end_to_end'.")
+        if self.head_method == "features" and self.head_augment:
+            raise ValueError("Recipe: head_method='features' trains the head on the base's "
+                             "output computed once, so it cannot augment; set "
+                             "head_augment=False, or head_method='end_to_end'.")
         if self.finetune_method == "features" and self.finetune_augment:
             raise ValueError("Recipe: finetune_method='features' computes blocks below the top "
                              "block once, so it cannot augment; set finetune_augment=False, "
@@ -66,7 +72,7 @@ class Recipe:
 #: ``cpu`` takes the fast paths a workshop's laptops need (cached features for the head,
 #: and for blocks 1-4 while block5 is fine-tuned), without augmentation.
 RECIPES: dict[str, Recipe] = {
-    "full": Recipe(head_method="end_to_end"),
+    "full": Recipe(head_method="end_to_end", head_augment=True),
     "cpu": Recipe(head_method="features", finetune_method="features", finetune_augment=False),
     "offline": Recipe(head_method="features", finetune_method="features",
                       finetune_augment=False),
