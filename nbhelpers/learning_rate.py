@@ -167,6 +167,18 @@ class GroupRates(keras.Model):
     Built by :func:`rates_per_group`, which shares the layers of the model it
     wraps; ``groups`` is a list of ``(optimizer, variables)`` pairs.  The step
     is Keras' own (``TensorFlowTrainer.train_step``) with the update split.
+
+    Example (one step of Adam moves each weight by about its group's rate):
+        >>> import keras, numpy as np
+        >>> inp = keras.Input((2,))
+        >>> m = keras.Model(inp, keras.layers.Dense(1, name="head")(
+        ...     keras.layers.Dense(2, name="block5_dense")(inp)))
+        >>> g = rates_per_group(m, {"block5": 1e-4}, rest=1e-2)
+        >>> g.compile(loss="mse")
+        >>> before = [w.copy() for w in g.get_weights()]
+        >>> _ = g.train_on_batch(np.ones((4, 2), "float32"), np.full((4, 1), 9.0, "float32"))
+        >>> [f"{np.abs(a - b).max():.0e}" for a, b in zip(g.get_weights(), before)]
+        ['1e-04', '1e-04', '1e-02', '1e-02']
     """
 
     groups: list[tuple[keras.optimizers.Optimizer, list[keras.Variable]]]
