@@ -819,7 +819,8 @@ def main(argv: list[str] | None = None) -> int:
 
         rows, over_budget = cost_model.check(out, complete=not args.only)
         print(f"\nEstimated at the cpu profile's full budgets (scripts/cost_model.py; units; "
-              f"budget {BUDGET_NOTEBOOK} a notebook, {BUDGET_SERIES} the series; CI (CPU): this "
+              f"budget {BUDGET_NOTEBOOK} a notebook, {BUDGET_SERIES} the series, failed beyond "
+              f"+{100 * cost_model.ESTIMATE_ERROR:.0f} %, the estimate's error; CI (CPU): this "
               f"run's kernel CPU time over the unit's, {unit['cpu_seconds']:.2f} s):")
         print(cost_model.table(rows))
         for line in over_budget:
