@@ -24,10 +24,9 @@ still wall time on a quiet machine, what a workshop waits for. Hardly is not at 
 run beside the unit tests counted the heavy notebooks' CPU seconds 7-17 % above a quiet run's
 (2026-12-07: the series estimated at 201.7 against 186.4 recorded), so the committed
 calibration is made under a load like CI's side-by-side lanes (``make cost-model`` while the
-unit tests run). The sign is not fixed either: on 2026-12-08 another 2-core machine counted the
-series 11 % *lower* beside the unit tests than alone (64.4 against 72.4 units), so which load
-matches CI's machine is not known, and the calibration kept is the one CI last ran against
-(:data:`ESTIMATE_ERROR` covers the rest). So a change in ``nbhelpers`` that makes a
+unit tests run). The sign is not fixed either (:data:`ESTIMATE_ERROR` has the measurement), so
+which load matches CI's machine is not known, and the calibration kept is the one CI last ran
+against. So a change in ``nbhelpers`` that makes a
 notebook's CI run 30 % slower shows as a full-budget cost 30 % higher, and
 ``make rehearse-ci`` fails when a notebook's estimate is over ``rehearse.BUDGET_NOTEBOOK``
 units or the series' over ``rehearse.BUDGET_SERIES`` by more than the estimate's own error

@@ -51,8 +51,7 @@ def _train_head(cfg: Config, strategy: Any) -> tuple[Any, dict[str, Any]]:
     from .. import models, training
 
     rec = recipe(cfg)
-    augment = rec.head_method == "end_to_end" and rec.head_augment
-    train_ds, val_ds, class_names = _datasets(cfg, augment=augment)
+    train_ds, val_ds, class_names = _datasets(cfg, augment=rec.head_augment)
     with strategy.scope():
         base_model = models.load_backbone(rec.backbone, weights=cfg.weights,
                                           input_shape=cfg.input_shape)
